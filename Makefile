@@ -1,0 +1,57 @@
+# The two Quick start commands are `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+CONFIG ?= config/ivr211.sample.toml
+
+.PHONY: run test venv install install-test system-test-deps lint typecheck dialplan-lint pytest prompts clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+install-test: $(TEST_STAMP) system-test-deps
+
+## run: install, prepare the database, and run the line's services on SQLite
+run: install
+	IVR211_CONFIG=$(CONFIG) $(BIN)/ivr211 db upgrade
+	IVR211_CONFIG=$(CONFIG) $(BIN)/ivr211 serve
+
+## Debian packages the tests need: a PostgreSQL server (the suite starts its own),
+## espeak-ng and sox for the prompt audio. Installed only when missing.
+system-test-deps:
+	@bash tools/install-system-deps.sh
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy ivr agi_scripts ivr211
+
+dialplan-lint: $(TEST_STAMP)
+	$(BIN)/python tools/lint_dialplan.py asterisk_conf/extensions.conf
+
+pytest: install-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## test: install the test dependencies and run every check and the whole suite
+test: install-test lint typecheck dialplan-lint pytest
+
+## prompts: generate the 8 kHz prompt audio for both languages (espeak-ng + sox)
+prompts: install system-test-deps
+	$(BIN)/python tools/make_prompts.py --out sounds/generated
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

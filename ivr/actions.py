@@ -1,0 +1,108 @@
+"""What the call flow asks of a telephony adapter, and what the adapter reports back.
+
+The flow (``ivr.flow.CallFlow``) is a state machine: ``start()`` returns the first
+action, then each ``send(event)`` returns the next one, until a ``Finish``.
+The adapter never decides anything; it plays, collects one key, and reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ivr.dialplan import Route
+from ivr.settings import Language
+
+
+@dataclass(frozen=True)
+class PromptRef:
+    """One prompt of the catalogue (``ivr.prompts``) in one language."""
+
+    name: str
+    language: Language
+
+
+# ---- actions (flow -> adapter) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Play:
+    """Play these prompts in order, without listening for keys, then send ``PlaybackDone``."""
+
+    prompts: tuple[PromptRef, ...]
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Play these prompts, interruptible by any of ``accept`` keys, then wait up to
+    ``timeout_ms`` for one key. Report ``DigitPressed`` (any key, even one not in
+    ``accept``: the flow judges it) or ``NoInput`` on timeout."""
+
+    prompts: tuple[PromptRef, ...]
+    accept: str
+    timeout_ms: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How the call leaves the flow: the dialplan acts on it."""
+
+    route: Route
+    language: Language
+    path: tuple[str, ...]
+    interpreter: bool = False
+    destination: str | None = None  # key of the directory, for Route.TRANSFER
+    number: str | None = None  # the destination's full dialable number
+    queue: str | None = None  # for Route.QUEUE
+    mailbox: str | None = None  # for Route.RESEARCH
+    line_state: str = ""  # why the line was open/closed (LineState.reason)
+
+    @property
+    def path_text(self) -> str:
+        return "/".join(self.path)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The flow is over: set the decision's channel variables and return to the dialplan."""
+
+    decision: Decision
+
+
+Action = Play | Gather | Finish
+
+
+# ---- events (adapter -> flow) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaybackDone:
+    pass
+
+
+@dataclass(frozen=True)
+class DigitPressed:
+    digit: str
+
+
+@dataclass(frozen=True)
+class NoInput:
+    pass
+
+
+@dataclass(frozen=True)
+class HungUp:
+    pass
+
+
+Event = PlaybackDone | DigitPressed | NoInput | HungUp
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """What the flow knows of the caller when the call starts."""
+
+    caller_number: str | None = None
+    dialed_number: str | None = None
+    channel_language: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)

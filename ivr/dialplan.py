@@ -1,0 +1,68 @@
+"""Every name the dialplan (asterisk_conf/extensions.conf) and the Python code share.
+
+A test reads extensions.conf and checks that each AGI route and channel variable
+it uses is declared here, and that each one declared here is used there.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+# FastAGI routes: agi://host:port/<route>
+ROUTE_INCOMING: Final = "incoming"
+AGI_ROUTES: Final = frozenset({ROUTE_INCOMING})
+
+
+class Route(StrEnum):
+    """Values of IVR_ROUTE: what the dialplan does once the flow has decided."""
+
+    QUEUE = "queue"  # Queue() to the navigators
+    RESEARCH = "research"  # VoiceMail() of the research box
+    TRANSFER = "transfer"  # Dial() the destination's number (IVR_DEST_NUMBER)
+    CLOSED = "closed"  # closed-hours goodbye, then Hangup()
+    HANGUP = "hangup"  # the caller hung up during the flow
+
+
+# Channel variables set by the flow. Names with INHERITED=True are set with the
+# "__" prefix so the navigator's leg (and its AMI events) carry them too.
+VAR_ROUTE: Final = "IVR_ROUTE"
+VAR_LANG: Final = "IVR_LANG"
+VAR_PATH: Final = "IVR_PATH"
+VAR_INTERPRETER: Final = "IVR_INTERPRETER"
+VAR_DEST: Final = "IVR_DEST"
+VAR_DEST_NUMBER: Final = "IVR_DEST_NUMBER"
+VAR_QUEUE: Final = "IVR_QUEUE"
+VAR_MAILBOX: Final = "IVR_MAILBOX"
+VAR_LINE_STATE: Final = "IVR_LINE_STATE"
+VAR_FLOW_DONE: Final = "IVR_FLOW_DONE"
+
+INHERITED: Final = frozenset({VAR_LANG, VAR_PATH, VAR_INTERPRETER})
+
+CHANNEL_VARIABLES: Final = frozenset(
+    {
+        VAR_ROUTE,
+        VAR_LANG,
+        VAR_PATH,
+        VAR_INTERPRETER,
+        VAR_DEST,
+        VAR_DEST_NUMBER,
+        VAR_QUEUE,
+        VAR_MAILBOX,
+        VAR_LINE_STATE,
+        VAR_FLOW_DONE,
+    }
+)
+
+# AstDB family and keys that mirror the line state for the dialplan's fallback
+# (used when the FastAGI server cannot be reached). Values are plain strings;
+# times are Unix epoch seconds so the dialplan can compare them with ${EPOCH}.
+ASTDB_FAMILY: Final = "ivr211"
+DB_OVERRIDE: Final = "override"  # "open", "closed" or "" (none)
+DB_OVERRIDE_UNTIL: Final = "override_until"  # epoch, or "" for "until lifted"
+DB_CLOSURE_START: Final = "closure_start"  # epoch of the current/next closure, or ""
+DB_CLOSURE_END: Final = "closure_end"
+DB_HOLIDAY_DATES: Final = "holidays"  # comma-separated YYYY-MM-DD, this year and next
+ASTDB_KEYS: Final = frozenset(
+    {DB_OVERRIDE, DB_OVERRIDE_UNTIL, DB_CLOSURE_START, DB_CLOSURE_END, DB_HOLIDAY_DATES}
+)

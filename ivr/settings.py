@@ -1,0 +1,153 @@
+"""Typed line settings: what an administrator changes without touching the dialplan.
+
+These are plain immutable values. ``ivr211.linesettings`` loads them from the
+database (seeded from a TOML file on first run); the call flow and the schedule
+only ever receive them as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Literal
+
+Language = Literal["fr", "en"]
+LANGUAGES: tuple[Language, ...] = ("fr", "en")
+
+OverrideMode = Literal["open", "closed"]
+DestinationKind = Literal["emergency", "partner"]
+
+
+@dataclass(frozen=True)
+class DayHours:
+    """Opening and closing wall-clock times for one day; ``closes`` is exclusive."""
+
+    opens: time
+    closes: time
+
+    def __post_init__(self) -> None:
+        if self.closes <= self.opens:
+            raise ValueError(f"closing time {self.closes} must be after opening time {self.opens}")
+
+
+@dataclass(frozen=True)
+class WeeklyHours:
+    """Hours per weekday (0 = Monday .. 6 = Sunday) and on holidays; None = closed all day."""
+
+    days: Mapping[int, DayHours | None]
+    holiday: DayHours | None
+
+    def for_weekday(self, weekday: int) -> DayHours | None:
+        return self.days.get(weekday)
+
+
+@dataclass(frozen=True)
+class HolidayRules:
+    """Which public holidays close the line to holiday hours.
+
+    ``categories`` are those of the ``holidays`` package: Québec's Easter Monday is
+    in ``optional``. ``added`` days count as holidays, ``removed`` days do not.
+    """
+
+    country: str = "CA"
+    subdivision: str = "QC"
+    categories: tuple[str, ...] = ("public",)
+    added: Mapping[date, str] = field(default_factory=dict)
+    removed: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True)
+class Closure:
+    """An exceptional closure (storm, team meeting): closed in [starts, ends)."""
+
+    starts: datetime
+    ends: datetime
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.starts.tzinfo is None or self.ends.tzinfo is None:
+            raise ValueError("closure times must be timezone-aware")
+        if self.ends <= self.starts:
+            raise ValueError("a closure must end after it starts")
+
+
+@dataclass(frozen=True)
+class Override:
+    """The day/night switch: force the line open or closed, until a time or until lifted."""
+
+    mode: OverrideMode
+    until: datetime | None = None
+    reason: str = ""
+    set_by: str = ""
+
+    def __post_init__(self) -> None:
+        if self.until is not None and self.until.tzinfo is None:
+            raise ValueError("override end time must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    timezone: str
+    weekly: WeeklyHours
+    holidays: HolidayRules = field(default_factory=HolidayRules)
+    closures: tuple[Closure, ...] = ()
+    override: Override | None = None
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A transfer destination and its full dialable number per territory.
+
+    ``short_code`` is what a navigator dials in the transfer context; the
+    dialplan maps it to the number of the centre's territory.
+    """
+
+    key: str
+    label_fr: str
+    label_en: str
+    kind: DestinationKind
+    short_code: str
+    numbers: Mapping[str, str]
+
+    def number_for(self, territory: str) -> str | None:
+        return self.numbers.get(territory) or self.numbers.get("*")
+
+
+@dataclass(frozen=True)
+class MenuSettings:
+    """How patient the menus are. After ``max_attempts`` invalid keys or silences
+    the menu takes its default route: nobody is hung up on for a wrong key."""
+
+    max_attempts: int = 3
+    digit_timeout_ms: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 1000 <= self.digit_timeout_ms <= 30000:
+            raise ValueError("digit_timeout_ms must be between 1000 and 30000")
+
+
+@dataclass(frozen=True)
+class LineSettings:
+    """Everything the call flow needs to know about the line, read on each call."""
+
+    schedule: Schedule
+    destinations: tuple[Destination, ...]
+    territory: str
+    menu: MenuSettings = field(default_factory=MenuSettings)
+    queue_name: str = "navigateurs"
+    research_mailbox: str = "1000@recherche"
+    # Keys of the closed-hours menu -> destination keys (the research box is its own key).
+    closed_transfer_keys: Mapping[str, str] = field(
+        default_factory=lambda: {"1": "811", "2": "cps"}
+    )
+    closed_research_key: str = "3"
+    version: int = 0
+
+    def destination(self, key: str) -> Destination | None:
+        for dest in self.destinations:
+            if dest.key == key:
+                return dest
+        return None
