@@ -1,0 +1,315 @@
+"""The AGI wire format, as a real Asterisk 22.10.1 speaks it (tests/fixtures/agi/).
+
+A session opens with the ``agi_*`` header block, one ``key: value`` line each, ended
+by an empty line (transcript 1a)::
+
+    agi_network: yes
+    agi_network_script: ivr
+    agi_request: agi://127.0.0.1:4573/ivr
+    agi_channel: Local/dtmf@agi-driver-00000000;1
+    ...
+    agi_accountcode:
+    agi_arg_1: first arg
+    <empty line>
+
+then the script sends one command line and reads one reply, in turn. Replies::
+
+    200 result=0
+    200 result=49 endpos=17760          STREAM FILE interrupted by '1' (ASCII 49)
+    200 result=1 (en)                   GET VARIABLE CHANNEL(language)
+    200 result= (timeout)               GET DATA with no key
+    200 result=-2                       EXEC of an unknown application
+    510 Invalid or unknown command
+    511 Command Not Permitted on a dead channel or intercept routine
+    520-Invalid command syntax.  Proper usage follows:
+    ...usage text, several lines...
+    520 End of proper usage.
+
+and, at any moment, the asynchronous line ``HANGUP`` when the caller hangs up (default
+AGISIGHUP): it arrives *before* the reply to the command in flight (1b) and may come
+twice (1d). This module reads all of that without ever getting out of step; the
+``Channel`` decides what each reply means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final, Protocol
+
+from agi_scripts.errors import AgiProtocolError, ChannelHungUp, HeaderError, HeaderTimeout
+
+HANGUP_LINE: Final = "HANGUP"
+MAX_USAGE_LINES: Final = 200
+LINE_LIMIT: Final = 64 * 1024
+
+_HEADER_LINE = re.compile(r"(agi_[a-z0-9_]+): ?(.*)")
+_SUCCESS = re.compile(
+    r"200 result=(?P<result>\S*)(?: \((?P<data>.*)\))?(?P<extra>(?: [A-Za-z_]+=\S*)*)"
+)
+_STATUS = re.compile(r"(?P<code>[1-9]\d\d)(?P<sep>[ -])(?P<text>.*)")
+_ARG_KEY = re.compile(r"agi_arg_(\d+)")
+
+
+class LineTransport(Protocol):
+    """A byte stream to Asterisk: a FastAGI socket or classic AGI's stdin/stdout.
+
+    ``read_line`` returns one line with its ``\\n``, or ``b""`` once the peer is gone;
+    ``write`` raises ``ChannelHungUp`` instead of ``BrokenPipeError``.
+    """
+
+    async def read_line(self) -> bytes: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class StreamTransport:
+    """``LineTransport`` over an asyncio stream pair (the FastAGI socket)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    async def read_line(self) -> bytes:
+        try:
+            return await self._reader.readline()
+        except ValueError as exc:
+            raise AgiProtocolError(f"line longer than the stream limit: {exc}") from exc
+        except OSError:
+            return b""
+
+    async def write(self, data: bytes) -> None:
+        if self._writer.is_closing():
+            raise ChannelHungUp("the connection is closed")
+        try:
+            self._writer.write(data)
+            await self._writer.drain()
+        except OSError as exc:
+            raise ChannelHungUp(f"Asterisk closed the connection ({exc!r})") from exc
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+
+
+# ---- header -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgiHeader:
+    """The ``agi_*`` variables of one session, keys without the ``agi_`` prefix."""
+
+    env: Mapping[str, str]
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.env.get(key, default)
+
+    @property
+    def script(self) -> str:
+        """The FastAGI route: ``agi_network_script: ivr`` for ``agi://host:4573/ivr``."""
+        return self.get("network_script")
+
+    @property
+    def channel(self) -> str:
+        return self.get("channel")
+
+    @property
+    def uniqueid(self) -> str:
+        return self.get("uniqueid")
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """``agi_arg_1`` .. ``agi_arg_N`` in order: the AGI() arguments after the URL."""
+        numbered = sorted(
+            (int(m.group(1)), value)
+            for key, value in self.env.items()
+            if (m := _ARG_KEY.fullmatch("agi_" + key))
+        )
+        return tuple(value for _, value in numbered)
+
+
+def parse_header_line(line: bytes) -> tuple[str, str]:
+    """``b'agi_language: en\\n'`` -> ``("language", "en")``; anything else is garbage.
+
+    ``agi_accountcode: `` (empty value, trailing space) is a real line (1a).
+    """
+    text = line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", errors="replace")
+    match = _HEADER_LINE.fullmatch(text)
+    if match is None:
+        raise HeaderError(f"not an agi_* header line: {text[:80]!r}")
+    return match.group(1).removeprefix("agi_"), match.group(2)
+
+
+async def read_header(transport: LineTransport, *, max_bytes: int, timeout_s: float) -> AgiHeader:
+    """Read the header block up to its empty line, within ``max_bytes`` and ``timeout_s``.
+
+    A peer that never ends the block (1j shows Asterisk itself never gives up) must not
+    hold a connection forever, hence both bounds.
+    """
+    env: dict[str, str] = {}
+    total = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                line = await transport.read_line()
+                if not line.endswith(b"\n"):
+                    raise HeaderError(f"connection closed after {len(env)} header line(s)")
+                total += len(line)
+                if total > max_bytes:
+                    raise HeaderError(f"header block longer than {max_bytes} bytes")
+                if line in (b"\n", b"\r\n"):
+                    break
+                key, value = parse_header_line(line)
+                env[key] = value
+    except TimeoutError as exc:
+        raise HeaderTimeout(
+            f"header block not finished after {timeout_s:g} s ({len(env)} line(s))"
+        ) from exc
+    except AgiProtocolError as exc:
+        if isinstance(exc, HeaderError):
+            raise
+        raise HeaderError(str(exc)) from exc
+    if not env:
+        raise HeaderError("empty header block")
+    return AgiHeader(MappingProxyType(env))
+
+
+# ---- replies ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One reply of Asterisk to one command.
+
+    ``result`` is the raw text after ``result=`` (``""`` in ``200 result= (timeout)``),
+    ``data`` what stands in parentheses, ``extra`` the ``key=value`` pairs
+    (``endpos``), ``lines`` every line as received (several for ``520``).
+    ``hangups_before`` counts the ``HANGUP`` lines read just before this reply.
+    """
+
+    code: int
+    result: str = ""
+    data: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+    lines: tuple[str, ...] = ()
+    hangups_before: int = 0
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def result_int(self) -> int:
+        try:
+            return int(self.result)
+        except ValueError:
+            raise AgiProtocolError(f"non-numeric result in {self.text!r}") from None
+
+
+def parse_reply_line(line: str) -> Reply:
+    """Parse one single-line reply (not ``HANGUP``, not a ``520-`` block).
+
+    >>> parse_reply_line("200 result=49 endpos=17760").extra["endpos"]
+    '17760'
+    >>> parse_reply_line("200 result=1 (deux mots)").data
+    'deux mots'
+    >>> parse_reply_line("200 result= (timeout)").result
+    ''
+    """
+    success = _SUCCESS.fullmatch(line)
+    if success is not None:
+        extra = dict(pair.split("=", 1) for pair in success.group("extra").split(" ") if pair)
+        return Reply(
+            code=200,
+            result=success.group("result"),
+            data=success.group("data"),
+            extra=extra,
+            lines=(line,),
+        )
+    status = _STATUS.fullmatch(line)
+    if status is None or status.group("code") == "200":
+        raise AgiProtocolError(f"unreadable reply line {line[:120]!r}")
+    return Reply(code=int(status.group("code")), lines=(line,))
+
+
+def _decode(line: bytes) -> str:
+    return line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", errors="replace")
+
+
+async def read_reply(transport: LineTransport) -> Reply:
+    """Read the next reply, skipping (and counting) ``HANGUP`` lines before it.
+
+    1d shows ``200 result=-1 endpos=16160``, ``HANGUP``, ``HANGUP`` in one chunk, then
+    EOF; 1b shows ``HANGUP`` arriving before ``200 result=1 (Up)``, the reply to the
+    next command, which must still be read as that command's reply. A ``520-`` block
+    is read to its ``520 End of proper usage.`` line so the next reply stays in step.
+    EOF raises ``ChannelHungUp``: Asterisk closes the socket when the channel is gone.
+    """
+    hangups = 0
+    while True:
+        raw = await transport.read_line()
+        if not raw.endswith(b"\n"):
+            raise ChannelHungUp("Asterisk closed the connection")
+        line = _decode(raw)
+        if line == HANGUP_LINE:
+            hangups += 1
+            continue
+        break
+    status = _STATUS.fullmatch(line)
+    if status is not None and status.group("sep") == "-":
+        code = status.group("code")
+        lines = [line]
+        while True:
+            raw = await transport.read_line()
+            if not raw.endswith(b"\n"):
+                raise ChannelHungUp("Asterisk closed the connection inside a usage message")
+            lines.append(_decode(raw))
+            if lines[-1].startswith(code + " "):
+                break
+            if len(lines) > MAX_USAGE_LINES:
+                raise AgiProtocolError(f"{code}- block longer than {MAX_USAGE_LINES} lines")
+        return Reply(code=int(code), lines=tuple(lines), hangups_before=hangups)
+    reply = parse_reply_line(line)
+    if hangups:
+        reply = Reply(
+            code=reply.code,
+            result=reply.result,
+            data=reply.data,
+            extra=reply.extra,
+            lines=reply.lines,
+            hangups_before=hangups,
+        )
+    return reply
+
+
+# ---- commands -----------------------------------------------------------------
+
+_PLAIN = re.compile(r'[^\s"\\]+')
+
+
+def quote(value: str) -> str:
+    """Quote one argument the way res_agi's parser splits them.
+
+    ``SET VARIABLE IVR_CHOICE 42`` and ``SET VARIABLE IVR_NOTE "deux mots"`` (1a):
+    plain words go bare; spaces, quotes and backslashes go in double quotes with
+    ``\\"`` and ``\\\\`` escaped; the empty string is ``""`` (``STREAM FILE x ""``).
+    """
+    if _PLAIN.fullmatch(value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def format_command(*words: str) -> bytes:
+    """Join a command line; a newline inside an argument would split it into two
+    commands on the wire, so it is refused."""
+    line = " ".join(words)
+    if any(ch in line for ch in "\r\n\0"):
+        raise ValueError(f"AGI command contains a line break or NUL: {line[:80]!r}")
+    return (line + "\n").encode("utf-8")

@@ -1,0 +1,249 @@
+"""Run ``ivr.flow.CallFlow`` on an AGI channel: the flow decides, this only executes.
+
+One call, in order:
+
+1. ``ANSWER``, then ``SET VARIABLE IVR_FLOW_DONE ""``: the flag may be left over from
+   an earlier pass on the same channel (the dialplan comes back for ``queue-exit``), and
+   the dialplan must never see ``1`` from a run that did not finish.
+2. Line settings from ``settings_source`` (in a thread: it may query the database).
+3. AstDB mirror (``ivr.schedule.astdb_mirror``): ``DATABASE PUT ivr211 <key> <value>``
+   only for the values this process has not written yet, so the dialplan's fallback
+   (used when this server is unreachable, AGISTATUS=FAILURE) knows overrides, closures
+   and holidays without a write per key on every call.
+4. The flow's actions: ``Play`` -> ``STREAM FILE 211/<name> ""``; ``Gather`` ->
+   ``STREAM FILE 211/<name> "<accept>"`` per prompt until a key, then ``WAIT FOR DIGIT``.
+   ``SET VARIABLE CHANNEL(language) fr|en`` whenever the prompt language changes:
+   Asterisk picks the sound folder from it.
+5. ``Finish``: the decision's variables (``__`` prefix for the inherited ones), then
+   ``IVR_FLOW_DONE=1`` last.
+
+On a hang-up the flow gets ``HungUp`` and the path and route are still written
+(``SET VARIABLE`` works on a dead channel, 1b), without ``IVR_FLOW_DONE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from agi_scripts.channel import Channel
+from agi_scripts.errors import AgiError, ChannelHungUp
+from agi_scripts.protocol import AgiHeader
+from ivr.actions import (
+    CallInfo,
+    Decision,
+    DigitPressed,
+    Event,
+    Finish,
+    Gather,
+    HungUp,
+    NoInput,
+    Play,
+    PlaybackDone,
+    PromptRef,
+)
+from ivr.dialplan import (
+    ASTDB_FAMILY,
+    INHERITED,
+    VAR_DEST,
+    VAR_DEST_NUMBER,
+    VAR_FLOW_DONE,
+    VAR_INTERPRETER,
+    VAR_LANG,
+    VAR_LINE_STATE,
+    VAR_MAILBOX,
+    VAR_PATH,
+    VAR_QUEUE,
+    VAR_ROUTE,
+    Route,
+)
+from ivr.flow import CallFlow
+from ivr.prompts import sound_file
+from ivr.schedule import astdb_mirror
+from ivr.settings import LineSettings
+
+log = logging.getLogger(__name__)
+
+SettingsSource = Callable[[], LineSettings]
+Clock = Callable[[], datetime]
+CHANNEL_LANGUAGE = "CHANNEL(language)"
+_WITHHELD = frozenset({"", "unknown"})
+
+
+def var_name(name: str) -> str:
+    """``IVR_PATH`` -> ``__IVR_PATH``: inherited variables follow the call to the
+    navigator's leg (``ivr.dialplan.INHERITED``)."""
+    return f"__{name}" if name in INHERITED else name
+
+
+def decision_variables(decision: Decision) -> list[tuple[str, str]]:
+    """The channel variables of a decision, in the order they are set (without
+    ``IVR_FLOW_DONE``, which comes last, and ``CHANNEL(language)``). ``None`` becomes
+    ``""`` so a value left by an earlier pass on the channel is cleared."""
+    values = [
+        (VAR_ROUTE, decision.route.value),
+        (VAR_LANG, decision.language),
+        (VAR_PATH, decision.path_text),
+        (VAR_INTERPRETER, "1" if decision.interpreter else "0"),
+        (VAR_DEST, decision.destination or ""),
+        (VAR_DEST_NUMBER, decision.number or ""),
+        (VAR_QUEUE, decision.queue or ""),
+        (VAR_MAILBOX, decision.mailbox or ""),
+        (VAR_LINE_STATE, decision.line_state),
+    ]
+    return [(var_name(name), value) for name, value in values]
+
+
+def call_info(header: AgiHeader) -> CallInfo:
+    """What the flow knows of the caller, from the header.
+
+    ``agi_callerid: unknown`` is a withheld number (5a); ``agi_arg_1`` is the entry
+    (``AGI(agi://host/incoming,queue-exit,en)``), ``agi_arg_2`` its language.
+    """
+    caller = header.get("callerid")
+    dnid = header.get("dnid")
+    extra: dict[str, str] = {}
+    args = header.args
+    if args and args[0]:
+        extra["entry"] = args[0]
+    if len(args) > 1 and args[1]:
+        extra["language"] = args[1]
+    return CallInfo(
+        caller_number=None if caller in _WITHHELD else caller,
+        dialed_number=None if dnid in _WITHHELD else dnid,
+        channel_language=header.get("language") or None,
+        extra=extra,
+    )
+
+
+class AstdbMemo:
+    """The AstDB values this process wrote last: a per-process memo, shared by all calls.
+
+    Asterisk keeps AstDB across restarts, so a value written once stays valid until the
+    schedule changes it; a restart of this server writes everything once again.
+    """
+
+    def __init__(self) -> None:
+        self._written: dict[str, str] = {}
+
+    def changed(self, mirror: Mapping[str, str]) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in sorted(mirror.items()) if self._written.get(k) != v]
+
+    def record(self, key: str, value: str) -> None:
+        self._written[key] = value
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """How one call left the flow, for the per-call log line."""
+
+    finished: bool
+    hung_up: bool
+    decision: Decision | None
+
+    @property
+    def route(self) -> str:
+        return "-" if self.decision is None else self.decision.route.value
+
+    @property
+    def path(self) -> str:
+        return "-" if self.decision is None else self.decision.path_text
+
+
+class FlowRunner:
+    """Executes one ``CallFlow`` on one ``Channel``."""
+
+    def __init__(self, channel: Channel, header: AgiHeader) -> None:
+        self._channel = channel
+        self._header = header
+        self._language = header.get("language")
+        self._decision: Decision | None = None
+
+    async def run(
+        self, settings_source: SettingsSource, clock: Clock, memo: AstdbMemo
+    ) -> CallOutcome:
+        flow: CallFlow | None = None
+        try:
+            await self._channel.answer()
+            await self._channel.set_variable(VAR_FLOW_DONE, "")
+            settings = await asyncio.to_thread(settings_source)
+            now = clock()
+            await self._mirror_astdb(settings, now, memo)
+            flow = CallFlow(settings, now, call_info(self._header))
+            action = flow.start()
+            while not isinstance(action, Finish):
+                action = flow.send(await self._execute(action))
+            await self._finish(action.decision)
+            return CallOutcome(finished=True, hung_up=False, decision=action.decision)
+        except ChannelHungUp as exc:
+            log.info("caller hung up on %s: %s", self._channel.name, exc)
+            return await self._hung_up(flow)
+
+    async def _mirror_astdb(self, settings: LineSettings, now: datetime, memo: AstdbMemo) -> None:
+        for key, value in memo.changed(astdb_mirror(settings.schedule, now)):
+            if await self._channel.database_put(ASTDB_FAMILY, key, value):
+                memo.record(key, value)
+            else:
+                log.warning("DATABASE PUT %s/%s refused by Asterisk", ASTDB_FAMILY, key)
+
+    async def _set_language(self, language: str) -> None:
+        if language != self._language:
+            await self._channel.set_variable(CHANNEL_LANGUAGE, language)
+            self._language = language
+
+    async def _stream(self, prompt: PromptRef, escape_digits: str) -> str | None:
+        await self._set_language(prompt.language)
+        return await self._channel.stream_file(
+            sound_file(prompt.name), escape_digits, confirm_hangup=True
+        )
+
+    async def _execute(self, action: Play | Gather) -> Event:
+        if isinstance(action, Play):
+            for prompt in action.prompts:
+                await self._stream(prompt, "")
+            return PlaybackDone()
+        for prompt in action.prompts:
+            digit = await self._stream(prompt, action.accept)
+            if digit is not None:
+                return DigitPressed(digit)
+        digit = await self._channel.wait_for_digit(action.timeout_ms)
+        return NoInput() if digit is None else DigitPressed(digit)
+
+    async def _finish(self, decision: Decision) -> None:
+        self._decision = decision
+        await self._set_language(decision.language)
+        for name, value in decision_variables(decision):
+            await self._channel.set_variable(name, value)
+        await self._channel.set_variable(VAR_FLOW_DONE, "1")
+
+    async def _hung_up(self, flow: CallFlow | None) -> CallOutcome:
+        decision: Decision | None = None
+        if flow is not None and not flow.finished:
+            final = flow.send(HungUp())
+            if isinstance(final, Finish):
+                decision = final.decision
+        elif self._decision is not None:
+            decision = replace(
+                self._decision, route=Route.HANGUP, path=(*self._decision.path, "hangup")
+            )
+        try:
+            if decision is not None:
+                await self._channel.set_variable(var_name(VAR_PATH), decision.path_text)
+            await self._channel.set_variable(VAR_ROUTE, Route.HANGUP.value)
+        except AgiError as exc:
+            log.debug("could not record the hang-up on %s: %s", self._channel.name, exc)
+        return CallOutcome(finished=False, hung_up=True, decision=decision)
+
+
+async def run_incoming(
+    channel: Channel,
+    header: AgiHeader,
+    settings_source: SettingsSource,
+    clock: Clock,
+    memo: AstdbMemo,
+) -> CallOutcome:
+    """The ``incoming`` route (``ivr.dialplan.ROUTE_INCOMING``)."""
+    return await FlowRunner(channel, header).run(settings_source, clock, memo)

@@ -1,0 +1,91 @@
+"""``ivr211 simulate`` against the real FastAGI server: every route, by scripted keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import socket
+from datetime import datetime
+
+import pytest
+from agi_fakes import CLOSED_NOW, OPEN_NOW, running_server
+
+from agi_scripts import simulate
+
+
+def sim_args(port: int, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    simulate.add_arguments(parser)
+    return parser.parse_args(["--host", "127.0.0.1", "--port", str(port), *extra])
+
+
+def simulate_against_server(now: datetime, *extra: str) -> int:
+    async def scenario() -> int:
+        async with running_server(now=now) as opts:
+            return await asyncio.to_thread(simulate.run, sim_args(opts.port, *extra))
+
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("now", "keys", "route", "path"),
+    [
+        (OPEN_NOW, "1,1", "queue", "open/lang:fr/main:1"),
+        (OPEN_NOW, "2,2", "research", "open/lang:en/main:2"),
+        (OPEN_NOW, "3", "queue", "open/lang:other"),
+        (CLOSED_NOW, "1", "transfer", "closed:after_hours/menu:1/transfer:811"),
+        (CLOSED_NOW, "3", "research", "closed:after_hours/menu:3/research"),
+        (CLOSED_NOW, "", "closed", None),
+    ],
+)
+def test_scripted_keys_reach_every_route(
+    now: datetime, keys: str, route: str, path: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = simulate_against_server(now, "--keys", keys, "--caller", "4185550100")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"route: {route}" in out
+    assert "IVR_FLOW_DONE = 1" in out
+    if path is not None:
+        assert f"__IVR_PATH = {path}\n" in out
+    assert "▶ 211/greeting [fr] Bonjour, vous êtes bien au 2-1-1" in out
+
+
+def test_hanging_up_exits_1_with_route_hangup(capsys: pytest.CaptureFixture[str]) -> None:
+    code = simulate_against_server(OPEN_NOW, "--keys", "h")
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "route: hangup" in out
+    assert "__IVR_PATH = open/hangup" in out
+    assert "IVR_FLOW_DONE = 1" not in out
+
+
+def test_queue_exit_entry_in_english(capsys: pytest.CaptureFixture[str]) -> None:
+    code = simulate_against_server(
+        OPEN_NOW, "--keys", "1", "--entry", "queue-exit", "--language", "en"
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "▶ 211/queue-unavailable [en]" in out
+    assert "route: transfer" in out
+
+
+def test_interactive_keys_are_read_from_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("x\n2\n\n1\n"))
+    code = simulate_against_server(OPEN_NOW)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "one key please" in out
+    assert "__IVR_PATH = open/lang:en/main:1" in out
+
+
+def test_unreachable_server_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = simulate.run(sim_args(port, "--keys", "1"))
+    assert code == 2
+    assert f"cannot reach the FastAGI server at 127.0.0.1:{port}" in capsys.readouterr().err
