@@ -1,0 +1,1 @@
+"""Checks on asterisk_conf/: what a centre copies to /etc/asterisk."""

@@ -1,0 +1,483 @@
+"""The dialplan on its own: FastAGI down or broken, the AstDB mirror, every route.
+
+Each call runs asterisk_conf/extensions.conf in dialplan_sim, whose AGI() connects
+over real TCP to a stand-in FastAGI server started here (or to a refused port, as
+in transcript 1g), the same way Asterisk does.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from .dialplan_sim import Call, Dialplan
+
+TZ = ZoneInfo("America/Toronto")
+WEDNESDAY_10H = datetime(2025, 6, 11, 10, 0, tzinfo=TZ)
+WEDNESDAY_20H = datetime(2025, 6, 11, 20, 0, tzinfo=TZ)
+FETE_NATIONALE = "2025-06-24"  # a Tuesday
+QUEUE = "Queue"
+GREETING = "211/greeting"
+FALLBACK_CLOSED = "211/fallback-closed"
+
+Script = Callable[[socket.socket, BinaryIO, "FlowServer"], None]
+
+
+def epoch(moment: datetime) -> str:
+    return str(int(moment.timestamp()))
+
+
+class FlowServer:
+    """A stand-in for the FastAGI server: one script per accepted connection, in order.
+
+    It records each header block and each reply line it got; the tests assert on
+    them. Once its scripts are used up it stops listening, so a further AGI() is
+    refused (AGISTATUS=FAILURE), like a server that went down.
+    """
+
+    def __init__(self, scripts: list[Script]) -> None:
+        self.scripts = scripts
+        self.headers: list[list[str]] = []
+        self.replies: list[str] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"agi://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> FlowServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.listener.close()
+
+    def _accept(self) -> socket.socket | None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(10)
+            return conn
+        return None
+
+    def _serve(self) -> None:
+        for index, script in enumerate(self.scripts):
+            conn = self._accept()
+            if conn is None:
+                return
+            if index == len(self.scripts) - 1:
+                self.listener.close()  # before the last call ends: the next AGI() is refused
+            with conn, conn.makefile("rb") as reader:
+                header = []
+                for raw in reader:
+                    line = raw.decode().rstrip("\n")
+                    if not line:
+                        break
+                    header.append(line)
+                self.headers.append(header)
+                script(conn, reader, self)
+
+    def command(self, conn: socket.socket, reader: BinaryIO, line: str) -> None:
+        conn.sendall(line.encode() + b"\n")
+        self.replies.append(reader.readline().decode().rstrip("\n"))
+
+
+def close_after_header(conn: socket.socket, reader: BinaryIO, server: FlowServer) -> None:
+    """1i: read the header block, send nothing, close."""
+
+
+def dies_mid_flow(conn: socket.socket, reader: BinaryIO, server: FlowServer) -> None:
+    """1f-like: the flow answers, sets the language, then the server goes away."""
+    server.command(conn, reader, "ANSWER")
+    server.command(conn, reader, "SET VARIABLE __IVR_LANG en")
+
+
+def finishes(**variables: str) -> Script:
+    """A flow that decides: sets the variables, then IVR_FLOW_DONE=1, and closes."""
+
+    def script(conn: socket.socket, reader: BinaryIO, server: FlowServer) -> None:
+        for name, value in variables.items():
+            server.command(conn, reader, f'SET VARIABLE {name} "{value}"')
+        server.command(conn, reader, "SET VARIABLE IVR_FLOW_DONE 1")
+
+    return script
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A port nothing listens on (1g: connection refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"agi://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def dialplan() -> Dialplan:
+    return Dialplan.load()
+
+
+def call(
+    dialplan: Dialplan,
+    fastagi: str,
+    now: datetime = WEDNESDAY_10H,
+    astdb: dict[str, str] | None = None,
+    queue: list[str] | None = None,
+    dial: list[str] | None = None,
+    exten: str = "211",
+    context: str = "from-trunk-211",
+) -> Call:
+    return Call(
+        dialplan,
+        now=now,
+        astdb=astdb or {},
+        queue_outcomes=queue if queue is not None else ["CONNECTED"],
+        dial_outcomes=dial or [],
+        global_overrides={"FASTAGI": fastagi},
+    ).run(context, exten)
+
+
+@pytest.fixture
+def flow(request: pytest.FixtureRequest) -> Iterator[FlowServer]:
+    with FlowServer(request.param) as server:
+        yield server
+
+
+# ----------------------------------------------------------------- FastAGI failures
+
+
+def test_server_down_open_hours_reaches_the_queue_after_the_greeting(
+    dialplan: Dialplan, refused_url: str
+) -> None:
+    result = call(dialplan, refused_url)
+    assert result.variables["AGISTATUS"] == "FAILURE"
+    assert result.played()[:2] == [GREETING, "211/emergency-notice"]
+    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+    assert result.language == "fr"
+
+
+def test_server_down_after_hours_plays_the_emergency_numbers_and_hangs_up(
+    dialplan: Dialplan, refused_url: str
+) -> None:
+    result = call(dialplan, refused_url, now=WEDNESDAY_20H)
+    assert result.apps(QUEUE) == []
+    assert result.played()[-1] == FALLBACK_CLOSED
+    assert result.ended_by == "Hangup()"
+
+
+@pytest.mark.parametrize("flow", [[dies_mid_flow]], indirect=True)
+def test_flow_dying_mid_call_is_success_without_flow_done_and_reaches_the_queue(
+    dialplan: Dialplan, flow: FlowServer
+) -> None:
+    result = call(dialplan, flow.url)
+    assert result.variables["AGISTATUS"] == "SUCCESS"
+    assert "IVR_FLOW_DONE" not in result.variables or result.variables["IVR_FLOW_DONE"] == ""
+    assert result.variables["IVR_LANG"] == "en"
+    assert flow.replies == ["200 result=0", "200 result=1"]
+    assert "agi_network_script: incoming" in flow.headers[0]
+    assert GREETING in result.played()
+    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+
+
+@pytest.mark.parametrize("flow", [[close_after_header]], indirect=True)
+def test_server_closing_after_the_header_reaches_the_queue(
+    dialplan: Dialplan, flow: FlowServer
+) -> None:
+    result = call(dialplan, flow.url)
+    assert result.variables["AGISTATUS"] == "SUCCESS"
+    assert len(flow.headers) == 1
+    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+
+
+# ------------------------------------------------------------- AstDB line-state mirror
+
+
+@pytest.mark.parametrize(
+    ("now", "astdb", "queued"),
+    [
+        pytest.param(
+            WEDNESDAY_10H,
+            {"ivr211/override": "closed", "ivr211/override_until": ""},
+            False,
+            id="override-closed-until-lifted",
+        ),
+        pytest.param(
+            WEDNESDAY_10H,
+            {"ivr211/override": "closed", "ivr211/override_until": epoch(WEDNESDAY_20H)},
+            False,
+            id="override-closed-until-tonight",
+        ),
+        pytest.param(
+            WEDNESDAY_20H,
+            {"ivr211/override": "closed", "ivr211/override_until": epoch(WEDNESDAY_10H)},
+            False,
+            id="override-closed-expired-after-hours",
+        ),
+        pytest.param(
+            WEDNESDAY_10H,
+            {"ivr211/override": "closed", "ivr211/override_until": epoch(WEDNESDAY_10H)},
+            True,
+            id="override-closed-expired-in-hours",
+        ),
+        pytest.param(WEDNESDAY_20H, {"ivr211/override": "open"}, True, id="override-open"),
+        pytest.param(
+            WEDNESDAY_10H,
+            {
+                "ivr211/closure_start": epoch(datetime(2025, 6, 11, 9, 0, tzinfo=TZ)),
+                "ivr211/closure_end": epoch(datetime(2025, 6, 11, 12, 0, tzinfo=TZ)),
+            },
+            False,
+            id="closure-now",
+        ),
+        pytest.param(
+            WEDNESDAY_10H,
+            {
+                "ivr211/closure_start": epoch(datetime(2025, 6, 12, 9, 0, tzinfo=TZ)),
+                "ivr211/closure_end": epoch(datetime(2025, 6, 12, 12, 0, tzinfo=TZ)),
+            },
+            True,
+            id="closure-tomorrow",
+        ),
+        pytest.param(
+            datetime(2025, 6, 24, 16, 0, tzinfo=TZ),
+            {"ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01"},
+            False,
+            id="holiday-after-holiday-hours",
+        ),
+        pytest.param(
+            datetime(2025, 6, 24, 15, 29, tzinfo=TZ),
+            {"ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01"},
+            True,
+            id="holiday-within-holiday-hours",
+        ),
+        pytest.param(
+            datetime(2025, 6, 17, 16, 0, tzinfo=TZ),
+            {"ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01"},
+            True,
+            id="ordinary-tuesday-16h",
+        ),
+        pytest.param(datetime(2025, 6, 11, 18, 59, tzinfo=TZ), {}, True, id="weekday-18h59"),
+        pytest.param(datetime(2025, 6, 11, 19, 0, tzinfo=TZ), {}, False, id="weekday-19h00"),
+        pytest.param(datetime(2025, 6, 11, 7, 59, tzinfo=TZ), {}, False, id="weekday-7h59"),
+        pytest.param(datetime(2025, 6, 14, 15, 29, tzinfo=TZ), {}, True, id="saturday-15h29"),
+        pytest.param(datetime(2025, 6, 15, 15, 30, tzinfo=TZ), {}, False, id="sunday-15h30"),
+    ],
+)
+def test_fallback_open_or_closed_from_astdb_and_default_hours(
+    dialplan: Dialplan, refused_url: str, now: datetime, astdb: dict[str, str], queued: bool
+) -> None:
+    result = call(dialplan, refused_url, now=now, astdb=astdb)
+    if queued:
+        assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+        assert FALLBACK_CLOSED not in result.played()
+    else:
+        assert result.apps(QUEUE) == []
+        assert result.played() == [GREETING, "211/emergency-notice", FALLBACK_CLOSED]
+        assert result.ended_by == "Hangup()"
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        [
+            finishes(
+                IVR_ROUTE="queue", IVR_QUEUE="navigateurs", __IVR_LANG="en", __IVR_INTERPRETER="0"
+            )
+        ]
+    ],
+    indirect=True,
+)
+def test_route_queue_tags_english_callers_and_lets_the_navigator_transfer(
+    dialplan: Dialplan, flow: FlowServer
+) -> None:
+    result = call(dialplan, flow.url)
+    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+    assert result.caller_name == "[EN] Tremblay Marie"
+    assert result.variables["TRANSFER_CONTEXT"] == "navigator-transfers"
+    assert "TRANSFER_CONTEXT" in result.inherited
+    assert result.language == "en"
+    assert result.played() == []
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        [
+            finishes(
+                IVR_ROUTE="queue", IVR_QUEUE="navigateurs", __IVR_LANG="fr", __IVR_INTERPRETER="1"
+            )
+        ]
+    ],
+    indirect=True,
+)
+def test_route_queue_tags_interpreter_calls(dialplan: Dialplan, flow: FlowServer) -> None:
+    result = call(dialplan, flow.url)
+    assert result.caller_name == "[INT] Tremblay Marie"
+    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [[finishes(IVR_ROUTE="research", IVR_MAILBOX="1000@recherche", __IVR_LANG="en")]],
+    indirect=True,
+)
+def test_route_research_leaves_a_voicemail_in_the_callers_language(
+    dialplan: Dialplan, flow: FlowServer
+) -> None:
+    result = call(dialplan, flow.url)
+    assert result.apps("VoiceMail") == ["1000@recherche,u"]
+    assert result.language == "en"
+    assert result.apps(QUEUE) == []
+
+
+@pytest.mark.parametrize(
+    "flow", [[finishes(IVR_ROUTE="transfer", IVR_DEST_NUMBER="18662773553")]], indirect=True
+)
+def test_route_transfer_dials_the_full_number_over_the_trunk(
+    dialplan: Dialplan, flow: FlowServer
+) -> None:
+    result = call(dialplan, flow.url, dial=["ANSWER"])
+    assert result.apps("Dial") == ["PJSIP/18662773553@trunk,45"]
+    assert result.apps(QUEUE) == []
+    assert result.played() == []
+
+
+@pytest.mark.parametrize(
+    "flow", [[finishes(IVR_ROUTE="transfer", IVR_DEST_NUMBER="811")]], indirect=True
+)
+def test_route_transfer_that_fails_says_so_and_goes_to_the_queue(
+    dialplan: Dialplan, flow: FlowServer
+) -> None:
+    result = call(dialplan, flow.url, dial=["CONGESTION"])
+    assert result.apps("Dial") == ["PJSIP/811@trunk,45"]
+    assert result.played() == ["211/transfer-failed"]
+    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+
+
+@pytest.mark.parametrize(
+    "flow", [[finishes(IVR_ROUTE="transfer", IVR_DEST_NUMBER="811&Local/x@y")]], indirect=True
+)
+def test_route_transfer_keeps_only_digits_in_the_dial_string(
+    dialplan: Dialplan, flow: FlowServer
+) -> None:
+    result = call(dialplan, flow.url, dial=["ANSWER"])
+    assert result.apps("Dial") == ["PJSIP/811@trunk,45"]
+
+
+@pytest.mark.parametrize("flow", [[finishes(IVR_ROUTE="closed")]], indirect=True)
+def test_route_closed_says_goodbye_and_hangs_up(dialplan: Dialplan, flow: FlowServer) -> None:
+    result = call(dialplan, flow.url)
+    assert result.played() == ["211/goodbye"]
+    assert result.ended_by == "Hangup()"
+
+
+@pytest.mark.parametrize("flow", [[finishes(IVR_ROUTE="hangup")]], indirect=True)
+def test_route_hangup_hangs_up_without_a_word(dialplan: Dialplan, flow: FlowServer) -> None:
+    result = call(dialplan, flow.url)
+    assert result.played() == []
+    assert result.ended_by == "Hangup()"
+    assert [e.app for e in result.events][-1] == "Hangup"
+
+
+@pytest.mark.parametrize("flow", [[finishes(IVR_ROUTE="somewhere-else")]], indirect=True)
+def test_unknown_route_goes_to_the_fallback(dialplan: Dialplan, flow: FlowServer) -> None:
+    result = call(dialplan, flow.url)
+    assert result.played()[:1] == [GREETING]
+    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+
+
+# ------------------------------------------------------------------ leaving the queue
+
+
+@pytest.mark.parametrize("status", ["TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "FULL"])
+def test_queue_exit_goes_back_to_the_flow_with_its_language(
+    dialplan: Dialplan, status: str
+) -> None:
+    first = finishes(IVR_ROUTE="queue", IVR_QUEUE="navigateurs", __IVR_LANG="en")
+    then = finishes(IVR_ROUTE="research", IVR_MAILBOX="1000@recherche", __IVR_LANG="en")
+    with FlowServer([first, then]) as server:
+        result = call(dialplan, server.url, queue=[status])
+    assert result.variables["QUEUESTATUS"] == status
+    assert result.agi_requests == [f"{server.url}/incoming", f"{server.url}/incoming,queue-exit,en"]
+    assert "agi_arg_1: queue-exit" in server.headers[1]
+    assert "agi_arg_2: en" in server.headers[1]
+    assert result.apps("VoiceMail") == ["1000@recherche,u"]
+
+
+@pytest.mark.parametrize("status", ["TIMEOUT", "JOINEMPTY", "LEAVEEMPTY"])
+def test_queue_exit_without_fastagi_ends_the_call_with_the_emergency_numbers(
+    dialplan: Dialplan, status: str
+) -> None:
+    with FlowServer([finishes(IVR_ROUTE="queue", __IVR_LANG="fr")]) as server:
+        result = call(dialplan, server.url, queue=[status])
+    assert result.variables["AGISTATUS"] == "FAILURE"
+    assert len(result.apps(QUEUE)) == 1
+    assert result.played() == ["211/queue-unavailable", "211/emergency-numbers", "211/goodbye"]
+    assert result.ended_by == "Hangup()"
+
+
+def test_queue_exit_from_the_fallback_ends_the_call_when_fastagi_stays_down(
+    dialplan: Dialplan, refused_url: str
+) -> None:
+    result = call(dialplan, refused_url, queue=["LEAVEEMPTY"])
+    assert result.agi_requests == [
+        f"{refused_url}/incoming",
+        f"{refused_url}/incoming,queue-exit,fr",
+    ]
+    assert result.played()[-3:] == ["211/queue-unavailable", "211/emergency-numbers", "211/goodbye"]
+    assert result.ended_by == "Hangup()"
+
+
+def test_a_caller_who_keeps_choosing_to_wait_is_not_queued_forever(dialplan: Dialplan) -> None:
+    again = finishes(IVR_ROUTE="queue", IVR_QUEUE="navigateurs", __IVR_LANG="fr")
+    with FlowServer([again] * 5) as server:
+        result = call(dialplan, server.url, queue=["TIMEOUT"] * 5)
+    assert len(result.apps(QUEUE)) == int(dialplan.globals["QUEUE_MAX_PASSES"])
+    assert result.played() == ["211/queue-unavailable", "211/emergency-numbers", "211/goodbye"]
+    assert result.caller_name == "Tremblay Marie"
+
+
+# --------------------------------------------------------------- navigators' transfers
+
+
+@pytest.mark.parametrize(
+    ("code", "dialled"),
+    [("911", "PJSIP/911@trunk,45"), ("102", "PJSIP/18662773553@trunk,45")],
+)
+def test_navigator_short_code_dials_the_full_number(
+    dialplan: Dialplan, refused_url: str, code: str, dialled: str
+) -> None:
+    result = call(dialplan, refused_url, context="navigator-transfers", exten=code, dial=["ANSWER"])
+    assert result.apps("Dial") == [dialled]
+
+
+def test_navigator_short_code_without_a_number_fails_cleanly(
+    dialplan: Dialplan, refused_url: str
+) -> None:
+    result = call(dialplan, refused_url, context="navigator-transfers", exten="101")
+    assert result.apps("Dial") == []
+    assert result.played() == ["211/transfer-failed"]
+    assert result.ended_by == "Hangup()"
+
+
+@pytest.mark.parametrize("did", ["211", "4186490211", "14186490211", "+14186490211"])
+def test_trunk_numbers_reach_the_call_flow(dialplan: Dialplan, refused_url: str, did: str) -> None:
+    result = call(dialplan, refused_url, exten=did)
+    assert result.agi_requests[0] == f"{refused_url}/incoming"

@@ -1,0 +1,115 @@
+"""The dialplan and the Python code name the same things (ivr/dialplan.py, ivr/prompts.py).
+
+Every AGI route, IVR_* channel variable, IVR_ROUTE value and AstDB key named in
+extensions.conf is declared in ivr.dialplan, and every one declared there is used
+in the dialplan; every 211/<name> prompt the conf files play is in the catalogue;
+every destination of the seed has its short code and DEST_ global.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ivr import dialplan as names
+from ivr.prompts import CATALOGUE, SOUND_DIR
+
+from .confparse import load
+
+SEED = Path(__file__).resolve().parents[2] / "ivr211" / "defaults" / "line-settings.toml"
+
+
+def dialplan_lines() -> list[str]:
+    """The dialplan without its comments (a name in a comment is not a use)."""
+    return [v for s in load("extensions.conf").sections for _, v in s.entries]
+
+
+def test_agi_routes_match() -> None:
+    used = {m for line in dialplan_lines() for m in re.findall(r"AGI\([^/]+/([\w-]+)", line)}
+    assert used == set(names.AGI_ROUTES)
+
+
+def test_channel_variables_match_both_ways() -> None:
+    used = {m for line in dialplan_lines() for m in re.findall(r"\bIVR_[A-Z_]+\b", line)}
+    assert used == set(names.CHANNEL_VARIABLES)
+
+
+def test_inherited_variables_are_set_with_the_double_underscore() -> None:
+    set_inherited = {m for line in dialplan_lines() for m in re.findall(r"Set\(__(IVR_\w+)=", line)}
+    assert set_inherited <= set(names.INHERITED)
+    set_plain = {m for line in dialplan_lines() for m in re.findall(r"Set\((IVR_\w+)=", line)}
+    assert not set_plain & set(names.INHERITED)
+
+
+def test_route_values_match() -> None:
+    used = {
+        m for line in dialplan_lines() for m in re.findall(r'"\$\{IVR_ROUTE\}" = "([\w-]+)"', line)
+    }
+    assert used == {route.value for route in names.Route}
+
+
+def test_astdb_family_and_keys_match() -> None:
+    found = {
+        m for line in dialplan_lines() for m in re.findall(r"\$\{DB\(([\w-]+)/(\w+)\)\}", line)
+    }
+    assert {family for family, _ in found} == {names.ASTDB_FAMILY}
+    assert {key for _, key in found} == set(names.ASTDB_KEYS)
+
+
+def played_prompts() -> set[str]:
+    prompts: set[str] = set()
+    for line in dialplan_lines():
+        for files in re.findall(r"(?:Playback|Background)\(([^),]+)", line):
+            prompts.update(f for f in files.split("&"))
+    for value in load("queues.conf").section("navigateurs").get_all("periodic-announce"):
+        prompts.update(value.split(","))
+    return prompts
+
+
+def test_every_prompt_the_configuration_plays_is_in_the_catalogue() -> None:
+    prompts = played_prompts()
+    assert prompts, "the dialplan plays no prompt at all"
+    assert all(p.startswith(f"{SOUND_DIR}/") for p in prompts), prompts
+    missing = {p for p in prompts if p.removeprefix(f"{SOUND_DIR}/") not in CATALOGUE}
+    assert not missing
+
+
+def test_every_prompt_the_configuration_plays_exists_in_french_and_english() -> None:
+    for prompt in played_prompts():
+        assert set(CATALOGUE[prompt.removeprefix(f"{SOUND_DIR}/")]) == {"fr", "en"}, prompt
+
+
+def seed_destinations() -> list[dict[str, object]]:
+    with SEED.open("rb") as seed:
+        destinations: list[dict[str, object]] = tomllib.load(seed)["destinations"]
+    return destinations
+
+
+@pytest.mark.parametrize("destination", seed_destinations(), ids=lambda d: str(d["key"]))
+def test_each_seed_destination_has_its_short_code_and_number_global(
+    destination: dict[str, object],
+) -> None:
+    variable = "DEST_" + str(destination["key"]).upper().replace("-", "_")
+    transfers = load("extensions.conf").section("navigator-transfers")
+    first_lines = [v for k, v in transfers.entries if k == "exten"]
+    expected = f"{destination['short_code']},1,Gosub(ivr211-dial-dest,s,1(${{{variable}}}))"
+    assert expected in first_lines
+    assert variable in dict(load("extensions.conf").section("globals").entries)
+
+
+def test_no_short_code_without_a_seed_destination() -> None:
+    codes = {str(d["short_code"]) for d in seed_destinations()}
+    transfers = load("extensions.conf").section("navigator-transfers")
+    assert {v.split(",", 1)[0] for k, v in transfers.entries if k == "exten"} == codes
+
+
+def test_seed_queue_and_mailbox_match_the_dialplan_globals() -> None:
+    with SEED.open("rb") as seed:
+        line = tomllib.load(seed)["line"]
+    globals_ = dict(load("extensions.conf").section("globals").entries)
+    assert globals_["QUEUE_NAME"] == line["queue_name"]
+    assert globals_["RESEARCH_MAILBOX"] == line["research_mailbox"]
+    assert globals_["LINE_TZ"] == line["timezone"]
