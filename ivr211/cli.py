@@ -1,0 +1,496 @@
+"""``ivr211``: prepare the database, run the line's services, and operate the line.
+
+Every command takes ``--config PATH`` (else ``$IVR211_CONFIG``, else defaults).
+Bad input prints one line on stderr and exits with status 2, never a traceback.
+The call-flow and FastAGI modules are imported inside the commands that use them,
+so the storage commands keep working whatever state those are in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ivr import settings as s
+from ivr211 import linesettings as ls
+from ivr211.config import Config, ConfigError, load_config
+from ivr211.db import (
+    DatabaseError,
+    current_revision,
+    head_revision,
+    make_engine,
+    require_current,
+    safe_url,
+    sqlite_path,
+    upgrade,
+)
+
+PROG = "ivr211"
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """Bad input or an unusable environment, reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage is behind --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+Handler = Callable[[argparse.Namespace, Config], int]
+
+
+# ---- helpers ---------------------------------------------------------------------
+
+
+@contextmanager
+def _open_engine(config: Config, *, must_exist: bool = True) -> Iterator[Engine]:
+    path = sqlite_path(config.database.url)
+    if must_exist and path is not None and not path.exists():
+        raise CliError(f"database file {path} does not exist: run `ivr211 db upgrade` first")
+    engine = make_engine(config.database.url, password=config.database.password())
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _open_store(config: Config) -> Iterator[ls.SettingsStore]:
+    with _open_engine(config) as engine:
+        require_current(engine)
+        yield ls.SettingsStore(engine)
+
+
+def _default_user() -> str:
+    try:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    except OSError:
+        return "cli"
+
+
+def _instant(option: str, text: str, zone: ZoneInfo) -> datetime:
+    """ISO 8601; a time without offset is local time of the line."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{option}: not an ISO 8601 time: {text!r}") from None
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, SQLAlchemyError):
+        orig = getattr(exc, "orig", None)
+        text = f"database error: {orig if orig is not None else exc}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+# ---- db --------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
+    with _open_engine(config, must_exist=False) as engine:
+        print(f"database: {safe_url(engine.url)}")
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+        if before == after:
+            print(f"schema: already at {after} (head)")
+        else:
+            print(f"schema: migrated from {before or '(empty)'} to {after}")
+        store = ls.SettingsStore(engine)
+        seed = config.line.settings_seed
+        with store.change() as session:
+            seeded = ls.seed_if_empty(session, seed)
+        version = store.version()
+        if seeded:
+            print(f"line settings: seeded from {seed} (version {version})")
+        else:
+            print(f"line settings: already present (version {version}); seed file not read")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace, config: Config) -> int:
+    with _open_engine(config) as engine:
+        current = current_revision(engine)
+        head = head_revision()
+        print(f"database: {safe_url(engine.url)}")
+        if current == head:
+            print(f"revision: {current} (head)")
+            return 0
+        print(f"revision: {current or 'none'} (code needs {head}: run `ivr211 db upgrade`)")
+        return 1
+
+
+# ---- serve / simulate --------------------------------------------------------------
+
+
+def _configure_logging(config: Config) -> None:
+    logging.basicConfig(
+        level=config.logging.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from agi_scripts.server import ServerOptions, run_forever
+
+    _configure_logging(config)
+    with _open_store(config) as store:
+        store.load()
+        accepted = {f.name for f in dataclasses.fields(ServerOptions)}
+        options = ServerOptions(
+            **{k: v for k, v in config.agi.model_dump().items() if k in accepted}
+        )
+        source = ls.CachedSettings(store, config.line.settings_cache_s)
+        logging.getLogger(__name__).info(
+            "FastAGI server on %s:%d, settings from %s",
+            options.host,
+            options.port,
+            safe_url(store.engine.url),
+        )
+        run_forever(options, source)
+    return 0
+
+
+def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
+    """``ivr211 simulate``: the simulator's own options, with host/port from the config."""
+    try:
+        simulate = importlib.import_module("agi_scripts.simulate")
+    except ImportError as exc:
+        raise CliError(f"the call simulator is not available: {exc}") from None
+    parser = _Parser(
+        prog=f"{PROG} simulate",
+        description="Place simulated calls against the FastAGI server.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--config", type=Path, help="configuration file (else $IVR211_CONFIG)")
+    simulate.add_arguments(parser)
+    wants_help = any(arg in ("-h", "--help") for arg in extras)
+    try:
+        config = load_config(args.config)
+    except ConfigError:
+        if not wants_help:
+            raise
+    else:
+        dests = {action.dest for action in parser._actions}
+        defaults = {k: v for k, v in (("host", config.agi.host), ("port", config.agi.port))}
+        parser.set_defaults(**{k: v for k, v in defaults.items() if k in dests})
+        _configure_logging(config)
+    return int(simulate.run(parser.parse_args(list(extras))))
+
+
+# ---- line ------------------------------------------------------------------------
+
+
+def cmd_line_status(args: argparse.Namespace, config: Config) -> int:
+    from ivr.schedule import compute_state
+
+    with _open_store(config) as store:
+        zone = ZoneInfo(store.load().schedule.timezone)
+        at = _instant("--at", args.at, zone) if args.at else datetime.now(UTC)
+        settings = store.load(now=at)
+    state = compute_state(settings.schedule, at)
+    print(f"state: {'open' if state.is_open else 'closed'}")
+    print(f"reason: {state.reason}")
+    print(f"detail: {state.detail}")
+    until = _local(state.until, zone) if state.until else "not known (or until lifted)"
+    print(f"until: {until}")
+    if state.holiday_name:
+        print(f"holiday: {state.holiday_name}")
+    print(f"at: {_local(at, zone)}")
+    print(f"settings version: {settings.version}")
+    return 0
+
+
+def cmd_line_override(args: argparse.Namespace, config: Config) -> int:
+    with _open_store(config) as store:
+        zone = ZoneInfo(store.load().schedule.timezone)
+        mode: s.OverrideMode | None = None
+        if args.mode == "open":
+            mode = "open"
+        elif args.mode == "closed":
+            mode = "closed"
+        elif args.until or args.reason:
+            raise CliError("line override clear: --until and --reason apply to open/closed")
+        until = _instant("--until", args.until, zone) if args.until else None
+        with store.change() as session:
+            version = ls.set_override(session, mode, until, args.reason or "", args.by)
+    if mode is None:
+        print(f"override cleared (settings version {version})")
+    else:
+        end = _local(until, zone) if until else "lifted"
+        print(f"override: forced {mode} until {end} (settings version {version})")
+    return 0
+
+
+def cmd_closure_add(args: argparse.Namespace, config: Config) -> int:
+    with _open_store(config) as store:
+        zone = ZoneInfo(store.load().schedule.timezone)
+        starts = _instant("--start", args.start, zone)
+        ends = _instant("--end", args.end, zone)
+        with store.change() as session:
+            closure_id = ls.add_closure(session, starts, ends, args.reason, args.by)
+    print(f"closure {closure_id} added: {_local(starts, zone)} -> {_local(ends, zone)}")
+    return 0
+
+
+def cmd_closure_list(args: argparse.Namespace, config: Config) -> int:
+    with _open_store(config) as store:
+        zone = ZoneInfo(store.load().schedule.timezone)
+        with store.change() as session:
+            rows = ls.list_closures(session, ending_after=None if args.all else datetime.now(UTC))
+    if not rows:
+        print("no closures" if args.all else "no current or coming closures")
+    for row in rows:
+        print(
+            f"{row.id}\t{_local(row.starts, zone)}\t{_local(row.ends, zone)}"
+            f"\t{row.reason}\t(by {row.created_by})"
+        )
+    return 0
+
+
+def cmd_closure_remove(args: argparse.Namespace, config: Config) -> int:
+    with _open_store(config) as store, store.change() as session:
+        ls.remove_closure(session, args.id, args.by)
+    print(f"closure {args.id} removed")
+    return 0
+
+
+# ---- settings / config -------------------------------------------------------------
+
+
+def cmd_settings_show(args: argparse.Namespace, config: Config) -> int:
+    with _open_store(config) as store:
+        settings = store.load()
+        with store.change() as session:
+            unverified = ls.unverified_numbers(session)
+    view = dict(ls.describe(settings))
+    view["numbers_to_verify"] = [f"{k} {t} {n}" for k, t, n in unverified]
+    if args.json:
+        print(json.dumps(view, ensure_ascii=False, indent=2))
+        return 0
+    _print_tree(view)
+    return 0
+
+
+def _print_tree(value: Any, indent: str = "") -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item:
+                print(f"{indent}{key}:")
+                _print_tree(item, indent + "  ")
+            else:
+                print(f"{indent}{key}: {_scalar(item)}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                first, *rest = item.items()
+                print(f"{indent}- {first[0]}: {_scalar(first[1])}")
+                _print_tree(dict(rest), indent + "  ")
+            else:
+                print(f"{indent}- {_scalar(item)}")
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
+    data = config.model_dump(mode="json")
+    data["database"]["url"] = safe_url(config.database.url)
+    source = config.source or "defaults only (no file, no $IVR211_CONFIG)"
+    print(f"# configuration: {source}")
+    for section, values in data.items():
+        print(f"[{section}]")
+        for key, value in values.items():
+            if value is not None:
+                print(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    try:
+        config.ami.secret()
+        secret_state = "present"
+    except ConfigError as exc:
+        secret_state = f"MISSING ({exc})"
+    print(f"# AMI secret from {config.ami.secret_source()}: {secret_state}")
+    print("# configuration OK")
+    return 0
+
+
+# ---- the parser ------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="configuration file (else $IVR211_CONFIG, else built-in defaults)",
+    )
+    by = _Parser(add_help=False)
+    by.add_argument(
+        "--by", default=_default_user(), help="who makes the change (default: your user name)"
+    )
+
+    root = _Parser(
+        prog=PROG,
+        description="The 211 phone line: database, FastAGI server, line status and settings.",
+        allow_abbrev=False,
+    )
+    root.add_argument("--config", type=Path, default=None, metavar="PATH", help="as below")
+    cmds = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def leaf(
+        group: Any, name: str, text: str, handler: Handler, parents: Sequence[Any] = ()
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = group.add_parser(
+            name,
+            help=text,
+            description=text,
+            parents=[common, *parents],
+            allow_abbrev=False,
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    def branch(group: Any, name: str, text: str, dest: str) -> Any:
+        p = group.add_parser(name, help=text, description=text, parents=[common])
+        return p.add_subparsers(dest=dest, metavar="COMMAND", required=True)
+
+    db = branch(cmds, "db", "Database schema: upgrade, current revision.", "db_command")
+    leaf(
+        db,
+        "upgrade",
+        "Migrate the schema to the latest revision, then seed the line settings "
+        "from [line].settings_seed if the database has none.",
+        cmd_db_upgrade,
+    )
+    leaf(
+        db,
+        "current",
+        "Show the schema revision (exit status 1 if behind the code).",
+        cmd_db_current,
+    )
+
+    leaf(
+        cmds,
+        "serve",
+        "Run the line's services (the FastAGI server) until SIGINT or SIGTERM.",
+        cmd_serve,
+    )
+    sim = cmds.add_parser(
+        "simulate",
+        help="Place simulated calls against the FastAGI server (see `simulate --help`).",
+        add_help=False,
+        parents=[common],
+        allow_abbrev=False,
+    )
+    sim.set_defaults(handler=None)
+
+    line = branch(cmds, "line", "The line now: status, override, exceptional closures.", "line_cmd")
+    status = leaf(
+        line,
+        "status",
+        "Say whether the line is open or closed, and why (now or --at).",
+        cmd_line_status,
+    )
+    status.add_argument("--at", metavar="ISO8601", help="another instant (local if no offset)")
+    override = leaf(
+        line,
+        "override",
+        "Force the line open or closed (the day/night switch), or clear the override.",
+        cmd_line_override,
+        parents=[by],
+    )
+    override.add_argument("mode", choices=["open", "closed", "clear"])
+    override.add_argument(
+        "--until", metavar="ISO8601", help="end of the override (default: lifted by hand)"
+    )
+    override.add_argument("--reason", default="", help="why (shown in status and to the team)")
+
+    closure = branch(line, "closure", "Exceptional closures (storm, team meeting).", "closure_cmd")
+    add = leaf(closure, "add", "Add an exceptional closure [start, end).", cmd_closure_add, [by])
+    add.add_argument("--start", required=True, metavar="ISO8601", help="local if no offset")
+    add.add_argument("--end", required=True, metavar="ISO8601", help="local if no offset")
+    add.add_argument("--reason", required=True, help="why the line is closed")
+    lst = leaf(closure, "list", "List current and coming closures.", cmd_closure_list)
+    lst.add_argument("--all", action="store_true", help="include past closures")
+    rm = leaf(closure, "remove", "Remove a closure by id.", cmd_closure_remove, [by])
+    rm.add_argument("id", type=int, help="closure id (from `line closure list`)")
+
+    sett = branch(cmds, "settings", "Line settings stored in the database.", "settings_cmd")
+    show = leaf(sett, "show", "Print the effective line settings.", cmd_settings_show)
+    show.add_argument("--json", action="store_true", help="print JSON")
+
+    conf = branch(cmds, "config", "The deployment configuration file.", "config_cmd")
+    leaf(conf, "check", "Load and print the configuration, secrets masked.", cmd_config_check)
+    return root
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args, extras = parser.parse_known_args(argv)
+        if args.handler is not None and extras:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        if args.handler is None:
+            return run_simulate(args, extras)
+        config = load_config(args.config)
+        handler: Handler = args.handler
+        return handler(args, config)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except (CliError, ConfigError, ls.SettingsError, DatabaseError, ValueError) as exc:
+        return _fail(_one_line(exc))
+    except SQLAlchemyError as exc:
+        return _fail(_one_line(exc))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,695 @@
+"""The line settings in the database: seeding, loading, caching, changing.
+
+The database is the reference once seeded; the TOML seed only fills an empty
+database. Every change goes through a function here that bumps the settings
+version in the same transaction, so a server holding ``CachedSettings`` sees the
+change at its next version check, and the AstDB mirror knows when to rewrite.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time as _time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from ivr import settings as s
+from ivr211 import models as m
+from ivr211.db import session_factory
+
+log = logging.getLogger(__name__)
+
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
+_HOURS_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_NUMBER_RE = re.compile(r"^\+?\d{3,15}$")
+_NUMBER_NOISE = re.compile(r"[\s().-]")
+SEED_FORMAT = 1
+
+
+class SettingsError(Exception):
+    """Line settings cannot be seeded, loaded or changed."""
+
+
+class SeedError(SettingsError):
+    """The seed file is unreadable or invalid; the message names the file and key."""
+
+
+class SettingsNotFound(SettingsError):
+    """The database holds no line settings yet: run ``ivr211 db upgrade``."""
+
+
+class SettingsChangeError(SettingsError, ValueError):
+    """A change was refused (bad value, unknown destination or closure)."""
+
+
+# ---- the seed file ----------------------------------------------------------------
+
+
+def normalize_number(number: str) -> str:
+    """ "1 866 277-3553" -> "18662773553"; refuse anything a trunk could not dial."""
+    cleaned = _NUMBER_NOISE.sub("", number)
+    if not _NUMBER_RE.match(cleaned):
+        raise ValueError(f"{number!r} is not a dialable number (digits, optional leading +)")
+    return cleaned
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _SeedLine(_Strict):
+    territory: str = Field(min_length=1, max_length=64)
+    timezone: str
+    queue_name: str = Field(min_length=1, max_length=80)
+    research_mailbox: str = Field(min_length=1, max_length=80)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class _SeedMenu(_Strict):
+    max_attempts: int = Field(default=3, ge=1, le=9)
+    digit_timeout_ms: int = Field(default=5000, ge=1000, le=30000)
+
+
+class _SeedClosedMenu(_Strict):
+    research_key: str = Field(pattern=r"^[0-9*#]$")
+    transfer_keys: dict[str, str]
+
+    @field_validator("transfer_keys")
+    @classmethod
+    def _one_key_each(cls, value: dict[str, str]) -> dict[str, str]:
+        for digit in value:
+            if not re.fullmatch(r"[0-9*#]", digit):
+                raise ValueError(f"{digit!r} is not a phone key (0-9, *, #)")
+        return value
+
+
+def _parse_hours(value: str) -> s.DayHours | None:
+    if value == "closed":
+        return None
+    match = _HOURS_RE.match(value)
+    if not match:
+        raise ValueError(f'expected "HH:MM-HH:MM" or "closed", got {value!r}')
+    h1, m1, h2, m2 = (int(part) for part in match.groups())
+    try:
+        return s.DayHours(opens=time(h1, m1), closes=time(h2, m2))
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
+
+
+class _SeedHours(_Strict):
+    mon: str
+    tue: str
+    wed: str
+    thu: str
+    fri: str
+    sat: str
+    sun: str
+    holiday: str
+
+    @field_validator("*")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        _parse_hours(value)
+        return value
+
+
+class _SeedHolidays(_Strict):
+    country: str = "CA"
+    subdivision: str | None = "QC"
+    categories: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
+    added: dict[date, str] = Field(default_factory=dict)
+    removed: list[date] = Field(default_factory=list)
+
+
+class _SeedDestination(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    label_fr: str = Field(min_length=1, max_length=200)
+    label_en: str = Field(min_length=1, max_length=200)
+    kind: s.DestinationKind
+    report_group: str = Field(min_length=1, max_length=40)
+    short_code: str = Field(pattern=r"^[0-9]{1,16}$")
+    active: bool = True
+    numbers: dict[str, Annotated[str, AfterValidator(normalize_number)]] = Field(min_length=1)
+
+
+class _Seed(_Strict):
+    format: Literal[1]
+    line: _SeedLine
+    menu: _SeedMenu = _SeedMenu()
+    closed_menu: _SeedClosedMenu
+    hours: _SeedHours
+    holidays: _SeedHolidays = _SeedHolidays()
+    destinations: list[_SeedDestination] = Field(min_length=1)
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(text: str) -> str:
+    return text.removeprefix("Value error, ")
+
+
+def read_seed(path: Path) -> _Seed:
+    """Parse and validate a seed file; every error names ``path`` and the dotted key."""
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise SeedError(f"{path}: seed file not found") from None
+    except OSError as exc:
+        raise SeedError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SeedError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        seed = _Seed.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{path}: {_dotted(err['loc'])}: "
+            + ("unknown key" if err["type"] == "extra_forbidden" else _message(err["msg"]))
+            for err in exc.errors(include_url=False)
+        ]
+        raise SeedError("; ".join(problems)) from None
+    _check_seed(path, seed)
+    return seed
+
+
+def _check_seed(path: Path, seed: _Seed) -> None:
+    keys: set[str] = set()
+    codes: set[str] = set()
+    for i, dest in enumerate(seed.destinations):
+        if dest.key in keys:
+            raise SeedError(f"{path}: destinations[{i}].key: duplicate key {dest.key!r}")
+        if dest.short_code in codes:
+            raise SeedError(
+                f"{path}: destinations[{i}].short_code: duplicate code {dest.short_code!r}"
+            )
+        keys.add(dest.key)
+        codes.add(dest.short_code)
+        territory = seed.line.territory
+        if dest.active and territory not in dest.numbers and "*" not in dest.numbers:
+            raise SeedError(
+                f"{path}: destinations[{i}].numbers: no number for territory {territory!r}"
+            )
+    for digit, key in seed.closed_menu.transfer_keys.items():
+        if key not in keys:
+            raise SeedError(
+                f"{path}: closed_menu.transfer_keys.{digit}: unknown destination {key!r}"
+            )
+    if seed.closed_menu.research_key in seed.closed_menu.transfer_keys:
+        raise SeedError(
+            f"{path}: closed_menu.research_key: key {seed.closed_menu.research_key!r} "
+            "is also a transfer key"
+        )
+
+
+def seed_if_empty(session: Session, toml_path: Path, *, by: str = "seed") -> bool:
+    """On first run, write the seed into the database, in the caller's transaction.
+
+    Returns False, without reading the file, when settings already exist: the
+    database is the reference from then on.
+    """
+    if session.get(m.SettingsVersion, m.SINGLETON_ID) is not None:
+        return False
+    seed = read_seed(toml_path)
+    now = datetime.now(UTC)
+    session.add(
+        m.LineOptions(
+            id=m.SINGLETON_ID,
+            territory=seed.line.territory,
+            timezone=seed.line.timezone,
+            queue_name=seed.line.queue_name,
+            research_mailbox=seed.line.research_mailbox,
+            menu_max_attempts=seed.menu.max_attempts,
+            menu_digit_timeout_ms=seed.menu.digit_timeout_ms,
+            closed_research_key=seed.closed_menu.research_key,
+        )
+    )
+    for day in (*m.DAY_NAMES, m.HOLIDAY_DAY):
+        hours = _parse_hours(getattr(seed.hours, day))
+        session.add(
+            m.OpeningHours(
+                day=day,
+                opens=hours.opens if hours else None,
+                closes=hours.closes if hours else None,
+            )
+        )
+    rules = seed.holidays
+    session.add(
+        m.HolidayRule(
+            id=m.SINGLETON_ID,
+            country=rules.country,
+            subdivision=rules.subdivision,
+            categories=",".join(rules.categories),
+        )
+    )
+    for day_added, name in rules.added.items():
+        session.add(m.HolidayDate(day=day_added, action="add", name=name))
+    for day_removed in rules.removed:
+        session.add(m.HolidayDate(day=day_removed, action="remove", name=""))
+    session.add(m.LineOverride(id=m.SINGLETON_ID, mode=None, reason="", set_by=""))
+    for order, dest in enumerate(seed.destinations):
+        session.add(
+            m.Destination(
+                key=dest.key,
+                label_fr=dest.label_fr,
+                label_en=dest.label_en,
+                kind=dest.kind,
+                report_group=dest.report_group,
+                short_code=dest.short_code,
+                active=dest.active,
+                sort_order=order * 10,
+                numbers=[
+                    m.DestinationNumber(
+                        territory=territory,
+                        number=number,
+                        verified=False,
+                        updated_by=by,
+                        updated_at=now,
+                    )
+                    for territory, number in dest.numbers.items()
+                ],
+            )
+        )
+    session.flush()
+    for digit, key in seed.closed_menu.transfer_keys.items():
+        session.add(m.ClosedMenuKey(digit=digit, destination_key=key))
+    session.add(m.SettingsVersion(id=m.SINGLETON_ID, version=1, changed_at=now, changed_by=by))
+    session.flush()
+    return True
+
+
+# ---- loading ---------------------------------------------------------------------
+
+
+def _day_hours(row: m.OpeningHours | None) -> s.DayHours | None:
+    if row is None or row.opens is None or row.closes is None:
+        return None
+    return s.DayHours(opens=row.opens, closes=row.closes)
+
+
+def load_settings(session: Session, now: datetime | None = None) -> s.LineSettings:
+    """Build the immutable ``LineSettings`` from the rows, as of ``now``.
+
+    Closures already over and an expired override are left out: the call flow
+    only needs what still matters.
+    """
+    now = now or datetime.now(UTC)
+    version = session.get(m.SettingsVersion, m.SINGLETON_ID)
+    options = session.get(m.LineOptions, m.SINGLETON_ID)
+    rules = session.get(m.HolidayRule, m.SINGLETON_ID)
+    if version is None or options is None or rules is None:
+        raise SettingsNotFound("no line settings in the database: run `ivr211 db upgrade`")
+    hours = {row.day: row for row in session.scalars(select(m.OpeningHours))}
+    extra_days = list(session.scalars(select(m.HolidayDate)))
+    closures = session.scalars(
+        select(m.Closure).where(m.Closure.ends_at > now).order_by(m.Closure.starts_at)
+    )
+    override_row = session.get(m.LineOverride, m.SINGLETON_ID)
+    override = None
+    if (
+        override_row is not None
+        and override_row.mode in ("open", "closed")
+        and (override_row.until is None or override_row.until > now)
+    ):
+        override = s.Override(
+            mode="open" if override_row.mode == "open" else "closed",
+            until=override_row.until,
+            reason=override_row.reason,
+            set_by=override_row.set_by,
+        )
+    schedule = s.Schedule(
+        timezone=options.timezone,
+        weekly=s.WeeklyHours(
+            days={i: _day_hours(hours.get(day)) for i, day in enumerate(m.DAY_NAMES)},
+            holiday=_day_hours(hours.get(m.HOLIDAY_DAY)),
+        ),
+        holidays=s.HolidayRules(
+            country=rules.country,
+            subdivision=rules.subdivision or "",
+            categories=tuple(c for c in rules.categories.split(",") if c),
+            added={d.day: d.name for d in extra_days if d.action == "add"},
+            removed=frozenset(d.day for d in extra_days if d.action == "remove"),
+        ),
+        closures=tuple(
+            s.Closure(starts=c.starts_at, ends=c.ends_at, reason=c.reason) for c in closures
+        ),
+        override=override,
+    )
+    destinations = session.scalars(
+        select(m.Destination)
+        .where(m.Destination.active.is_(True))
+        .order_by(m.Destination.sort_order, m.Destination.key)
+        .options(selectinload(m.Destination.numbers))
+    )
+    return s.LineSettings(
+        schedule=schedule,
+        destinations=tuple(
+            s.Destination(
+                key=d.key,
+                label_fr=d.label_fr,
+                label_en=d.label_en,
+                kind="partner" if d.kind == "partner" else "emergency",
+                short_code=d.short_code,
+                numbers={n.territory: n.number for n in d.numbers},
+            )
+            for d in destinations
+        ),
+        territory=options.territory,
+        menu=s.MenuSettings(
+            max_attempts=options.menu_max_attempts,
+            digit_timeout_ms=options.menu_digit_timeout_ms,
+        ),
+        queue_name=options.queue_name,
+        research_mailbox=options.research_mailbox,
+        closed_transfer_keys={
+            k.digit: k.destination_key
+            for k in session.scalars(select(m.ClosedMenuKey).order_by(m.ClosedMenuKey.digit))
+        },
+        closed_research_key=options.closed_research_key,
+        version=version.version,
+    )
+
+
+class SettingsStore:
+    """Reads and changes the line settings of one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+
+    def load(self, now: datetime | None = None) -> s.LineSettings:
+        """The effective settings, read in one short transaction (one snapshot)."""
+        with self._sessions.begin() as session:
+            return load_settings(session, now)
+
+    def version(self) -> int | None:
+        """The settings version: one indexed single-row read, cheap enough per call."""
+        with self._sessions.begin() as session:
+            return session.scalar(
+                select(m.SettingsVersion.version).where(m.SettingsVersion.id == m.SINGLETON_ID)
+            )
+
+    @contextmanager
+    def change(self) -> Iterator[Session]:
+        """A write transaction for the change functions below (commit on success)."""
+        with self._sessions.begin() as session:
+            yield session
+
+
+class CachedSettings:
+    """A thread-safe ``settings_source`` for the FastAGI server.
+
+    Within ``ttl_s`` it answers from memory; after that it reads the version
+    number and reloads only when it moved. If the database cannot be read and a
+    value is cached, the cached value is kept (the line goes on answering calls
+    with the last known settings) and the failure is logged.
+    """
+
+    def __init__(
+        self,
+        store: SettingsStore,
+        ttl_s: float = 5.0,
+        *,
+        clock: Callable[[], float] = _time.monotonic,
+    ) -> None:
+        self._store = store
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value: s.LineSettings | None = None
+        self._checked_at = 0.0
+
+    def __call__(self) -> s.LineSettings:
+        with self._lock:
+            now = self._clock()
+            if self._value is not None and now - self._checked_at < self._ttl_s:
+                return self._value
+            try:
+                if self._value is None or self._store.version() != self._value.version:
+                    self._value = self._store.load()
+            except Exception:
+                if self._value is None:
+                    raise
+                log.exception(
+                    "line settings reload failed; keeping version %d", self._value.version
+                )
+            self._checked_at = now
+            return self._value
+
+    def invalidate(self) -> None:
+        """Force a version check on the next call."""
+        with self._lock:
+            self._checked_at = float("-inf")
+
+
+# ---- changes (each bumps the version in the same transaction) ---------------------
+
+
+def _aware(name: str, value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise SettingsChangeError(f"{name} must include a UTC offset or time zone")
+    return value.astimezone(UTC)
+
+
+def bump_version(session: Session, by: str, now: datetime | None = None) -> int:
+    """Increment the settings version (atomically in SQL) and return the new number."""
+    result = session.execute(
+        update(m.SettingsVersion)
+        .where(m.SettingsVersion.id == m.SINGLETON_ID)
+        .values(
+            version=m.SettingsVersion.version + 1,
+            changed_at=now or datetime.now(UTC),
+            changed_by=by,
+        )
+        .returning(m.SettingsVersion.version)
+    )
+    new = result.scalar_one_or_none()
+    if new is None:
+        raise SettingsNotFound("no line settings in the database: run `ivr211 db upgrade`")
+    return new
+
+
+def set_override(
+    session: Session,
+    mode: s.OverrideMode | None,
+    until: datetime | None,
+    reason: str,
+    by: str,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Force the line open or closed (until ``until``, or until lifted); None lifts it."""
+    now = now or datetime.now(UTC)
+    if mode not in (None, "open", "closed"):
+        raise SettingsChangeError(f"override mode must be open, closed or none, not {mode!r}")
+    if until is not None:
+        until = _aware("until", until)
+        if mode is None:
+            raise SettingsChangeError("an end time needs an override mode")
+        if until <= now:
+            raise SettingsChangeError(f"until {until.isoformat()} is already past")
+    row = session.get(m.LineOverride, m.SINGLETON_ID)
+    if row is None:
+        row = m.LineOverride(id=m.SINGLETON_ID)
+        session.add(row)
+    row.mode = mode
+    row.until = until
+    row.reason = reason if mode else ""
+    row.set_by = by
+    row.set_at = now
+    session.flush()
+    return bump_version(session, by, now)
+
+
+@dataclass(frozen=True)
+class ClosureRecord:
+    id: int
+    starts: datetime
+    ends: datetime
+    reason: str
+    created_by: str
+    created_at: datetime
+
+
+def add_closure(
+    session: Session,
+    starts: datetime,
+    ends: datetime,
+    reason: str,
+    by: str,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Add an exceptional closure [starts, ends); returns its id."""
+    now = now or datetime.now(UTC)
+    starts, ends = _aware("start", starts), _aware("end", ends)
+    if ends <= starts:
+        raise SettingsChangeError("a closure must end after it starts")
+    if ends <= now:
+        raise SettingsChangeError(f"the closure would end in the past ({ends.isoformat()})")
+    if not reason.strip():
+        raise SettingsChangeError("a closure needs a reason")
+    row = m.Closure(
+        starts_at=starts, ends_at=ends, reason=reason.strip(), created_by=by, created_at=now
+    )
+    session.add(row)
+    session.flush()
+    bump_version(session, by, now)
+    return row.id
+
+
+def remove_closure(session: Session, closure_id: int, by: str) -> None:
+    row = session.get(m.Closure, closure_id)
+    if row is None:
+        raise SettingsChangeError(f"no closure with id {closure_id}")
+    session.delete(row)
+    session.flush()
+    bump_version(session, by)
+
+
+def list_closures(session: Session, *, ending_after: datetime | None = None) -> list[ClosureRecord]:
+    """Closures by start time; only those ending after ``ending_after`` when given."""
+    query = select(m.Closure).order_by(m.Closure.starts_at, m.Closure.id)
+    if ending_after is not None:
+        query = query.where(m.Closure.ends_at > _aware("ending_after", ending_after))
+    return [
+        ClosureRecord(c.id, c.starts_at, c.ends_at, c.reason, c.created_by, c.created_at)
+        for c in session.scalars(query)
+    ]
+
+
+def set_hours(session: Session, day: DayName, hours: s.DayHours | None, by: str) -> int:
+    """Set one weekday's hours ("mon".."sun") or the holiday hours; None = closed all day."""
+    if day not in (*m.DAY_NAMES, m.HOLIDAY_DAY):
+        raise SettingsChangeError(f"unknown day {day!r} (mon..sun or holiday)")
+    row = session.get(m.OpeningHours, day)
+    if row is None:
+        row = m.OpeningHours(day=day)
+        session.add(row)
+    row.opens = hours.opens if hours else None
+    row.closes = hours.closes if hours else None
+    session.flush()
+    return bump_version(session, by)
+
+
+def set_destination_number(
+    session: Session,
+    key: str,
+    territory: str,
+    number: str,
+    by: str,
+    *,
+    verified: bool = True,
+) -> int:
+    """Set the number a destination is dialled at in one territory ("*" = any)."""
+    try:
+        number = normalize_number(number)
+    except ValueError as exc:
+        raise SettingsChangeError(str(exc)) from None
+    dest = session.scalar(select(m.Destination).where(m.Destination.key == key))
+    if dest is None:
+        raise SettingsChangeError(f"no destination with key {key!r}")
+    row = session.get(m.DestinationNumber, (dest.id, territory))
+    if row is None:
+        row = m.DestinationNumber(destination_id=dest.id, territory=territory)
+        session.add(row)
+    row.number = number
+    row.verified = verified
+    row.updated_by = by
+    row.updated_at = datetime.now(UTC)
+    session.flush()
+    return bump_version(session, by)
+
+
+def unverified_numbers(session: Session) -> list[tuple[str, str, str]]:
+    """(destination key, territory, number) of every number nobody has checked yet."""
+    rows = session.execute(
+        select(m.Destination.key, m.DestinationNumber.territory, m.DestinationNumber.number)
+        .join(m.DestinationNumber)
+        .where(m.DestinationNumber.verified.is_(False), m.Destination.active.is_(True))
+        .order_by(m.Destination.sort_order, m.DestinationNumber.territory)
+    )
+    return [(k, t, n) for k, t, n in rows]
+
+
+def describe(settings: s.LineSettings) -> Mapping[str, Any]:
+    """A plain, JSON-friendly view of the settings (``ivr211 settings show``)."""
+    sched = settings.schedule
+
+    def fmt(hours: s.DayHours | None) -> str:
+        return f"{hours.opens:%H:%M}-{hours.closes:%H:%M}" if hours else "closed"
+
+    return {
+        "version": settings.version,
+        "territory": settings.territory,
+        "timezone": sched.timezone,
+        "hours": {
+            **{day: fmt(sched.weekly.for_weekday(i)) for i, day in enumerate(m.DAY_NAMES)},
+            "holiday": fmt(sched.weekly.holiday),
+        },
+        "holidays": {
+            "country": sched.holidays.country,
+            "subdivision": sched.holidays.subdivision,
+            "categories": list(sched.holidays.categories),
+            "added": {d.isoformat(): n for d, n in sorted(sched.holidays.added.items())},
+            "removed": sorted(d.isoformat() for d in sched.holidays.removed),
+        },
+        "override": None
+        if sched.override is None
+        else {
+            "mode": sched.override.mode,
+            "until": sched.override.until.isoformat() if sched.override.until else None,
+            "reason": sched.override.reason,
+            "set_by": sched.override.set_by,
+        },
+        "closures": [
+            {"starts": c.starts.isoformat(), "ends": c.ends.isoformat(), "reason": c.reason}
+            for c in sched.closures
+        ],
+        "menu": {
+            "max_attempts": settings.menu.max_attempts,
+            "digit_timeout_ms": settings.menu.digit_timeout_ms,
+        },
+        "queue_name": settings.queue_name,
+        "research_mailbox": settings.research_mailbox,
+        "closed_menu": {
+            "transfer_keys": dict(settings.closed_transfer_keys),
+            "research_key": settings.closed_research_key,
+        },
+        "destinations": [
+            {
+                "key": d.key,
+                "label_fr": d.label_fr,
+                "label_en": d.label_en,
+                "kind": d.kind,
+                "short_code": d.short_code,
+                "numbers": dict(d.numbers),
+                "number_here": d.number_for(settings.territory),
+            }
+            for d in settings.destinations
+        ],
+    }

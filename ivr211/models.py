@@ -1,0 +1,236 @@
+"""Tables of the line settings (what an administrator changes without the dialplan).
+
+Constraint names follow one convention so Alembic can alter them by name on
+PostgreSQL and recreate them in SQLite's batch mode. Every timestamp is stored in
+UTC and comes back timezone-aware on both databases (``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    MetaData,
+    String,
+    Text,
+    Time,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOLIDAY_DAY = "holiday"
+SINGLETON_ID = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored in UTC.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zone, so the value is stored
+    as naive UTC and made aware again on the way out. Naive input is refused: a
+    naive time in a phone line's schedule is a bug waiting for the next DST change.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {value!r}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class SettingsVersion(Base):
+    """One row; bumped in the same transaction as every settings change.
+
+    Servers cache the settings and compare this number to know when to reload,
+    and the AstDB mirror is rewritten when it moves.
+    """
+
+    __tablename__ = "settings_version"
+    __table_args__ = (CheckConstraint(f"id = {SINGLETON_ID}", name="singleton"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int]
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    changed_by: Mapped[str] = mapped_column(String(100))
+
+
+class LineOptions(Base):
+    __tablename__ = "line_options"
+    __table_args__ = (
+        CheckConstraint(f"id = {SINGLETON_ID}", name="singleton"),
+        CheckConstraint("menu_max_attempts >= 1", name="menu_max_attempts"),
+        CheckConstraint(
+            "menu_digit_timeout_ms BETWEEN 1000 AND 30000", name="menu_digit_timeout_ms"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    territory: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64))
+    queue_name: Mapped[str] = mapped_column(String(80))
+    research_mailbox: Mapped[str] = mapped_column(String(80))
+    menu_max_attempts: Mapped[int]
+    menu_digit_timeout_ms: Mapped[int]
+    closed_research_key: Mapped[str] = mapped_column(String(1))
+
+
+class OpeningHours(Base):
+    """One row per weekday ("mon".."sun") and one for holidays; no times = closed."""
+
+    __tablename__ = "opening_hours"
+    __table_args__ = (
+        CheckConstraint(
+            "day IN ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'holiday')", name="day"
+        ),
+        CheckConstraint(
+            "(opens IS NULL AND closes IS NULL)"
+            " OR (opens IS NOT NULL AND closes IS NOT NULL AND closes > opens)",
+            name="times",
+        ),
+    )
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    opens: Mapped[time | None] = mapped_column(Time())
+    closes: Mapped[time | None] = mapped_column(Time())
+
+
+class HolidayRule(Base):
+    """Which ``holidays`` calendar closes the line to holiday hours (one row)."""
+
+    __tablename__ = "holiday_rules"
+    __table_args__ = (CheckConstraint(f"id = {SINGLETON_ID}", name="singleton"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    country: Mapped[str] = mapped_column(String(8))
+    subdivision: Mapped[str | None] = mapped_column(String(16))
+    categories: Mapped[str] = mapped_column(String(200))  # comma-separated
+
+
+class HolidayDate(Base):
+    """A day added to the holidays (``name`` required) or removed from them."""
+
+    __tablename__ = "holiday_dates"
+    __table_args__ = (CheckConstraint("action IN ('add', 'remove')", name="action"),)
+
+    day: Mapped[date] = mapped_column(Date(), primary_key=True)
+    action: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Closure(Base):
+    """An exceptional closure (storm, team meeting): closed in [starts_at, ends_at)."""
+
+    __tablename__ = "closures"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ends_after_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text())
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LineOverride(Base):
+    """The day/night switch (one row): ``mode`` open/closed, or None for no override."""
+
+    __tablename__ = "line_override"
+    __table_args__ = (
+        CheckConstraint(f"id = {SINGLETON_ID}", name="singleton"),
+        CheckConstraint("mode IS NULL OR mode IN ('open', 'closed')", name="mode"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mode: Mapped[str | None] = mapped_column(String(8))
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text(), default="")
+    set_by: Mapped[str] = mapped_column(String(100), default="")
+    set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Destination(Base):
+    """A transfer destination of the directory.
+
+    ``report_group`` is the line of the annual report it counts in: 988 counts with
+    the suicide-prevention line ("cps") unless the centre separates it.
+    """
+
+    __tablename__ = "destinations"
+    __table_args__ = (CheckConstraint("kind IN ('emergency', 'partner')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    label_fr: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    report_group: Mapped[str] = mapped_column(String(40))
+    short_code: Mapped[str] = mapped_column(String(16), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    numbers: Mapped[list[DestinationNumber]] = relationship(
+        back_populates="destination", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class DestinationNumber(Base):
+    """The full number the trunk dials for a destination in one territory ("*" = any).
+
+    ``verified`` stays False until someone at the centre has checked the number.
+    """
+
+    __tablename__ = "destination_numbers"
+
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("destinations.id", ondelete="CASCADE"), primary_key=True
+    )
+    territory: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32))
+    verified: Mapped[bool] = mapped_column(default=False)
+    updated_by: Mapped[str] = mapped_column(String(100), default="")
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    destination: Mapped[Destination] = relationship(back_populates="numbers")
+
+
+class ClosedMenuKey(Base):
+    """A key of the closed-hours menu that transfers to a destination."""
+
+    __tablename__ = "closed_menu_keys"
+
+    digit: Mapped[str] = mapped_column(String(1), primary_key=True)
+    destination_key: Mapped[str] = mapped_column(
+        ForeignKey("destinations.key", ondelete="RESTRICT")
+    )

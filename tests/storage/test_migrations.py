@@ -1,0 +1,123 @@
+"""The schema: migrations from empty on both databases, and the SQLite connection tuning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from ivr211.db import (
+    NotMigrated,
+    current_revision,
+    head_revision,
+    make_engine,
+    normalize_url,
+    require_current,
+    upgrade,
+)
+from ivr211.models import Base
+
+TABLES = {
+    "settings_version",
+    "line_options",
+    "opening_hours",
+    "holiday_rules",
+    "holiday_dates",
+    "closures",
+    "line_override",
+    "destinations",
+    "destination_numbers",
+    "closed_menu_keys",
+}
+
+
+def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> None:
+    assert current_revision(engine) is None
+    with pytest.raises(NotMigrated, match="db upgrade"):
+        require_current(engine)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision() == "0001"
+    assert set(inspect(engine).get_table_names()) >= TABLES
+    require_current(engine)
+
+
+def test_migrations_match_the_models(migrated_engine: Engine) -> None:
+    with migrated_engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_upgrade_twice_changes_nothing(migrated_engine: Engine) -> None:
+    upgrade(migrated_engine)
+    assert current_revision(migrated_engine) == head_revision()
+
+
+def test_upgrade_accepts_a_url(db_url: str) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_foreign_keys_are_enforced(migrated_engine: Engine) -> None:
+    with pytest.raises(IntegrityError), migrated_engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO closed_menu_keys (digit, destination_key) VALUES ('1', 'nowhere')")
+        )
+
+
+def test_check_constraints_are_enforced(migrated_engine: Engine) -> None:
+    with pytest.raises(IntegrityError), migrated_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO opening_hours (day, opens, closes)"
+                " VALUES ('mon', '19:00:00', '08:00:00')"
+            )
+        )
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            for conn in (first, second):
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_folder_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "deeper" / "ivr211.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    assert path.is_file()
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg"),
+        ("postgres://u@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
+        ("sqlite:///x.db", "sqlite"),
+    ],
+)
+def test_postgresql_urls_use_psycopg3(url: str, driver: str) -> None:
+    assert normalize_url(url).drivername == driver
+
+
+def test_password_is_injected_not_written(tmp_path: Path) -> None:
+    url = normalize_url("postgresql://ivr211@db.example/ivr211", password="s3cret")
+    assert url.password == "s3cret"
+    assert "s3cret" not in url.render_as_string(hide_password=True)
