@@ -1,0 +1,361 @@
+"""The call flow as a state machine: events in, one action out, no I/O.
+
+Shaped like h11's ``_state.py``: an explicit state enum, a table of the events each
+state accepts, and one transition per (state, event). Whether the line is open is
+decided once, in ``start()``, from the schedule and the ``now`` the adapter passed in,
+so a call that starts at 18:59 keeps the open-line menu even if it ends after closing.
+
+Two promises to the caller, checked by the exhaustive tests:
+- nobody is hung up on for a wrong key or for silence: after ``max_attempts`` every
+  menu takes its default route (French, the navigators' queue, or the closed-hours
+  goodbye after the emergency numbers have been given);
+- every sequence of keys ends in a ``Finish`` within a bounded number of actions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import replace
+from datetime import datetime
+from typing import Final
+
+from ivr.actions import (
+    Action,
+    CallInfo,
+    Decision,
+    DigitPressed,
+    Event,
+    Finish,
+    Gather,
+    HungUp,
+    NoInput,
+    Play,
+    PlaybackDone,
+    PromptRef,
+)
+from ivr.dialplan import Route
+from ivr.schedule import LineState, compute_state
+from ivr.settings import LANGUAGES, Language, LineSettings
+
+ENTRY_QUEUE_EXIT: Final = "queue-exit"
+SWITCH_TO_ENGLISH_KEY: Final = "9"
+
+_REASON_PROMPTS: Final[dict[str, str]] = {
+    "after_hours": "closed-hours",
+    "holiday": "closed-holiday",
+    "closure": "closed-exceptional",
+    "override_closed": "closed-exceptional",
+}
+
+
+class FlowError(Exception):
+    """The adapter drove the flow wrongly (a bug in the adapter, never the caller's doing)."""
+
+
+class FlowNotStartedError(FlowError):
+    """``send()`` before ``start()``, or ``start()`` twice."""
+
+
+class FlowFinishedError(FlowError):
+    """An event after the ``Finish``."""
+
+
+class UnexpectedEventError(FlowError):
+    """An event that does not answer the current action (e.g. a key after a ``Play``)."""
+
+
+class State(enum.Enum):
+    NEW = enum.auto()
+    WELCOME = enum.auto()  # Play: greeting + emergency notice (open line)
+    LANGUAGE_MENU = enum.auto()  # Gather: 1 fr, 2 en, 3 interpreter
+    LANGUAGE_RETRY = enum.auto()  # Play: invalid-key, then the language menu again
+    MAIN_MENU = enum.auto()  # Gather: 1 navigator, 2 research box
+    MAIN_RETRY = enum.auto()  # Play: invalid-key, then the main menu again
+    CLOSED_INTRO = enum.auto()  # Play: why closed + emergency numbers (or queue-unavailable)
+    CLOSED_MENU = enum.auto()  # Gather: transfer keys, research key, 9 for English
+    CLOSED_RETRY = enum.auto()  # Play: invalid-key or transfer-failed, then menu or CLOSED
+    ANNOUNCE = enum.auto()  # Play: last words before the decision is handed over
+    FINISHED = enum.auto()
+
+
+_PLAY_STATES: Final = frozenset(
+    {State.WELCOME, State.LANGUAGE_RETRY, State.MAIN_RETRY, State.CLOSED_INTRO}
+    | {State.CLOSED_RETRY, State.ANNOUNCE}
+)
+_GATHER_STATES: Final = frozenset({State.LANGUAGE_MENU, State.MAIN_MENU, State.CLOSED_MENU})
+
+
+class CallFlow:
+    """One call's flow. ``start()`` once, then ``send()`` the outcome of each action."""
+
+    def __init__(self, settings: LineSettings, now: datetime, call: CallInfo) -> None:
+        self._settings = settings
+        self._now = now
+        self._call = call
+        self.state = State.NEW
+        self.line_state: LineState | None = None
+        self._language: Language = "fr"
+        self._path: list[str] = []
+        self._attempt = 0
+        self._reason_prompt = "closed-hours"
+        self._pending: Decision | None = None
+        self._closed_after_retry = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state is State.FINISHED
+
+    @property
+    def language(self) -> Language:
+        return self._language
+
+    # ---- driving ------------------------------------------------------------
+
+    def start(self) -> Action:
+        if self.state is not State.NEW:
+            raise FlowNotStartedError("start() was already called")
+        self.line_state = compute_state(self._settings.schedule, self._now)
+        if self._call.extra.get("entry") == ENTRY_QUEUE_EXIT:
+            requested = self._call.extra.get("language", "fr")
+            self._language = next((lang for lang in LANGUAGES if lang == requested), "fr")
+            self._path.append(ENTRY_QUEUE_EXIT)
+            self._reason_prompt = "queue-unavailable"
+            return self._closed_intro(greet=False)
+        if self.line_state.is_open:
+            self._path.append("open")
+            self.state = State.WELCOME
+            return Play(
+                (
+                    PromptRef("greeting", "fr"),
+                    PromptRef("emergency-notice", "fr"),
+                    PromptRef("emergency-notice", "en"),
+                )
+            )
+        self._path.append(f"closed:{self.line_state.reason}")
+        self._reason_prompt = _REASON_PROMPTS.get(self.line_state.reason, "closed-exceptional")
+        return self._closed_intro(greet=True)
+
+    def send(self, event: Event) -> Action:
+        if self.state is State.NEW:
+            raise FlowNotStartedError("call start() before send()")
+        if self.state is State.FINISHED:
+            raise FlowFinishedError(f"the flow is finished; {event!r} cannot be handled")
+        if isinstance(event, HungUp):
+            self._path.append("hangup")
+            return self._finish(Route.HANGUP)
+        if self.state in _PLAY_STATES:
+            if not isinstance(event, PlaybackDone):
+                raise UnexpectedEventError(f"{self.state.name} plays prompts; got {event!r}")
+            return self._after_play()
+        if not isinstance(event, DigitPressed | NoInput):
+            raise UnexpectedEventError(f"{self.state.name} waits for a key; got {event!r}")
+        digit = event.digit if isinstance(event, DigitPressed) else None
+        if self.state is State.LANGUAGE_MENU:
+            return self._on_language(digit)
+        if self.state is State.MAIN_MENU:
+            return self._on_main(digit)
+        return self._on_closed(digit)
+
+    # ---- transitions ----------------------------------------------------------
+
+    def _after_play(self) -> Action:
+        if self.state in (State.WELCOME, State.LANGUAGE_RETRY):
+            return self._language_menu()
+        if self.state is State.MAIN_RETRY:
+            return self._main_menu()
+        if self.state is State.CLOSED_INTRO:
+            return self._closed_menu()
+        if self.state is State.CLOSED_RETRY:
+            if self._closed_after_retry:
+                self._path.append("menu:default")
+                return self._finish(Route.CLOSED)
+            return self._closed_menu()
+        if self._pending is None:
+            raise FlowError(f"no decision pending in {self.state.name}")
+        self.state = State.FINISHED
+        return Finish(self._pending)
+
+    def _on_language(self, digit: str | None) -> Action:
+        if digit is None:
+            self._path.append("lang:timeout")
+            return self._choose_language("fr")
+        if digit == "1":
+            self._path.append("lang:fr")
+            return self._choose_language("fr")
+        if digit == "2":
+            self._path.append("lang:en")
+            return self._choose_language("en")
+        if digit == "3":
+            self._path.append("lang:other")
+            self._language = "fr"
+            return self._announce(
+                (PromptRef("interpreter-hold", "fr"), PromptRef("interpreter-hold", "en")),
+                Route.QUEUE,
+                interpreter=True,
+                queue=self._settings.queue_name,
+            )
+        self._path.append("lang:invalid")
+        if self._attempt >= self._settings.menu.max_attempts:
+            self._path.append("lang:default")
+            return self._choose_language("fr")
+        self.state = State.LANGUAGE_RETRY
+        return Play((PromptRef("invalid-key", "fr"), PromptRef("invalid-key", "en")))
+
+    def _on_main(self, digit: str | None) -> Action:
+        if digit == "1":
+            self._path.append("main:1")
+            return self._to_navigator()
+        if digit == "2":
+            self._path.append("main:2")
+            return self._announce(
+                (PromptRef("research-intro", self._language),),
+                Route.RESEARCH,
+                mailbox=self._settings.research_mailbox,
+            )
+        self._path.append("main:timeout" if digit is None else "main:invalid")
+        if self._attempt >= self._settings.menu.max_attempts:
+            self._path.append("main:default")
+            return self._to_navigator()
+        if digit is None:
+            return self._main_menu()
+        self.state = State.MAIN_RETRY
+        return Play((PromptRef("invalid-key", self._language),))
+
+    def _on_closed(self, digit: str | None) -> Action:
+        settings = self._settings
+        if digit is not None and digit in settings.closed_transfer_keys:
+            self._path.append(f"menu:{digit}")
+            return self._transfer(settings.closed_transfer_keys[digit])
+        if digit is not None and digit == settings.closed_research_key:
+            self._path.append(f"menu:{digit}")
+            self._path.append("research")
+            return self._announce(
+                (PromptRef("research-intro", self._language),),
+                Route.RESEARCH,
+                mailbox=settings.research_mailbox,
+            )
+        if digit == SWITCH_TO_ENGLISH_KEY and self._language == "fr":
+            self._path.append("lang:en")
+            self._language = "en"
+            self._attempt = 0
+            self.state = State.CLOSED_INTRO
+            return Play(self._closed_info())
+        self._path.append("menu:timeout" if digit is None else "menu:invalid")
+        exhausted = self._attempt >= settings.menu.max_attempts
+        if exhausted:
+            self._path.append("menu:default")
+            return self._finish(Route.CLOSED)
+        if digit is None:
+            return self._closed_menu()
+        return self._closed_retry((PromptRef("invalid-key", self._language),))
+
+    def _transfer(self, key: str) -> Action:
+        destination = self._settings.destination(key)
+        number = None if destination is None else destination.number_for(self._settings.territory)
+        if destination is None or number is None:
+            self._path.append(f"transfer-failed:{key}")
+            return self._closed_retry(
+                (
+                    PromptRef("transfer-failed", self._language),
+                    PromptRef("emergency-numbers", self._language),
+                )
+            )
+        self._path.append(f"transfer:{key}")
+        return self._announce(
+            (PromptRef("transferring", self._language),),
+            Route.TRANSFER,
+            destination=destination.key,
+            number=number,
+        )
+
+    # ---- actions --------------------------------------------------------------
+
+    def _choose_language(self, language: Language) -> Action:
+        self._language = language
+        self._attempt = 0
+        return self._main_menu()
+
+    def _language_menu(self) -> Action:
+        self._attempt += 1
+        self.state = State.LANGUAGE_MENU
+        return self._gather(
+            (PromptRef("language-menu", "fr"), PromptRef("language-menu", "en")), "123"
+        )
+
+    def _main_menu(self) -> Action:
+        self._attempt += 1
+        self.state = State.MAIN_MENU
+        return self._gather((PromptRef("main-menu", self._language),), "12")
+
+    def _closed_info(self) -> tuple[PromptRef, ...]:
+        return (
+            PromptRef(self._reason_prompt, self._language),
+            PromptRef("emergency-numbers", self._language),
+        )
+
+    def _closed_intro(self, *, greet: bool) -> Action:
+        self.state = State.CLOSED_INTRO
+        greeting = (
+            (PromptRef("greeting", "fr"), PromptRef("emergency-notice", "fr")) if greet else ()
+        )
+        return Play(greeting + self._closed_info())
+
+    def _closed_menu(self) -> Action:
+        self._attempt += 1
+        self.state = State.CLOSED_MENU
+        settings = self._settings
+        keys = {*settings.closed_transfer_keys, settings.closed_research_key}
+        prompts: tuple[PromptRef, ...] = (PromptRef("closed-menu", self._language),)
+        if self._language == "fr":
+            keys.add(SWITCH_TO_ENGLISH_KEY)
+            prompts += (PromptRef("for-english", "en"),)
+        return self._gather(prompts, "".join(sorted(keys)))
+
+    def _closed_retry(self, prompts: tuple[PromptRef, ...]) -> Action:
+        self._closed_after_retry = self._attempt >= self._settings.menu.max_attempts
+        self.state = State.CLOSED_RETRY
+        return Play(prompts)
+
+    def _to_navigator(self) -> Action:
+        return self._announce(
+            (PromptRef("to-navigator", self._language),),
+            Route.QUEUE,
+            queue=self._settings.queue_name,
+        )
+
+    def _gather(self, prompts: tuple[PromptRef, ...], accept: str) -> Gather:
+        return Gather(prompts, accept, self._settings.menu.digit_timeout_ms)
+
+    def _decision(self, route: Route) -> Decision:
+        return Decision(
+            route=route,
+            language=self._language,
+            path=tuple(self._path),
+            line_state="" if self.line_state is None else self.line_state.reason,
+        )
+
+    def _announce(
+        self,
+        prompts: tuple[PromptRef, ...],
+        route: Route,
+        *,
+        interpreter: bool = False,
+        destination: str | None = None,
+        number: str | None = None,
+        queue: str | None = None,
+        mailbox: str | None = None,
+    ) -> Action:
+        self._pending = replace(
+            self._decision(route),
+            interpreter=interpreter,
+            destination=destination,
+            number=number,
+            queue=queue,
+            mailbox=mailbox,
+        )
+        self.state = State.ANNOUNCE
+        return Play(prompts)
+
+    def _finish(self, route: Route) -> Finish:
+        self.state = State.FINISHED
+        return Finish(self._decision(route))

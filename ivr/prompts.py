@@ -1,0 +1,178 @@
+"""What the line says, in Québec French and English.
+
+The texts are the script of the recorded (or synthesised) prompts: ``tools`` turns each
+one into ``<sounds>/<language>/211/<name>`` and Asterisk picks the language folder from
+``CHANNEL(language)``, so the flow only names a prompt and a language. The closed-menu and
+main-menu texts describe the default keys of ``LineSettings``; a centre that changes the
+keys records new prompts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+from ivr.actions import PromptRef
+from ivr.settings import Language
+
+SOUND_DIR: Final = "211"
+
+_EMERGENCY_NUMBERS_FR: Final = (
+    "En cas d'urgence, composez le 9-1-1. "
+    "Pour parler à une infirmière d'Info-Santé ou à un intervenant d'Info-Social, "
+    "composez le 8-1-1. "
+    "Si vous pensez au suicide ou êtes inquiet pour un proche, composez le 1 866 APPELLE, "
+    "c'est-à-dire le 1 866 277-3553, ou le 9-8-8. Ces services répondent jour et nuit."
+)
+_EMERGENCY_NUMBERS_EN: Final = (
+    "In an emergency, dial 9-1-1. "
+    "To speak with an Info-Santé nurse or an Info-Social worker, dial 8-1-1. "
+    "If you are thinking about suicide or are worried about someone, call 1 866 APPELLE, "
+    "that is 1 866 277-3553, or dial 9-8-8. These services answer day and night."
+)
+
+
+def _texts(fr: str | None, en: str | None) -> Mapping[Language, str]:
+    texts: dict[Language, str] = {}
+    if fr is not None:
+        texts["fr"] = fr
+    if en is not None:
+        texts["en"] = en
+    return MappingProxyType(texts)
+
+
+CATALOGUE: Final[Mapping[str, Mapping[Language, str]]] = MappingProxyType(
+    {
+        "greeting": _texts(
+            "Bonjour, vous êtes bien au 2-1-1, le service gratuit et confidentiel "
+            "d'information et de référence de Québec et Chaudière-Appalaches.",
+            "Hello, you have reached 2-1-1, the free and confidential information "
+            "and referral service for the Québec City and Chaudière-Appalaches regions.",
+        ),
+        "emergency-notice": _texts(
+            "Si votre vie ou celle d'une autre personne est en danger, "
+            "raccrochez et composez le 9-1-1.",
+            "If your life or someone else's is in danger, hang up and dial 9-1-1.",
+        ),
+        "language-menu": _texts(
+            "Pour le service en français, faites le 1. Pour une autre langue, faites le 3.",
+            "For service in English, press 2. For another language, press 3.",
+        ),
+        "main-menu": _texts(
+            "Pour parler à un navigateur ou à une navigatrice, faites le 1. "
+            "Pour laisser un message au projet de recherche sur les soins à domicile, "
+            "faites le 2.",
+            "To speak with a navigator, press 1. "
+            "To leave a message for the home-care research project, press 2.",
+        ),
+        "invalid-key": _texts(
+            "Désolé, ce choix n'est pas valide. Essayons de nouveau.",
+            "Sorry, that is not a valid choice. Let's try again.",
+        ),
+        "closed-hours": _texts(
+            "Nous sommes présentement fermés. Nous vous répondons du lundi au vendredi "
+            "de 8 h à 19 h, et les samedis, dimanches et jours fériés de 8 h à 15 h 30.",
+            "We are closed right now. We answer Monday to Friday from 8 a.m. to 7 p.m., "
+            "and on Saturdays, Sundays and holidays from 8 a.m. to 3:30 p.m.",
+        ),
+        "closed-holiday": _texts(
+            "C'est aujourd'hui un jour férié et nous sommes présentement fermés. "
+            "Les jours fériés, nous vous répondons de 8 h à 15 h 30.",
+            "Today is a holiday and we are closed right now. "
+            "On holidays, we answer from 8 a.m. to 3:30 p.m.",
+        ),
+        "closed-exceptional": _texts(
+            "Le 2-1-1 est exceptionnellement fermé en ce moment. "
+            "Nous sommes désolés de ce contretemps.",
+            "2-1-1 is closed right now for exceptional reasons. "
+            "We are sorry for the inconvenience.",
+        ),
+        "emergency-numbers": _texts(_EMERGENCY_NUMBERS_FR, _EMERGENCY_NUMBERS_EN),
+        "closed-menu": _texts(
+            "Pour être transféré à Info-Santé ou Info-Social, faites le 1. "
+            "Pour le Centre de prévention du suicide, faites le 2. "
+            "Pour laisser un message au projet de recherche sur les soins à domicile, "
+            "faites le 3.",
+            "To be transferred to Info-Santé or Info-Social, press 1. "
+            "For the suicide prevention centre, press 2. "
+            "To leave a message for the home-care research project, press 3.",
+        ),
+        "for-english": _texts(None, "For English, press 9."),
+        "interpreter-hold": _texts(
+            "Merci de rester en ligne. Un navigateur ou une navigatrice vous répondra "
+            "avec l'aide d'un interprète.",
+            "Please stay on the line. A navigator will answer you with the help of an interpreter.",
+        ),
+        "transferring": _texts(
+            "Un instant, nous transférons votre appel.",
+            "One moment, we are transferring your call.",
+        ),
+        "to-navigator": _texts(
+            "Merci. Nous vous mettons en lien avec un navigateur ou une navigatrice. "
+            "Restez en ligne.",
+            "Thank you. We are connecting you with a navigator. Please stay on the line.",
+        ),
+        "research-intro": _texts(
+            "Vous êtes dans la boîte vocale du projet de recherche sur les soins à domicile "
+            "du CHU de Québec - Université Laval, pour les personnes qui attendent un "
+            "médecin de famille et ont besoin d'un suivi médical à la maison. "
+            "Votre message sert seulement à vous recontacter pour ce projet et n'est "
+            "écouté que par l'équipe de recherche du CHU de Québec. Vous pouvez demander "
+            "à le consulter ou à le retirer en tout temps. Il est conservé pendant la "
+            "durée prévue par le projet, puis effacé. Après le bip, laissez votre nom, "
+            "votre numéro de téléphone et la raison de votre appel.",
+            "This is the voicemail box of the home-care research project of the "
+            "CHU de Québec - Université Laval, for people waiting for a family doctor "
+            "who need medical follow-up at home. Your message is used only to call you "
+            "back about this project and is heard only by the CHU de Québec research "
+            "team. You may ask to hear it or withdraw it at any time. It is kept for the "
+            "period set by the project, then deleted. After the beep, leave your name, "
+            "your phone number and the reason for your call.",
+        ),
+        "goodbye": _texts(
+            "Merci d'avoir appelé le 2-1-1. Au revoir.",
+            "Thank you for calling 2-1-1. Goodbye.",
+        ),
+        "queue-reminder": _texts(
+            "Merci de patienter, une personne vous répondra dès que possible. "
+            "Si vous êtes en danger, raccrochez et composez le 9-1-1.",
+            "Thank you for waiting, someone will answer you as soon as possible. "
+            "If you are in danger, hang up and dial 9-1-1.",
+        ),
+        "queue-unavailable": _texts(
+            "Désolé, personne n'est disponible pour vous répondre en ce moment.",
+            "Sorry, no one is available to answer you right now.",
+        ),
+        "transfer-failed": _texts(
+            "Désolé, le transfert n'a pas pu être fait.",
+            "Sorry, we could not transfer your call.",
+        ),
+        "fallback-closed": _texts(
+            "Vous êtes bien au 2-1-1. Nous sommes présentement fermés. "
+            + _EMERGENCY_NUMBERS_FR
+            + " Merci de rappeler pendant nos heures d'ouverture.",
+            "You have reached 2-1-1. We are closed right now. "
+            + _EMERGENCY_NUMBERS_EN
+            + " Please call back during our opening hours.",
+        ),
+    }
+)
+
+
+def sound_file(name: str) -> str:
+    """What STREAM FILE / Playback is given, e.g. ``211/greeting`` (no extension, no
+    language: Asterisk looks in ``sounds/<CHANNEL(language)>/211/`` first)."""
+    return f"{SOUND_DIR}/{name}"
+
+
+def prompt_text(ref: PromptRef) -> str:
+    """The spoken text of one prompt, for the simulator, Twilio ``<Say>`` and the TTS tool."""
+    texts = CATALOGUE.get(ref.name)
+    if texts is None:
+        raise KeyError(f"no prompt named {ref.name!r} in the catalogue")
+    text = texts.get(ref.language)
+    if text is None:
+        have = ", ".join(sorted(texts)) or "none"
+        raise KeyError(f"prompt {ref.name!r} has no {ref.language!r} text (only: {have})")
+    return text

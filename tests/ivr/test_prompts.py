@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+
+from ivr.actions import PromptRef
+from ivr.flow import CallFlow
+from ivr.prompts import CATALOGUE, SOUND_DIR, prompt_text, sound_file
+from ivr.settings import LANGUAGES, Language
+
+from .helpers import DISTINCT_KEYS, explore, flow_scenarios
+
+# The names agreed with the dialplan and the audio tooling (the preamble's list).
+AGREED_NAMES = {
+    "greeting",
+    "emergency-notice",
+    "language-menu",
+    "main-menu",
+    "invalid-key",
+    "closed-hours",
+    "closed-holiday",
+    "closed-exceptional",
+    "emergency-numbers",
+    "closed-menu",
+    "for-english",
+    "interpreter-hold",
+    "transferring",
+    "to-navigator",
+    "research-intro",
+    "goodbye",
+    "queue-reminder",
+    "queue-unavailable",
+    "transfer-failed",
+    "fallback-closed",
+}
+KEBAB = re.compile(r"[a-z]+(-[a-z]+)*")
+
+
+@functools.cache
+def emitted_prompts() -> frozenset[PromptRef]:
+    """Every prompt of every branch (as in test_flow's exhaustive test)."""
+    refs: set[PromptRef] = set()
+    for settings, now, call in flow_scenarios().values():
+        for _, transcript in explore(
+            functools.partial(CallFlow, settings, now, call), DISTINCT_KEYS, 6
+        ):
+            refs.update(transcript.prompt_refs)
+    return frozenset(refs)
+
+
+def test_every_prompt_the_flow_emits_is_in_the_catalogue() -> None:
+    emitted = emitted_prompts()
+    missing = [ref for ref in emitted if ref.language not in CATALOGUE.get(ref.name, {})]
+    assert missing == []
+    for ref in emitted:
+        assert prompt_text(ref).strip()
+
+
+def test_the_flow_uses_every_menu_prompt() -> None:
+    used = {ref.name for ref in emitted_prompts()}
+    # goodbye, queue-reminder and fallback-closed are played by the dialplan itself.
+    assert used == AGREED_NAMES - {"goodbye", "queue-reminder", "fallback-closed"}
+
+
+def test_catalogue_has_exactly_the_agreed_names() -> None:
+    assert set(CATALOGUE) == AGREED_NAMES
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_names_are_kebab_case_and_texts_not_empty(name: str) -> None:
+    assert KEBAB.fullmatch(name)
+    texts = CATALOGUE[name]
+    assert texts
+    for language, text in texts.items():
+        assert language in LANGUAGES
+        assert text.strip() == text and len(text) > 10
+
+
+@pytest.mark.parametrize("name", sorted(AGREED_NAMES - {"for-english"}))
+def test_both_languages_except_for_english(name: str) -> None:
+    assert set(CATALOGUE[name]) == {"fr", "en"}
+
+
+def test_for_english_is_english_only_and_names_key_9() -> None:
+    assert set(CATALOGUE["for-english"]) == {"en"}
+    assert "9" in CATALOGUE["for-english"]["en"]
+
+
+def test_language_menu_wording() -> None:
+    assert CATALOGUE["language-menu"]["fr"] == (
+        "Pour le service en français, faites le 1. Pour une autre langue, faites le 3."
+    )
+    assert CATALOGUE["language-menu"]["en"] == (
+        "For service in English, press 2. For another language, press 3."
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_emergency_numbers_are_all_given(language: Language) -> None:
+    text = CATALOGUE["emergency-numbers"][language]
+    for number in ("9-1-1", "8-1-1", "Info-Santé", "Info-Social", "APPELLE", "277-3553", "9-8-8"):
+        assert number in text
+    assert text in CATALOGUE["fallback-closed"][language]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_closed_hours_state_the_default_hours(language: Language) -> None:
+    text = CATALOGUE["closed-hours"][language]
+    expected = ("8 h", "19 h", "15 h 30") if language == "fr" else ("8 a.m.", "7 p.m.", "3:30")
+    for hour in expected:
+        assert hour in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_research_intro_names_the_project_and_the_rights(language: Language) -> None:
+    text = CATALOGUE["research-intro"][language]
+    assert "CHU de Québec - Université Laval" in text
+    words = (
+        ("soins à domicile", "retirer", "conservé")
+        if language == "fr"
+        else ("home-care", "withdraw", "kept")
+    )
+    for word in words:
+        assert word in text
+
+
+def test_sound_file() -> None:
+    assert SOUND_DIR == "211"
+    assert sound_file("greeting") == "211/greeting"
+
+
+def test_prompt_text_errors_are_clear() -> None:
+    with pytest.raises(KeyError, match="no prompt named 'nope'"):
+        prompt_text(PromptRef("nope", "fr"))
+    with pytest.raises(KeyError, match="'for-english' has no 'fr' text"):
+        prompt_text(PromptRef("for-english", "fr"))
+    assert prompt_text(PromptRef("greeting", "en")) == CATALOGUE["greeting"]["en"]
