@@ -6,10 +6,11 @@ One call, in order:
    an earlier pass on the same channel (the dialplan comes back for ``queue-exit``), and
    the dialplan must never see ``1`` from a run that did not finish.
 2. Line settings from ``settings_source`` (in a thread: it may query the database).
-3. AstDB mirror (``ivr.schedule.astdb_mirror``): ``DATABASE PUT ivr211 <key> <value>``
+3. AstDB mirror (``ivr.mirror.line_mirror``): ``DATABASE PUT ivr211 <key> <value>``
    only for the values this process has not written yet, so the dialplan's fallback
    (used when this server is unreachable, AGISTATUS=FAILURE) knows overrides, closures
-   and holidays without a write per key on every call.
+   and holidays, and the navigators' transfer codes dial the directory's numbers,
+   without a write per key on every call.
 4. The flow's actions: ``Play`` -> ``STREAM FILE 211/<name> ""``; ``Gather`` ->
    ``STREAM FILE 211/<name> "<accept>"`` per prompt until a key, then ``WAIT FOR DIGIT``.
    ``SET VARIABLE CHANNEL(language) fr|en`` whenever the prompt language changes:
@@ -61,8 +62,8 @@ from ivr.dialplan import (
     Route,
 )
 from ivr.flow import CallFlow
+from ivr.mirror import line_mirror
 from ivr.prompts import sound_file
-from ivr.schedule import astdb_mirror
 from ivr.settings import LineSettings
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ class FlowRunner:
             return await self._hung_up(flow)
 
     async def _mirror_astdb(self, settings: LineSettings, now: datetime, memo: AstdbMemo) -> None:
-        for key, value in memo.changed(astdb_mirror(settings.schedule, now)):
+        for key, value in memo.changed(line_mirror(settings, now)):
             if await self._channel.database_put(ASTDB_FAMILY, key, value):
                 memo.record(key, value)
             else:

@@ -66,3 +66,12 @@ DB_HOLIDAY_DATES: Final = "holidays"  # comma-separated YYYY-MM-DD, this year an
 ASTDB_KEYS: Final = frozenset(
     {DB_OVERRIDE, DB_OVERRIDE_UNTIL, DB_CLOSURE_START, DB_CLOSURE_END, DB_HOLIDAY_DATES}
 )
+# One key per transfer destination: its full dialable number for the centre's
+# territory, read by the navigators' transfer codes (global DEST_<TOKEN> is the default).
+DB_DEST_PREFIX: Final = "dest_"
+
+
+def dest_token(key: str) -> str:
+    """``menus-travaux`` -> ``MENUS_TRAVAUX``: the destination's name in the dialplan
+    (the ``DEST_<TOKEN>`` global and the ``dest_<TOKEN>`` AstDB key)."""
+    return key.upper().replace("-", "_")

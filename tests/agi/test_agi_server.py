@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from agi_fakes import (
@@ -29,7 +29,7 @@ from agi_fakes import (
 )
 
 from agi_scripts.protocol import quote
-from ivr.schedule import astdb_mirror
+from ivr.mirror import line_mirror
 from ivr.settings import LineSettings, Override
 
 OPEN_FR_PROMPTS = [
@@ -42,8 +42,8 @@ OPEN_FR_PROMPTS = [
 ]
 
 
-def mirror_commands(settings: LineSettings, now: object) -> list[str]:
-    mirror = astdb_mirror(settings.schedule, now)  # type: ignore[arg-type]
+def mirror_commands(settings: LineSettings, now: datetime) -> list[str]:
+    mirror = line_mirror(settings, now)
     return [f"DATABASE PUT ivr211 {k} {quote(v)}" for k, v in sorted(mirror.items())]
 
 
@@ -66,7 +66,11 @@ def test_open_line_french_caller_reaches_the_navigators() -> None:
     fake = asyncio.run(scenario())
     settings = line_settings()
     assert fake.commands[:2] == ["ANSWER", 'SET VARIABLE IVR_FLOW_DONE ""']
-    assert fake.commands[2:7] == mirror_commands(settings, OPEN_NOW)
+    expected_mirror = mirror_commands(settings, OPEN_NOW)
+    assert fake.commands[2 : 2 + len(expected_mirror)] == expected_mirror
+    # the transfer codes' numbers ride along with the line state
+    assert "DATABASE PUT ivr211 dest_811 811" in expected_mirror
+    assert 'DATABASE PUT ivr211 override ""' in expected_mirror
     assert fake.prompts == OPEN_FR_PROMPTS
     assert [c for c in fake.commands if c.startswith("STREAM FILE")] == [
         'STREAM FILE 211/greeting ""',
@@ -187,7 +191,7 @@ def test_astdb_is_written_once_per_process_and_again_only_when_it_changes() -> N
             return [await normal_call(opts.port) for _ in range(3)]
 
     first, second, third = asyncio.run(scenario())
-    assert first.count("DATABASE PUT") == 5
+    assert first.count("DATABASE PUT") == len(line_mirror(base, OPEN_NOW))
     assert second.count("DATABASE PUT") == 0
     assert [c for c in third.commands if c.startswith("DATABASE PUT")] == [
         "DATABASE PUT ivr211 override closed",

@@ -468,6 +468,28 @@ def test_navigator_short_code_dials_the_full_number(
     assert result.apps("Dial") == [dialled]
 
 
+@pytest.mark.parametrize(
+    ("code", "astdb", "dialled"),
+    [
+        ("101", {"dest_CRISE": "14186865511"}, "PJSIP/14186865511@trunk,45"),
+        ("811", {"dest_811": "18005551811"}, "PJSIP/18005551811@trunk,45"),
+        ("811", {"dest_CRISE": "14186865511"}, "PJSIP/811@trunk,45"),
+    ],
+)
+def test_navigator_short_code_dials_the_number_ivr211_mirrored_in_astdb(
+    dialplan: Dialplan, refused_url: str, code: str, astdb: dict[str, str], dialled: str
+) -> None:
+    result = call(
+        dialplan,
+        refused_url,
+        context="navigator-transfers",
+        exten=code,
+        astdb={f"ivr211/{k}": v for k, v in astdb.items()},
+        dial=["ANSWER"],
+    )
+    assert result.apps("Dial") == [dialled]
+
+
 def test_navigator_short_code_without_a_number_fails_cleanly(
     dialplan: Dialplan, refused_url: str
 ) -> None:

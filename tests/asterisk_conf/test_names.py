@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ivr import dialplan as names
+from ivr.dialplan import dest_token
 from ivr.prompts import CATALOGUE, SOUND_DIR
 
 from .confparse import load
@@ -59,6 +60,12 @@ def test_astdb_family_and_keys_match() -> None:
     assert {key for _, key in found} == set(names.ASTDB_KEYS)
 
 
+def test_transfer_numbers_are_read_from_the_astdb_keys_the_server_writes() -> None:
+    pattern = r"\$\{DB\(([\w-]+/\w+)\$\{ARG1\}\)\}"
+    dynamic = {m for line in dialplan_lines() for m in re.findall(pattern, line)}
+    assert dynamic == {f"{names.ASTDB_FAMILY}/{names.DB_DEST_PREFIX}"}
+
+
 def played_prompts() -> set[str]:
     prompts: set[str] = set()
     for line in dialplan_lines():
@@ -95,7 +102,8 @@ def test_each_seed_destination_has_its_short_code_and_number_global(
     variable = "DEST_" + str(destination["key"]).upper().replace("-", "_")
     transfers = load("extensions.conf").section("navigator-transfers")
     first_lines = [v for k, v in transfers.entries if k == "exten"]
-    expected = f"{destination['short_code']},1,Gosub(ivr211-dial-dest,s,1(${{{variable}}}))"
+    token = dest_token(str(destination["key"]))
+    expected = f"{destination['short_code']},1,Gosub(ivr211-dial-code,s,1({token}))"
     assert expected in first_lines
     assert variable in dict(load("extensions.conf").section("globals").entries)
 
