@@ -49,6 +49,7 @@ from ivr.actions import (
 from ivr.dialplan import (
     ASTDB_FAMILY,
     INHERITED,
+    VAR_CLOSES_AT,
     VAR_DEST,
     VAR_DEST_NUMBER,
     VAR_FLOW_DONE,
@@ -94,6 +95,10 @@ def decision_variables(decision: Decision) -> list[tuple[str, str]]:
         (VAR_QUEUE, decision.queue or ""),
         (VAR_MAILBOX, decision.mailbox or ""),
         (VAR_LINE_STATE, decision.line_state),
+        (
+            VAR_CLOSES_AT,
+            "" if decision.closes_at is None else str(int(decision.closes_at.timestamp())),
+        ),
     ]
     return [(var_name(name), value) for name, value in values]
 

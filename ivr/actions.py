@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ivr.dialplan import Route
 from ivr.settings import Language
@@ -56,6 +57,9 @@ class Decision:
     queue: str | None = None  # for Route.QUEUE
     mailbox: str | None = None  # for Route.RESEARCH
     line_state: str = ""  # why the line was open/closed (LineState.reason)
+    # When an open line next closes, if known: the queue wait ends then, so nobody
+    # waits for a navigator after closing time.
+    closes_at: datetime | None = None
 
     @property
     def path_text(self) -> str:

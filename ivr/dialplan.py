@@ -35,6 +35,7 @@ VAR_DEST_NUMBER: Final = "IVR_DEST_NUMBER"
 VAR_QUEUE: Final = "IVR_QUEUE"
 VAR_MAILBOX: Final = "IVR_MAILBOX"
 VAR_LINE_STATE: Final = "IVR_LINE_STATE"
+VAR_CLOSES_AT: Final = "IVR_CLOSES_AT"  # epoch seconds when the open line closes, or ""
 VAR_FLOW_DONE: Final = "IVR_FLOW_DONE"
 
 INHERITED: Final = frozenset({VAR_LANG, VAR_PATH, VAR_INTERPRETER})
@@ -50,6 +51,7 @@ CHANNEL_VARIABLES: Final = frozenset(
         VAR_QUEUE,
         VAR_MAILBOX,
         VAR_LINE_STATE,
+        VAR_CLOSES_AT,
         VAR_FLOW_DONE,
     }
 )

@@ -327,11 +327,13 @@ class CallFlow:
         return Gather(prompts, accept, self._settings.menu.digit_timeout_ms)
 
     def _decision(self, route: Route) -> Decision:
+        state = self.line_state
         return Decision(
             route=route,
             language=self._language,
             path=tuple(self._path),
-            line_state="" if self.line_state is None else self.line_state.reason,
+            line_state="" if state is None else state.reason,
+            closes_at=state.until if state is not None and state.is_open else None,
         )
 
     def _announce(

@@ -80,7 +80,8 @@ def test_open_line_french_caller_reaches_the_navigators() -> None:
         'STREAM FILE 211/main-menu "12"',
         'STREAM FILE 211/to-navigator ""',
     ]
-    assert fake.commands[-10:] == [
+    closes_at = int(OPEN_NOW.replace(hour=19).timestamp())  # Wednesday closing time
+    assert fake.commands[-11:] == [
         "SET VARIABLE IVR_ROUTE queue",
         "SET VARIABLE __IVR_LANG fr",
         "SET VARIABLE __IVR_PATH open/lang:fr/main:1",
@@ -90,6 +91,7 @@ def test_open_line_french_caller_reaches_the_navigators() -> None:
         "SET VARIABLE IVR_QUEUE navigateurs",
         'SET VARIABLE IVR_MAILBOX ""',
         "SET VARIABLE IVR_LINE_STATE hours",
+        f"SET VARIABLE IVR_CLOSES_AT {closes_at}",
         "SET VARIABLE IVR_FLOW_DONE 1",
     ]
     assert fake.variables["CHANNEL(language)"] == "fr"

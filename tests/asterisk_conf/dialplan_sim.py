@@ -246,7 +246,13 @@ class _ExprParser:
 
     def parse_atom(self) -> str:
         token = self._peek()
-        if token is None or token in ("|", "&", "=", "!=", "<", ">", "<=", ">=", "+", "-", ")"):
+        if token == "-":  # unary minus, as in Asterisk's ast_expr2 grammar: $[-60 >= 600]
+            self.pos += 1
+            value = _number(self.parse_atom())
+            if value is None:
+                raise SimError(f"non-numeric operand of unary - in $[{self.source}]")
+            return str(-value)
+        if token is None or token in ("|", "&", "=", "!=", "<", ">", "<=", ">=", "+", ")"):
             raise SimError(f"missing operand in $[{self.source}]")
         self.pos += 1
         if token == "(":

@@ -181,7 +181,7 @@ def test_queue_application_lets_the_navigator_transfer_and_bounds_the_wait() -> 
         name, options, _url, _announce, timeout = args[1].split(",")[:5]
         assert name == "${IVR_QUEUE}"
         assert "t" in options and "c" not in options
-        assert timeout == "${QUEUE_MAX_WAIT}"
+        assert timeout == "${WAIT_S}"
 
 
 def test_fastagi_url_is_the_servers_default_address() -> None:

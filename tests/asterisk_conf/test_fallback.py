@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
@@ -201,6 +201,19 @@ def test_server_closing_after_the_header_reaches_the_queue(
     assert result.variables["AGISTATUS"] == "SUCCESS"
     assert len(flow.headers) == 1
     assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+
+
+@pytest.mark.parametrize(
+    ("minutes_left", "wait"),
+    [(120, "600"), (5, "300"), (0.5, "60"), (-1, "60")],
+)
+def test_queue_wait_ends_at_closing_time_but_gives_a_last_minute_caller_a_chance(
+    dialplan: Dialplan, minutes_left: float, wait: str
+) -> None:
+    closes_at = epoch(WEDNESDAY_10H + timedelta(minutes=minutes_left))
+    with FlowServer([finishes(IVR_ROUTE="queue", IVR_CLOSES_AT=closes_at)]) as server:
+        result = call(dialplan, server.url, now=WEDNESDAY_10H)
+    assert result.apps(QUEUE) == [f"navigateurs,t,,,{wait}"]
 
 
 # ------------------------------------------------------------- AstDB line-state mirror

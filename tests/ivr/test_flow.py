@@ -31,6 +31,7 @@ from .helpers import (
     AFTER_HOURS_NOW,
     ALL_KEYS,
     DISTINCT_KEYS,
+    OPEN_NOW,
     Answer,
     Transcript,
     drive,
@@ -56,26 +57,55 @@ def closed_intro(reason_prompt: str) -> list[str]:
     return ["greeting/fr", "emergency-notice/fr", f"{reason_prompt}/fr", "emergency-numbers/fr"]
 
 
+# Every open-line scenario runs at OPEN_NOW, a Tuesday: the line closes at 19:00.
+OPEN_CLOSES_AT = OPEN_NOW.replace(hour=19)
+
+
+def closes_at(line_state: str) -> datetime | None:
+    return OPEN_CLOSES_AT if line_state == "hours" else None
+
+
 def to_queue(
     lang: Language, *path: str, line_state: str = "hours", interpreter: bool = False
 ) -> Decision:
     return Decision(
-        Route.QUEUE, lang, path, interpreter=interpreter, queue=QUEUE, line_state=line_state
+        Route.QUEUE,
+        lang,
+        path,
+        interpreter=interpreter,
+        queue=QUEUE,
+        line_state=line_state,
+        closes_at=closes_at(line_state),
     )
 
 
 def to_research(lang: Language, *path: str, line_state: str = "hours") -> Decision:
-    return Decision(Route.RESEARCH, lang, path, mailbox=MAILBOX, line_state=line_state)
+    return Decision(
+        Route.RESEARCH,
+        lang,
+        path,
+        mailbox=MAILBOX,
+        line_state=line_state,
+        closes_at=closes_at(line_state),
+    )
 
 
 def to_transfer(lang: Language, dest: str, number: str, *path: str, line_state: str) -> Decision:
     return Decision(
-        Route.TRANSFER, lang, path, destination=dest, number=number, line_state=line_state
+        Route.TRANSFER,
+        lang,
+        path,
+        destination=dest,
+        number=number,
+        line_state=line_state,
+        closes_at=closes_at(line_state),
     )
 
 
 def to_closed(lang: Language, *path: str, line_state: str) -> Decision:
-    return Decision(Route.CLOSED, lang, path, line_state=line_state)
+    return Decision(
+        Route.CLOSED, lang, path, line_state=line_state, closes_at=closes_at(line_state)
+    )
 
 
 @dataclass(frozen=True)
