@@ -346,6 +346,118 @@ def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+# ---- listener / nav ----------------------------------------------------------------
+
+
+def cmd_listen(args: argparse.Namespace, config: Config) -> int:
+    from listener.actions import ActionOptions
+    from listener.service import ListenerOptions, run_listener
+
+    _configure_logging(config)
+    config.ami.secret()
+    options = ListenerOptions(
+        spool_path=args.spool,
+        cel_path=args.cel,
+        actions=ActionOptions(
+            transfer_context=args.transfer_context, conference_context=args.conference_context
+        ),
+    )
+    run_listener(config, options)
+    return 0
+
+
+def cmd_listener_status(args: argparse.Namespace, config: Config) -> int:
+    from sqlalchemy.orm import Session
+
+    from ivr211.navigators import get_status
+
+    with _open_engine(config) as engine:
+        require_current(engine)
+        with Session(engine) as session:
+            state = get_status(session)
+    if state is None:
+        print("listener: never ran on this database")
+        return 1
+    now = datetime.now(UTC)
+    print(f"state: {state.state}")
+    print(f"detail: {state.detail}")
+    print(f"since: {state.since.isoformat(timespec='seconds')}")
+    print(f"last heard: {state.heartbeat_at.isoformat(timespec='seconds')}")
+    if state.stale(now, args.max_age):
+        print(f"WARNING: no news from the listener for over {args.max_age:g} s: is it running?")
+        return 1
+    return 0 if state.state == "connected" else 1
+
+
+_NAV_KINDS = {
+    "login": "queue_login",
+    "pause": "queue_pause",
+    "unpause": "queue_unpause",
+    "logout": "queue_logout",
+}
+
+
+def _submit_and_wait(
+    config: Config, args: argparse.Namespace, kind: str, cmd_args: dict[str, Any]
+) -> int:
+    from sqlalchemy.orm import Session
+
+    from ivr211 import commands
+    from ivr211.navigators import navigator_by_username
+
+    if args.ttl <= 0:
+        raise CliError("--ttl must be positive")
+    with _open_store(config) as store:
+        settings = store.load()
+        dest = cmd_args.get("destination")
+        if dest is not None and settings.destination(dest) is None:
+            known = ", ".join(d.key for d in settings.destinations)
+            raise CliError(f"unknown destination {dest!r} (known: {known})")
+        with Session(store.engine) as session, session.begin():
+            if navigator_by_username(session, cmd_args["user"]) is None:
+                raise CliError(f"no navigator {cmd_args['user']!r}")
+            command_id = commands.submit(session, kind, cmd_args, args.by, ttl_s=args.ttl)
+        result = commands.wait_result(store.engine, command_id, args.ttl + args.wait)
+    payload = result.result or {}
+    message = payload.get("message", "")
+    if result.status == "ok":
+        print(message or "done")
+        return 0
+    if result.status == "expired":
+        print(
+            f"{PROG}: not done: nobody picked the command up within {args.ttl:g} s "
+            "(is `ivr211 listen` running and connected?)",
+            file=sys.stderr,
+        )
+    elif result.status == "error":
+        print(f"{PROG}: failed: {message} [{payload.get('code', 'error')}]", file=sys.stderr)
+    else:
+        print(f"{PROG}: no result yet (command {command_id} is {result.status})", file=sys.stderr)
+    return 1
+
+
+def cmd_nav_queue(args: argparse.Namespace, config: Config) -> int:
+    cmd_args: dict[str, Any] = {"user": args.user}
+    if getattr(args, "reason", None):
+        cmd_args["reason"] = args.reason
+    return _submit_and_wait(config, args, _NAV_KINDS[args.nav_cmd], cmd_args)
+
+
+def cmd_nav_transfer(args: argparse.Namespace, config: Config) -> int:
+    mode = "blind" if args.blind else "three_way" if args.three_way else "attended"
+    cmd_args = {"user": args.user, "destination": args.destination, "mode": mode}
+    return _submit_and_wait(config, args, "transfer", cmd_args)
+
+
+def cmd_nav_cancel(args: argparse.Namespace, config: Config) -> int:
+    return _submit_and_wait(config, args, "cancel", {"user": args.user})
+
+
+def cmd_nav_referral(args: argparse.Namespace, config: Config) -> int:
+    cmd_args = {"user": args.user, "linkedid": args.linkedid, "destination": args.destination}
+    return _submit_and_wait(config, args, "referral", cmd_args)
+
+
 # ---- the parser ------------------------------------------------------------------
 
 
@@ -455,6 +567,68 @@ def build_parser() -> argparse.ArgumentParser:
 
     conf = branch(cmds, "config", "The deployment configuration file.", "config_cmd")
     leaf(conf, "check", "Load and print the configuration, secrets masked.", cmd_config_check)
+    listen = leaf(
+        cmds,
+        "listen",
+        "Run the AMI listener (transfer records, navigators' actions) until SIGINT/SIGTERM.",
+        cmd_listen,
+    )
+    listen.add_argument(
+        "--spool",
+        type=Path,
+        default=Path("var/listener-spool.jsonl"),
+        help="durable spool for records while the database is down",
+    )
+    listen.add_argument("--cel", type=Path, help="CEL CSV to reconcile from after a reconnect")
+    listen.add_argument("--transfer-context", default="navigator-transfers")
+    listen.add_argument(
+        "--conference-context", help="ConfBridge room context (three-way is off without it)"
+    )
+    lis = branch(cmds, "listener", "The AMI listener's state.", "listener_cmd")
+    lstat = leaf(
+        lis,
+        "status",
+        "Show the listener's link state (exit 1 unless connected).",
+        cmd_listener_status,
+    )
+    lstat.add_argument("--max-age", type=float, default=60.0, help="seconds before stale")
+
+    waits = _Parser(add_help=False)
+    waits.add_argument(
+        "--ttl", type=float, default=10.0, help="seconds the listener has to start it"
+    )
+    waits.add_argument("--wait", type=float, default=40.0, help="seconds to wait for its result")
+    nav = branch(cmds, "nav", "Navigators' actions, run by the listener.", "nav_cmd")
+    for name, text in (
+        ("login", "Log the navigator in to the queue."),
+        ("pause", "Pause the navigator in the queue."),
+        ("unpause", "Make the navigator available again."),
+        ("logout", "Log the navigator out of the queue."),
+    ):
+        q = leaf(nav, name, text, cmd_nav_queue, [by, waits])
+        q.add_argument("user", help="navigator username")
+        if name == "pause":
+            q.add_argument("--reason", default="", help="pause reason (queue_log)")
+    tr = leaf(
+        nav,
+        "transfer",
+        "Warm transfer (default), blind or three-way.",
+        cmd_nav_transfer,
+        [by, waits],
+    )
+    tr.add_argument("user", help="navigator username")
+    tr.add_argument("destination", help="destination key (e.g. 911, 811, cps)")
+    mode = tr.add_mutually_exclusive_group()
+    mode.add_argument("--blind", action="store_true")
+    mode.add_argument("--three-way", action="store_true")
+    cn = leaf(nav, "cancel", "Cancel a warm transfer in progress.", cmd_nav_cancel, [by, waits])
+    cn.add_argument("user", help="navigator username")
+    rf = leaf(
+        nav, "referral", "Record a referral given without transfer.", cmd_nav_referral, [by, waits]
+    )
+    rf.add_argument("linkedid", help="the call's Linkedid")
+    rf.add_argument("destination", help="destination key")
+    rf.add_argument("--user", required=True, help="navigator username")
     return root
 
 

@@ -83,7 +83,23 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    """``BEGIN IMMEDIATE`` unless the engine or connection is marked ``readonly``.
+
+    Several processes write (the listener's writer and command poller, the CLI, the
+    dashboard). With a plain deferred BEGIN, a transaction that reads then writes
+    fails at once with "database is locked" when another connection committed in
+    between: SQLite cannot wait there without risking a deadlock, so busy_timeout does
+    not apply. IMMEDIATE takes the write lock up front, where busy_timeout does wait.
+    Readers (``engine.execution_options(readonly=True)``) keep a deferred BEGIN, which
+    in WAL mode never waits for a writer.
+    """
+    readonly = connection.get_execution_options().get("readonly", False)
+    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def readonly(engine: Engine) -> Engine:
+    """The same engine for read-only transactions (a deferred BEGIN on SQLite)."""
+    return engine.execution_options(readonly=True)
 
 
 def safe_url(url: str | URL) -> str:

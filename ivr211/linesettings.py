@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ivr import settings as s
 from ivr211 import models as m
-from ivr211.db import session_factory
+from ivr211.db import readonly, session_factory
 
 log = logging.getLogger(__name__)
 
@@ -400,15 +400,16 @@ class SettingsStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = session_factory(engine)
+        self._reads = session_factory(readonly(engine))
 
     def load(self, now: datetime | None = None) -> s.LineSettings:
         """The effective settings, read in one short transaction (one snapshot)."""
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             return load_settings(session, now)
 
     def version(self) -> int | None:
         """The settings version: one indexed single-row read, cheap enough per call."""
-        with self._sessions.begin() as session:
+        with self._reads.begin() as session:
             return session.scalar(
                 select(m.SettingsVersion.version).where(m.SettingsVersion.id == m.SINGLETON_ID)
             )

@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     MetaData,
     String,
     Text,
@@ -234,3 +235,135 @@ class ClosedMenuKey(Base):
     destination_key: Mapped[str] = mapped_column(
         ForeignKey("destinations.key", ondelete="RESTRICT")
     )
+
+
+# ---- issue 3: navigators, transfer records, the listener's command table ---------------
+
+
+class Navigator(Base):
+    """A navigator account, tied to one phone endpoint and one queue member.
+
+    ``phone_endpoint`` is the channel name without Asterisk's ``-XXXXXXXX[;N]``
+    suffix ("PJSIP/nav-alice"), which is how a transfer record names its navigator.
+    """
+
+    __tablename__ = "navigators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    phone_endpoint: Mapped[str] = mapped_column(String(120), unique=True)
+    queue_interface: Mapped[str] = mapped_column(String(120), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+TRANSFER_KINDS = ("attended", "blind", "threeway", "referral")
+TRANSFER_OUTCOMES = ("completed", "abandoned", "busy", "not_answered", "failed")
+TRANSFER_SOURCES = ("ami", "cel", "action")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class TransferRecord(Base):
+    """One transfer or referral (``listener.facts.TransferFact``), written once.
+
+    ``key`` is the fact's idempotency key: a replay, a reconnect or a CEL
+    reconciliation inserts with ON CONFLICT DO NOTHING on it. ``local_date``,
+    ``local_hour`` and ``fiscal_year`` are computed at write time in the line's time
+    zone, so reports group without time-zone arithmetic in SQL.
+    """
+
+    __tablename__ = "transfer_records"
+    __table_args__ = (
+        CheckConstraint(_in("kind", TRANSFER_KINDS), name="kind"),
+        CheckConstraint(_in("outcome", TRANSFER_OUTCOMES), name="outcome"),
+        CheckConstraint(_in("source", TRANSFER_SOURCES), name="source"),
+        CheckConstraint("local_hour BETWEEN 0 AND 23", name="local_hour"),
+        Index(
+            "ix_transfer_records_fiscal_year_destination_kind", "fiscal_year", "destination", "kind"
+        ),
+        Index("ix_transfer_records_navigator_id_local_date", "navigator_id", "local_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    local_date: Mapped[date] = mapped_column(Date(), index=True)
+    local_hour: Mapped[int]
+    fiscal_year: Mapped[int]
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    navigator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("navigators.id", ondelete="SET NULL")
+    )
+    navigator_channel: Mapped[str] = mapped_column(String(200))
+    destination: Mapped[str | None] = mapped_column(String(40))
+    target_exten: Mapped[str] = mapped_column(String(80))
+    target_context: Mapped[str] = mapped_column(String(80))
+    answer_delay_s: Mapped[float | None]
+    caller_uniqueid: Mapped[str | None] = mapped_column(String(64))
+    caller_number: Mapped[str | None] = mapped_column(
+        String(40),
+        comment="personal data: for the console and the retention job only, never reports",
+    )
+    language: Mapped[str | None] = mapped_column(String(8))
+    path: Mapped[str | None] = mapped_column(String(80))
+    interpreter: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+COMMAND_STATUSES = ("pending", "running", "ok", "error", "expired")
+
+
+class ListenerCommand(Base):
+    """A request from the dashboard or the CLI to the listener, the only AMI client.
+
+    A command past ``expires_at`` is never sent: panoramisk re-sends actions queued
+    while disconnected, and a stale Atxfer must not fire after a reconnect.
+    ``args`` and ``result`` are JSON text.
+    """
+
+    __tablename__ = "commands"
+    __table_args__ = (
+        CheckConstraint(_in("status", COMMAND_STATUSES), name="status"),
+        CheckConstraint("expires_at > created_at", name="expires_after_creation"),
+        Index("ix_commands_status_expires_at", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    args: Mapped[str] = mapped_column(Text())
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    result: Mapped[str | None] = mapped_column(Text())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+LISTENER_STATES = ("connecting", "connected", "disconnected", "stopped")
+
+
+class ListenerStatus(Base):
+    """The listener's link to AMI right now (one row), for the dashboard and the CLI.
+
+    ``since`` moves when ``state`` changes; ``heartbeat_at`` at every report, so a
+    listener that died without saying so shows as a stale heartbeat.
+    """
+
+    __tablename__ = "listener_status"
+    __table_args__ = (
+        CheckConstraint(f"id = {SINGLETON_ID}", name="singleton"),
+        CheckConstraint(_in("state", LISTENER_STATES), name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text(), default="")
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -94,15 +94,15 @@ def test_db_upgrade_on_a_fresh_sqlite_file(
 ) -> None:
     code, out, _ = run(capsys, "db", "upgrade", "--config", str(config_path))
     assert code == 0
-    assert "schema: migrated from (empty) to 0001" in out
+    assert "schema: migrated from (empty) to 0002" in out
     assert "line settings: seeded from" in out and "(version 1)" in out
     assert (tmp_path / "line.db").is_file()
     code, out, _ = run(capsys, "db", "upgrade", "--config", str(config_path))
     assert code == 0
-    assert "schema: already at 0001" in out
+    assert "schema: already at 0002" in out
     assert "already present (version 1)" in out
     code, out, _ = run(capsys, "db", "current", "--config", str(config_path))
-    assert (code, "revision: 0001 (head)" in out) == (0, True)
+    assert (code, "revision: 0002 (head)" in out) == (0, True)
 
 
 def test_default_database_is_under_var_of_the_working_dir(

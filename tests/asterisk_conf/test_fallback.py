@@ -23,6 +23,8 @@ WEDNESDAY_10H = datetime(2025, 6, 11, 10, 0, tzinfo=TZ)
 WEDNESDAY_20H = datetime(2025, 6, 11, 20, 0, tzinfo=TZ)
 FETE_NATIONALE = "2025-06-24"  # a Tuesday
 QUEUE = "Queue"
+# Queue options: t = the navigator may transfer, b() = its leg gets the referral key.
+QUEUE_OPTIONS = "tb(ivr211-navigator-leg^s^1)"
 GREETING = "211/greeting"
 FALLBACK_CLOSED = "211/fallback-closed"
 
@@ -166,7 +168,7 @@ def test_server_down_open_hours_reaches_the_queue_after_the_greeting(
     result = call(dialplan, refused_url)
     assert result.variables["AGISTATUS"] == "FAILURE"
     assert result.played()[:2] == [GREETING, "211/emergency-notice"]
-    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+    assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
     assert result.language == "fr"
 
 
@@ -190,7 +192,7 @@ def test_flow_dying_mid_call_is_success_without_flow_done_and_reaches_the_queue(
     assert flow.replies == ["200 result=0", "200 result=1"]
     assert "agi_network_script: incoming" in flow.headers[0]
     assert GREETING in result.played()
-    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+    assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
 
 
 @pytest.mark.parametrize("flow", [[close_after_header]], indirect=True)
@@ -200,7 +202,7 @@ def test_server_closing_after_the_header_reaches_the_queue(
     result = call(dialplan, flow.url)
     assert result.variables["AGISTATUS"] == "SUCCESS"
     assert len(flow.headers) == 1
-    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+    assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
 
 
 @pytest.mark.parametrize(
@@ -213,7 +215,7 @@ def test_queue_wait_ends_at_closing_time_but_gives_a_last_minute_caller_a_chance
     closes_at = epoch(WEDNESDAY_10H + timedelta(minutes=minutes_left))
     with FlowServer([finishes(IVR_ROUTE="queue", IVR_CLOSES_AT=closes_at)]) as server:
         result = call(dialplan, server.url, now=WEDNESDAY_10H)
-    assert result.apps(QUEUE) == [f"navigateurs,t,,,{wait}"]
+    assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,{wait}"]
 
 
 # ------------------------------------------------------------- AstDB line-state mirror
@@ -295,7 +297,7 @@ def test_fallback_open_or_closed_from_astdb_and_default_hours(
 ) -> None:
     result = call(dialplan, refused_url, now=now, astdb=astdb)
     if queued:
-        assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+        assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
         assert FALLBACK_CLOSED not in result.played()
     else:
         assert result.apps(QUEUE) == []
@@ -321,7 +323,7 @@ def test_route_queue_tags_english_callers_and_lets_the_navigator_transfer(
     dialplan: Dialplan, flow: FlowServer
 ) -> None:
     result = call(dialplan, flow.url)
-    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+    assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
     assert result.caller_name == "[EN] Tremblay Marie"
     assert result.variables["TRANSFER_CONTEXT"] == "navigator-transfers"
     assert "TRANSFER_CONTEXT" in result.inherited
@@ -343,7 +345,7 @@ def test_route_queue_tags_english_callers_and_lets_the_navigator_transfer(
 def test_route_queue_tags_interpreter_calls(dialplan: Dialplan, flow: FlowServer) -> None:
     result = call(dialplan, flow.url)
     assert result.caller_name == "[INT] Tremblay Marie"
-    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+    assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
 
 
 @pytest.mark.parametrize(
@@ -381,7 +383,7 @@ def test_route_transfer_that_fails_says_so_and_goes_to_the_queue(
     result = call(dialplan, flow.url, dial=["CONGESTION"])
     assert result.apps("Dial") == ["PJSIP/811@trunk,45"]
     assert result.played() == ["211/transfer-failed"]
-    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+    assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
 
 
 @pytest.mark.parametrize(
@@ -413,7 +415,7 @@ def test_route_hangup_hangs_up_without_a_word(dialplan: Dialplan, flow: FlowServ
 def test_unknown_route_goes_to_the_fallback(dialplan: Dialplan, flow: FlowServer) -> None:
     result = call(dialplan, flow.url)
     assert result.played()[:1] == [GREETING]
-    assert result.apps(QUEUE) == ["navigateurs,t,,,600"]
+    assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
 
 
 # ------------------------------------------------------------------ leaving the queue

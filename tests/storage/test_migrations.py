@@ -16,6 +16,7 @@ from ivr211.db import (
     head_revision,
     make_engine,
     normalize_url,
+    readonly,
     require_current,
     upgrade,
 )
@@ -32,6 +33,10 @@ TABLES = {
     "destinations",
     "destination_numbers",
     "closed_menu_keys",
+    "navigators",
+    "transfer_records",
+    "commands",
+    "listener_status",
 }
 
 
@@ -40,7 +45,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0001"
+    assert current_revision(engine) == head_revision() == "0002"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 
@@ -85,7 +90,9 @@ def test_check_constraints_are_enforced(migrated_engine: Engine) -> None:
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
     try:
-        with engine.connect() as first, engine.connect() as second:
+        # two transactions open at once in one thread: readers (two IMMEDIATE writers
+        # would wait for each other, see test_sqlite_locking)
+        with readonly(engine).connect() as first, readonly(engine).connect() as second:
             for conn in (first, second):
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000

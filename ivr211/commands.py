@@ -1,0 +1,256 @@
+"""The command table: how the dashboard and the CLI ask the listener to act on AMI.
+
+The listener is the only process connected to AMI. Others insert a command with a
+short expiry; the listener claims the due ones, runs them and stores the result;
+the requester polls for it. A command past its expiry is never claimed, so never
+sent late: panoramisk 1.4 re-sends actions queued while disconnected, and a stale
+``Atxfer`` arriving after a reconnect would put a stranger's call on hold. The
+table is where we refuse instead.
+
+Statuses: pending -> running -> ok | error, or pending -> expired.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from ivr211 import models as m
+
+PENDING = "pending"
+RUNNING = "running"
+OK = "ok"
+ERROR = "error"
+EXPIRED = "expired"
+FINAL_STATUSES = frozenset({OK, ERROR, EXPIRED})
+DEFAULT_TTL_S = 10.0
+
+
+class CommandError(Exception):
+    """A command cannot be submitted, found or completed."""
+
+
+class CommandNotFound(CommandError):
+    pass
+
+
+@dataclass(frozen=True)
+class Command:
+    id: int
+    kind: str
+    args: dict[str, Any]
+    requested_by: str
+    created_at: datetime
+    expires_at: datetime
+    status: str
+    result: dict[str, Any] | None
+    completed_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise CommandError(f"naive time {now.isoformat()}")
+    return now.astimezone(UTC)
+
+
+def _dumps(name: str, value: dict[str, Any]) -> str:
+    if not isinstance(value, dict):
+        raise CommandError(f"command {name} must be a JSON object, got {type(value).__name__}")
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise CommandError(f"command {name} are not JSON: {exc}") from None
+
+
+def _view(row: m.ListenerCommand) -> Command:
+    return Command(
+        id=row.id,
+        kind=row.kind,
+        args=json.loads(row.args),
+        requested_by=row.requested_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        status=row.status,
+        result=None if row.result is None else json.loads(row.result),
+        completed_at=row.completed_at,
+    )
+
+
+def submit(
+    session: Session,
+    kind: str,
+    args: dict[str, Any],
+    requested_by: str,
+    ttl_s: float = DEFAULT_TTL_S,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Queue a command for the listener; it is refused if not claimed within ``ttl_s``.
+
+    Runs in the caller's transaction: the listener sees it once that commits.
+    """
+    if not kind:
+        raise CommandError("command kind must not be empty")
+    if not ttl_s > 0:
+        raise CommandError(f"ttl_s must be positive, got {ttl_s}")
+    created = _now(now)
+    row = m.ListenerCommand(
+        kind=kind,
+        args=_dumps("args", args),
+        requested_by=requested_by,
+        created_at=created,
+        expires_at=created + timedelta(seconds=ttl_s),
+        status=PENDING,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def get(session: Session, command_id: int) -> Command:
+    row = session.get(m.ListenerCommand, command_id, populate_existing=True)
+    if row is None:
+        raise CommandNotFound(f"no command {command_id}")
+    return _view(row)
+
+
+def claim_due(session: Session, now: datetime, limit: int | None = None) -> list[Command]:
+    """Mark the pending, unexpired commands running and return them, oldest first.
+
+    One conditional UPDATE (still pending, still unexpired) claims them, so two
+    claimers never both get one and one that expired meanwhile is left out. Writing
+    first also matters on SQLite: a transaction that reads and then writes fails at
+    once ("database is locked") if another connection committed in between.
+    """
+    at = _now(now)
+    due = (
+        select(m.ListenerCommand.id)
+        .where(m.ListenerCommand.status == PENDING, m.ListenerCommand.expires_at > at)
+        .order_by(m.ListenerCommand.id)
+    )
+    if limit is not None:
+        due = due.limit(limit)
+    claimed = session.scalars(
+        update(m.ListenerCommand)
+        .where(
+            m.ListenerCommand.id.in_(due.scalar_subquery()),
+            m.ListenerCommand.status == PENDING,
+            m.ListenerCommand.expires_at > at,
+        )
+        .values(status=RUNNING)
+        .returning(m.ListenerCommand.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [get(session, command_id) for command_id in sorted(claimed)]
+
+
+def expire_stale(session: Session, now: datetime) -> int:
+    """Pending commands past their expiry -> expired (never sent late); how many."""
+    at = _now(now)
+    done = session.execute(
+        update(m.ListenerCommand)
+        .where(m.ListenerCommand.status == PENDING, m.ListenerCommand.expires_at <= at)
+        .values(
+            status=EXPIRED,
+            completed_at=at,
+            result=_dumps("result", {"error": "expired before the listener could send it"}),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    count: int = done.rowcount  # type: ignore[attr-defined]
+    return count
+
+
+def abandon_running(session: Session, now: datetime, reason: str) -> int:
+    """Running commands -> error: for a listener starting after a crash, which cannot
+    know whether its predecessor sent them. Never re-sent."""
+    at = _now(now)
+    done = session.execute(
+        update(m.ListenerCommand)
+        .where(m.ListenerCommand.status == RUNNING)
+        .values(status=ERROR, completed_at=at, result=_dumps("result", {"error": reason}))
+        .execution_options(synchronize_session=False)
+    )
+    count: int = done.rowcount  # type: ignore[attr-defined]
+    return count
+
+
+def complete(
+    session: Session,
+    command_id: int,
+    status: Literal["ok", "error"],
+    result: dict[str, Any],
+    *,
+    now: datetime | None = None,
+) -> Command:
+    """Store the outcome of a running command."""
+    if status not in (OK, ERROR):
+        raise CommandError(f"a command completes as 'ok' or 'error', not {status!r}")
+    at = _now(now)
+    payload = _dumps("result", result)
+    done = session.execute(
+        update(m.ListenerCommand)
+        .where(m.ListenerCommand.id == command_id, m.ListenerCommand.status == RUNNING)
+        .values(status=status, result=payload, completed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        current = get(session, command_id)
+        raise CommandError(f"command {command_id} is {current.status}, not running")
+    return get(session, command_id)
+
+
+def _expire_one(session: Session, command_id: int, now: datetime) -> None:
+    session.execute(
+        update(m.ListenerCommand)
+        .where(
+            m.ListenerCommand.id == command_id,
+            m.ListenerCommand.status == PENDING,
+            m.ListenerCommand.expires_at <= now,
+        )
+        .values(
+            status=EXPIRED,
+            completed_at=now,
+            result=_dumps("result", {"error": "expired before the listener could send it"}),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def wait_result(
+    engine: Engine, command_id: int, timeout_s: float, *, poll_s: float = 0.1
+) -> Command:
+    """Poll until the command is finished or ``timeout_s`` passed; return it as last seen.
+
+    A command still pending past its expiry is marked expired here (the same
+    conditional update as ``expire_stale``), so the requester gets a definite
+    answer even when no listener is running.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with Session(engine) as session, session.begin():
+            _expire_one(session, command_id, _now(None))
+            command = get(session, command_id)
+        if command.finished or time.monotonic() >= deadline:
+            return command
+        time.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
+
+
+def recent(session: Session, limit: int = 50) -> list[Command]:
+    """The latest commands, newest first (for the console and ``listener status``)."""
+    rows = session.scalars(
+        select(m.ListenerCommand).order_by(m.ListenerCommand.id.desc()).limit(limit)
+    )
+    return [_view(row) for row in rows]

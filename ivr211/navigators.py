@@ -1,0 +1,187 @@
+"""Navigator accounts and the listener's status row.
+
+Each navigator account is tied to one phone endpoint and one queue member interface,
+so every transfer record names its navigator: the listener sees channel names such
+as ``PJSIP/nav-alice-0000002a`` or ``Local/nav-manual@navigators-00000014;1``, and
+the endpoint is that name without Asterisk's ``-XXXXXXXX`` sequence and ``;N`` leg.
+
+The status row is how the dashboard and ``ivr211 listener status`` know whether the
+listener (the only AMI client) is connected right now.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import case, literal, select, update
+from sqlalchemy.orm import Session
+
+from ivr211 import models as m
+from ivr211.models import Navigator
+
+__all__ = [
+    "ListenerState",
+    "Navigator",
+    "NavigatorError",
+    "add_navigator",
+    "endpoint_of_channel",
+    "get_status",
+    "list_navigators",
+    "navigator_by_username",
+    "navigator_for_channel",
+    "set_active",
+    "set_status",
+]
+
+_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(?:;\d+)?$")
+_ENDPOINT = re.compile(r"^[A-Za-z0-9]+/[^\s;]+$")
+
+
+class NavigatorError(ValueError):
+    """A navigator account or listener status change was refused."""
+
+
+def endpoint_of_channel(channel: str) -> str:
+    """``PJSIP/nav-alice-0000002a`` -> ``PJSIP/nav-alice``;
+    ``Local/nav-manual@navigators-00000014;1`` -> ``Local/nav-manual@navigators``.
+    A name without the suffix is returned as it is."""
+    return _CHANNEL_SUFFIX.sub("", channel.strip())
+
+
+def _check_endpoint(name: str, value: str) -> str:
+    value = value.strip()
+    if not _ENDPOINT.match(value) or _CHANNEL_SUFFIX.search(value):
+        raise NavigatorError(
+            f"{name} {value!r} must be a channel technology and resource, e.g. PJSIP/nav-alice"
+        )
+    return value
+
+
+def add_navigator(
+    session: Session,
+    username: str,
+    display_name: str,
+    phone_endpoint: str,
+    queue_interface: str | None = None,
+    *,
+    active: bool = True,
+) -> Navigator:
+    """Create an account; the queue member interface defaults to the phone endpoint."""
+    username = username.strip()
+    if not username:
+        raise NavigatorError("username must not be empty")
+    endpoint = _check_endpoint("phone endpoint", phone_endpoint)
+    interface = _check_endpoint("queue interface", queue_interface or endpoint)
+    clashes = session.scalars(
+        select(Navigator).where(
+            (Navigator.username == username)
+            | (Navigator.phone_endpoint == endpoint)
+            | (Navigator.queue_interface == interface)
+        )
+    ).all()
+    for other in clashes:
+        if other.username == username:
+            raise NavigatorError(f"navigator {username!r} already exists")
+        raise NavigatorError(
+            f"{endpoint if other.phone_endpoint == endpoint else interface} already belongs"
+            f" to navigator {other.username!r}"
+        )
+    navigator = Navigator(
+        username=username,
+        display_name=display_name.strip() or username,
+        phone_endpoint=endpoint,
+        queue_interface=interface,
+        active=active,
+    )
+    session.add(navigator)
+    session.flush()
+    return navigator
+
+
+def navigator_by_username(session: Session, username: str) -> Navigator | None:
+    return session.scalars(select(Navigator).where(Navigator.username == username)).first()
+
+
+def list_navigators(session: Session, *, active_only: bool = False) -> list[Navigator]:
+    query = select(Navigator).order_by(Navigator.username)
+    if active_only:
+        query = query.where(Navigator.active.is_(True))
+    return list(session.scalars(query))
+
+
+def set_active(session: Session, username: str, active: bool) -> Navigator:
+    navigator = navigator_by_username(session, username)
+    if navigator is None:
+        raise NavigatorError(f"no navigator {username!r}")
+    navigator.active = active
+    session.flush()
+    return navigator
+
+
+def navigator_for_channel(session: Session, channel_name: str) -> Navigator | None:
+    """The navigator whose phone endpoint placed ``channel_name``, active or not
+    (a record names whoever made the transfer, even if the account is disabled since)."""
+    endpoint = endpoint_of_channel(channel_name)
+    return session.scalars(select(Navigator).where(Navigator.phone_endpoint == endpoint)).first()
+
+
+# ---- the listener's status row ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListenerState:
+    state: str  # connecting / connected / disconnected / stopped
+    detail: str
+    since: datetime
+    heartbeat_at: datetime
+
+    def stale(self, now: datetime, max_age_s: float) -> bool:
+        """True when the listener has not reported for ``max_age_s`` (it may be dead)."""
+        return now - self.heartbeat_at > timedelta(seconds=max_age_s)
+
+
+def set_status(session: Session, state: str, detail: str, at: datetime) -> ListenerState:
+    """Record the listener's state; ``since`` moves only when the state changes, the
+    heartbeat at every call (call it periodically with the same state).
+
+    One UPDATE (an INSERT the first time): on SQLite a transaction that reads before
+    writing fails at once if another connection committed in between.
+    """
+    if state not in m.LISTENER_STATES:
+        raise NavigatorError(f"listener state {state!r} is not one of {m.LISTENER_STATES}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise NavigatorError(f"naive time {at.isoformat()} for the listener status")
+    at = at.astimezone(UTC)
+    row = m.ListenerStatus
+    done = session.execute(
+        update(row)
+        .where(row.id == m.SINGLETON_ID)
+        .values(
+            state=state,
+            detail=detail,
+            heartbeat_at=at,
+            since=case((row.state == state, row.since), else_=literal(at, m.UTCDateTime())),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(
+            m.ListenerStatus(
+                id=m.SINGLETON_ID, state=state, detail=detail, since=at, heartbeat_at=at
+            )
+        )
+        session.flush()
+    status = get_status(session)
+    if status is None:
+        raise NavigatorError("the listener status row vanished while being written")
+    return status
+
+
+def get_status(session: Session) -> ListenerState | None:
+    """The last reported state, or None when no listener ever ran on this database."""
+    row = session.get(m.ListenerStatus, m.SINGLETON_ID, populate_existing=True)
+    if row is None:
+        return None
+    return ListenerState(row.state, row.detail, row.since, row.heartbeat_at)

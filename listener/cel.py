@@ -1,0 +1,666 @@
+"""Transfer facts from Asterisk's CEL rows (cel_custom CSV), for `ivr211 reconcile`.
+
+The AMI stream is the live source; CEL is what Asterisk wrote down on its own disk, so
+it still holds the transfers made while the listener was away. This module reads the
+rows of ``asterisk_conf/cel_custom.conf`` and reaches the same facts as the AMI
+interpreter: same keys (``listener.facts``), kinds and outcomes.
+
+A row, as cel_custom writes it (``CSV_QUOTE`` on every column, no header line;
+the recorded fixtures add a header line, which is accepted too)::
+
+    "ATTENDEDTRANSFER","2026-11-28 15:07:27","Jean Tremblay","211","","navigators",
+    "Local/nav-manual@navigators-00000014;1","AppDial","(Outgoing Line)","1795878443.40",
+    "a1-78443-caller","","{""bridge1_id"":""65e4..."",""channel2_name"":""Local/nav-manual@
+    navigators-00000014;1"",...,""transfer_target_channel_uniqueid"":""1795878444.42""}"
+
+``eventtime`` is the PBX host's local time: ``2026-11-28 15:07:27`` with ``dateformat =
+%F %T``, ``2026-11-28 15:34:22.329592`` with ``%F %T.%6q``, or ``1795880050.123456``
+(epoch) when no dateformat is set. All three are read.
+
+What CEL tells, and what it does not (from the recorded scenarios 2a-2f):
+
+* ATTENDEDTRANSFER is written only for a transfer that succeeded; its ``extra`` has no
+  destination type, so a three-way (``*3``, AMI ``DestType=Threeway``) is told apart by
+  the transferer's bridge: after a plain transfer the navigator has left every bridge
+  when the row is written (2a1, 2a2, 2f2); after ``*3`` it has just entered the
+  caller's bridge (2d2).
+* ATTENDEDTRANSFER may say ``"transfer_target_channel_uniqueid":"N/A"`` (5-timestamped
+  2a1; its AMI AttendedTransfer has no TransferTarget* headers either): the
+  consultation is then the one in ``bridge2_id`` (or ``bridge1_id``).
+* An abandoned consultation leaves no transfer row. The consultation channel is the
+  ``Local/<exten>@<context>-XXXXXXXX;1`` that enters a bridge *before* it is answered,
+  joined there by the navigator coming from the caller's bridge. Its end says how it
+  went: hangup cause 17 or dial status BUSY -> busy (2b2); NOANSWER or cause 18/19 ->
+  not answered; CHANUNAVAIL/CONGESTION or a network cause -> failed; answered, then the
+  service left the bridge first -> failed (2b4), the navigator first -> abandoned.
+* Unanswered with a normal clearing (cause 16, no dial status) is the same in CEL for
+  the ``atxfernoanswertimeout`` expiry (2b1), an AMI ``CancelAtxfer`` (2b3) and the
+  ``*1`` abort (2b5): the rows differ only in timing (peer column and hangup order
+  vary between recordings of the same scenario). The rule: the navigator left the
+  consultation at least ``atxfernoanswertimeout`` after it was dialled -> not answered,
+  else abandoned. With whole-second times an abort in the last second before the
+  timeout reads as not answered; neither outcome counts as a bascule.
+* BLINDTRANSFER, also only on success, carries the transferee and the bridge (2c1, 2c3).
+  A Redirect (2c2) and an Atxfer without the transfer feature (2b6) leave nothing.
+* A three-way through ConfBridge (2d1) is recognised only for the service channel that
+  our own Originate names ``ivr211-conf-...`` (``ChannelId``): joined -> completed, hung
+  up before joining -> failed (busy / not answered when the cause says so).
+* A referral without transfer is the ``CELGenUserEvent(IVR211_REFERRAL,<key>)`` that the
+  navigator's feature code runs; cel_custom writes the user-defined name in
+  ``eventtype`` and ``{"extra":"<key>"}`` in ``extra``.
+
+CEL carries no channel variables: a fact from CEL has no language, path or interpreter
+flag, and no caller number (not needed after the call; kept out on purpose).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from listener.facts import Kind, Outcome, Source, TransferFact
+
+__all__ = [
+    "COLUMNS",
+    "CONF_CHANNEL_PREFIX",
+    "DEFAULT_NOANSWER_TIMEOUT_S",
+    "REFERRAL_CEL_EVENT",
+    "REFERRAL_DESTINATION_HEADER",
+    "REFERRAL_USER_EVENT",
+    "CelError",
+    "CelInterpreter",
+    "CelRow",
+    "facts_from_rows",
+    "navigator_of",
+    "parse_eventtime",
+    "parse_row",
+    "read_rows",
+]
+
+#: Name of the AMI UserEvent raised by the referral feature code (features.conf
+#: ``[applicationmap]``, extensions.conf ``[ivr211-referral]``): ``UserEvent: IVR211Referral``.
+REFERRAL_USER_EVENT = "IVR211Referral"
+#: Header of that UserEvent that carries the destination key: ``Destination: 811``.
+REFERRAL_DESTINATION_HEADER = "Destination"
+#: CEL user-defined event name of the same referral (``CELGenUserEvent``).
+REFERRAL_CEL_EVENT = "IVR211_REFERRAL"
+#: ``ChannelId`` prefix of the service channel our own three-way Originate creates.
+CONF_CHANNEL_PREFIX = "ivr211-conf-"
+#: Asterisk's default ``atxfernoanswertimeout`` (features.conf), in seconds.
+DEFAULT_NOANSWER_TIMEOUT_S = 15.0
+
+#: Column layout of ``asterisk_conf/cel_custom.conf`` (and of the recorded fixtures).
+COLUMNS: tuple[str, ...] = (
+    "eventtype",
+    "eventtime",
+    "cid_name",
+    "cid_num",
+    "exten",
+    "context",
+    "channame",
+    "appname",
+    "appdata",
+    "uniqueid",
+    "linkedid",
+    "peer",
+    "extra",
+)
+_COLUMN_ALIASES = {"eventextra": "extra"}
+
+_BUSY_CAUSES = frozenset({17})
+_NO_ANSWER_CAUSES = frozenset({18, 19})
+_NORMAL_CAUSES = frozenset({0, 16, 31})
+_FAILED_DIALSTATUS = frozenset({"CHANUNAVAIL", "CONGESTION", "INVALIDARGS", "DONTCALL"})
+_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(?:;[12])?$")
+_LOCAL_NAME = re.compile(r"^Local/(?P<exten>[^@]+)@(?P<context>.+)-[0-9a-f]{8};1$")
+_EPOCH = re.compile(r"^\d{9,}(?:\.\d+)?$")
+
+Resolver = Callable[[str, str], str | None]
+
+
+class CelError(ValueError):
+    """A CEL line that cannot be read as a row of the configured layout."""
+
+
+@dataclass(frozen=True)
+class CelRow:
+    """One CEL row. ``eventtime`` is aware UTC; ``precise`` when it had sub-seconds."""
+
+    eventtype: str
+    eventtime: datetime
+    precise: bool
+    cid_name: str
+    cid_num: str
+    exten: str
+    context: str
+    channame: str
+    appname: str
+    appdata: str
+    uniqueid: str
+    linkedid: str
+    peer: str
+    extra: Mapping[str, object]
+
+
+def parse_eventtime(text: str, tz: tzinfo) -> tuple[datetime, bool]:
+    """``(aware UTC time, has sub-seconds)`` from any of the three eventtime forms.
+
+    ``tz`` is the time zone of the Asterisk host (cel_custom formats local time).
+    In the repeated hour of a DST change a whole-second local time is ambiguous; the
+    first occurrence is taken (the key of a fact never depends on its time).
+    """
+    value = text.strip()
+    if _EPOCH.match(value):
+        return datetime.fromtimestamp(float(value), UTC), "." in value
+    try:
+        local = datetime.strptime(
+            value, "%Y-%m-%d %H:%M:%S.%f" if "." in value else "%Y-%m-%d %H:%M:%S"
+        )
+    except ValueError:
+        raise CelError(f"eventtime not understood: {text!r}") from None
+    return local.replace(tzinfo=tz).astimezone(UTC), "." in value
+
+
+def _extra(text: str) -> Mapping[str, object]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {"extra": text}
+    return value if isinstance(value, dict) else {"extra": text}
+
+
+def parse_row(fields: Sequence[str], tz: tzinfo, columns: Sequence[str] = COLUMNS) -> CelRow:
+    """A row from its CSV fields, named by ``columns``."""
+    if len(fields) != len(columns):
+        raise CelError(f"{len(fields)} fields, the layout has {len(columns)}")
+    named = dict(zip(columns, fields, strict=True))
+    when, precise = parse_eventtime(named.get("eventtime", ""), tz)
+    return CelRow(
+        eventtype=named.get("eventtype", ""),
+        eventtime=when,
+        precise=precise,
+        cid_name=named.get("cid_name", ""),
+        cid_num=named.get("cid_num", ""),
+        exten=named.get("exten", ""),
+        context=named.get("context", ""),
+        channame=named.get("channame", ""),
+        appname=named.get("appname", ""),
+        appdata=named.get("appdata", ""),
+        uniqueid=named.get("uniqueid", ""),
+        linkedid=named.get("linkedid", ""),
+        peer=named.get("peer", ""),
+        extra=_extra(named.get("extra", "")),
+    )
+
+
+def header_columns(fields: Sequence[str]) -> tuple[str, ...] | None:
+    """The column names when ``fields`` is a header line (``eventtype,eventtime,...``)."""
+    if not fields or fields[0].strip() != "eventtype":
+        return None
+    return tuple(_COLUMN_ALIASES.get(f.strip(), f.strip()) for f in fields)
+
+
+def read_rows(lines: Iterable[str], tz: tzinfo) -> Iterator[CelRow]:
+    """Rows of complete lines (a header line, if first, names the columns).
+
+    Lines that cannot be read raise :class:`CelError`; `listener.reconcile` reads files
+    with its own tolerant loop.
+    """
+    columns: Sequence[str] = COLUMNS
+    for number, fields in enumerate(csv.reader(lines)):
+        if number == 0 and (named := header_columns(fields)) is not None:
+            columns = named
+            continue
+        if fields:
+            yield parse_row(fields, tz, columns)
+
+
+def navigator_of(channel_name: str) -> str:
+    """``Local/nav-manual@navigators-00000014;1`` -> ``Local/nav-manual@navigators``."""
+    return _CHANNEL_SUFFIX.sub("", channel_name)
+
+
+def _name_base(channel_name: str) -> str:
+    return channel_name.rsplit(";", 1)[0]
+
+
+def _str(extra: Mapping[str, object], key: str) -> str:
+    value = extra.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+@dataclass(eq=False)
+class _Channel:
+    uniqueid: str
+    name: str
+    linkedid: str
+    exten: str
+    context: str
+    started_at: datetime
+    answered_at: datetime | None = None
+    bridge: str | None = None
+    left_bridge: str | None = None
+    left_bridge_members: frozenset[str] = frozenset()
+    hangup_cause: int | None = None
+    dialstatus: str = ""
+    ended_at: datetime | None = None
+
+
+@dataclass(eq=False)
+class _Consultation:
+    channel: _Channel
+    bridge: str
+    precise: bool
+    transferer: _Channel | None = None
+    caller_uniqueid: str | None = None
+    transferer_left_at: datetime | None = None
+    target_left_first: bool | None = None
+    done: bool = False
+
+
+@dataclass(eq=False)
+class _Conference:
+    channel: _Channel
+    joined: bool = False
+    done: bool = False
+
+
+@dataclass
+class CelInterpreter:
+    """Feed rows in file order; each call returns the facts concluded by that row.
+
+    ``resolve_destination(exten, context)`` gives the directory key of a dialled
+    extension (None when not in the directory). ``transfer_contexts``: contexts a
+    consultation channel may be dialled into (None: any). ``noanswer_timeout_s``: the
+    PBX's ``atxfernoanswertimeout``. Pure: no I/O, no clock.
+    """
+
+    resolve_destination: Resolver
+    transfer_contexts: Collection[str] | None = None
+    noanswer_timeout_s: float = DEFAULT_NOANSWER_TIMEOUT_S
+    _channels: dict[str, _Channel] = field(default_factory=dict, init=False)
+    _halves: dict[str, dict[str, _Channel]] = field(default_factory=dict, init=False)
+    _bridges: dict[str, set[str]] = field(default_factory=dict, init=False)
+    _consults: dict[str, _Consultation] = field(default_factory=dict, init=False)
+    _confs: dict[str, _Conference] = field(default_factory=dict, init=False)
+    _referrals: dict[str, set[str]] = field(default_factory=dict, init=False)
+
+    def feed(self, row: CelRow) -> list[TransferFact]:
+        handler = _HANDLERS.get(row.eventtype)
+        if handler is not None:
+            return handler(self, row)
+        if row.eventtype == REFERRAL_CEL_EVENT:
+            return self._referral(row)
+        return []
+
+    def finish(self) -> list[TransferFact]:
+        """End of input: conclude what has ended; forget what is still in progress."""
+        facts = [
+            fact
+            for consult in list(self._consults.values())
+            if consult.channel.ended_at is not None
+            for fact in self._conclude_consultation(consult, force=True)
+        ]
+        self._channels.clear()
+        self._halves.clear()
+        self._bridges.clear()
+        self._consults.clear()
+        self._confs.clear()
+        self._referrals.clear()
+        return facts
+
+    # ---- one method per event type ---------------------------------------------------
+
+    def _chan_start(self, row: CelRow) -> list[TransferFact]:
+        chan = _Channel(
+            uniqueid=row.uniqueid,
+            name=row.channame,
+            linkedid=row.linkedid,
+            exten=row.exten,
+            context=row.context,
+            started_at=row.eventtime,
+        )
+        self._channels[row.uniqueid] = chan
+        if ";" in row.channame:
+            half = row.channame.rsplit(";", 1)[1]
+            self._halves.setdefault(_name_base(row.channame), {})[half] = chan
+        if row.uniqueid.startswith(CONF_CHANNEL_PREFIX):
+            self._confs[row.uniqueid] = _Conference(chan)
+        return []
+
+    def _answer(self, row: CelRow) -> list[TransferFact]:
+        chan = self._channels.get(row.uniqueid)
+        if chan is not None and chan.answered_at is None:
+            chan.answered_at = row.eventtime
+        return []
+
+    def _bridge_enter(self, row: CelRow) -> list[TransferFact]:
+        bridge = _str(row.extra, "bridge_id")
+        chan = self._channels.get(row.uniqueid)
+        if not bridge or chan is None:
+            return []
+        members = self._bridges.setdefault(bridge, set())
+        members.add(chan.uniqueid)
+        chan.bridge = bridge
+        if self._is_consultation_start(chan):
+            self._consults[chan.uniqueid] = _Consultation(chan, bridge, row.precise)
+            return []
+        for uid in members - {chan.uniqueid}:
+            consult = self._consults.get(uid)
+            if (
+                consult is not None
+                and consult.transferer is None
+                and consult.bridge == bridge
+                and chan.left_bridge not in (None, bridge)
+                and chan.linkedid == consult.channel.linkedid
+            ):
+                consult.transferer = chan
+                consult.caller_uniqueid = _caller_of(chan.left_bridge_members, chan.linkedid)
+        conf = self._confs.get(chan.uniqueid)
+        if conf is not None and not conf.done and row.appname == "ConfBridge":
+            conf.joined = conf.done = True
+            return [self._conference_fact(conf, row, Outcome.COMPLETED, members)]
+        return []
+
+    def _bridge_exit(self, row: CelRow) -> list[TransferFact]:
+        bridge = _str(row.extra, "bridge_id")
+        chan = self._channels.get(row.uniqueid)
+        if not bridge or chan is None:
+            return []
+        members = self._bridges.get(bridge, set())
+        members.discard(chan.uniqueid)
+        chan.left_bridge = bridge
+        chan.left_bridge_members = frozenset(members)
+        if chan.bridge == bridge:
+            chan.bridge = None
+        for consult in self._consults.values():
+            if consult.bridge != bridge or consult.done:
+                continue
+            if consult.channel is chan and consult.target_left_first is None:
+                consult.target_left_first = consult.transferer is not None and (
+                    consult.transferer.bridge == bridge
+                )
+            elif consult.transferer is chan and consult.transferer_left_at is None:
+                consult.transferer_left_at = row.eventtime
+                if consult.target_left_first is None:
+                    consult.target_left_first = False
+        if not members:
+            self._bridges.pop(bridge, None)
+        return []
+
+    def _hangup(self, row: CelRow) -> list[TransferFact]:
+        chan = self._channels.get(row.uniqueid)
+        if chan is not None:
+            chan.hangup_cause = _int(row.extra.get("hangupcause"))
+            chan.dialstatus = _str(row.extra, "dialstatus").upper()
+        return []
+
+    def _chan_end(self, row: CelRow) -> list[TransferFact]:
+        chan = self._channels.pop(row.uniqueid, None)
+        if chan is None:
+            return []
+        chan.ended_at = row.eventtime
+        base = _name_base(chan.name)
+        halves = self._halves.get(base, {})
+        facts: list[TransferFact] = []
+        for half in halves.values():
+            consult = self._consults.get(half.uniqueid)
+            if consult is not None:
+                facts.extend(self._conclude_consultation(consult, force=False))
+        if all(h.ended_at is not None for h in halves.values()):
+            self._halves.pop(base, None)
+        conf = self._confs.pop(chan.uniqueid, None)
+        if conf is not None and not conf.done:
+            conf.done = True
+            outcome = _unanswered_outcome(chan, None) or Outcome.FAILED
+            facts.append(self._conference_fact(conf, row, outcome, set()))
+        return facts
+
+    def _linkedid_end(self, row: CelRow) -> list[TransferFact]:
+        self._referrals.pop(row.linkedid, None)
+        return []
+
+    def _attended_transfer(self, row: CelRow) -> list[TransferFact]:
+        target = _str(row.extra, "transfer_target_channel_uniqueid")
+        if target == "N/A":
+            target = ""
+        transferer = self._channels.get(row.uniqueid) or self._channels.get(
+            _str(row.extra, "channel2_uniqueid")
+        )
+        kind = Kind.THREEWAY if transferer is not None and transferer.bridge else Kind.ATTENDED
+        caller = _str(row.extra, "transferee_channel_uniqueid")
+        consult = self._consults.pop(target, None) if target else None
+        if consult is None:
+            bridges = {_str(row.extra, "bridge1_id"), _str(row.extra, "bridge2_id")} - {""}
+            consult = next(
+                (c for c in self._consults.values() if c.bridge in bridges and not c.done), None
+            )
+            if consult is not None:
+                self._consults.pop(consult.channel.uniqueid, None)
+        if consult is not None:
+            consult.done = True
+            chan = consult.channel
+            target = chan.uniqueid
+            exten, context, started = chan.exten, chan.context, chan.started_at
+            answered = chan.answered_at
+        elif target:
+            match = _LOCAL_NAME.match(_str(row.extra, "transfer_target_channel_name"))
+            exten = match["exten"] if match else ""
+            context = match["context"] if match else ""
+            started, answered = row.eventtime, None
+        else:
+            return []
+        return [
+            TransferFact(
+                key=f"atxfer:{target}",
+                kind=kind,
+                outcome=Outcome.COMPLETED,
+                started_at=started,
+                ended_at=row.eventtime,
+                linkedid=row.linkedid,
+                navigator_channel=navigator_of(row.channame),
+                destination=self.resolve_destination(exten, context),
+                target_exten=exten,
+                target_context=context,
+                answer_delay_s=_delay(started, answered),
+                caller_uniqueid=caller if caller and caller != "N/A" else None,
+                source=Source.CEL,
+            )
+        ]
+
+    def _blind_transfer(self, row: CelRow) -> list[TransferFact]:
+        transferee = _str(row.extra, "transferee_channel_uniqueid")
+        bridge = _str(row.extra, "bridge_id")
+        if not transferee or transferee == "N/A" or not bridge:
+            return []
+        exten, context = _str(row.extra, "extension"), _str(row.extra, "context")
+        return [
+            TransferFact(
+                key=f"blind:{transferee}:{bridge}",
+                kind=Kind.BLIND,
+                outcome=Outcome.COMPLETED,
+                started_at=row.eventtime,
+                ended_at=row.eventtime,
+                linkedid=row.linkedid,
+                navigator_channel=navigator_of(row.channame),
+                destination=self.resolve_destination(exten, context),
+                target_exten=exten,
+                target_context=context,
+                caller_uniqueid=transferee,
+                source=Source.CEL,
+            )
+        ]
+
+    def _referral(self, row: CelRow) -> list[TransferFact]:
+        destination = _str(row.extra, "extra").strip()
+        if not destination or not row.linkedid:
+            return []
+        seen = self._referrals.setdefault(row.linkedid, set())
+        if destination in seen:
+            return []
+        seen.add(destination)
+        chan = self._channels.get(row.uniqueid)
+        members = self._bridges.get(chan.bridge, set()) if chan and chan.bridge else set()
+        return [
+            TransferFact(
+                key=f"referral:{row.linkedid}:{destination}",
+                kind=Kind.REFERRAL,
+                outcome=Outcome.COMPLETED,
+                started_at=row.eventtime,
+                ended_at=row.eventtime,
+                linkedid=row.linkedid,
+                navigator_channel=navigator_of(row.channame),
+                destination=destination,
+                target_exten="",
+                target_context="",
+                caller_uniqueid=_caller_of(members - {row.uniqueid}, row.linkedid),
+                source=Source.CEL,
+            )
+        ]
+
+    # ---- conclusions -------------------------------------------------------------------
+
+    def _is_consultation_start(self, chan: _Channel) -> bool:
+        return (
+            chan.answered_at is None
+            and chan.name.startswith("Local/")
+            and chan.name.endswith(";1")
+            and not chan.uniqueid.startswith(CONF_CHANNEL_PREFIX)
+            and chan.uniqueid not in self._consults
+            and (self.transfer_contexts is None or chan.context in self.transfer_contexts)
+        )
+
+    def _conclude_consultation(self, consult: _Consultation, *, force: bool) -> list[TransferFact]:
+        chan = consult.channel
+        if consult.done or chan.ended_at is None:
+            return []
+        partner = self._halves.get(_name_base(chan.name), {}).get("2")
+        if not force and partner is not None and partner.ended_at is None:
+            return []
+        consult.done = True
+        self._consults.pop(chan.uniqueid, None)
+        if consult.transferer is None:
+            return []
+        outcome = _unanswered_outcome(chan, partner)
+        if outcome is None and chan.answered_at is not None:
+            outcome = Outcome.FAILED if consult.target_left_first else Outcome.ABANDONED
+        if outcome is None:
+            left = consult.transferer_left_at or chan.ended_at
+            slack = 0.25 if consult.precise else 0.0
+            rang = (left - chan.started_at).total_seconds()
+            outcome = (
+                Outcome.NOT_ANSWERED
+                if rang >= self.noanswer_timeout_s - slack
+                else Outcome.ABANDONED
+            )
+        return [
+            TransferFact(
+                key=f"atxfer:{chan.uniqueid}",
+                kind=Kind.ATTENDED,
+                outcome=outcome,
+                started_at=chan.started_at,
+                ended_at=chan.ended_at,
+                linkedid=chan.linkedid,
+                navigator_channel=navigator_of(consult.transferer.name),
+                destination=self.resolve_destination(chan.exten, chan.context),
+                target_exten=chan.exten,
+                target_context=chan.context,
+                answer_delay_s=_delay(chan.started_at, chan.answered_at),
+                caller_uniqueid=consult.caller_uniqueid,
+                source=Source.CEL,
+            )
+        ]
+
+    def _conference_fact(
+        self, conf: _Conference, row: CelRow, outcome: Outcome, members: set[str]
+    ) -> TransferFact:
+        chan = conf.channel
+        others = [self._channels[u] for u in members if u != chan.uniqueid and u in self._channels]
+        people = [o for o in others if not o.name.startswith("CBAnn/")]
+        linkedid = next((o.linkedid for o in people), chan.linkedid)
+        navigator = next(
+            (o.name for o in people if o.linkedid == linkedid and o.uniqueid != linkedid), ""
+        )
+        caller = next((o.uniqueid for o in people if o.uniqueid == linkedid), None)
+        return TransferFact(
+            key=f"conf:{chan.uniqueid}",
+            kind=Kind.THREEWAY,
+            outcome=outcome,
+            started_at=chan.started_at,
+            ended_at=row.eventtime,
+            linkedid=linkedid,
+            navigator_channel=navigator_of(navigator),
+            destination=self.resolve_destination(chan.exten, chan.context),
+            target_exten=chan.exten,
+            target_context=chan.context,
+            answer_delay_s=_delay(chan.started_at, chan.answered_at),
+            caller_uniqueid=caller,
+            source=Source.CEL,
+        )
+
+
+_HANDLERS: Mapping[str, Callable[[CelInterpreter, CelRow], list[TransferFact]]] = {
+    "CHAN_START": CelInterpreter._chan_start,
+    "ANSWER": CelInterpreter._answer,
+    "BRIDGE_ENTER": CelInterpreter._bridge_enter,
+    "BRIDGE_EXIT": CelInterpreter._bridge_exit,
+    "HANGUP": CelInterpreter._hangup,
+    "CHAN_END": CelInterpreter._chan_end,
+    "LINKEDID_END": CelInterpreter._linkedid_end,
+    "ATTENDEDTRANSFER": CelInterpreter._attended_transfer,
+    "BLINDTRANSFER": CelInterpreter._blind_transfer,
+}
+
+
+def _caller_of(members: Iterable[str], linkedid: str) -> str | None:
+    ordered = sorted(members)
+    if linkedid in ordered:
+        return linkedid
+    return ordered[0] if ordered else None
+
+
+def _delay(start: datetime, answered: datetime | None) -> float | None:
+    return None if answered is None else (answered - start).total_seconds()
+
+
+def _unanswered_outcome(chan: _Channel, partner: _Channel | None) -> Outcome | None:
+    """What the hangup causes and dial statuses of both halves say, if anything."""
+    halves = [h for h in (chan, partner) if h is not None]
+    statuses = {h.dialstatus for h in halves}
+    causes = {h.hangup_cause for h in halves if h.hangup_cause is not None}
+    if "BUSY" in statuses or causes & _BUSY_CAUSES:
+        return Outcome.BUSY
+    if statuses & _FAILED_DIALSTATUS or causes - _NORMAL_CAUSES - _NO_ANSWER_CAUSES:
+        return Outcome.FAILED
+    if "NOANSWER" in statuses or causes & _NO_ANSWER_CAUSES:
+        return Outcome.NOT_ANSWERED
+    return None
+
+
+def facts_from_rows(
+    rows: Iterable[CelRow],
+    resolve_destination: Resolver,
+    *,
+    transfer_contexts: Collection[str] | None = None,
+    noanswer_timeout_s: float = DEFAULT_NOANSWER_TIMEOUT_S,
+) -> list[TransferFact]:
+    """Every fact the rows conclude, in the order they are concluded."""
+    interpreter = CelInterpreter(resolve_destination, transfer_contexts, noanswer_timeout_s)
+    facts = [fact for row in rows for fact in interpreter.feed(row)]
+    return facts + interpreter.finish()

@@ -1,0 +1,382 @@
+"""The listener process: the one AMI client of the line.
+
+One event loop runs the :class:`~listener.ami.AmiLink`; every event feeds the
+:class:`~listener.interpreter.Interpreter` (pure) and the facts it concludes go to the
+:class:`~listener.writer.RecordWriter` (a thread: the loop never waits on the database).
+A poller thread claims due commands from the command table every ``poll_s`` and runs
+them as actions on the loop; a command past its expiry is expired there, never sent.
+When the link drops the interpreter forgets what was in flight; when it is back, and a
+CEL file is configured, a reconciliation recovers from CEL what the stream missed.
+The link's state goes to the listener status row (``ivr211 listener status``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
+
+from ivr.settings import LineSettings
+from listener.actions import (
+    ActionError,
+    ActionOptions,
+    ActionResult,
+    Actions,
+    CallTracker,
+    QueueMember,
+)
+from listener.ami import AmiLink, Event, LinkOptions, LinkState
+from listener.facts import TransferFact
+from listener.interpreter import Interpreter
+from listener.writer import RecordWriter
+
+__all__ = ["COMMAND_KINDS", "ListenerOptions", "ListenerService", "run_listener"]
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+COMMAND_KINDS = (
+    "queue_login",
+    "queue_pause",
+    "queue_unpause",
+    "queue_logout",
+    "transfer",
+    "cancel",
+    "referral",
+)
+
+
+@dataclass(frozen=True)
+class ListenerOptions:
+    spool_path: Path = Path("var/listener-spool.jsonl")
+    cel_path: Path | None = None
+    poll_s: float = 0.2
+    heartbeat_s: float = 10.0
+    settings_refresh_s: float = 5.0
+    reconcile_lookback: timedelta = timedelta(hours=2)
+    actions: ActionOptions = field(default_factory=ActionOptions)
+
+
+class _Directory:
+    """Destination keys <-> short codes of the transfer context, refreshed off the loop
+    (the interpreter resolves destinations synchronously, inside the event loop)."""
+
+    def __init__(self, transfer_context: str) -> None:
+        self.transfer_context = transfer_context
+        self.codes: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
+        self.queue = "navigateurs"
+
+    def update(self, settings: LineSettings) -> None:
+        codes = {d.key: d.short_code for d in settings.destinations}
+        self.codes, self.keys = codes, {code: key for key, code in codes.items()}
+        self.queue = settings.queue_name
+
+    def resolve(self, exten: str, context: str) -> str | None:
+        return self.keys.get(exten) if context == self.transfer_context else None
+
+    def short_codes(self) -> Mapping[str, str]:
+        return self.codes
+
+
+def _retry_locked(fn: Callable[[], _T], attempts: int = 8) -> _T:
+    """SQLite with deferred BEGIN fails at once ("database is locked", no busy wait) when a
+    read transaction upgrades to a write after another connection wrote; retry briefly."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+class ListenerService:
+    def __init__(
+        self,
+        engine: Engine,
+        link_options: LinkOptions,
+        settings_source: Callable[[], LineSettings],
+        options: ListenerOptions | None = None,
+    ) -> None:
+        self.engine = engine
+        self.options = options or ListenerOptions()
+        self.settings_source = settings_source
+        self.sessions = sessionmaker(engine)
+        self.directory = _Directory(self.options.actions.transfer_context)
+        self.interpreter = Interpreter(
+            self.directory.resolve, transfer_contexts={self.options.actions.transfer_context}
+        )
+        self.tracker = CallTracker()
+        self.link = AmiLink(link_options, on_state=self._on_state)
+        self.actions = Actions(
+            self.link,
+            self.tracker,
+            self.directory.short_codes,
+            self.options.actions,
+            conferences=self.interpreter,
+        )
+        self.writer: RecordWriter | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._status_pool = concurrent.futures.ThreadPoolExecutor(1, "listener-status")
+        self._stop_poller = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._running: set[concurrent.futures.Future[None]] = set()
+        self._was_connected = False
+        self._disconnected_at: datetime | None = None
+        self._reconciling: concurrent.futures.Future[None] | None = None
+
+    # ---- life cycle --------------------------------------------------------------------
+
+    async def run(self, started: asyncio.Event | None = None) -> None:
+        """Run until :meth:`stop`; the database must be migrated."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._refresh_settings)
+        self.writer = RecordWriter(self.engine, self.options.spool_path)
+        self.link.subscribe(self.tracker.feed)
+        self.link.subscribe(self._interpret)
+        self._poller = threading.Thread(target=self._poll, name="listener-commands", daemon=True)
+        self._poller.start()
+        if started is not None:
+            started.set()
+        try:
+            await self.link.run()
+        finally:
+            self._stop_poller.set()
+            await asyncio.to_thread(self._poller.join, 5.0)
+            pending = [asyncio.wrap_future(f) for f in list(self._running)]
+            if pending:
+                await asyncio.wait(pending, timeout=5.0)
+            if self._reconciling is not None:
+                await asyncio.wrap_future(self._reconciling)
+            await asyncio.to_thread(self._shutdown)
+
+    def stop(self) -> None:
+        self.link.stop()
+
+    def _shutdown(self) -> None:
+        with contextlib.suppress(Exception), self.sessions.begin() as session:
+            from ivr211.commands import abandon_running
+
+            abandon_running(session, datetime.now(UTC), "the listener stopped")
+        if self.writer is not None:
+            self.writer.close(timeout=10.0)
+        self._status_pool.shutdown(wait=True)
+
+    # ---- events --------------------------------------------------------------------------
+
+    def _interpret(self, event: Event) -> None:
+        facts = self.interpreter.feed(event, datetime.now(UTC))
+        if facts:
+            self._submit(facts)
+
+    def _submit(self, facts: list[TransferFact]) -> None:
+        if self.writer is not None and facts:
+            log.info("facts: %s", ", ".join(f"{f.key} {f.kind} {f.outcome}" for f in facts))
+            self.writer.submit(facts)
+
+    def _on_state(self, state: LinkState) -> None:
+        if state.state == "disconnected" and self._was_connected:
+            self._was_connected = False
+            self._disconnected_at = state.at
+            self.tracker.reset()
+            self._submit(self.interpreter.reset())
+        elif state.state == "connected":
+            if self._disconnected_at is not None and self.options.cel_path is not None:
+                self._start_reconcile(self._disconnected_at)
+            self._was_connected = True
+        with contextlib.suppress(RuntimeError):
+            self._status_pool.submit(self._write_status, state.state, state.detail, state.at)
+
+    def _write_status(self, state: str, detail: str, at: datetime) -> None:
+        from ivr211.navigators import set_status
+
+        def write() -> None:
+            with self.sessions.begin() as session:
+                set_status(session, state, detail[:500], at)
+
+        try:
+            _retry_locked(write)
+        except Exception:
+            log.exception("cannot write the listener status")
+
+    def _start_reconcile(self, since: datetime) -> None:
+        if self._reconciling is not None and not self._reconciling.done():
+            return
+        self._reconciling = self._status_pool.submit(self._reconcile, since)
+
+    def _reconcile(self, since: datetime) -> None:
+        from listener.reconcile import reconcile
+
+        path = self.options.cel_path
+        if path is None:
+            return
+        try:
+            report = reconcile(
+                path,
+                self.sessions,
+                self.directory.resolve,
+                since - self.options.reconcile_lookback,
+                transfer_contexts={self.options.actions.transfer_context},
+            )
+            log.info("reconciliation from %s: %s", path, report)
+        except Exception:
+            log.exception("reconciliation from %s failed", path)
+
+    # ---- commands ----------------------------------------------------------------------
+
+    def _refresh_settings(self) -> None:
+        try:
+            self.directory.update(self.settings_source())
+        except Exception:
+            log.exception("cannot read the line settings (destinations)")
+
+    def _poll(self) -> None:
+        from ivr211 import commands
+
+        last_beat = last_settings = 0.0
+        loop = self._loop
+        assert loop is not None
+        while not self._stop_poller.wait(self.options.poll_s):
+            now = datetime.now(UTC)
+            mono = time.monotonic()
+
+            def claim(now: datetime = now) -> list[commands.Command]:
+                with self.sessions.begin() as session:
+                    commands.expire_stale(session, now)
+                    return commands.claim_due(session, now)
+
+            try:
+                due = _retry_locked(claim)
+            except Exception:
+                log.exception("cannot read the command table")
+                continue
+            for command in due:
+                future = asyncio.run_coroutine_threadsafe(
+                    self._execute(command.id, command.kind, dict(command.args)), loop
+                )
+                self._running.add(future)
+                future.add_done_callback(self._running.discard)
+            if mono - last_settings >= self.options.settings_refresh_s:
+                last_settings = mono
+                self._refresh_settings()
+            state = self.link.state
+            if state is not None and mono - last_beat >= self.options.heartbeat_s:
+                last_beat = mono
+                self._write_status(state.state, state.detail, now)
+
+    async def _execute(self, command_id: int, kind: str, args: dict[str, Any]) -> None:
+        try:
+            result = await self._run_command(kind, args)
+            status, payload = "ok", {"message": result.message, **result.data}
+        except ActionError as exc:
+            status, payload = "error", {"code": exc.code, "message": str(exc)}
+        except Exception as exc:
+            log.exception("command %d (%s) failed", command_id, kind)
+            status, payload = "error", {"code": "internal", "message": f"internal error: {exc}"}
+        log.info("command %d %s %s: %s", command_id, kind, status, payload.get("message"))
+        await asyncio.to_thread(self._complete, command_id, status, payload)
+
+    def _complete(self, command_id: int, status: str, payload: dict[str, Any]) -> None:
+        from ivr211 import commands
+
+        def write() -> None:
+            with self.sessions.begin() as session:
+                commands.complete(session, command_id, "ok" if status == "ok" else "error", payload)
+
+        _retry_locked(write)
+
+    async def _run_command(self, kind: str, args: dict[str, Any]) -> ActionResult:
+        if kind not in COMMAND_KINDS:
+            raise ActionError(f"unknown command {kind!r}")
+        user = str(args.get("user", ""))
+        endpoint, interface, name = await asyncio.to_thread(self._navigator, user)
+        a = self.actions
+        if kind == "referral":
+            fact = a.record_referral(
+                str(args.get("linkedid", "")), str(args["destination"]), endpoint
+            )
+            new = await asyncio.to_thread(self._record, fact)
+            said = "recorded" if new else "was already recorded"
+            return ActionResult(f"referral to {fact.destination} {said}", {"key": fact.key})
+        if kind == "transfer":
+            mode, dest = str(args.get("mode", "attended")), str(args["destination"])
+            if mode == "blind":
+                return await a.blind_transfer(endpoint, dest)
+            if mode == "three_way":
+                return await a.three_way(endpoint, dest)
+            return await a.start_warm_transfer(endpoint, dest)
+        if kind == "cancel":
+            return await a.cancel_warm_transfer(endpoint)
+        member = QueueMember(self.directory.queue, interface, name)
+        if kind == "queue_login":
+            return await a.queue_login(member)
+        if kind == "queue_logout":
+            return await a.queue_logout(member)
+        paused = kind == "queue_pause"
+        return await a.queue_pause(member, paused, str(args.get("reason", "")))
+
+    def _navigator(self, user: str) -> tuple[str, str, str]:
+        from ivr211.navigators import navigator_by_username
+
+        with self.sessions() as session:
+            nav = navigator_by_username(session, user)
+            if nav is None:
+                raise ActionError(f"no navigator {user!r}")
+            return nav.phone_endpoint, nav.queue_interface, nav.display_name
+
+    def _record(self, fact: TransferFact) -> int:
+        from ivr211.transfers import record_facts
+
+        def write() -> int:
+            with self.sessions.begin() as session:
+                return record_facts(session, [fact])
+
+        return _retry_locked(write)
+
+
+def link_options(config: Any) -> LinkOptions:
+    """The AMI section of ``ivr211.config.Config`` as :class:`LinkOptions`."""
+    ami = config.ami
+    return LinkOptions(host=ami.host, port=ami.port, username=ami.username, secret=ami.secret())
+
+
+def run_listener(config: Any, options: ListenerOptions | None = None) -> None:
+    """Run the listener until SIGINT or SIGTERM (blocking)."""
+    from ivr211.db import make_engine, require_current
+    from ivr211.linesettings import CachedSettings, SettingsStore
+
+    engine = make_engine(config.database.url, password=config.database.password())
+    try:
+        require_current(engine)
+        store = SettingsStore(engine)
+        source = CachedSettings(store, config.line.settings_cache_s)
+        service = ListenerService(engine, link_options(config), source, options)
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, service.stop)
+            try:
+                await service.run()
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+        asyncio.run(main())
+    finally:
+        engine.dispose()

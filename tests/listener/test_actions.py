@@ -1,0 +1,282 @@
+"""The navigators' actions, judged from the recorded event sequences (2a1, 2b3, 2b6, 2c1,
+2d1, 2f) that the fake Asterisk replays around the client's own actions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Coroutine, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from listener.actions import (
+    ActionOptions,
+    Actions,
+    CallTracker,
+    LinkUnavailable,
+    NoSuchChannel,
+    NotPermitted,
+    QueueMember,
+    TransferNotAvailable,
+    UnknownDestination,
+)
+from listener.ami import AmiLink, LinkOptions
+from listener.facts import Kind, Outcome, Source, TransferFact
+from listener.interpreter import Interpreter
+from tests.listener.fake_ami import FakeAmi, raw
+
+TIMEOUT = 15.0
+NAV = "Local/nav-manual@navigators"
+LAB = {"911": "911", "811": "811", "988": "988", "913": "913", "cps": "18662773553"}
+LAB_OPTIONS = ActionOptions(
+    transfer_context="emergency-services",
+    conference_context="conf-room",
+    start_timeout_s=3.0,
+    cancel_timeout_s=3.0,
+    blind_timeout_s=3.0,
+    queue_timeout_s=3.0,
+    ring_timeout_s=5.0,
+)
+NAV2 = QueueMember("navigators", "Local/nav2@queue-agents/n", "Navigator Two")
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(asyncio.wait_for(coro, TIMEOUT))
+
+
+class Bench:
+    """Fake Asterisk + link + tracker + interpreter + actions, all on one loop."""
+
+    def __init__(self, fake: FakeAmi, options: ActionOptions = LAB_OPTIONS) -> None:
+        self.fake = fake
+        self.link = AmiLink(LinkOptions(port=fake.port, secret=fake.secret, backoff_initial_s=0.05))
+        self.tracker = CallTracker()
+        self.facts: list[TransferFact] = []
+        self.interpreter = Interpreter(
+            lambda exten, context: {v: k for k, v in LAB.items()}.get(exten),
+            transfer_contexts={"emergency-services"},
+        )
+        self.link.subscribe(self.tracker.feed)
+        self.link.subscribe(
+            lambda e: self.facts.extend(self.interpreter.feed(e, datetime.now(UTC)))
+        )
+        self.actions = Actions(
+            self.link, self.tracker, lambda: LAB, options, conferences=self.interpreter
+        )
+        self.replaying: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Bench:
+        self.task = asyncio.create_task(self.link.run())
+        await self.link.wait_connected(5)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.replaying is not None:
+            self.replaying.cancel()
+            await asyncio.gather(self.replaying, return_exceptions=True)
+        self.link.stop()
+        await self.task
+
+    async def replay(
+        self,
+        name: str,
+        expect: Mapping[str, Collection[int]],
+        substitute: Mapping[str, str] | None = None,
+        ready: str = NAV,
+    ) -> None:
+        """Replay ``name`` in the background until the navigator is seen in a bridge."""
+        self.replaying = asyncio.create_task(
+            self.fake.replay(raw(name), expect=expect, substitute=substitute)
+        )
+
+        async def seen() -> None:
+            while (leg := self.tracker.find(ready)) is None or not self.tracker.peers(leg):
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(seen(), 5)
+
+
+def test_warm_transfer_started_2a1() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            await b.replay("2a1-attended-transfer-ami", {"Atxfer": {1}})
+            result = await b.actions.start_warm_transfer(NAV, "911")
+            assert result.data["consultation_channel"] == "Local/911@emergency-services-00000015;1"
+            assert result.data["navigator_channel"] == "Local/nav-manual@navigators-00000014;1"
+            sent = fake.actions("Atxfer")[0]
+            assert (sent["Channel"], sent["Exten"], sent["Context"]) == (
+                "Local/nav-manual@navigators-00000014;1",
+                "911",
+                "emergency-services",
+            )
+
+    run(scenario())
+
+
+def test_atxfer_without_transfer_feature_is_an_error_2b6() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            await b.replay("2b6-atxfer-without-transfer-feature", {"Atxfer": {1}})
+            with pytest.raises(TransferNotAvailable, match="keys reached the caller"):
+                await b.actions.start_warm_transfer(NAV, "911")
+
+    run(scenario())
+
+
+def test_warm_transfer_then_cancel_2b3() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            await b.replay("2b3-attended-transfer-cancel", {"Atxfer": {1}, "CancelAtxfer": {1}})
+            started = await b.actions.start_warm_transfer(NAV, "913")
+            assert started.data["consultation_channel"].startswith("Local/913@emergency-services-")
+            cancelled = await b.actions.cancel_warm_transfer(NAV)
+            assert cancelled.message.startswith("transfer cancelled")
+            assert fake.actions("CancelAtxfer")[0]["Channel"] == started.data["navigator_channel"]
+
+    run(scenario())
+
+
+def test_blind_transfer_2c1() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            await b.replay("2c1-blind-transfer-ami", {"BlindTransfer": {1}})
+            result = await b.actions.blind_transfer(NAV, "811")
+            assert result.data["transferee_uniqueid"] == "c1-78443-caller"
+            await asyncio.sleep(0.05)
+            blind = [f for f in b.facts if f.kind is Kind.BLIND]
+            assert [(f.outcome, f.destination) for f in blind] == [(Outcome.COMPLETED, "811")]
+
+    run(scenario())
+
+
+def test_three_way_by_confbridge_2d1() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            await b.replay(
+                "2d1-threeway-confbridge",
+                {"Redirect": {1}, "Originate": {2}},
+                substitute={"room78443": "Exten", "1795878560.110": "ChannelId"},
+            )
+            result = await b.actions.three_way(NAV, "988")
+            originate = fake.actions("Originate")[0]
+            assert originate["Async"] == "true"
+            assert originate["ChannelId"].startswith("ivr211-conf-")
+            assert originate["Channel"] == "Local/988@emergency-services"
+            redirect = fake.actions("Redirect")[0]
+            assert redirect["Channel"] == "Local/caller@lab-phones-00000034;1"
+            assert redirect["ExtraChannel"] == "Local/nav-manual@navigators-00000035;1"
+            assert result.data["service_uniqueid"] == originate["ChannelId"]
+            threeway = [f for f in b.facts if f.kind is Kind.THREEWAY]
+            assert [(f.key, f.outcome, f.destination, f.source) for f in threeway] == [
+                (f"conf:{originate['ChannelId']}", Outcome.COMPLETED, "988", Source.ACTION)
+            ]
+
+    run(scenario())
+
+
+def test_three_way_refused_without_conference_context() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake, ActionOptions()) as b:
+            with pytest.raises(NotPermitted):
+                await b.actions.three_way(NAV, "988")
+            assert fake.actions("Redirect") == []
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("expect", "call", "message"),
+    [
+        ({"QueueAdd": {1}}, "login", "Navigator Two is logged in to queue navigators"),
+        ({"QueuePause": {1}}, "pause", "Navigator Two is paused in queue navigators"),
+        ({"QueueRemove": {1}}, "logout", "Navigator Two is logged out of queue navigators"),
+    ],
+)
+def test_queue_actions_2f(expect: dict[str, set[int]], call: str, message: str) -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            replaying = asyncio.create_task(fake.replay(raw("2f-queue"), expect=expect))
+            a = b.actions
+            if call == "login":
+                result = await a.queue_login(NAV2)
+            elif call == "pause":
+                result = await a.queue_pause(NAV2, True, "break")
+            else:
+                result = await a.queue_logout(NAV2)
+            assert result.message == message
+            await replaying
+
+    run(scenario())
+
+
+def test_queue_login_without_confirmation_times_out() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            with pytest.raises(Exception, match="did not confirm QueueAdd"):
+                await b.actions.queue_login(NAV2)
+            assert len(fake.actions("QueueAdd")) == 1
+
+    run(scenario())
+
+
+def test_unknown_destination_sends_nothing() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            with pytest.raises(UnknownDestination, match="unknown destination 'sos'"):
+                await b.actions.start_warm_transfer(NAV, "sos")
+            assert [a["Action"] for a in fake.received] == ["Login"]
+
+    run(scenario())
+
+
+def test_navigator_found_from_status_reply_2g() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            leg = await b.actions.locate(NAV)
+            assert leg.name == "Local/nav-manual@navigators-0000004f;1"
+            assert [p.name for p in b.tracker.peers(leg)] == ["Local/caller@lab-phones-0000004e;1"]
+            with pytest.raises(NoSuchChannel, match="PJSIP/nav-bob is not on a call"):
+                await b.actions.locate("PJSIP/nav-bob")
+
+    run(scenario())
+
+
+def test_actions_refused_when_link_down() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            await fake.stop_listening()
+            await fake.shutdown()
+            while b.link.connected:
+                await asyncio.sleep(0.01)
+            with pytest.raises(LinkUnavailable):
+                await b.actions.queue_login(NAV2)
+            with pytest.raises(LinkUnavailable):
+                await b.actions.start_warm_transfer(NAV, "911")
+
+    run(scenario())
+
+
+def test_referral_fact() -> None:
+    actions = Actions(
+        AmiLink(LinkOptions()), CallTracker(), lambda: LAB, LAB_OPTIONS, clock=lambda: NOW
+    )
+    fact = actions.record_referral("a1-78443-caller", "811", "PJSIP/nav-alice-0000002a")
+    assert fact == TransferFact(
+        key="referral:a1-78443-caller:811",
+        kind=Kind.REFERRAL,
+        outcome=Outcome.COMPLETED,
+        started_at=NOW,
+        ended_at=NOW,
+        linkedid="a1-78443-caller",
+        navigator_channel="PJSIP/nav-alice",
+        destination="811",
+        target_exten="811",
+        target_context="emergency-services",
+        source=Source.ACTION,
+    )
+    with pytest.raises(UnknownDestination):
+        actions.record_referral("a1-78443-caller", "nowhere", "PJSIP/nav-alice")
+
+
+NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)

@@ -1,0 +1,181 @@
+"""The listener process end to end: fake Asterisk replaying 2a1 -> interpreter -> writer
+-> database (SQLite and PostgreSQL), and the command table (expired commands never sent)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ivr211 import commands
+from ivr211 import models as m
+from ivr211.linesettings import SettingsStore
+from ivr211.navigators import add_navigator, get_status
+from listener.actions import ActionOptions
+from listener.ami import LinkOptions
+from listener.service import ListenerOptions, ListenerService
+from tests.listener.fake_ami import FakeAmi, raw
+
+TIMEOUT = 30.0
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(asyncio.wait_for(coro, TIMEOUT))
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    async def loop() -> None:
+        while not await asyncio.to_thread(check):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(loop(), timeout_s)
+
+
+def service_for(fake: FakeAmi, store: SettingsStore, tmp_path: Path) -> ListenerService:
+    return ListenerService(
+        store.engine,
+        LinkOptions(port=fake.port, secret=fake.secret, backoff_initial_s=0.05),
+        store.load,
+        ListenerOptions(
+            spool_path=tmp_path / "spool.jsonl",
+            poll_s=0.05,
+            actions=ActionOptions(transfer_context="emergency-services"),
+        ),
+    )
+
+
+def records(store: SettingsStore) -> list[m.TransferRecord]:
+    with Session(store.engine) as session:
+        return list(session.scalars(select(m.TransferRecord)))
+
+
+def test_2a1_is_recorded_once_across_a_replay_after_reconnect(
+    store: SettingsStore, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake:
+            service = service_for(fake, store, tmp_path)
+            task = asyncio.create_task(service.run())
+            try:
+                await service.link.wait_connected(5)
+                await fake.replay(raw("2a1-attended-transfer-ami"))
+                await until(lambda: len(records(store)) == 1)
+                await fake.drop()
+                await fake.wait_logins(2)
+                await service.link.wait_connected(5)
+                await fake.replay(raw("2a1-attended-transfer-ami"))
+                await until(lambda: service.interpreter.stats.get("facts", 0) >= 2)
+                assert service.writer is not None
+                assert await asyncio.to_thread(service.writer.flush, 10.0)
+                with Session(store.engine) as session:
+                    status = get_status(session)
+                assert status is not None and status.state == "connected"
+            finally:
+                service.stop()
+                await task
+
+    run(scenario())
+    (record,) = records(store)
+    assert (record.kind, record.outcome, record.destination) == ("attended", "completed", "911")
+    assert record.key.startswith("atxfer:")
+    assert record.navigator_channel == "Local/nav-manual@navigators"
+    with Session(store.engine) as session:
+        status = get_status(session)
+    assert status is not None and status.state == "stopped"
+
+
+def test_expired_command_is_never_sent_and_a_due_one_runs(
+    store: SettingsStore, tmp_path: Path
+) -> None:
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    with Session(store.engine) as session, session.begin():
+        add_navigator(session, "alice", "Alice", "Local/nav-manual@navigators")
+        stale = commands.submit(
+            session,
+            "transfer",
+            {"user": "alice", "destination": "911", "mode": "attended"},
+            "test",
+            ttl_s=10,
+            now=past,
+        )
+        referral = commands.submit(
+            session,
+            "referral",
+            {"user": "alice", "linkedid": "a1-78443-caller", "destination": "811"},
+            "test",
+        )
+
+    def status_of(command_id: int) -> str:
+        with Session(store.engine) as session:
+            return commands.get(session, command_id).status
+
+    async def scenario() -> None:
+        async with FakeAmi() as fake:
+            service = service_for(fake, store, tmp_path)
+            task = asyncio.create_task(service.run())
+            try:
+                await service.link.wait_connected(5)
+                await until(lambda: status_of(referral) == "ok")
+                await until(lambda: status_of(stale) == "expired")
+                await asyncio.sleep(0.2)  # a few more polls
+                assert fake.actions("Atxfer") == []
+                assert [a["Action"] for a in fake.received] == ["Login"]
+            finally:
+                service.stop()
+                await task
+
+    run(scenario())
+    with Session(store.engine) as session:
+        done = commands.get(session, referral)
+        count = session.scalar(select(func.count()).select_from(m.TransferRecord))
+    assert done.result is not None
+    assert done.result["key"] == "referral:a1-78443-caller:811"
+    assert count == 1
+
+
+def test_cli_nav_and_listener_status(
+    store: SettingsStore,
+    tmp_path: Path,
+    monkeypatch: Any,
+    capsys: Any,
+) -> None:
+    from ivr211.cli import main
+
+    monkeypatch.setenv("IVR211_DATABASE__URL", store.engine.url.render_as_string(False))
+    with Session(store.engine) as session, session.begin():
+        add_navigator(session, "alice", "Alice", "Local/nav-manual@navigators")
+    assert main(["listener", "status"]) == 1
+    assert "never ran" in capsys.readouterr().out
+    assert main(["nav", "transfer", "alice", "nowhere"]) == 2
+    assert "unknown destination 'nowhere'" in capsys.readouterr().err
+    assert main(["nav", "cancel", "bob"]) == 2
+
+    codes: list[int] = []
+
+    async def scenario() -> None:
+        async with FakeAmi() as fake:
+            service = service_for(fake, store, tmp_path)
+            task = asyncio.create_task(service.run())
+            try:
+                await service.link.wait_connected(5)
+                argv = ["nav", "referral", "a1-78443-caller", "811", "--user", "alice"]
+                codes.append(await asyncio.to_thread(main, argv))
+                codes.append(
+                    await asyncio.to_thread(main, ["nav", "login", "alice", "--wait", "5"])
+                )
+            finally:
+                service.stop()
+                await task
+
+    run(scenario())
+    out, err = capsys.readouterr()
+    assert codes == [0, 1]
+    assert "referral to 811 recorded" in out
+    assert "did not confirm QueueAdd" in err
+    assert main(["listener", "status"]) == 1
+    assert "state: stopped" in capsys.readouterr().out
