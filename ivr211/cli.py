@@ -175,8 +175,36 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             options.port,
             safe_url(store.engine.url),
         )
-        run_forever(options, source)
+        supervisor = None
+        if not args.no_listener:
+            from ivr211.supervise import ChildSupervisor, listener_argv
+
+            source_path = str(config.source) if config.source else None
+            supervisor = ChildSupervisor(listener_argv(source_path), name="AMI listener")
+            supervisor.start()
+        try:
+            run_forever(options, source)
+        finally:
+            if supervisor is not None:
+                supervisor.stop()
     return 0
+
+
+def reconcile_arguments(parser: argparse.ArgumentParser) -> None:
+    from listener.reconcile import add_arguments
+
+    add_arguments(parser)
+
+
+def cmd_reconcile(args: argparse.Namespace, config: Config) -> int:
+    from listener import reconcile
+
+    _configure_logging(config)
+    if args.cel == reconcile.DEFAULT_CEL_PATH and config.listener.cel_path is not None:
+        args.cel = config.listener.cel_path
+    if args.transfer_context == reconcile.DEFAULT_TRANSFER_CONTEXT:
+        args.transfer_context = config.listener.transfer_context
+    return reconcile.run(args, config)
 
 
 def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
@@ -354,16 +382,36 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
     from listener.service import ListenerOptions, run_listener
 
     _configure_logging(config)
-    config.ami.secret()
+    try:
+        config.ami.secret()
+    except ConfigError as exc:
+        _record_listener_stopped(config, f"not started: {exc}")
+        raise
+    conf = config.listener
     options = ListenerOptions(
-        spool_path=args.spool,
-        cel_path=args.cel,
+        spool_path=args.spool or conf.spool_path,
+        cel_path=args.cel or conf.cel_path,
         actions=ActionOptions(
-            transfer_context=args.transfer_context, conference_context=args.conference_context
+            transfer_context=args.transfer_context or conf.transfer_context,
+            conference_context=args.conference_context or conf.conference_context,
         ),
     )
     run_listener(config, options)
     return 0
+
+
+def _record_listener_stopped(config: Config, detail: str) -> None:
+    """Leave the reason in the status row, so `listener status` and the dashboard show
+    why the listener is not running (best effort: the database may be the problem)."""
+    from sqlalchemy.orm import Session
+
+    from ivr211.navigators import set_status
+
+    try:
+        with _open_engine(config) as engine, Session(engine) as session, session.begin():
+            set_status(session, "stopped", detail, datetime.now(UTC))
+    except (CliError, DatabaseError, SQLAlchemyError) as exc:
+        logging.getLogger(__name__).warning("cannot record the listener's state: %s", exc)
 
 
 def cmd_listener_status(args: argparse.Namespace, config: Config) -> int:
@@ -515,12 +563,24 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_db_current,
     )
 
-    leaf(
+    serve = leaf(
         cmds,
         "serve",
-        "Run the line's services (the FastAGI server) until SIGINT or SIGTERM.",
+        "Run the line's services until SIGINT or SIGTERM: the FastAGI server, and the "
+        "AMI listener as a child process.",
         cmd_serve,
     )
+    serve.add_argument(
+        "--no-listener", action="store_true", help="only the FastAGI server (no AMI listener)"
+    )
+    rec = leaf(
+        cmds,
+        "reconcile",
+        "Record the transfers missing from the database from Asterisk's CEL CSV "
+        "(on the PBX host; [listener] cel_path).",
+        cmd_reconcile,
+    )
+    reconcile_arguments(rec)
     sim = cmds.add_parser(
         "simulate",
         help="Place simulated calls against the FastAGI server (see `simulate --help`).",
@@ -576,13 +636,15 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument(
         "--spool",
         type=Path,
-        default=Path("var/listener-spool.jsonl"),
-        help="durable spool for records while the database is down",
+        help="durable spool for records while the database is down ([listener] spool_path)",
     )
-    listen.add_argument("--cel", type=Path, help="CEL CSV to reconcile from after a reconnect")
-    listen.add_argument("--transfer-context", default="navigator-transfers")
     listen.add_argument(
-        "--conference-context", help="ConfBridge room context (three-way is off without it)"
+        "--cel", type=Path, help="CEL CSV to reconcile from after a reconnect ([listener] cel_path)"
+    )
+    listen.add_argument("--transfer-context", help="[listener] transfer_context")
+    listen.add_argument(
+        "--conference-context",
+        help="ConfBridge room context ([listener] conference_context; three-way is off without it)",
     )
     lis = branch(cmds, "listener", "The AMI listener's state.", "listener_cmd")
     lstat = leaf(

@@ -89,6 +89,17 @@ class LineConfig(_Section):
     settings_cache_s: float = Field(default=5.0, ge=0)
 
 
+class ListenerConfig(_Section):
+    """The AMI listener: where records wait while the database is down, where Asterisk's
+    CEL CSV is (on the PBX host) for reconciliation, and the dialplan contexts its
+    actions use (asterisk_conf/extensions.conf)."""
+
+    spool_path: Path = Path("var/listener-spool.jsonl")
+    cel_path: Path | None = None
+    transfer_context: str = "navigator-transfers"
+    conference_context: str | None = "ivr211-conference"
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
@@ -98,6 +109,7 @@ class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     ami: AmiConfig = AmiConfig()
     line: LineConfig = LineConfig()
+    listener: ListenerConfig = ListenerConfig()
     logging: LoggingConfig = LoggingConfig()
 
     _source: Path | None = PrivateAttr(default=None)

@@ -292,3 +292,15 @@ def test_config_from_environment_in_a_subprocess(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"# configuration: {path}" in result.stdout
     assert "port = 4600" in result.stdout and 'host = "::1"' in result.stdout
+
+
+def test_listen_without_an_ami_secret_says_why_and_leaves_it_in_the_status(
+    ready: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "listen", "--config", str(ready))
+    assert code == 2
+    assert "IVR211_AMI_SECRET is not set" in err
+    code, out, _ = run(capsys, "listener", "status", "--config", str(ready))
+    assert code == 1
+    assert "state: stopped" in out
+    assert "not started: AMI secret" in out

@@ -187,3 +187,16 @@ def test_queue_application_lets_the_navigator_transfer_and_bounds_the_wait() -> 
 def test_fastagi_url_is_the_servers_default_address() -> None:
     options = ServerOptions()
     assert globals_()["FASTAGI"] == f"agi://{options.host}:{options.port}"
+
+
+def test_the_listener_contexts_exist_in_the_dialplan() -> None:
+    """A Redirect to a missing extension drops the caller (2g): the contexts the
+    listener's actions use must be there."""
+    from ivr211.config import ListenerConfig
+
+    defaults = ListenerConfig()
+    names = {s.name for s in load("extensions.conf").sections}
+    assert defaults.transfer_context in names
+    assert defaults.conference_context in names
+    rooms = load("extensions.conf").section(str(defaults.conference_context))
+    assert any("ConfBridge(${EXTEN})" in v for _, v in rooms.entries)
