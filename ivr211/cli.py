@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ivr import settings as s
 from ivr211 import linesettings as ls
@@ -400,6 +400,46 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_navigator_add(args: argparse.Namespace, config: Config) -> int:
+    from sqlalchemy.orm import Session
+
+    from ivr211.navigators import NavigatorError, add_navigator
+
+    with _open_engine(config) as engine:
+        require_current(engine)
+        try:
+            with Session(engine) as session, session.begin():
+                nav = add_navigator(
+                    session, args.username, args.name or args.username, args.endpoint, args.queue
+                )
+                print(
+                    f"navigator {nav.username}: phone {nav.phone_endpoint}, "
+                    f"queue member {nav.queue_interface}"
+                )
+        except NavigatorError as exc:
+            raise CliError(str(exc)) from None
+        except IntegrityError:
+            raise CliError(
+                f"a navigator already uses the name {args.username!r}, the phone "
+                f"{args.endpoint!r} or its queue member interface"
+            ) from None
+    return 0
+
+
+def cmd_navigator_list(args: argparse.Namespace, config: Config) -> int:
+    from sqlalchemy.orm import Session
+
+    from ivr211.navigators import list_navigators
+
+    with _open_engine(config) as engine:
+        require_current(engine)
+        with Session(engine) as session:
+            for nav in list_navigators(session):
+                state = "" if nav.active else " (inactive)"
+                print(f"{nav.username}\t{nav.phone_endpoint}\t{nav.queue_interface}{state}")
+    return 0
+
+
 def _record_listener_stopped(config: Config, detail: str) -> None:
     """Leave the reason in the status row, so `listener status` and the dashboard show
     why the listener is not running (best effort: the database may be the problem)."""
@@ -646,6 +686,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--conference-context",
         help="ConfBridge room context ([listener] conference_context; three-way is off without it)",
     )
+    navs = branch(
+        cmds, "navigator", "Navigator accounts, each tied to one phone and queue member.", "n_cmd"
+    )
+    nadd = leaf(navs, "add", "Create a navigator account.", cmd_navigator_add)
+    nadd.add_argument("username")
+    nadd.add_argument("--endpoint", required=True, help='the phone, e.g. "PJSIP/nav-alice"')
+    nadd.add_argument("--queue", help="queue member interface (default: the phone endpoint)")
+    nadd.add_argument("--name", help="display name (default: the username)")
+    leaf(navs, "list", "List the navigator accounts.", cmd_navigator_list)
     lis = branch(cmds, "listener", "The AMI listener's state.", "listener_cmd")
     lstat = leaf(
         lis,

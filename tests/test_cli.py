@@ -304,3 +304,22 @@ def test_listen_without_an_ami_secret_says_why_and_leaves_it_in_the_status(
     assert code == 1
     assert "state: stopped" in out
     assert "not started: AMI secret" in out
+
+
+def test_navigator_accounts_are_added_listed_and_unique(
+    ready: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, "navigator", "add", "alice", "--endpoint", "PJSIP/nav-alice", "--config", str(ready)
+    )
+    assert (code, out.strip()) == (
+        0,
+        "navigator alice: phone PJSIP/nav-alice, queue member PJSIP/nav-alice",
+    )
+    code, _, err = run(
+        capsys, "navigator", "add", "bob", "--endpoint", "PJSIP/nav-alice", "--config", str(ready)
+    )
+    assert code == 2
+    assert "PJSIP/nav-alice already belongs to navigator 'alice'" in err
+    code, out, _ = run(capsys, "navigator", "list", "--config", str(ready))
+    assert out.splitlines() == ["alice\tPJSIP/nav-alice\tPJSIP/nav-alice"]

@@ -132,17 +132,20 @@ def assert_same_story(ami: TransferFact, cel: TransferFact) -> None:
     assert ami.caller_number == CALLER_NUMBER
     compared_above = {"started_at", "ended_at", "answer_delay_s", "source"}
     compared_above |= {"caller_number", "language", "path", "interpreter"}
-    assert dataclasses.replace(
-        ami,
-        started_at=cel.started_at,
-        ended_at=cel.ended_at,
-        answer_delay_s=cel.answer_delay_s,
-        caller_number=None,
-        language=None,
-        path=None,
-        interpreter=False,
-        source=cel.source,
-    ) == cel, {
+    assert (
+        dataclasses.replace(
+            ami,
+            started_at=cel.started_at,
+            ended_at=cel.ended_at,
+            answer_delay_s=cel.answer_delay_s,
+            caller_number=None,
+            language=None,
+            path=None,
+            interpreter=False,
+            source=cel.source,
+        )
+        == cel
+    ), {
         name: (getattr(ami, name), getattr(cel, name))
         for name in (f.name for f in dataclasses.fields(TransferFact))
         if name not in compared_above and getattr(ami, name) != getattr(cel, name)
