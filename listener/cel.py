@@ -436,6 +436,11 @@ class CelInterpreter:
         self._referrals.pop(row.linkedid, None)
         return []
 
+    def _in_transfer_context(self, context: str) -> bool:
+        """Only transfers into the navigators' transfer context count (as in the AMI
+        interpreter): anything else is not a bascule of ours."""
+        return self.transfer_contexts is None or context in self.transfer_contexts
+
     def _attended_transfer(self, row: CelRow) -> list[TransferFact]:
         target = _str(row.extra, "transfer_target_channel_uniqueid")
         if target == "N/A":
@@ -466,6 +471,8 @@ class CelInterpreter:
             started, answered = row.eventtime, None
         else:
             return []
+        if not self._in_transfer_context(context):
+            return []
         return [
             TransferFact(
                 key=f"atxfer:{target}",
@@ -490,6 +497,8 @@ class CelInterpreter:
         if not transferee or transferee == "N/A" or not bridge:
             return []
         exten, context = _str(row.extra, "extension"), _str(row.extra, "context")
+        if not self._in_transfer_context(context):
+            return []
         return [
             TransferFact(
                 key=f"blind:{transferee}:{bridge}",
@@ -543,7 +552,7 @@ class CelInterpreter:
             and chan.name.endswith(";1")
             and not chan.uniqueid.startswith(CONF_CHANNEL_PREFIX)
             and chan.uniqueid not in self._consults
-            and (self.transfer_contexts is None or chan.context in self.transfer_contexts)
+            and self._in_transfer_context(chan.context)
         )
 
     def _conclude_consultation(self, consult: _Consultation, *, force: bool) -> list[TransferFact]:

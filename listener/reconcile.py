@@ -371,6 +371,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             _since(args.since, zone),
             tz=zone,
             noanswer_timeout_s=timeout,
+            transfer_contexts={args.transfer_context},
         )
     except ReconcileError as exc:
         print(f"ivr211 reconcile: {exc}", file=sys.stderr)

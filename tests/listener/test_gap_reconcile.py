@@ -111,10 +111,10 @@ def write(sessions: sessionmaker[Session], facts: list[TransferFact]) -> int:
 
 def stored(sessions: sessionmaker[Session]) -> dict[str, Record]:
     with sessions() as session:
-        return {
-            r.key: (r.kind, r.outcome, r.destination)
-            for r in session.scalars(select(m.TransferRecord))
-        }
+        rows = list(session.scalars(select(m.TransferRecord)))
+    records = {r.key: (r.kind, r.outcome, r.destination) for r in rows}
+    assert len(records) == len(rows)
+    return records
 
 
 def run_reconcile(path: Path, sessions: sessionmaker[Session]) -> ReconcileReport:
@@ -212,3 +212,23 @@ def test_a_gap_in_a_day_of_calls_is_made_up_by_reconcile(
     second = run_reconcile(master, sessions)
     assert (second.facts, second.inserted) == (len(expected), 0)
     assert stored(sessions) == expected
+
+
+def test_the_reconcile_command_counts_only_the_configured_transfer_context(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ivr211 reconcile` passes the transfer context on, as the listener does: an
+    abandoned consultation dialed into another context is no bascule of ours."""
+    from ivr211.cli import main
+
+    monkeypatch.delenv("IVR211_CONFIG", raising=False)
+    config = tmp_path / "ivr211.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "line.db"}"\n', encoding="utf-8")
+    assert main(["db", "upgrade", "--config", str(config)]) == 0
+    cel = master_csv(tmp_path / "Master.csv", ["2b1-attended-transfer-noanswer"])
+    common = ["--config", str(config), "--cel", str(cel), "--noanswer-timeout", "6"]
+    capsys.readouterr()
+    assert main(["reconcile", *common, "--transfer-context", "partners"]) == 0
+    assert "0 transfer facts" in capsys.readouterr().out
+    assert main(["reconcile", *common, "--transfer-context", TRANSFER_CONTEXT]) == 0
+    assert "1 transfer facts, 1 recorded now" in capsys.readouterr().out
