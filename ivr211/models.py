@@ -367,3 +367,9 @@ class ListenerStatus(Base):
     detail: Mapped[str] = mapped_column(Text(), default="")
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Tables defined in their own modules, registered on the same metadata (imported last:
+# they import Base from here).
+from ivr211 import accounts as _accounts  # noqa: E402, F401
+from ivr211 import live as _live  # noqa: E402, F401
