@@ -182,11 +182,231 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             source_path = str(config.source) if config.source else None
             supervisor = ChildSupervisor(listener_argv(source_path), name="AMI listener")
             supervisor.start()
+        dashboard = None
+        if config.dashboard.enabled and not args.no_dashboard:
+            from ivr211.supervise import ChildSupervisor
+
+            source_path = str(config.source) if config.source else None
+            dashboard = ChildSupervisor(_dashboard_argv(source_path), name="dashboard")
+            dashboard.start()
+        heartbeat = Heartbeat(store.engine, "fastagi")
+        heartbeat.start()
         try:
             run_forever(options, source)
         finally:
-            if supervisor is not None:
-                supervisor.stop()
+            heartbeat.stop()
+            for child in (dashboard, supervisor):
+                if child is not None:
+                    child.stop()
+    return 0
+
+
+class Heartbeat:
+    """Writes this process's heartbeat (``service_heartbeats``) every ``interval_s`` from
+    a thread, off the FastAGI event loop, so the dashboard can tell a running server from
+    a dead one. A failed write is logged and retried at the next beat."""
+
+    def __init__(self, engine: Engine, name: str, interval_s: float = 10.0) -> None:
+        import threading
+
+        self._engine = engine
+        self._name = name
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._started_at = datetime.now(UTC)
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(self._interval_s + 5)
+
+    def beat_once(self) -> None:
+        from sqlalchemy.orm import Session
+
+        from ivr211.accounts import beat
+
+        with Session(self._engine) as session, session.begin():
+            beat(session, self._name, self._started_at, datetime.now(UTC))
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.beat_once()
+            except SQLAlchemyError as exc:
+                logging.getLogger(__name__).warning(
+                    "%s heartbeat not written: %s", self._name, _one_line(exc)
+                )
+            if self._stop.wait(self._interval_s):
+                return
+
+
+def _dashboard_argv(config_path: str | None) -> list[str]:
+    argv = [sys.executable, "-m", "ivr211.cli"]
+    if config_path:
+        argv += ["--config", config_path]
+    return [*argv, "dashboard"]
+
+
+# ---- dashboard / users ------------------------------------------------------------
+
+
+def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
+    """Serve the dashboard with waitress (a production WSGI server) until SIGINT/SIGTERM."""
+    import signal
+
+    import waitress
+
+    from dashboard import create_app
+
+    _configure_logging(config)
+    conf = config.dashboard
+    host = args.host or conf.host
+    port = args.port or conf.port
+    if conf.allow_plain_http and host not in ("127.0.0.1", "::1", "localhost"):
+        raise CliError(f"--host {host}: allow_plain_http is only allowed on a loopback address")
+    with _open_engine(config) as engine:
+        require_current(engine)
+        app = create_app(config, engine=engine)
+        server = waitress.create_server(
+            app, host=host, port=port, threads=conf.threads, ident="ivr211"
+        )
+
+        def stop(_signum: int, _frame: Any) -> None:
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        logging.getLogger(__name__).info(
+            "dashboard on http://%s:%d/ (cookies %s)",
+            host,
+            port,
+            "sent over plain HTTP (loopback only)" if conf.allow_plain_http else "HTTPS only",
+        )
+        try:
+            server.run()
+        except SystemExit:
+            pass
+        finally:
+            server.close()
+    return 0
+
+
+def _read_new_password(args: argparse.Namespace, username: str) -> str:
+    from ivr211.accounts import AccountError, check_password_strength
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise CliError("no terminal to ask the password: use --password-stdin")
+        password = getpass.getpass(f"password for {username}: ")
+        again = getpass.getpass("the same password again: ")
+        if password != again:
+            raise CliError("the two passwords differ")
+    try:
+        check_password_strength(password, username)
+    except AccountError as exc:
+        raise CliError(str(exc)) from None
+    return password
+
+
+@contextmanager
+def _accounts_session(config: Config) -> Iterator[Any]:
+    from sqlalchemy.orm import Session
+
+    from ivr211.accounts import AccountError
+
+    with _open_engine(config) as engine:
+        require_current(engine)
+        try:
+            with Session(engine) as session, session.begin():
+                yield session
+        except AccountError as exc:
+            raise CliError(str(exc)) from None
+
+
+def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
+    from ivr211.accounts import create_user
+    from ivr211.navigators import navigator_by_username
+
+    if args.navigator and args.role != "navigator":
+        raise CliError("--navigator applies to --role navigator only")
+    password = _read_new_password(args, args.username)
+    with _accounts_session(config) as session:
+        navigator_id = None
+        if args.navigator:
+            nav = navigator_by_username(session, args.navigator)
+            if nav is None:
+                raise CliError(
+                    f"no navigator {args.navigator!r} (create it with `ivr211 navigator add`)"
+                )
+            navigator_id = nav.id
+        user = create_user(
+            session,
+            args.username,
+            password,
+            args.role,
+            display_name=args.name or "",
+            language=args.language,
+            navigator_id=navigator_id,
+        )
+        tied = f", navigator {args.navigator}" if args.navigator else ""
+        print(f"user {user.username} created: role {user.role}{tied}")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace, config: Config) -> int:
+    from ivr211.accounts import list_users
+
+    now = datetime.now(UTC)
+    with _accounts_session(config) as session:
+        users = list_users(session)
+        if not users:
+            print("no users: create the first admin with `ivr211 user add NAME --role admin`")
+        for user in users:
+            state = "active" if user.active else "disabled"
+            if user.locked_until is not None and user.locked_until > now:
+                state += f", locked until {user.locked_until.isoformat(timespec='seconds')}"
+            print(f"{user.username}\t{user.role}\t{user.display_name}\t{state}")
+    return 0
+
+
+def cmd_user_passwd(args: argparse.Namespace, config: Config) -> int:
+    from ivr211.accounts import set_password, user_by_username
+
+    with _accounts_session(config) as session:
+        if user_by_username(session, args.username) is None:
+            raise CliError(f"no user {args.username!r}")
+    password = _read_new_password(args, args.username)
+    with _accounts_session(config) as session:
+        set_password(session, args.username, password)
+    print(f"password of {args.username} changed; its other sessions are closed")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace, config: Config) -> int:
+    from ivr211.accounts import user_by_username
+
+    with _accounts_session(config) as session:
+        user = user_by_username(session, args.username)
+        if user is None:
+            raise CliError(f"no user {args.username!r}")
+        user.active = args.user_cmd == "enable"
+        name, active = user.username, user.active
+    print(f"user {name} {'enabled' if active else 'disabled'}")
+    return 0
+
+
+def cmd_user_unlock(args: argparse.Namespace, config: Config) -> int:
+    from ivr211.accounts import unlock, user_by_username
+
+    with _accounts_session(config) as session:
+        if user_by_username(session, args.username) is None:
+            raise CliError(f"no user {args.username!r}")
+        unlock(session, args.username)
+    print(f"login lock of {args.username} lifted")
     return 0
 
 
@@ -613,6 +833,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-listener", action="store_true", help="only the FastAGI server (no AMI listener)"
     )
+    serve.add_argument(
+        "--no-dashboard", action="store_true", help="do not start the dashboard ([dashboard])"
+    )
     rec = leaf(
         cmds,
         "reconcile",
@@ -740,7 +963,44 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("linkedid", help="the call's Linkedid")
     rf.add_argument("destination", help="destination key")
     rf.add_argument("--user", required=True, help="navigator username")
+    _dashboard_parsers(cmds, leaf, branch)
     return root
+
+
+def _dashboard_parsers(cmds: Any, leaf: Callable[..., Any], branch: Callable[..., Any]) -> None:
+    from ivr211.accounts import LANGUAGES, ROLES
+
+    dash = leaf(
+        cmds,
+        "dashboard",
+        "Serve the dashboard with waitress until SIGINT/SIGTERM (`serve` starts it too).",
+        cmd_dashboard,
+    )
+    dash.add_argument("--host", help="listen address ([dashboard] host)")
+    dash.add_argument("--port", type=int, help="port ([dashboard] port)")
+    users = branch(cmds, "user", "Dashboard users: add, list, passwd, disable.", "user_cmd")
+    secret = _Parser(add_help=False)
+    secret.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (else asked twice)",
+    )
+    uadd = leaf(
+        users, "add", "Create a dashboard user (asks the password).", cmd_user_add, [secret]
+    )
+    uadd.add_argument("username")
+    uadd.add_argument("--role", required=True, choices=ROLES)
+    uadd.add_argument("--navigator", metavar="USER", help="the navigator account it acts for")
+    uadd.add_argument("--name", help="display name (default: the username)")
+    uadd.add_argument("--language", choices=LANGUAGES, default="fr")
+    leaf(users, "list", "List the dashboard users.", cmd_user_list)
+    upw = leaf(users, "passwd", "Set a user's password (asks it).", cmd_user_passwd, [secret])
+    upw.add_argument("username")
+    for name, text in (("disable", "Stop a user from logging in."), ("enable", "Let it again.")):
+        leaf(users, name, text, cmd_user_disable).add_argument("username")
+    leaf(users, "unlock", "Lift a login lock (too many failures).", cmd_user_unlock).add_argument(
+        "username"
+    )
 
 
 def _fail(message: str) -> int:

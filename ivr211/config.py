@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 ENV_CONFIG = "IVR211_CONFIG"
 ENV_PREFIX = "IVR211_"
@@ -100,6 +107,50 @@ class ListenerConfig(_Section):
     conference_context: str | None = "ivr211-conference"
 
 
+_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class DashboardConfig(_Section):
+    """The dashboard (waitress), a supervised child of ``ivr211 serve`` unless ``enabled``
+    is false.
+
+    The session secret comes from ``secret_key_file`` (e.g. a systemd credential), else
+    from ``$secret_key_env``; when neither is set, a random key is generated once into
+    ``generated_secret_path`` (mode 0600) and reused, so sessions survive a restart.
+    ``instance_path`` holds what the app writes for itself (compiled translations).
+
+    Session cookies are ``Secure``: the browser sends them only over HTTPS, so put a TLS
+    proxy in front (and set ``trusted_proxies`` to the number of proxies). Only when the
+    dashboard listens on a loopback address may ``allow_plain_http`` turn that off, for a
+    browser on the same machine or an SSH tunnel; any other host refuses it.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8211, ge=1, le=65535)
+    threads: int = Field(default=8, ge=1, le=64)
+    secret_key_env: str | None = None
+    secret_key_file: Path | None = None
+    generated_secret_path: Path = Path("var/dashboard-secret")
+    instance_path: Path = Path("var/dashboard")
+    allow_plain_http: bool = False
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lock_s: float = Field(default=300.0, gt=0)
+    login_window_s: float = Field(default=900.0, gt=0)
+    heartbeat_stale_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _plain_http_only_on_loopback(self) -> DashboardConfig:
+        if self.allow_plain_http and self.host not in _LOOPBACK_HOSTS:
+            raise ValueError(
+                f"allow_plain_http is only allowed when host is a loopback address"
+                f" ({', '.join(_LOOPBACK_HOSTS)}), not {self.host!r}: put a TLS proxy in front"
+            )
+        return self
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
@@ -110,6 +161,7 @@ class Config(_Section):
     ami: AmiConfig = AmiConfig()
     line: LineConfig = LineConfig()
     listener: ListenerConfig = ListenerConfig()
+    dashboard: DashboardConfig = DashboardConfig()
     logging: LoggingConfig = LoggingConfig()
 
     _source: Path | None = PrivateAttr(default=None)

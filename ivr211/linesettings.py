@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ivr import settings as s
+from ivr.dialplan import dest_token
+from ivr.schedule import holidays_in_year
 from ivr211 import models as m
 from ivr211.db import readonly, session_factory
 
@@ -607,6 +610,7 @@ def set_destination_number(
     verified: bool = True,
 ) -> int:
     """Set the number a destination is dialled at in one territory ("*" = any)."""
+    territory = _check_territory(territory, allow_any=True)
     try:
         number = normalize_number(number)
     except ValueError as exc:
@@ -694,3 +698,522 @@ def describe(settings: s.LineSettings) -> Mapping[str, Any]:
             for d in settings.destinations
         ],
     }
+
+
+# ---- changes for the admin pages ----------------------------------------------------
+
+_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_SHORT_CODE_RE = re.compile(r"^[0-9]{1,16}$")
+_TERRITORY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_GROUP_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+_MAILBOX_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}(@[A-Za-z0-9_-]{1,38})?$")
+_PHONE_KEY_RE = re.compile(r"^[0-9*#]$")
+ANY_TERRITORY = "*"
+
+
+def _check_territory(territory: str, *, allow_any: bool) -> str:
+    territory = territory.strip()
+    if allow_any and territory == ANY_TERRITORY:
+        return territory
+    if not _TERRITORY_RE.match(territory):
+        raise SettingsChangeError(
+            f"territory {territory!r} must be lower-case letters, digits and dashes"
+            + (' (or "*" for any territory)' if allow_any else "")
+        )
+    return territory
+
+
+def _label(name: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise SettingsChangeError(f"{name} must not be empty")
+    if len(value) > 200:
+        raise SettingsChangeError(f"{name} is longer than 200 characters")
+    return value
+
+
+def _options(session: Session) -> m.LineOptions:
+    options = session.get(m.LineOptions, m.SINGLETON_ID)
+    if options is None:
+        raise SettingsNotFound("no line settings in the database: run `ivr211 db upgrade`")
+    return options
+
+
+def _destination(session: Session, key: str) -> m.Destination:
+    dest = session.scalar(
+        select(m.Destination)
+        .where(m.Destination.key == key)
+        .options(selectinload(m.Destination.numbers))
+    )
+    if dest is None:
+        raise SettingsChangeError(f"no destination with key {key!r}")
+    return dest
+
+
+def _reaches(numbers: Mapping[str, object], territory: str) -> bool:
+    return territory in numbers or ANY_TERRITORY in numbers
+
+
+# -- holidays --
+
+
+def holiday_categories(country: str) -> tuple[str, ...]:
+    """The categories the ``holidays`` package knows for ``country`` (e.g. optional)."""
+    try:
+        cls = holidays.country_holidays(country).__class__
+    except NotImplementedError:
+        raise SettingsChangeError(f"unknown holiday country {country!r}") from None
+    return tuple(sorted(cls.supported_categories))
+
+
+def holiday_subdivisions(country: str) -> tuple[str, ...]:
+    try:
+        cls = holidays.country_holidays(country).__class__
+    except NotImplementedError:
+        raise SettingsChangeError(f"unknown holiday country {country!r}") from None
+    return tuple(cls.subdivisions)
+
+
+def set_holiday_rules(
+    session: Session,
+    categories: tuple[str, ...] | list[str],
+    subdivision: str | None,
+    by: str,
+    *,
+    country: str | None = None,
+) -> int:
+    """Choose the ``holidays`` calendar: its categories (Québec's Easter Monday is in
+    ``optional``) and subdivision ("QC"; None or "" = the country's national days)."""
+    rules = session.get(m.HolidayRule, m.SINGLETON_ID)
+    if rules is None:
+        raise SettingsNotFound("no line settings in the database: run `ivr211 db upgrade`")
+    country = (country or rules.country).strip().upper()
+    known = holiday_categories(country)
+    chosen = sorted({c.strip() for c in categories if c.strip()})
+    if not chosen:
+        raise SettingsChangeError("choose at least one holiday category")
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise SettingsChangeError(
+            f"unknown holiday categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}"
+            f" for {country} (known: {', '.join(known)})"
+        )
+    subdivision = (subdivision or "").strip().upper() or None
+    if subdivision is not None and subdivision not in holiday_subdivisions(country):
+        raise SettingsChangeError(
+            f"unknown subdivision {subdivision!r} for {country}"
+            f" (known: {', '.join(holiday_subdivisions(country))})"
+        )
+    rules.country = country
+    rules.subdivision = subdivision
+    rules.categories = ",".join(chosen)
+    session.flush()
+    return bump_version(session, by)
+
+
+def add_holiday_date(session: Session, day: date, name: str, by: str) -> int:
+    """Count ``day`` as a holiday (holiday hours), e.g. a day the centre closes each year."""
+    name = _label("a holiday's name", name)
+    row = session.get(m.HolidayDate, day)
+    if row is None:
+        session.add(m.HolidayDate(day=day, action="add", name=name))
+    else:
+        row.action, row.name = "add", name
+    session.flush()
+    return bump_version(session, by)
+
+
+def remove_holiday_date(session: Session, day: date, by: str) -> int:
+    """Do not count ``day`` as a holiday even though the calendar does (normal hours)."""
+    rules = session.get(m.HolidayRule, m.SINGLETON_ID)
+    if rules is None:
+        raise SettingsNotFound("no line settings in the database: run `ivr211 db upgrade`")
+    calendar = holidays_in_year(
+        s.HolidayRules(
+            country=rules.country,
+            subdivision=rules.subdivision or "",
+            categories=tuple(c for c in rules.categories.split(",") if c),
+        ),
+        day.year,
+    )
+    if day not in calendar:
+        raise SettingsChangeError(
+            f"{day.isoformat()} is not a holiday of the calendar: nothing to remove"
+        )
+    row = session.get(m.HolidayDate, day)
+    if row is None:
+        session.add(m.HolidayDate(day=day, action="remove", name=""))
+    else:
+        row.action, row.name = "remove", ""
+    session.flush()
+    return bump_version(session, by)
+
+
+def forget_holiday_date(session: Session, day: date, by: str) -> int:
+    """Undo an added or removed day: the calendar decides again."""
+    row = session.get(m.HolidayDate, day)
+    if row is None:
+        raise SettingsChangeError(f"{day.isoformat()} is neither an added nor a removed day")
+    session.delete(row)
+    session.flush()
+    return bump_version(session, by)
+
+
+# -- destinations --
+
+
+@dataclass(frozen=True)
+class NumberRecord:
+    territory: str
+    number: str
+    verified: bool
+    updated_by: str
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DestinationRecord:
+    """A destination as the admin pages show it, active or not, with every number."""
+
+    key: str
+    label_fr: str
+    label_en: str
+    kind: str
+    report_group: str
+    short_code: str
+    active: bool
+    sort_order: int
+    numbers: tuple[NumberRecord, ...]
+
+    def number_for(self, territory: str) -> NumberRecord | None:
+        by_territory = {n.territory: n for n in self.numbers}
+        return by_territory.get(territory) or by_territory.get(ANY_TERRITORY)
+
+
+def list_destinations(session: Session) -> list[DestinationRecord]:
+    rows = session.scalars(
+        select(m.Destination)
+        .order_by(m.Destination.sort_order, m.Destination.key)
+        .options(selectinload(m.Destination.numbers))
+    )
+    return [
+        DestinationRecord(
+            d.key,
+            d.label_fr,
+            d.label_en,
+            d.kind,
+            d.report_group,
+            d.short_code,
+            d.active,
+            d.sort_order,
+            tuple(
+                NumberRecord(n.territory, n.number, n.verified, n.updated_by, n.updated_at)
+                for n in sorted(d.numbers, key=lambda n: n.territory)
+            ),
+        )
+        for d in rows
+    ]
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in ("emergency", "partner"):
+        raise SettingsChangeError(f"kind must be emergency or partner, not {kind!r}")
+    return kind
+
+
+def _check_group(group: str) -> str:
+    group = group.strip()
+    if not _GROUP_RE.match(group):
+        raise SettingsChangeError(
+            f"report group {group!r} must be lower-case letters, digits and dashes (max 40)"
+        )
+    return group
+
+
+def _check_short_code(session: Session, code: str, key: str) -> str:
+    code = code.strip()
+    if not _SHORT_CODE_RE.match(code):
+        raise SettingsChangeError(f"short code {code!r} must be 1 to 16 digits")
+    other = session.scalar(
+        select(m.Destination.key).where(m.Destination.short_code == code, m.Destination.key != key)
+    )
+    if other is not None:
+        raise SettingsChangeError(f"short code {code} is already used by destination {other!r}")
+    return code
+
+
+def add_destination(
+    session: Session,
+    key: str,
+    label_fr: str,
+    label_en: str,
+    kind: str,
+    report_group: str,
+    short_code: str,
+    numbers: Mapping[str, str],
+    by: str,
+    *,
+    active: bool = True,
+) -> int:
+    """Add a destination to the directory, with its numbers (territory -> number).
+
+    An active destination needs a number for the line's territory (or "*"). The
+    navigators reach it by its short code only once the dialplan's
+    ``[navigator-transfers]`` has an extension for that code (see
+    ``dialplan_transfer_codes``); the number itself reaches Asterisk through AstDB.
+    """
+    key = key.strip()
+    if not _KEY_RE.match(key):
+        raise SettingsChangeError(
+            f"key {key!r} must start with a lower-case letter or digit, then letters,"
+            " digits or dashes (max 40)"
+        )
+    if session.scalar(select(m.Destination.id).where(m.Destination.key == key)) is not None:
+        raise SettingsChangeError(f"destination {key!r} already exists")
+    label_fr, label_en = _label("French label", label_fr), _label("English label", label_en)
+    kind, report_group = _check_kind(kind), _check_group(report_group)
+    short_code = _check_short_code(session, short_code, key)
+    clean: dict[str, str] = {}
+    for territory, number in numbers.items():
+        try:
+            clean[_check_territory(territory, allow_any=True)] = normalize_number(number)
+        except ValueError as exc:
+            raise SettingsChangeError(str(exc)) from None
+    territory_here = _options(session).territory
+    if active and not _reaches(clean, territory_here):
+        raise SettingsChangeError(
+            f"an active destination needs a number for the territory {territory_here!r}"
+        )
+    last = session.scalar(
+        select(m.Destination.sort_order).order_by(m.Destination.sort_order.desc())
+    )
+    now = datetime.now(UTC)
+    session.add(
+        m.Destination(
+            key=key,
+            label_fr=label_fr,
+            label_en=label_en,
+            kind=kind,
+            report_group=report_group,
+            short_code=short_code,
+            active=active,
+            sort_order=(last or 0) + 10,
+            numbers=[
+                m.DestinationNumber(
+                    territory=t, number=n, verified=False, updated_by=by, updated_at=now
+                )
+                for t, n in clean.items()
+            ],
+        )
+    )
+    session.flush()
+    return bump_version(session, by)
+
+
+def update_destination(
+    session: Session,
+    key: str,
+    by: str,
+    *,
+    label_fr: str | None = None,
+    label_en: str | None = None,
+    kind: str | None = None,
+    report_group: str | None = None,
+    short_code: str | None = None,
+    active: bool | None = None,
+) -> int:
+    """Change what is given (None = unchanged). The key never changes: transfer
+    records and reports name destinations by it."""
+    dest = _destination(session, key)
+    if label_fr is not None:
+        dest.label_fr = _label("French label", label_fr)
+    if label_en is not None:
+        dest.label_en = _label("English label", label_en)
+    if kind is not None:
+        dest.kind = _check_kind(kind)
+    if report_group is not None:
+        dest.report_group = _check_group(report_group)
+    if short_code is not None:
+        dest.short_code = _check_short_code(session, short_code, key)
+    if active is not None and active != dest.active:
+        if not active:
+            digits = list(
+                session.scalars(
+                    select(m.ClosedMenuKey.digit).where(m.ClosedMenuKey.destination_key == key)
+                )
+            )
+            if digits:
+                raise SettingsChangeError(
+                    f"destination {key!r} is key {', '.join(digits)} of the closed-hours menu:"
+                    " change the menu first"
+                )
+        else:
+            territory = _options(session).territory
+            if not _reaches({n.territory: n for n in dest.numbers}, territory):
+                raise SettingsChangeError(
+                    f"destination {key!r} has no number for the territory {territory!r}:"
+                    " add one first"
+                )
+        dest.active = active
+    session.flush()
+    return bump_version(session, by)
+
+
+def remove_destination_number(session: Session, key: str, territory: str, by: str) -> int:
+    """Remove the number of one territory; refused if the line would lose the destination."""
+    dest = _destination(session, key)
+    row = next((n for n in dest.numbers if n.territory == territory), None)
+    if row is None:
+        raise SettingsChangeError(f"destination {key!r} has no number for {territory!r}")
+    here = _options(session).territory
+    left = {n.territory: n for n in dest.numbers if n is not row}
+    if dest.active and not _reaches(left, here):
+        raise SettingsChangeError(
+            f"destination {key!r} would have no number for the line's territory {here!r}:"
+            " set another number or deactivate it first"
+        )
+    dest.numbers.remove(row)
+    session.flush()
+    return bump_version(session, by)
+
+
+# -- line options --
+
+
+def set_line_options(
+    session: Session,
+    by: str,
+    *,
+    territory: str | None = None,
+    queue_name: str | None = None,
+    research_mailbox: str | None = None,
+) -> int:
+    """The centre's territory (picks each destination's number), the Asterisk queue of
+    the navigators (queues.conf) and the research voicemail box ("mailbox@context")."""
+    options = _options(session)
+    if territory is not None:
+        territory = _check_territory(territory, allow_any=False)
+        missing = [
+            d.key
+            for d in session.scalars(
+                select(m.Destination)
+                .where(m.Destination.active.is_(True))
+                .options(selectinload(m.Destination.numbers))
+            )
+            if not _reaches({n.territory: n for n in d.numbers}, territory)
+        ]
+        if missing:
+            raise SettingsChangeError(
+                f"no number for territory {territory!r} for: {', '.join(missing)}"
+            )
+        options.territory = territory
+    if queue_name is not None:
+        queue_name = queue_name.strip()
+        if not _QUEUE_RE.match(queue_name):
+            raise SettingsChangeError(
+                f"queue name {queue_name!r} must be letters, digits, '_', '.' or '-' (max 80)"
+            )
+        options.queue_name = queue_name
+    if research_mailbox is not None:
+        research_mailbox = research_mailbox.strip()
+        if not _MAILBOX_RE.match(research_mailbox):
+            raise SettingsChangeError(
+                f"mailbox {research_mailbox!r} must look like 1000@recherche (mailbox@context)"
+            )
+        options.research_mailbox = research_mailbox
+    session.flush()
+    return bump_version(session, by)
+
+
+def set_menu(session: Session, max_attempts: int, digit_timeout_ms: int, by: str) -> int:
+    """How patient the menus are: attempts before the default route, and the wait
+    for a key."""
+    if not 1 <= max_attempts <= 9:
+        raise SettingsChangeError(f"menu attempts must be between 1 and 9, not {max_attempts}")
+    if not 1000 <= digit_timeout_ms <= 30000:
+        raise SettingsChangeError(
+            f"the wait for a key must be between 1000 and 30000 ms, not {digit_timeout_ms}"
+        )
+    options = _options(session)
+    options.menu_max_attempts = max_attempts
+    options.menu_digit_timeout_ms = digit_timeout_ms
+    session.flush()
+    return bump_version(session, by)
+
+
+def set_closed_menu(
+    session: Session, transfer_keys: Mapping[str, str], research_key: str, by: str
+) -> int:
+    """The closed-hours menu: phone key -> active destination key, and the key of the
+    research voicemail box (it must not also be a transfer key)."""
+    if not _PHONE_KEY_RE.match(research_key):
+        raise SettingsChangeError(f"research key {research_key!r} is not a phone key (0-9, *, #)")
+    active = set(session.scalars(select(m.Destination.key).where(m.Destination.active.is_(True))))
+    for digit, key in transfer_keys.items():
+        if not _PHONE_KEY_RE.match(digit):
+            raise SettingsChangeError(f"{digit!r} is not a phone key (0-9, *, #)")
+        if key not in active:
+            raise SettingsChangeError(f"key {digit}: no active destination {key!r}")
+    if research_key in transfer_keys:
+        raise SettingsChangeError(
+            f"key {research_key} cannot be both the research box and a transfer"
+        )
+    for row in session.scalars(select(m.ClosedMenuKey)):
+        session.delete(row)
+    session.flush()
+    for digit, key in sorted(transfer_keys.items()):
+        session.add(m.ClosedMenuKey(digit=digit, destination_key=key))
+    _options(session).closed_research_key = research_key
+    session.flush()
+    return bump_version(session, by)
+
+
+# -- the dialplan's side of the short codes --
+
+_EXTEN_RE = re.compile(
+    r"^\s*exten\s*=>?\s*([0-9]+)\s*,\s*1\s*,\s*Gosub\(\s*ivr211-dial-code\s*,\s*s\s*,\s*1\(\s*"
+    r"([A-Z0-9_]+)\s*\)\s*\)",
+    re.IGNORECASE,
+)
+
+
+def dialplan_transfer_codes(extensions_conf: str) -> dict[str, str]:
+    """Short code -> destination token (``dest_token``) of ``[navigator-transfers]``.
+
+    The dialplan, not the database, decides which codes a navigator can dial: a new
+    destination needs its extension there (``exten => 204,1,Gosub(ivr211-dial-code,
+    s,1(NEW_KEY))``) and a dialplan reload; its number then comes from AstDB.
+    """
+    codes: dict[str, str] = {}
+    section = None
+    for line in extensions_conf.splitlines():
+        stripped = line.split(";", 1)[0].strip()
+        header = re.match(r"^\[([^\]]+)\]", stripped)
+        if header:
+            section = header.group(1)
+            continue
+        if section == "navigator-transfers":
+            match = _EXTEN_RE.match(stripped)
+            if match:
+                codes[match.group(1)] = match.group(2).upper()
+    return codes
+
+
+def dialplan_mismatches(
+    destinations: list[DestinationRecord], codes: Mapping[str, str]
+) -> dict[str, str]:
+    """Destination key -> what is wrong between its short code and the dialplan."""
+    problems: dict[str, str] = {}
+    for dest in destinations:
+        if not dest.active:
+            continue
+        token = codes.get(dest.short_code)
+        if token is None:
+            problems[dest.key] = f"no extension {dest.short_code} in [navigator-transfers]"
+        elif token != dest_token(dest.key):
+            problems[dest.key] = (
+                f"extension {dest.short_code} of [navigator-transfers] dials {token},"
+                f" not {dest_token(dest.key)}"
+            )
+    return problems

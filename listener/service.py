@@ -7,6 +7,9 @@ A poller thread claims due commands from the command table every ``poll_s`` and 
 them as actions on the loop; a command past its expiry is expired there, never sent.
 When the link drops the interpreter forgets what was in flight; when it is back, and a
 CEL file is configured, a reconciliation recovers from CEL what the stream missed.
+The :class:`~listener.live.LiveTracker` follows presence and calls waiting; its snapshot
+goes to the live tables (``ivr211.live``) from a thread, at most every ``live_write_s``
+and on change. When the link is back it is rebuilt from ``QueueStatus`` and ``Status``.
 The link's state goes to the listener status row (``ivr211 listener status``).
 """
 
@@ -38,9 +41,10 @@ from listener.actions import (
     CallTracker,
     QueueMember,
 )
-from listener.ami import AmiLink, Event, LinkOptions, LinkState
+from listener.ami import ActionTimeout, AmiLink, Event, LinkDown, LinkOptions, LinkState
 from listener.facts import TransferFact
 from listener.interpreter import Interpreter
+from listener.live import LiveSnapshot, LiveTracker
 from listener.writer import RecordWriter
 
 __all__ = ["COMMAND_KINDS", "ListenerOptions", "ListenerService", "run_listener"]
@@ -67,6 +71,8 @@ class ListenerOptions:
     heartbeat_s: float = 10.0
     settings_refresh_s: float = 5.0
     reconcile_lookback: timedelta = timedelta(hours=2)
+    live_write_s: float = 0.5
+    live_resync: bool = True
     actions: ActionOptions = field(default_factory=ActionOptions)
 
 
@@ -139,6 +145,13 @@ class ListenerService:
         self._was_connected = False
         self._disconnected_at: datetime | None = None
         self._reconciling: concurrent.futures.Future[None] | None = None
+        self.live = LiveTracker()
+        self._live_pool = concurrent.futures.ThreadPoolExecutor(1, "listener-live")
+        self._live_timer: asyncio.TimerHandle | None = None
+        self._live_last = 0.0
+        self._live_connected = False
+        self._live_epoch = 0
+        self._resync: asyncio.Task[None] | None = None
 
     # ---- life cycle --------------------------------------------------------------------
 
@@ -147,6 +160,7 @@ class ListenerService:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._refresh_settings)
         self.writer = RecordWriter(self.engine, self.options.spool_path)
+        self.link.subscribe(self._feed_live)
         self.link.subscribe(self.tracker.feed)
         self.link.subscribe(self._interpret)
         self._poller = threading.Thread(target=self._poll, name="listener-commands", daemon=True)
@@ -163,6 +177,10 @@ class ListenerService:
                 await asyncio.wait(pending, timeout=5.0)
             if self._reconciling is not None:
                 await asyncio.wrap_future(self._reconciling)
+            if self._resync is not None:
+                await asyncio.gather(self._resync, return_exceptions=True)
+            if self._live_timer is not None:
+                self._live_timer.cancel()
             await asyncio.to_thread(self._shutdown)
 
     def stop(self) -> None:
@@ -176,6 +194,8 @@ class ListenerService:
         if self.writer is not None:
             self.writer.close(timeout=10.0)
         self._status_pool.shutdown(wait=True)
+        self._live_pool.submit(self._write_live, LiveSnapshot.empty(), False, datetime.now(UTC))
+        self._live_pool.shutdown(wait=True)
 
     # ---- events --------------------------------------------------------------------------
 
@@ -199,6 +219,7 @@ class ListenerService:
             if self._disconnected_at is not None and self.options.cel_path is not None:
                 self._start_reconcile(self._disconnected_at)
             self._was_connected = True
+        self._live_state(state.state == "connected")
         with contextlib.suppress(RuntimeError):
             self._status_pool.submit(self._write_status, state.state, state.detail, state.at)
 
@@ -236,6 +257,74 @@ class ListenerService:
             log.info("reconciliation from %s: %s", path, report)
         except Exception:
             log.exception("reconciliation from %s failed", path)
+
+    # ---- live state ------------------------------------------------------------------
+
+    def _feed_live(self, event: Event) -> None:
+        if self.live.feed(event, datetime.now(UTC)):
+            self._schedule_live()
+
+    def _live_state(self, connected: bool) -> None:
+        """Forget everything when the link is lost or stops; rebuild it when it is back."""
+        if connected == self._live_connected:
+            return
+        self._live_connected = connected
+        self._live_epoch += 1
+        self.live.reset()
+        if connected and self.options.live_resync:
+            self._resync = asyncio.ensure_future(self._resync_live())
+        if self._live_timer is not None:
+            self._live_timer.cancel()
+        self._flush_live()  # at once: stale state must not outlive the link
+
+    async def _resync_live(self) -> None:
+        epoch = self._live_epoch
+        self.live.begin_resync()
+        replies: list[Event] = []
+        try:
+            for action in (
+                {"Action": "QueueStatus"},
+                {"Action": "Status", "Variables": "IVR_LANG,IVR_PATH,IVR_INTERPRETER"},
+            ):
+                reply = await self.link.send_action(action, as_list=True)
+                replies.extend(reply if isinstance(reply, list) else [reply])
+        except (LinkDown, ActionTimeout) as exc:
+            if epoch == self._live_epoch:
+                self.live.abort_resync()
+            log.warning("cannot read the queues' state: %s", exc)
+            return
+        if epoch != self._live_epoch:
+            return  # the link dropped meanwhile: these replies describe a past state
+        self.live.finish_resync(replies, datetime.now(UTC))
+        self._schedule_live()
+
+    def _schedule_live(self) -> None:
+        """Write soon: at most one write every ``live_write_s``, the last change included."""
+        if self._live_timer is not None or self._loop is None:
+            return
+        delay = max(0.0, self._live_last + self.options.live_write_s - time.monotonic())
+        self._live_timer = self._loop.call_later(delay, self._flush_live)
+
+    def _flush_live(self) -> None:
+        self._live_timer = None
+        self._live_last = time.monotonic()
+        snapshot = self.live.snapshot()
+        with contextlib.suppress(RuntimeError):
+            self._live_pool.submit(
+                self._write_live, snapshot, self._live_connected, datetime.now(UTC)
+            )
+
+    def _write_live(self, snapshot: LiveSnapshot, connected: bool, at: datetime) -> None:
+        from ivr211.live import write_snapshot
+
+        def write() -> None:
+            with self.sessions.begin() as session:
+                write_snapshot(session, snapshot, connected=connected, at=at)
+
+        try:
+            _retry_locked(write)
+        except Exception:
+            log.exception("cannot write the live state")
 
     # ---- commands ----------------------------------------------------------------------
 
@@ -277,6 +366,7 @@ class ListenerService:
             state = self.link.state
             if state is not None and mono - last_beat >= self.options.heartbeat_s:
                 last_beat = mono
+                loop.call_soon_threadsafe(self._schedule_live)
                 self._write_status(state.state, state.detail, now)
 
     async def _execute(self, command_id: int, kind: str, args: dict[str, Any]) -> None:

@@ -37,6 +37,12 @@ TABLES = {
     "transfer_records",
     "commands",
     "listener_status",
+    "users",
+    "login_throttle",
+    "service_heartbeats",
+    "navigator_presence",
+    "queue_callers",
+    "live_state",
 }
 
 
@@ -45,7 +51,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0004"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 

@@ -1,0 +1,389 @@
+"""The navigator's console: presence, the current call, and one click per transfer.
+
+Everything that acts on a call goes through the command table (``ivr211.commands``):
+the listener is the only AMI client, claims the command within its short expiry (never
+later: a warm transfer sent late would put a stranger on hold), runs the action, judges
+it from the events that follow, and stores the result. The page posts (CSRF-checked),
+gets the command's id back at once, and polls ``/console/commands/<id>.json`` until the
+result is in, which it shows in plain words.
+
+The caller's number is shown plainly: a consultation call to 911 reaches the 911 centre
+with the 211 centre's own number, so the navigator reads the caller's to 911. What the
+console knows about calls comes from the listener's live tables (``ivr211.live``).
+Nothing is sent when the listener is not connected to Asterisk; the page says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from dashboard import db
+from dashboard.i18n import current_language
+from dashboard.roles import role_required
+from ivr211 import commands, live, navigators
+from ivr211.models import Navigator
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+__all__ = ["COMMAND_TTL_S", "PRESENCE_COMMANDS", "TRANSFER_MODES", "bp"]
+
+#: A command not claimed by the listener within this many seconds is never sent.
+COMMAND_TTL_S = 5.0
+PRESENCE_COMMANDS = {
+    "login": "queue_login",
+    "pause": "queue_pause",
+    "resume": "queue_unpause",
+    "logout": "queue_logout",
+}
+TRANSFER_MODES = ("attended", "blind", "three_way")
+_LINKEDID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_KINDS = frozenset({*PRESENCE_COMMANDS.values(), "transfer", "cancel", "referral"})
+
+
+class ConsoleRefused(Exception):
+    """A request the console will not turn into a command; the message is for the user."""
+
+    status = 409
+
+
+# ---- what the page shows ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DestinationButton:
+    key: str
+    label: str
+    emergency: bool
+
+
+@dataclass(frozen=True)
+class ConsoleView:
+    now: datetime
+    navigator: Navigator | None
+    listener_up: bool
+    listener_text: str
+    live_known: bool
+    presence: live.LiveMember | None
+    destinations: tuple[DestinationButton, ...]
+
+    @property
+    def can_act(self) -> bool:
+        return self.navigator is not None and self.listener_up
+
+    @property
+    def call(self) -> live.LiveCall | None:
+        return self.presence.call if self.presence is not None else None
+
+    @property
+    def on_call(self) -> bool:
+        return self.presence is not None and self.presence.on_call
+
+    def presence_text(self) -> str:
+        if not self.live_known:
+            return _("inconnue")
+        if self.presence is None:
+            return _("Déconnecté de la file")
+        if self.presence.on_call:
+            return _("En appel")
+        if self.presence.paused:
+            return str(_("En pause"))
+        return str(_("Disponible"))
+
+
+def _destinations() -> tuple[DestinationButton, ...]:
+    """The directory's destinations, emergency services first, in the directory's order."""
+    english = current_language() == "en"
+    found = [
+        DestinationButton(d.key, d.label_en if english else d.label_fr, d.kind == "emergency")
+        for d in db.line_settings().destinations
+    ]
+    return tuple(sorted(found, key=lambda d: not d.emergency))
+
+
+def _navigator() -> Navigator | None:
+    nav_id = getattr(current_user, "navigator_id", None)
+    if nav_id is None:
+        return None
+    return db.read_session().get(Navigator, nav_id)
+
+
+def _listener(now: datetime) -> tuple[bool, str]:
+    status = navigators.get_status(db.read_session())
+    if status is None:
+        return False, _("Le récepteur AMI n'a jamais démarré : aucune action n'est possible.")
+    if status.stale(now, db.config().dashboard.heartbeat_stale_s):
+        return False, _(
+            "Le récepteur AMI ne donne plus signe de vie : aucune action n'est possible."
+        )
+    if status.state != "connected":
+        return False, _(
+            "Le lien avec le système téléphonique est coupé : aucune action n'est possible."
+        )
+    return True, _("Lien avec le système téléphonique établi.")
+
+
+def current_view() -> ConsoleView:
+    now = db.now()
+    session = db.read_session()
+    navigator = _navigator()
+    up, text = _listener(now)
+    stale = db.config().dashboard.heartbeat_stale_s
+    view = live.read_live(session, now=now, stale_after_s=stale)
+    presence = live.presence_for(session, navigator) if navigator and view.known else None
+    return ConsoleView(now, navigator, up, text, view.known, presence, _destinations())
+
+
+# ---- commands ----------------------------------------------------------------------------
+
+
+def _requester() -> str:
+    return f"dashboard:{current_user.username}"
+
+
+def _submit(kind: str, args: dict[str, Any]) -> int:
+    view = current_view()
+    if view.navigator is None:
+        raise ConsoleRefused(_no_phone_text())
+    if not view.listener_up:
+        raise ConsoleRefused(view.listener_text)
+    with db.write() as session:
+        return commands.submit(
+            session,
+            kind,
+            {"user": view.navigator.username, **args},
+            _requester(),
+            COMMAND_TTL_S,
+            now=view.now,
+        )
+
+
+def _no_phone_text() -> str:
+    return str(
+        _(
+            "Votre compte n'est lié à aucun poste téléphonique : demandez à un administrateur "
+            "de l'associer à votre navigateur."
+        )
+    )
+
+
+def _destination(key: str) -> DestinationButton:
+    for dest in _destinations():
+        if dest.key == key:
+            return dest
+    raise ConsoleRefused(_("Destination inconnue : %(key)s.", key=key[:40]))
+
+
+def _answer(command_id: int) -> WerkzeugResponse:
+    url = url_for("console.result", command_id=command_id)
+    if _wants_json():
+        response = jsonify(command_id=command_id, result_url=url, message=_("Demande envoyée…"))
+        response.status_code = 202
+        return response
+    return redirect(url_for("console.index", command=command_id), code=303)
+
+
+def _refused(exc: ConsoleRefused) -> WerkzeugResponse:
+    if _wants_json():
+        response = jsonify(error="refused", message=str(exc))
+        response.status_code = exc.status
+        return response
+    flash(str(exc), "error")
+    return redirect(url_for("console.index"), code=303)
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == (
+        "application/json"
+    )
+
+
+def _form(name: str) -> str:
+    return (request.form.get(name) or "").strip()
+
+
+# ---- results in plain words -----------------------------------------------------------
+
+_ERRORS: dict[str, Any] = {
+    "no_such_channel": _l(
+        "Aucun appel en cours sur votre poste (ou l'appel vient de se terminer)."
+    ),
+    "unknown_destination": _l("Cette destination n'est pas dans l'annuaire."),
+    "not_permitted": _l("Le système téléphonique refuse cette action au récepteur AMI."),
+    "link_down": _l("Le lien avec le système téléphonique est coupé : rien n'a été fait."),
+    "timeout": _l("Le système téléphonique n'a pas confirmé l'action à temps."),
+    "transfer_not_available": _l(
+        "Cet appel ne peut pas être transféré depuis la console : transférez-le avec le téléphone."
+    ),
+    "rejected": _l("Le système téléphonique a refusé l'action."),
+    "internal": _l("Erreur inattendue du récepteur AMI."),
+}
+
+
+def _destination_label(key: str | None) -> str:
+    if not key:
+        return ""
+    for dest in _destinations():
+        if dest.key == key:
+            return dest.label
+    return key
+
+
+def describe(command: commands.Command, now: datetime) -> tuple[str, str]:
+    """(state, text): pending / ok / error / expired and what happened, for the navigator."""
+    status = command.status
+    if status == commands.PENDING and now >= command.expires_at:
+        status = commands.EXPIRED
+    args = command.args
+    dest = _destination_label(args.get("destination"))
+    if status in (commands.PENDING, commands.RUNNING):
+        return "pending", _("En cours…")
+    if status == commands.EXPIRED:
+        return "expired", _(
+            "Le récepteur AMI n'a pas pris la demande à temps : rien n'a été fait. Réessayez."
+        )
+    result = command.result or {}
+    if status == commands.ERROR:
+        text = _ERRORS.get(str(result.get("code", "")), _l("L'action a échoué."))
+        return "error", str(text)
+    kind, mode = command.kind, args.get("mode", "attended")
+    texts = {
+        "queue_login": _("Vous êtes connecté à la file d'attente."),
+        "queue_pause": _("Vous êtes en pause."),
+        "queue_unpause": _("Vous êtes de retour de pause."),
+        "queue_logout": _("Vous êtes déconnecté de la file d'attente."),
+        "cancel": _("Transfert annulé : vous êtes de retour avec l'appelant."),
+    }
+    if kind == "transfer" and mode == "blind":
+        return "ok", _("Appel transféré à %(dest)s.", dest=dest)
+    if kind == "transfer" and mode == "three_way":
+        return "ok", _("Conférence à trois avec %(dest)s.", dest=dest)
+    if kind == "transfer":
+        return "ok", _("Appel de %(dest)s en cours; l'appelant est en attente.", dest=dest)
+    if kind == "referral":
+        if "already" in str(result.get("message", "")):
+            return "ok", _("Cette référence à %(dest)s était déjà notée.", dest=dest)
+        return "ok", _("Référence sans transfert à %(dest)s notée.", dest=dest)
+    return "ok", texts.get(kind, _("Fait."))
+
+
+# ---- views ---------------------------------------------------------------------------
+
+
+@bp.get("/")
+@role_required("navigator")
+def index() -> str:
+    view = current_view()
+    pending = request.args.get("command", type=int)
+    return render_template("console/index.html", view=view, pending=pending)
+
+
+@bp.post("/presence")
+@role_required("navigator")
+def presence() -> WerkzeugResponse:
+    try:
+        kind = PRESENCE_COMMANDS.get(_form("action"))
+        if kind is None:
+            raise ConsoleRefused(_("Action inconnue."))
+        args = {"reason": _form("reason")[:80]} if kind == "queue_pause" else {}
+        return _answer(_submit(kind, args))
+    except ConsoleRefused as exc:
+        return _refused(exc)
+
+
+@bp.post("/transfer")
+@role_required("navigator")
+def transfer() -> WerkzeugResponse:
+    try:
+        dest = _destination(_form("destination"))
+        mode = _form("mode") or "attended"
+        if mode not in TRANSFER_MODES:
+            raise ConsoleRefused(_("Type de transfert inconnu."))
+        return _answer(_submit("transfer", {"destination": dest.key, "mode": mode}))
+    except ConsoleRefused as exc:
+        return _refused(exc)
+
+
+@bp.post("/cancel")
+@role_required("navigator")
+def cancel() -> WerkzeugResponse:
+    try:
+        return _answer(_submit("cancel", {}))
+    except ConsoleRefused as exc:
+        return _refused(exc)
+
+
+@bp.post("/referral")
+@role_required("navigator")
+def referral() -> WerkzeugResponse:
+    """A referral given without transfer, for the current call (or the call the page
+    showed, when the caller has just hung up)."""
+    try:
+        dest = _destination(_form("destination"))
+        call = current_view().call
+        linkedid = call.linkedid if call is not None and call.linkedid else _form("linkedid")
+        if not _LINKEDID.match(linkedid or ""):
+            raise ConsoleRefused(_("Aucun appel en cours : la référence se note pendant l'appel."))
+        return _answer(_submit("referral", {"destination": dest.key, "linkedid": linkedid}))
+    except ConsoleRefused as exc:
+        return _refused(exc)
+
+
+@bp.get("/commands/<int:command_id>.json")
+@role_required("navigator")
+def result(command_id: int) -> WerkzeugResponse:
+    try:
+        command = commands.get(db.read_session(), command_id)
+    except commands.CommandNotFound:
+        abort(404)
+    if command.requested_by != _requester() or command.kind not in _KINDS:
+        abort(404)
+    state, text = describe(command, db.now())
+    return jsonify(
+        command_id=command.id,
+        kind=command.kind,
+        state=state,
+        finished=state != "pending",
+        ok=state == "ok",
+        message=text,
+    )
+
+
+@bp.get("/state.json")
+@role_required("navigator")
+def state() -> WerkzeugResponse:
+    view = current_view()
+    call = view.call
+    return jsonify(
+        now=view.now.isoformat(),
+        navigator=view.navigator.username if view.navigator else None,
+        listener={"up": view.listener_up, "message": view.listener_text},
+        can_act=view.can_act,
+        presence={
+            "known": view.live_known,
+            "logged_in": view.presence is not None,
+            "paused": bool(view.presence and view.presence.paused),
+            "on_call": view.on_call,
+            "text": view.presence_text(),
+        },
+        call=None
+        if call is None
+        else {
+            "caller_number": call.caller_number,
+            "linkedid": call.linkedid,
+            "language": call.language,
+            "path": call.path,
+            "interpreter": call.interpreter,
+            "waited_s": call.waited_s,
+            "started_at": call.started_at.isoformat() if call.started_at else None,
+            "consulting": call.consulting,
+        },
+    )

@@ -1,0 +1,177 @@
+"""The line's status for everyone logged in: is the line open and why, are the AMI link
+and the FastAGI server up, how many calls wait, how many navigators are logged in,
+paused or on a call.
+
+Each service says how it is doing in the database, and a silent one counts as down:
+the AMI listener writes its link state every 10 s (``listener_status``), ``ivr211
+serve`` writes the FastAGI server's heartbeat (``service_heartbeats``), and the
+listener mirrors the queue (``ivr211/live.py``). The page polls ``/status.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from dashboard import db
+from dashboard.i18n import format_duration
+from dashboard.roles import ALL_ROLES, role_required
+from ivr.schedule import LineState, compute_state
+from ivr211 import accounts, live, navigators
+
+bp = Blueprint("status", __name__)
+
+FASTAGI = "fastagi"
+
+REASONS: dict[str, Any] = {
+    "hours": _l("Heures d'ouverture"),
+    "after_hours": _l("En dehors des heures d'ouverture"),
+    "holiday": _l("Horaire des jours fériés"),
+    "closure": _l("Fermeture exceptionnelle"),
+    "override_open": _l("Ouverture forcée"),
+    "override_closed": _l("Fermeture forcée"),
+}
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    up: bool
+    label: str
+    detail: str
+    since: datetime | None
+    heard_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StatusView:
+    now: datetime
+    line: LineState
+    ami: ServiceState
+    fastagi: ServiceState
+    live: live.LiveView
+
+    @property
+    def calls_waiting(self) -> int | None:
+        return len(self.live.waiting) if self.live.known else None
+
+    @property
+    def longest_wait_s(self) -> float | None:
+        waits = [w for c in self.live.waiting if (w := c.waited_s(self.now)) is not None]
+        return max(waits) if waits else None
+
+
+def _ami_state(session: Session, now: datetime, stale: timedelta) -> ServiceState:
+    state = navigators.get_status(session)
+    if state is None:
+        return ServiceState(False, _("jamais démarré"), "", None, None)
+    silent = now - state.heartbeat_at > stale
+    if silent:
+        return ServiceState(
+            False,
+            _("aucune nouvelle"),
+            _("Le récepteur AMI ne donne plus signe de vie."),
+            state.since,
+            state.heartbeat_at,
+        )
+    labels = {
+        "connected": _("connecté"),
+        "connecting": _("connexion en cours"),
+        "disconnected": _("déconnecté"),
+        "stopped": _("arrêté"),
+    }
+    return ServiceState(
+        state.state == "connected",
+        labels.get(state.state, state.state),
+        state.detail,
+        state.since,
+        state.heartbeat_at,
+    )
+
+
+def _fastagi_state(session: Session, now: datetime, stale: timedelta) -> ServiceState:
+    beat = accounts.get_heartbeat(session, FASTAGI)
+    if beat is None:
+        return ServiceState(False, _("jamais démarré"), "", None, None)
+    if now - beat.heartbeat_at > stale:
+        return ServiceState(
+            False,
+            _("aucune nouvelle"),
+            _("Le serveur FastAGI ne donne plus signe de vie."),
+            beat.started_at,
+            beat.heartbeat_at,
+        )
+    return ServiceState(
+        True, _("en marche"), f"{beat.host} (pid {beat.pid})", beat.started_at, beat.heartbeat_at
+    )
+
+
+def current_status() -> StatusView:
+    now = db.now()
+    stale = timedelta(seconds=db.config().dashboard.heartbeat_stale_s)
+    settings = db.line_settings()
+    session = db.read_session()
+    ami = _ami_state(session, now, stale)
+    fastagi = _fastagi_state(session, now, stale)
+    view = live.read_live(session)
+    return StatusView(now, compute_state(settings.schedule, now), ami, fastagi, view)
+
+
+def reason_text(state: LineState) -> str:
+    text = str(REASONS.get(state.reason, state.reason))
+    if state.holiday_name:
+        text = f"{text} ({state.holiday_name})"
+    return text
+
+
+def _service_json(service: ServiceState) -> dict[str, Any]:
+    return {
+        "up": service.up,
+        "label": service.label,
+        "detail": service.detail,
+        "since": service.since.isoformat() if service.since else None,
+        "heard_at": service.heard_at.isoformat() if service.heard_at else None,
+    }
+
+
+@bp.get("/status")
+@role_required(*ALL_ROLES)
+def index() -> str:
+    return render_template("status/index.html", status=current_status(), reason_text=reason_text)
+
+
+@bp.get("/status.json")
+@role_required(*ALL_ROLES)
+def as_json() -> WerkzeugResponse:
+    status = current_status()
+    view = status.live
+    return jsonify(
+        now=status.now.isoformat(),
+        line={
+            "open": status.line.is_open,
+            "reason": status.line.reason,
+            "reason_text": reason_text(status.line),
+            "detail": status.line.detail,
+            "until": status.line.until.isoformat() if status.line.until else None,
+        },
+        ami=_service_json(status.ami),
+        fastagi=_service_json(status.fastagi),
+        queue={
+            "known": view.known,
+            "calls_waiting": status.calls_waiting,
+            "longest_wait_s": status.longest_wait_s,
+            "longest_wait_text": format_duration(status.longest_wait_s),
+        },
+        navigators={
+            "known": view.known,
+            "logged_in": view.logged_in if view.known else None,
+            "paused": view.paused if view.known else None,
+            "on_call": view.on_call if view.known else None,
+        },
+    )

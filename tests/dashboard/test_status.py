@@ -1,0 +1,161 @@
+"""The line status page and /status.json, for every role, from what each service wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ivr211 import accounts, live
+from ivr211.accounts import ROLES
+from ivr211.linesettings import SettingsStore, set_override
+from ivr211.navigators import set_status
+from tests.dashboard.conftest import FakeClock, TestUser
+
+Login = Callable[[FlaskClient, str], TestUser]
+
+
+def _beat(engine: Engine, at: datetime) -> None:
+    with Session(engine) as session, session.begin():
+        accounts.beat(session, "fastagi", at - timedelta(hours=1), at)
+
+
+def _live(engine: Engine, at: datetime) -> None:
+    """Two navigators logged in (one paused, one on a call) and three callers waiting."""
+    with Session(engine) as session, session.begin():
+        session.add(live.LiveState(id=1, connected=True, synced=True, changed_at=at, written_at=at))
+        session.add(
+            live.NavigatorPresence(
+                interface="PJSIP/nav-alice",
+                paused=False,
+                on_call=True,
+                since=at,
+                updated_at=at,
+                caller_number="4185550100",
+                call_linkedid="1700000000.1",
+            )
+        )
+        session.add(
+            live.NavigatorPresence(
+                interface="PJSIP/nav-bob", paused=True, on_call=False, since=at, updated_at=at
+            )
+        )
+        for position, waited in enumerate((30, 95, 1300), start=1):
+            session.add(
+                live.QueueCaller(
+                    uniqueid=f"1700000000.{10 + position}",
+                    queue="navigateurs",
+                    position=position,
+                    joined_at=at - timedelta(seconds=waited),
+                    updated_at=at,
+                )
+            )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_sees_the_status(client: FlaskClient, login: Login, role: str) -> None:
+    login(client, role)
+    page = client.get("/status")
+    assert page.status_code == 200
+    assert "État de la ligne" in page.text
+    assert client.get("/status.json").json["line"]["open"] is True  # type: ignore[index]
+
+
+def test_nothing_running_shows_everything_down(client: FlaskClient, login: Login) -> None:
+    login(client, "manager")
+    data = client.get("/status.json").json
+    assert data is not None
+    assert data["ami"]["up"] is False and data["ami"]["label"] == "jamais démarré"
+    assert data["fastagi"]["up"] is False
+    assert data["queue"] == {
+        "known": False,
+        "calls_waiting": None,
+        "longest_wait_s": None,
+        "longest_wait_text": "–",
+    }
+    assert data["navigators"]["logged_in"] is None
+    page = client.get("/status").text
+    assert page.count("Inconnu : le lien AMI est coupé.") == 2
+
+
+def test_services_up_with_calls_waiting_and_navigators(
+    client: FlaskClient, login: Login, app_engine: Engine, clock: FakeClock
+) -> None:
+    now = clock()
+    with Session(app_engine) as session, session.begin():
+        set_status(session, "connected", "", now - timedelta(seconds=5))
+    _beat(app_engine, now - timedelta(seconds=8))
+    _live(app_engine, now)
+    login(client, "navigator")
+    data = client.get("/status.json").json
+    assert data is not None
+    assert data["ami"]["up"] is True and data["ami"]["label"] == "connecté"
+    assert data["fastagi"]["up"] is True
+    assert data["queue"]["calls_waiting"] == 3
+    assert data["queue"]["longest_wait_s"] == 1300
+    assert data["queue"]["longest_wait_text"] == "21 min 40 s"
+    assert data["navigators"] == {"known": True, "logged_in": 2, "paused": 1, "on_call": 1}
+    page = client.get("/status").text
+    assert 'id="status-fastagi"' in page and "en marche" in page
+    assert "21 min 40 s" in page
+    assert "4185550100" not in page  # caller numbers belong to the console only
+
+
+def test_a_silent_service_counts_as_down(
+    client: FlaskClient, login: Login, app_engine: Engine, clock: FakeClock
+) -> None:
+    now = clock()
+    with Session(app_engine) as session, session.begin():
+        set_status(session, "connected", "", now - timedelta(seconds=31))
+    _beat(app_engine, now - timedelta(seconds=31))
+    login(client, "admin")
+    data = client.get("/status.json").json
+    assert data is not None
+    assert (data["ami"]["up"], data["ami"]["label"]) == (False, "aucune nouvelle")
+    assert (data["fastagi"]["up"], data["fastagi"]["label"]) == (False, "aucune nouvelle")
+
+
+def test_a_disconnected_listener_says_why(
+    client: FlaskClient, login: Login, app_engine: Engine, clock: FakeClock
+) -> None:
+    with Session(app_engine) as session, session.begin():
+        set_status(session, "disconnected", "connection refused", clock())
+    login(client, "research")
+    data = client.get("/status.json").json
+    assert data is not None
+    assert data["ami"] == {
+        "up": False,
+        "label": "déconnecté",
+        "detail": "connection refused",
+        "since": clock().isoformat(),
+        "heard_at": clock().isoformat(),
+    }
+
+
+def test_closed_line_and_why_in_the_page_and_the_header(
+    client: FlaskClient, login: Login, app_engine: Engine, clock: FakeClock
+) -> None:
+    with SettingsStore(app_engine).change() as session:
+        set_override(session, "closed", None, "tempête", "admin")
+    login(client, "manager")
+    page = client.get("/status").text
+    assert "Ligne fermée" in page  # header
+    assert "Fermeture forcée" in page
+    data = client.get("/status.json").json
+    assert data is not None
+    assert data["line"]["open"] is False and data["line"]["reason"] == "override_closed"
+
+
+def test_after_hours_on_a_saturday_evening(
+    client: FlaskClient, login: Login, clock: FakeClock
+) -> None:
+    clock.set(datetime(2026, 11, 28, 21, 0, tzinfo=UTC))  # Saturday 16:00 in Québec
+    login(client, "manager")
+    data = client.get("/status.json").json
+    assert data is not None
+    assert data["line"]["open"] is False and data["line"]["reason"] == "after_hours"
+    assert "En dehors des heures d&#39;ouverture" in client.get("/status").text
