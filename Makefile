@@ -29,6 +29,7 @@ run: install
 	IVR211_CONFIG=$(CONFIG) $(BIN)/ivr211 serve
 
 ## Debian packages the tests need: a PostgreSQL server (the suite starts its own),
+## chromium and chromium-driver (browser tests),
 ## espeak-ng and sox for the prompt audio. Installed only when missing.
 system-test-deps:
 	@bash tools/install-system-deps.sh

@@ -121,8 +121,7 @@ def open_page(browser: Browser, dashboard: Dashboard) -> Iterator[Callable[[], P
 
         def on_console(message: ConsoleMessage) -> None:
             url = str(message.location.get("url", ""))
-            # Chromium asks for /favicon.ico on its own; the dashboard has none (a 404).
-            if message.type == "error" and not url.endswith("/favicon.ico"):
+            if message.type == "error":
                 errors.append(f"console: {message.text} ({url})")
 
         page.on("console", on_console)
