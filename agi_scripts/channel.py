@@ -172,11 +172,16 @@ class Channel:
             return None
         return _digit(code)
 
-    async def get_data(self, name: str, timeout_ms: int, max_digits: int) -> tuple[str, bool]:
+    async def get_data(
+        self, name: str, timeout_ms: int, max_digits: int, *, confirm_hangup: bool = False
+    ) -> tuple[str, bool]:
         """Play a file and collect digits: ``(digits, timed_out)``.
 
-        ``GET DATA beep 6000 3`` -> ``200 result=42``; ``200 result= (timeout)`` with no
-        key; ``200 result=-1`` for a missing file (5a), returned as ``("", False)``.
+        ``GET DATA beep 6000 3`` -> ``200 result=42`` (the caller typed 4 2 #: the ``#``
+        ends the entry and is not returned); ``200 result= (timeout)`` with no key;
+        ``200 result=-1`` for a missing file on a live channel (5a), returned as
+        ``("", False)``. As with STREAM FILE, ``-1`` may also be a caller who just left:
+        with ``confirm_hangup``, ``CHANNEL STATUS`` tells (``511`` on a dead channel).
         """
         reply = await self.command(
             format_command("GET DATA", _word(name, "file name"), str(timeout_ms), str(max_digits)),
@@ -184,8 +189,24 @@ class Channel:
         )
         if reply.result == "-1":
             log.warning("GET DATA %s failed (missing prompt?): %s", name, reply.text)
+            if confirm_hangup:
+                await self.command(format_command("CHANNEL STATUS"))
             return "", False
         return reply.result, reply.data == "timeout"
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
+        """``SAY DIGITS 211 ""`` -> ``200 result=0`` (said to the end, in the channel's
+        language); a key that interrupted it is returned."""
+        if not digits or any(d not in "0123456789" for d in digits):
+            raise ValueError(f"SAY DIGITS takes digits only, not {digits!r}")
+        if any(key not in DTMF_KEYS for key in escape_digits):
+            raise ValueError(f"invalid escape digits {escape_digits!r}")
+        reply = await self.command(format_command("SAY DIGITS", digits, f'"{escape_digits}"'))
+        code = reply.result_int()
+        if code < 0:
+            log.info("SAY DIGITS failed on %s: %s", self.name, reply.text)
+            return None
+        return _digit(code)
 
     async def set_variable(self, name: str, value: str) -> None:
         """``SET VARIABLE IVR_NOTE "deux mots"`` -> ``200 result=1``."""

@@ -12,7 +12,10 @@ One call, in order:
    and holidays, and the navigators' transfer codes dial the directory's numbers,
    without a write per key on every call.
 4. The flow's actions: ``Play`` -> ``STREAM FILE 211/<name> ""``; ``Gather`` ->
-   ``STREAM FILE 211/<name> "<accept>"`` per prompt until a key, then ``WAIT FOR DIGIT``.
+   ``STREAM FILE 211/<name> "<accept>"`` per prompt until a key, then ``WAIT FOR DIGIT``;
+   ``GatherDigits`` -> ``GET DATA 211/<last prompt> <timeout> <max digits>`` (1a:
+   ``200 result=4185550199``; ``200 result= (timeout)``); ``SayDigits`` -> ``SAY DIGITS
+   <digits> ""``.
    ``SET VARIABLE CHANNEL(language) fr|en`` whenever the prompt language changes:
    Asterisk picks the sound folder from it.
 5. ``Finish``: the decision's variables (``__`` prefix for the inherited ones), then
@@ -34,21 +37,25 @@ from agi_scripts.channel import Channel
 from agi_scripts.errors import AgiError, ChannelHungUp
 from agi_scripts.protocol import AgiHeader
 from ivr.actions import (
+    Action,
     CallInfo,
     Decision,
     DigitPressed,
+    DigitsEntered,
     Event,
     Finish,
-    Gather,
+    GatherDigits,
     HungUp,
     NoInput,
     Play,
     PlaybackDone,
     PromptRef,
+    SayDigits,
 )
 from ivr.dialplan import (
     ASTDB_FAMILY,
     INHERITED,
+    VAR_CALLBACK,
     VAR_CLOSES_AT,
     VAR_DEST,
     VAR_DEST_NUMBER,
@@ -99,6 +106,7 @@ def decision_variables(decision: Decision) -> list[tuple[str, str]]:
             VAR_CLOSES_AT,
             "" if decision.closes_at is None else str(int(decision.closes_at.timestamp())),
         ),
+        (VAR_CALLBACK, decision.callback or ""),
     ]
     return [(var_name(name), value) for name, value in values]
 
@@ -206,10 +214,20 @@ class FlowRunner:
             sound_file(prompt.name), escape_digits, confirm_hangup=True
         )
 
-    async def _execute(self, action: Play | Gather) -> Event:
+    async def _execute(self, action: Action) -> Event:
+        if isinstance(action, Finish):
+            raise TypeError("Finish is not executed: its decision is")
         if isinstance(action, Play):
             for prompt in action.prompts:
                 await self._stream(prompt, "")
+            return PlaybackDone()
+        if isinstance(action, GatherDigits):
+            return await self._gather_digits(action)
+        if isinstance(action, SayDigits):
+            for prompt in action.intro:
+                await self._stream(prompt, "")
+            await self._set_language(action.language)
+            await self._channel.say_digits(action.digits)
             return PlaybackDone()
         for prompt in action.prompts:
             digit = await self._stream(prompt, action.accept)
@@ -217,6 +235,22 @@ class FlowRunner:
                 return DigitPressed(digit)
         digit = await self._channel.wait_for_digit(action.timeout_ms)
         return NoInput() if digit is None else DigitPressed(digit)
+
+    async def _gather_digits(self, action: GatherDigits) -> Event:
+        """GET DATA always ends an entry on ``#`` (res_agi), so that is the only
+        terminator it can honour."""
+        if action.terminator != "#":
+            raise ValueError(f"GET DATA ends on '#', not {action.terminator!r}")
+        *before, last = action.prompts
+        for prompt in before:
+            await self._stream(prompt, "")
+        await self._set_language(last.language)
+        digits, timed_out = await self._channel.get_data(
+            sound_file(last.name), action.timeout_ms, action.max_digits, confirm_hangup=True
+        )
+        if not digits and timed_out:
+            return NoInput()
+        return DigitsEntered(digits, timed_out)
 
     async def _finish(self, decision: Decision) -> None:
         self._decision = decision

@@ -6,6 +6,9 @@ Asterisk 22.10.1 (../shared/asterisk/transcripts/1a, 1b, 5a)::
     ANSWER                      -> 200 result=0
     STREAM FILE 211/x "12"      -> 200 result=0 endpos=<n>, or 200 result=49 endpos=<n> ('1')
     WAIT FOR DIGIT 5000         -> 200 result=53 ('5'), or 200 result=0 (timeout)
+    GET DATA 211/x 5000 11      -> 200 result=42 (keys 4 2 #), 200 result= (timeout),
+                                   or 200 result=42 (timeout) (keys 4 2, then silence)
+    SAY DIGITS 4185550199 ""    -> 200 result=0
     SET VARIABLE / DATABASE PUT -> 200 result=1
     GET VARIABLE X              -> 200 result=1 (<value>) or 200 result=0
     EXEC ...                    -> 200 result=0
@@ -125,7 +128,7 @@ class SimulatedAsterisk:
     """Answers the server's commands like Asterisk, asking ``next_key`` for each key.
 
     ``next_key(prompt)`` returns a DTMF key, ``""`` (no key / timeout) or ``"h"``
-    (hang up).
+    (hang up); for GET DATA, a whole entry such as ``4185550199#``.
     """
 
     def __init__(self, language: str, next_key: Callable[[str], str], out: TextIO) -> None:
@@ -161,7 +164,12 @@ class SimulatedAsterisk:
             if key == "h":
                 self._hang_up()
                 return "200 result=-1"
-            return f"200 result={ord(key) if key else 0}"
+            return f"200 result={ord(key[0]) if key else 0}"
+        if upper.startswith("GET DATA ") and len(words) >= 3:
+            return self._get_data(words[2], int(words[4]) if len(words) > 4 else 1024)
+        if upper.startswith("SAY DIGITS ") and len(words) >= 3:
+            print(f"  ▶ (digits, {self.language}) {' '.join(words[2])}", file=self._out)
+            return "200 result=0"
         if upper.startswith("SET VARIABLE ") and len(words) == 4:
             self.variables[words[2]] = words[3]
             if words[2] == "CHANNEL(language)":
@@ -189,19 +197,35 @@ class SimulatedAsterisk:
             return "200 result=1"
         return UNKNOWN
 
-    def _stream(self, file: str, escape_digits: str) -> str:
+    def _get_data(self, file: str, max_digits: int) -> str:
+        self._show(file)
+        entry = self._next_key(f"{_ENTRY_PROMPT} then # (at most {max_digits} keys)")
+        if entry == "h":
+            self._hang_up()
+            return "200 result=-1"
+        digits, ended, _ = entry.partition("#")
+        digits = digits[:max_digits]
+        if ended or len(digits) == max_digits:
+            return f"200 result={digits}"
+        return f"200 result={digits} (timeout)" if digits else "200 result= (timeout)"
+
+    def _show(self, file: str) -> int:
         name = file.removeprefix(f"{SOUND_DIR}/")
         texts = CATALOGUE.get(name, {})
         text = next((t for lang, t in texts.items() if lang == self.language), "")
         shown = text or "(no text in the catalogue for this language)"
         print(f"  ▶ {file} [{self.language}] {shown}", file=self._out)
-        length = max(len(text), 10) * SAMPLES_PER_CHAR
+        return max(len(text), 10) * SAMPLES_PER_CHAR
+
+    def _stream(self, file: str, escape_digits: str) -> str:
+        length = self._show(file)
         if not escape_digits:
             return f"200 result=0 endpos={length}"
         key = self._next_key(f"key [{escape_digits}]")
         if key == "h":
             self._hang_up()
             return f"200 result=-1 endpos={length // 2}"
+        key = key[:1]
         if key and key in escape_digits:
             return f"200 result={ord(key)} endpos={length // 2}"
         if key:
@@ -216,7 +240,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keys",
         default=None,
-        help='scripted keys, comma-separated: a digit, "t" = no key, "h" = hang up',
+        help='scripted keys, comma-separated: a digit, "t" = no key, "h" = hang up; '
+        'where a number is asked for, the whole entry (e.g. "4185550199#")',
     )
     parser.add_argument("--entry", default=None, help='entry point, e.g. "queue-exit"')
     parser.add_argument("--language", default=None, help="language for --entry (fr or en)")
@@ -227,6 +252,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _KEYS: Final = frozenset("0123456789*#")
+_ENTRY_PROMPT: Final = "number"
+
+
+def _is_entry(text: str) -> bool:
+    return bool(text) and all(ch in _KEYS for ch in text)
 
 
 def _scripted(keys: str) -> Callable[[str], str]:
@@ -247,9 +277,16 @@ def _interactive(out: TextIO) -> Callable[[str], str]:
                 answer = input().strip()
             except EOFError:
                 return ""
-            if answer in ("", "h") or answer in _KEYS:
+            if answer in ("", "h"):
                 return answer
-            print("  one key please (0-9, *, #), Enter or h", file=out)
+            if prompt.startswith(_ENTRY_PROMPT):
+                if _is_entry(answer):
+                    return answer
+                print("  keys please (0-9, *, #), Enter or h", file=out)
+            elif answer in _KEYS:
+                return answer
+            else:
+                print("  one key please (0-9, *, #), Enter or h", file=out)
 
     return next_key
 
@@ -259,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
     host = getattr(args, "host", None) or DEFAULT_HOST
     port = getattr(args, "port", None) or DEFAULT_PORT
     for key in (args.keys or "").split(","):
-        if key.strip() and key.strip() not in _KEYS | {"t", "h"}:
+        if key.strip() and not (_is_entry(key.strip()) or key.strip() in ("t", "h")):
             print(f"invalid key {key.strip()!r} in --keys", file=sys.stderr)
             return 2
     call_args: tuple[str, ...] = ()

@@ -193,6 +193,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(__import__("dashboard.reports", fromlist=["bp"]).bp)
     app.register_blueprint(__import__("dashboard.admin", fromlist=["bp"]).bp)
     app.register_blueprint(__import__("dashboard.console", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("dashboard.research", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("dashboard.audit", fromlist=["bp"]).bp)
 
 
 def close_app(app: Flask) -> None:

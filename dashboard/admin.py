@@ -1,5 +1,6 @@
 """The administrator's pages: hours, holidays, closures, the override, the destination
-directory and its numbers, the line's options, and the users.
+directory and its numbers, the line's options, the consent notice of the research box,
+and the users.
 
 Every change goes through a change function of ``ivr211.linesettings`` (which bumps the
 settings version in the same transaction), ``ivr211.accounts`` or ``ivr211.navigators``,
@@ -48,9 +49,11 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
     TimeField,
 )
 from wtforms.validators import (
+    DataRequired,
     EqualTo,
     InputRequired,
     Length,
@@ -379,6 +382,55 @@ def _menu_field(key: str) -> str:
 
 for _key in MENU_KEYS:
     setattr(ClosedMenuForm, _menu_field(_key), SelectField(_key, default="", validate_choice=True))
+
+
+CONSENT_MAX_CHARS = 2000
+DAYS_PLACEHOLDER = "{days}"
+
+
+def _says_the_period(form: FlaskForm, field: Any) -> None:
+    """The notice must say how long a message is kept (Loi 25), and say it through
+    ``{days}`` so that the spoken period and the retention job cannot disagree."""
+    if field.data and DAYS_PLACEHOLDER not in field.data:
+        raise ValidationError(
+            _("Le texte doit contenir {days}, remplacé par la durée de conservation.")
+        )
+
+
+class DaysField(IntegerField):  # type: ignore[misc]
+    """A whole number of days, refused in the page's language rather than WTForms'."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_("Un nombre entier de jours, p. ex. 365.")) from None
+
+
+class ConsentForm(FlaskForm):  # type: ignore[misc]
+    text_fr = TextAreaField(
+        _l("Texte en français"),
+        validators=[
+            DataRequired(_l("Obligatoire.")),
+            Length(max=CONSENT_MAX_CHARS, message=_l("Au plus 2000 caractères.")),
+            _says_the_period,
+        ],
+    )
+    text_en = TextAreaField(
+        _l("Texte en anglais"),
+        validators=[
+            DataRequired(_l("Obligatoire.")),
+            Length(max=CONSENT_MAX_CHARS, message=_l("Au plus 2000 caractères.")),
+            _says_the_period,
+        ],
+    )
+    retention_days = DaysField(
+        _l("Durée de conservation des messages (jours)"),
+        validators=[
+            InputRequired(_l("Indiquez un nombre de jours.")),
+            NumberRange(1, 3650, message=_l("Entre 1 et 3650 jours.")),
+        ],
+    )
 
 
 class UserCreateForm(FlaskForm):  # type: ignore[misc]
@@ -1082,6 +1134,71 @@ def line_closed_menu() -> Page:
             return _done("admin.line")
     _field_errors(form)
     return _line_page(400, closed_form=form)
+
+
+# ---- the consent notice of the research box --------------------------------------------
+
+
+def _consent_page(status: int = 200, form: ConsentForm | None = None) -> Page:
+    consent = _fresh().research_consent
+    default = s.ResearchConsent()
+    return _page(
+        "admin/consent.html",
+        status,
+        consent=consent,
+        default=default,
+        is_default=consent == default,
+        form=form
+        or ConsentForm(
+            formdata=None,
+            data={
+                "text_fr": consent.text_fr,
+                "text_en": consent.text_en,
+                "retention_days": consent.retention_days,
+            },
+        ),
+        plain=CsrfOnlyForm(formdata=None),
+    )
+
+
+@bp.get("/consent")
+@role_required(ADMIN)
+def consent() -> Page:
+    return _consent_page()
+
+
+@bp.post("/consent")
+@role_required(ADMIN)
+def consent_set() -> Page:
+    form = ConsentForm()
+    if form.validate_on_submit():
+        default = s.ResearchConsent()
+        text_fr, text_en = form.text_fr.data.strip(), form.text_en.data.strip()
+        ok, _r = _apply(
+            lambda session: ls.set_research_consent(
+                session,
+                None if text_fr == default.text_fr else text_fr,
+                None if text_en == default.text_en else text_en,
+                form.retention_days.data,
+                _by(),
+            )
+        )
+        if ok:
+            return _done("admin.consent")
+    _field_errors(form)
+    return _consent_page(400, form)
+
+
+@bp.post("/consent/default")
+@role_required(ADMIN)
+def consent_default() -> Page:
+    form = CsrfOnlyForm()
+    if form.validate_on_submit():
+        ok, _r = _apply(lambda session: ls.set_research_consent(session, None, None, None, _by()))
+        if ok:
+            return _done("admin.consent")
+    _field_errors(form)
+    return _consent_page(400)
 
 
 # ---- users ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The flow (``ivr.flow.CallFlow``) is a state machine: ``start()`` returns the first
 action, then each ``send(event)`` returns the next one, until a ``Finish``.
-The adapter never decides anything; it plays, collects one key, and reports.
+The adapter never decides anything; it plays, collects keys, and reports.
 """
 
 from __future__ import annotations
@@ -45,6 +45,36 @@ class Gather:
 
 
 @dataclass(frozen=True)
+class GatherDigits:
+    """Play these prompts, then collect up to ``max_digits`` keys ended by
+    ``terminator`` or by ``timeout_ms`` of silence (Asterisk's GET DATA: the last prompt
+    is the one GET DATA plays, interruptible by the first key; those before it are
+    played whole). Report ``DigitsEntered`` with what was typed (perhaps empty: only the
+    terminator was pressed), or ``NoInput`` when nothing at all was typed in time."""
+
+    prompts: tuple[PromptRef, ...]
+    max_digits: int
+    timeout_ms: int
+    terminator: str = "#"
+
+    def __post_init__(self) -> None:
+        if not self.prompts:
+            raise ValueError("GatherDigits needs a prompt (GET DATA plays one)")
+        if self.max_digits < 1:
+            raise ValueError("max_digits must be at least 1")
+
+
+@dataclass(frozen=True)
+class SayDigits:
+    """Play ``intro``, then read ``digits`` back one by one in ``language``; then send
+    ``PlaybackDone``."""
+
+    digits: str
+    language: Language
+    intro: tuple[PromptRef, ...] = ()
+
+
+@dataclass(frozen=True)
 class Decision:
     """How the call leaves the flow: the dialplan acts on it."""
 
@@ -56,6 +86,7 @@ class Decision:
     number: str | None = None  # the destination's full dialable number
     queue: str | None = None  # for Route.QUEUE
     mailbox: str | None = None  # for Route.RESEARCH
+    callback: str | None = None  # for Route.RESEARCH: the number typed by the caller
     line_state: str = ""  # why the line was open/closed (LineState.reason)
     # When an open line next closes, if known: the queue wait ends then, so nobody
     # waits for a navigator after closing time.
@@ -73,7 +104,7 @@ class Finish:
     decision: Decision
 
 
-Action = Play | Gather | Finish
+Action = Play | Gather | GatherDigits | SayDigits | Finish
 
 
 # ---- events (adapter -> flow) -------------------------------------------------
@@ -90,6 +121,15 @@ class DigitPressed:
 
 
 @dataclass(frozen=True)
+class DigitsEntered:
+    """The answer to ``GatherDigits``: the keys typed (without the terminator), and
+    whether the entry ended by silence rather than by the terminator or ``max_digits``."""
+
+    digits: str
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
 class NoInput:
     pass
 
@@ -99,7 +139,7 @@ class HungUp:
     pass
 
 
-Event = PlaybackDone | DigitPressed | NoInput | HungUp
+Event = PlaybackDone | DigitPressed | DigitsEntered | NoInput | HungUp
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ VAR_QUEUE: Final = "IVR_QUEUE"
 VAR_MAILBOX: Final = "IVR_MAILBOX"
 VAR_LINE_STATE: Final = "IVR_LINE_STATE"
 VAR_CLOSES_AT: Final = "IVR_CLOSES_AT"  # epoch seconds when the open line closes, or ""
+VAR_CALLBACK: Final = "IVR_CALLBACK"  # research box: the callback number typed, or ""
 VAR_FLOW_DONE: Final = "IVR_FLOW_DONE"
 
 INHERITED: Final = frozenset({VAR_LANG, VAR_PATH, VAR_INTERPRETER})
@@ -52,9 +53,30 @@ CHANNEL_VARIABLES: Final = frozenset(
         VAR_MAILBOX,
         VAR_LINE_STATE,
         VAR_CLOSES_AT,
+        VAR_CALLBACK,
         VAR_FLOW_DONE,
     }
 )
+
+# app_voicemail writes the channel variable VM_CATEGORY into the message's metadata
+# (``category=`` in msgNNNN.txt, 2e-voicemail-spool.txt). [ivr211-research] sets it to
+# ``<IVR_LANG>`` or ``<IVR_LANG>/<IVR_CALLBACK>``: the ingest reads the caller's language
+# and callback number from there with ``parse_vm_category``.
+VAR_VM_CATEGORY: Final = "VM_CATEGORY"
+VM_CATEGORY_SEPARATOR: Final = "/"
+
+
+def vm_category(language: str, callback: str | None) -> str:
+    """What the dialplan writes in ``VM_CATEGORY``: ``fr``, or ``en/4185550199``."""
+    return f"{language}{VM_CATEGORY_SEPARATOR}{callback}" if callback else language
+
+
+def parse_vm_category(category: str) -> tuple[str | None, str | None]:
+    """``category=fr/4185550199`` -> ``("fr", "4185550199")``; ``category=`` (a message
+    left without our dialplan, as in 2e) -> ``(None, None)``."""
+    language, _, callback = category.strip().partition(VM_CATEGORY_SEPARATOR)
+    return language or None, callback or None
+
 
 # AstDB family and keys that mirror the line state for the dialplan's fallback
 # (used when the FastAGI server cannot be reached). Values are plain strings;

@@ -10,6 +10,12 @@ Two promises to the caller, checked by the exhaustive tests:
   menu takes its default route (French, the navigators' queue, or the closed-hours
   goodbye after the emergency numbers have been given);
 - every sequence of keys ends in a ``Finish`` within a bounded number of actions.
+
+The research box (Loi 25): the consent notice in the caller's language comes before
+anything is recorded; a caller whose number is withheld is asked for a callback number
+(typed, read back, confirmed with 1 or re-entered with 2); after ``max_attempts`` the
+message is taken without one. The number goes to the decision (``IVR_CALLBACK``), never
+to the path, which is logged and inherited by other legs.
 """
 
 from __future__ import annotations
@@ -24,14 +30,17 @@ from ivr.actions import (
     CallInfo,
     Decision,
     DigitPressed,
+    DigitsEntered,
     Event,
     Finish,
     Gather,
+    GatherDigits,
     HungUp,
     NoInput,
     Play,
     PlaybackDone,
     PromptRef,
+    SayDigits,
 )
 from ivr.dialplan import Route
 from ivr.schedule import LineState, compute_state
@@ -39,6 +48,10 @@ from ivr.settings import LANGUAGES, Language, LineSettings
 
 ENTRY_QUEUE_EXIT: Final = "queue-exit"
 SWITCH_TO_ENGLISH_KEY: Final = "9"
+CALLBACK_MAX_DIGITS: Final = 11
+CALLBACK_SKIP: Final = "*"
+CONFIRM_KEY: Final = "1"
+REENTER_KEY: Final = "2"
 
 _REASON_PROMPTS: Final[dict[str, str]] = {
     "after_hours": "closed-hours",
@@ -46,6 +59,19 @@ _REASON_PROMPTS: Final[dict[str, str]] = {
     "closure": "closed-exceptional",
     "override_closed": "closed-exceptional",
 }
+
+
+def normalise_callback(digits: str) -> str | None:
+    """A North American number a navigator can call back: ten digits, area code and
+    exchange not starting with 0 or 1 (``4185550199``); a leading ``1`` is dropped
+    (``14185550199``). Anything else is None."""
+    if len(digits) == CALLBACK_MAX_DIGITS and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10 or not digits.isdigit():
+        return None
+    if digits[0] in "01" or digits[3] in "01":
+        return None
+    return digits
 
 
 class FlowError(Exception):
@@ -74,15 +100,24 @@ class State(enum.Enum):
     CLOSED_INTRO = enum.auto()  # Play: why closed + emergency numbers (or queue-unavailable)
     CLOSED_MENU = enum.auto()  # Gather: transfer keys, research key, 9 for English
     CLOSED_RETRY = enum.auto()  # Play: invalid-key or transfer-failed, then menu or CLOSED
+    RESEARCH_INTRO = enum.auto()  # Play: research-intro + consent notice
+    CALLBACK_ENTRY = enum.auto()  # GatherDigits: callback number (withheld caller id)
+    CALLBACK_RETRY = enum.auto()  # Play: callback-invalid, then the entry again
+    CALLBACK_READBACK = enum.auto()  # SayDigits: "you entered" + the number
+    CALLBACK_CONFIRM = enum.auto()  # Gather: 1 confirm, 2 re-enter
+    CONFIRM_RETRY = enum.auto()  # Play: invalid-key, then the readback again
     ANNOUNCE = enum.auto()  # Play: last words before the decision is handed over
     FINISHED = enum.auto()
 
 
 _PLAY_STATES: Final = frozenset(
     {State.WELCOME, State.LANGUAGE_RETRY, State.MAIN_RETRY, State.CLOSED_INTRO}
-    | {State.CLOSED_RETRY, State.ANNOUNCE}
+    | {State.CLOSED_RETRY, State.ANNOUNCE, State.RESEARCH_INTRO, State.CALLBACK_RETRY}
+    | {State.CALLBACK_READBACK, State.CONFIRM_RETRY}
 )
-_GATHER_STATES: Final = frozenset({State.LANGUAGE_MENU, State.MAIN_MENU, State.CLOSED_MENU})
+_GATHER_STATES: Final = frozenset(
+    {State.LANGUAGE_MENU, State.MAIN_MENU, State.CLOSED_MENU, State.CALLBACK_CONFIRM}
+)
 
 
 class CallFlow:
@@ -100,6 +135,9 @@ class CallFlow:
         self._reason_prompt = "closed-hours"
         self._pending: Decision | None = None
         self._closed_after_retry = False
+        self._callback: str | None = None
+        self._entry_attempt = 0
+        self._confirm_attempt = 0
 
     @property
     def finished(self) -> bool:
@@ -147,6 +185,10 @@ class CallFlow:
             if not isinstance(event, PlaybackDone):
                 raise UnexpectedEventError(f"{self.state.name} plays prompts; got {event!r}")
             return self._after_play()
+        if self.state is State.CALLBACK_ENTRY:
+            if not isinstance(event, DigitsEntered | NoInput):
+                raise UnexpectedEventError(f"{self.state.name} waits for digits; got {event!r}")
+            return self._on_callback(event.digits if isinstance(event, DigitsEntered) else None)
         if not isinstance(event, DigitPressed | NoInput):
             raise UnexpectedEventError(f"{self.state.name} waits for a key; got {event!r}")
         digit = event.digit if isinstance(event, DigitPressed) else None
@@ -154,6 +196,8 @@ class CallFlow:
             return self._on_language(digit)
         if self.state is State.MAIN_MENU:
             return self._on_main(digit)
+        if self.state is State.CALLBACK_CONFIRM:
+            return self._on_confirm(digit)
         return self._on_closed(digit)
 
     # ---- transitions ----------------------------------------------------------
@@ -170,6 +214,17 @@ class CallFlow:
                 self._path.append("menu:default")
                 return self._finish(Route.CLOSED)
             return self._closed_menu()
+        if self.state is State.RESEARCH_INTRO:
+            if self._call.caller_number:
+                return self._to_research(callback=None, prompts=())
+            self._path.append("callback:withheld")
+            return self._callback_entry()
+        if self.state is State.CALLBACK_RETRY:
+            return self._callback_entry()
+        if self.state is State.CALLBACK_READBACK:
+            return self._callback_confirm()
+        if self.state is State.CONFIRM_RETRY:
+            return self._callback_readback()
         if self._pending is None:
             raise FlowError(f"no decision pending in {self.state.name}")
         self.state = State.FINISHED
@@ -207,11 +262,7 @@ class CallFlow:
             return self._to_navigator()
         if digit == "2":
             self._path.append("main:2")
-            return self._announce(
-                (PromptRef("research-intro", self._language),),
-                Route.RESEARCH,
-                mailbox=self._settings.research_mailbox,
-            )
+            return self._research_intro()
         self._path.append("main:timeout" if digit is None else "main:invalid")
         if self._attempt >= self._settings.menu.max_attempts:
             self._path.append("main:default")
@@ -229,11 +280,7 @@ class CallFlow:
         if digit is not None and digit == settings.closed_research_key:
             self._path.append(f"menu:{digit}")
             self._path.append("research")
-            return self._announce(
-                (PromptRef("research-intro", self._language),),
-                Route.RESEARCH,
-                mailbox=settings.research_mailbox,
-            )
+            return self._research_intro()
         if digit == SWITCH_TO_ENGLISH_KEY and self._language == "fr":
             self._path.append("lang:en")
             self._language = "en"
@@ -248,6 +295,42 @@ class CallFlow:
         if digit is None:
             return self._closed_menu()
         return self._closed_retry((PromptRef("invalid-key", self._language),))
+
+    def _on_callback(self, digits: str | None) -> Action:
+        if digits == CALLBACK_SKIP:
+            self._path.append("callback:skipped")
+            return self._without_callback()
+        number = None if digits is None else normalise_callback(digits)
+        if number is not None:
+            self._path.append("callback:entered")
+            self._callback = number
+            self._confirm_attempt = 0
+            return self._callback_readback()
+        self._path.append("callback:timeout" if digits is None else "callback:invalid")
+        if self._entry_attempt >= self._settings.menu.max_attempts:
+            return self._without_callback()
+        if digits is None:
+            return self._callback_entry()
+        self.state = State.CALLBACK_RETRY
+        return Play((PromptRef("callback-invalid", self._language),))
+
+    def _on_confirm(self, digit: str | None) -> Action:
+        if digit == CONFIRM_KEY and self._callback is not None:
+            self._path.append("callback:confirmed")
+            return self._to_research(callback=self._callback, prompts=())
+        if digit == REENTER_KEY:
+            self._path.append("callback:reenter")
+            self._callback = None
+            if self._entry_attempt >= self._settings.menu.max_attempts:
+                return self._without_callback()
+            return self._callback_entry()
+        self._path.append("confirm:timeout" if digit is None else "confirm:invalid")
+        if self._confirm_attempt >= self._settings.menu.max_attempts:
+            return self._without_callback()
+        if digit is None:
+            return self._callback_readback()
+        self.state = State.CONFIRM_RETRY
+        return Play((PromptRef("invalid-key", self._language),))
 
     def _transfer(self, key: str) -> Action:
         destination = self._settings.destination(key)
@@ -323,6 +406,56 @@ class CallFlow:
             queue=self._settings.queue_name,
         )
 
+    def _research_intro(self) -> Action:
+        self.state = State.RESEARCH_INTRO
+        return Play(
+            (
+                PromptRef("research-intro", self._language),
+                PromptRef("consent-notice", self._language),
+            )
+        )
+
+    def _callback_entry(self) -> Action:
+        self._entry_attempt += 1
+        self.state = State.CALLBACK_ENTRY
+        return GatherDigits(
+            (PromptRef("callback-request", self._language),),
+            max_digits=CALLBACK_MAX_DIGITS,
+            timeout_ms=self._settings.menu.digit_timeout_ms,
+        )
+
+    def _callback_readback(self) -> Action:
+        if self._callback is None:
+            raise FlowError("no callback number to read back")
+        self.state = State.CALLBACK_READBACK
+        return SayDigits(
+            self._callback,
+            self._language,
+            intro=(PromptRef("callback-you-entered", self._language),),
+        )
+
+    def _callback_confirm(self) -> Action:
+        self._confirm_attempt += 1
+        self.state = State.CALLBACK_CONFIRM
+        return self._gather(
+            (PromptRef("callback-confirm", self._language),), CONFIRM_KEY + REENTER_KEY
+        )
+
+    def _without_callback(self) -> Action:
+        self._path.append("callback:none")
+        self._callback = None
+        return self._to_research(
+            callback=None, prompts=(PromptRef("callback-none", self._language),)
+        )
+
+    def _to_research(self, *, callback: str | None, prompts: tuple[PromptRef, ...]) -> Action:
+        return self._announce(
+            (*prompts, PromptRef("research-record", self._language)),
+            Route.RESEARCH,
+            mailbox=self._settings.research_mailbox,
+            callback=callback,
+        )
+
     def _gather(self, prompts: tuple[PromptRef, ...], accept: str) -> Gather:
         return Gather(prompts, accept, self._settings.menu.digit_timeout_ms)
 
@@ -346,6 +479,7 @@ class CallFlow:
         number: str | None = None,
         queue: str | None = None,
         mailbox: str | None = None,
+        callback: str | None = None,
     ) -> Action:
         self._pending = replace(
             self._decision(route),
@@ -354,6 +488,7 @@ class CallFlow:
             number=number,
             queue=queue,
             mailbox=mailbox,
+            callback=callback,
         )
         self.state = State.ANNOUNCE
         return Play(prompts)

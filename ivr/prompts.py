@@ -5,6 +5,10 @@ one into ``<sounds>/<language>/211/<name>`` and Asterisk picks the language fold
 ``CHANNEL(language)``, so the flow only names a prompt and a language. The closed-menu and
 main-menu texts describe the default keys of ``LineSettings``; a centre that changes the
 keys records new prompts.
+
+``consent-notice`` is the exception: its text is a line setting
+(``LineSettings.research_consent``, Loi 25), so the catalogue holds the default text and
+``catalogue_for(settings)`` the one the centre set; the audio tool speaks the latter.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from types import MappingProxyType
 from typing import Final
 
 from ivr.actions import PromptRef
-from ivr.settings import Language
+from ivr.settings import Language, LineSettings, ResearchConsent
 
 SOUND_DIR: Final = "211"
 
@@ -41,6 +45,9 @@ def _texts(fr: str | None, en: str | None) -> Mapping[Language, str]:
         texts["en"] = en
     return MappingProxyType(texts)
 
+
+_DEFAULT_CONSENT: Final = ResearchConsent()
+CONSENT_PROMPT: Final = "consent-notice"
 
 CATALOGUE: Final[Mapping[str, Mapping[Language, str]]] = MappingProxyType(
     {
@@ -116,19 +123,51 @@ CATALOGUE: Final[Mapping[str, Mapping[Language, str]]] = MappingProxyType(
         "research-intro": _texts(
             "Vous êtes dans la boîte vocale du projet de recherche sur les soins à domicile "
             "du CHU de Québec - Université Laval, pour les personnes qui attendent un "
-            "médecin de famille et ont besoin d'un suivi médical à la maison. "
-            "Votre message sert seulement à vous recontacter pour ce projet et n'est "
-            "écouté que par l'équipe de recherche du CHU de Québec. Vous pouvez demander "
-            "à le consulter ou à le retirer en tout temps. Il est conservé pendant la "
-            "durée prévue par le projet, puis effacé. Après le bip, laissez votre nom, "
-            "votre numéro de téléphone et la raison de votre appel.",
+            "médecin de famille et ont besoin d'un suivi médical à la maison.",
             "This is the voicemail box of the home-care research project of the "
             "CHU de Québec - Université Laval, for people waiting for a family doctor "
-            "who need medical follow-up at home. Your message is used only to call you "
-            "back about this project and is heard only by the CHU de Québec research "
-            "team. You may ask to hear it or withdraw it at any time. It is kept for the "
-            "period set by the project, then deleted. After the beep, leave your name, "
-            "your phone number and the reason for your call.",
+            "who need medical follow-up at home.",
+        ),
+        "consent-notice": _texts(_DEFAULT_CONSENT.text("fr"), _DEFAULT_CONSENT.text("en")),
+        "callback-request": _texts(
+            "Votre numéro de téléphone ne nous est pas transmis. Pour qu'on puisse vous "
+            "rappeler, entrez votre numéro à 10 chiffres, suivi du carré. "
+            "Pour continuer sans laisser de numéro, faites l'étoile.",
+            "Your phone number was not passed on to us. So that we can call you back, "
+            "enter your 10-digit number, followed by the pound key. "
+            "To go on without leaving a number, press star.",
+        ),
+        "callback-invalid": _texts(
+            "Désolé, ce numéro n'est pas valide. Il faut 10 chiffres, en commençant par "
+            "l'indicatif régional.",
+            "Sorry, that number is not valid. It needs 10 digits, starting with the area code.",
+        ),
+        "callback-you-entered": _texts(
+            "Vous avez entré le numéro :",
+            "You entered the number:",
+        ),
+        "callback-confirm": _texts(
+            "Si c'est le bon numéro, faites le 1. Pour l'entrer de nouveau, faites le 2.",
+            "If this is the right number, press 1. To enter it again, press 2.",
+        ),
+        "callback-none": _texts(
+            "Nous prendrons votre message sans numéro de rappel. "
+            "Dites votre numéro de téléphone dans votre message.",
+            "We will take your message without a callback number. "
+            "Please say your phone number in your message.",
+        ),
+        "research-record": _texts(
+            "Après le bip, laissez votre nom, votre numéro de téléphone et la raison de "
+            "votre appel. Quand vous avez terminé, faites le carré : vous pourrez écouter "
+            "votre message, le réenregistrer ou le confirmer.",
+            "After the beep, leave your name, your phone number and the reason for your "
+            "call. When you are done, press pound: you can then listen to your message, "
+            "record it again or confirm it.",
+        ),
+        "research-thanks": _texts(
+            "Merci, votre message a été transmis à l'équipe de recherche du CHU de Québec. "
+            "Au revoir.",
+            "Thank you, your message was passed on to the CHU de Québec research team. Goodbye.",
         ),
         "goodbye": _texts(
             "Merci d'avoir appelé le 2-1-1. Au revoir.",
@@ -166,9 +205,22 @@ def sound_file(name: str) -> str:
     return f"{SOUND_DIR}/{name}"
 
 
-def prompt_text(ref: PromptRef) -> str:
-    """The spoken text of one prompt, for the simulator, Twilio ``<Say>`` and the TTS tool."""
-    texts = CATALOGUE.get(ref.name)
+def catalogue_for(settings: LineSettings) -> Mapping[str, Mapping[Language, str]]:
+    """The catalogue with the centre's own consent notice (``research_consent``)."""
+    consent = settings.research_consent
+    return MappingProxyType(
+        {
+            **CATALOGUE,
+            CONSENT_PROMPT: _texts(consent.text("fr"), consent.text("en")),
+        }
+    )
+
+
+def prompt_text(ref: PromptRef, settings: LineSettings | None = None) -> str:
+    """The spoken text of one prompt, for the simulator, Twilio ``<Say>`` and the TTS tool
+    (with ``settings``, the consent notice is the centre's own text)."""
+    catalogue = CATALOGUE if settings is None else catalogue_for(settings)
+    texts = catalogue.get(ref.name)
     if texts is None:
         raise KeyError(f"no prompt named {ref.name!r} in the catalogue")
     text = texts.get(ref.language)

@@ -129,6 +129,45 @@ class MenuSettings:
             raise ValueError("digit_timeout_ms must be between 1000 and 30000")
 
 
+_CONSENT_FR = (
+    "Avant de laisser votre message, voici ce qu'il faut savoir. "
+    "Votre message sert seulement à vous rappeler pour ce projet de recherche. "
+    "Seule l'équipe de recherche du CHU de Québec - Université Laval l'écoute. "
+    "Vous pouvez demander en tout temps à le consulter ou à le retirer, en appelant "
+    "le 2-1-1. Il est conservé {days} jours, puis effacé."
+)
+_CONSENT_EN = (
+    "Before you leave your message, here is what you should know. "
+    "Your message is used only to call you back about this research project. "
+    "Only the research team of the CHU de Québec - Université Laval listens to it. "
+    "You may ask at any time to hear it or to withdraw it, by calling 2-1-1. "
+    "It is kept for {days} days, then deleted."
+)
+
+
+@dataclass(frozen=True)
+class ResearchConsent:
+    """The notice played before the beep of the research box (Loi 25: why the message
+    is collected, who receives it, the right of access and withdrawal, how long it is
+    kept). ``{days}`` in a text is replaced by ``retention_days``, so the notice and the
+    retention job cannot disagree."""
+
+    text_fr: str = _CONSENT_FR
+    text_en: str = _CONSENT_EN
+    retention_days: int = 365
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.retention_days <= 3650:
+            raise ValueError("retention_days must be between 1 and 3650")
+        for text in (self.text_fr, self.text_en):
+            if not text.strip():
+                raise ValueError("the consent notice needs a text in French and in English")
+
+    def text(self, language: Language) -> str:
+        template = self.text_fr if language == "fr" else self.text_en
+        return template.replace("{days}", str(self.retention_days))
+
+
 @dataclass(frozen=True)
 class LineSettings:
     """Everything the call flow needs to know about the line, read on each call."""
@@ -144,6 +183,7 @@ class LineSettings:
         default_factory=lambda: {"1": "811", "2": "cps"}
     )
     closed_research_key: str = "3"
+    research_consent: ResearchConsent = field(default_factory=ResearchConsent)
     version: int = 0
 
     def destination(self, key: str) -> Destination | None:

@@ -598,6 +598,7 @@ def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_listen(args: argparse.Namespace, config: Config) -> int:
+    from ivr211.ingest import IngestOptions, new_message_hook
     from listener.actions import ActionOptions
     from listener.service import ListenerOptions, run_listener
 
@@ -615,6 +616,9 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
             transfer_context=args.transfer_context or conf.transfer_context,
             conference_context=args.conference_context or conf.conference_context,
         ),
+        voicemail=IngestOptions.from_config(config) if config.voicemail.enabled else None,
+        voicemail_sweep_s=config.voicemail.sweep_s,
+        on_new_message=new_message_hook(config) if config.voicemail.enabled else None,
     )
     run_listener(config, options)
     return 0
@@ -964,6 +968,12 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("destination", help="destination key")
     rf.add_argument("--user", required=True, help="navigator username")
     _dashboard_parsers(cmds, leaf, branch)
+    from ivr211.voicemail_cli import add_voicemail_parsers
+
+    add_voicemail_parsers(cmds, leaf, branch)
+    from ivr211.privacy_cli import add_privacy_parsers
+
+    add_privacy_parsers(cmds, leaf, branch, by)
     return root
 
 

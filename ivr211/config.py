@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -25,6 +26,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -151,6 +153,132 @@ class DashboardConfig(_Section):
         return self
 
 
+def _split_list(value: Any) -> Any:
+    """An environment override is one string: "a@x, b@y" -> ("a@x", "b@y")."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class NotifyConfig(_Section):
+    """Telling the research team that a new message is waiting (``ivr211.notify``).
+
+    Email goes to ``email_to`` through ``smtp_host`` when that list is not empty; SMS goes
+    to ``sms_to`` through Twilio when that list is not empty. The text never carries a
+    health detail or the caller's number. Secrets (SMTP password, Twilio auth token) are
+    named by environment variable or file, never written here. ``twilio_api_url`` is only
+    for a relay in front of Twilio's API (or a test double); unset means Twilio's own.
+    """
+
+    message: str = (
+        "Nouveau message dans la boîte vocale de recherche du 211."
+        " / New message in the 211 research voicemail box."
+    )
+    email_subject: str = "211 : nouveau message (recherche) / new message (research)"
+    email_from: str = "ivr211@localhost"
+    email_to: tuple[str, ...] = ()
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_ca_file: Path | None = None
+    smtp_username: str | None = None
+    smtp_password_env: str | None = None
+    smtp_password_file: Path | None = None
+    sms_to: tuple[str, ...] = ()
+    sms_from: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token_env: str = "IVR211_TWILIO_AUTH_TOKEN"
+    twilio_auth_token_file: Path | None = None
+    twilio_api_url: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    attempts: int = Field(default=3, ge=1, le=10)
+    retry_s: float = Field(default=30.0, ge=0)
+
+    _split = field_validator("email_to", "sms_to", mode="before")(_split_list)
+
+    @model_validator(mode="after")
+    def _sms_needs_an_account(self) -> NotifyConfig:
+        if self.sms_to and not (self.sms_from and self.twilio_account_sid):
+            raise ValueError("sms_to needs sms_from and twilio_account_sid")
+        return self
+
+    def smtp_password(self, environ: Mapping[str, str] | None = None) -> str | None:
+        if self.smtp_password_env is None and self.smtp_password_file is None:
+            return None
+        return _read_secret(
+            "SMTP password", self.smtp_password_env, self.smtp_password_file, environ
+        )
+
+    def twilio_auth_token(self, environ: Mapping[str, str] | None = None) -> str:
+        return _read_secret(
+            "Twilio auth token", self.twilio_auth_token_env, self.twilio_auth_token_file, environ
+        )
+
+
+class RetentionConfig(_Section):
+    """How long personal data is kept, and the PBX-host files ``ivr211 retention run``
+    purges (``ivr211.retention``). Research messages are kept for the period the consent
+    notice tells callers (the line setting ``research_consent.retention_days``); caller
+    numbers in transfer records are emptied after ``transfer_numbers_days`` (the records
+    stay, for the annual report).
+    Files are rewritten keeping only the lines newer than their period: Asterisk's CDR
+    CSV (cdr_csv), CEL CSV (cel_custom), queue_log, and our own log files. Times in the
+    Asterisk files without a zone are read in ``timezone``. ``after_rewrite_command``
+    (argv) runs once after a file was rewritten, e.g. ``asterisk -rx "logger reload"`` so
+    that Asterisk reopens queue_log.
+    """
+
+    transfer_numbers_days: int = Field(default=365, ge=1)
+    cdr_days: int = Field(default=365, ge=1)
+    cel_days: int = Field(default=365, ge=1)
+    queue_log_days: int = Field(default=365, ge=1)
+    logs_days: int = Field(default=90, ge=1)
+    cdr_paths: tuple[Path, ...] = ()
+    cel_paths: tuple[Path, ...] = ()
+    queue_log_paths: tuple[Path, ...] = ()
+    log_paths: tuple[Path, ...] = ()
+    timezone: str = "America/Toronto"
+    after_rewrite_command: tuple[str, ...] = ()
+
+    _split = field_validator(
+        "cdr_paths", "cel_paths", "queue_log_paths", "log_paths", mode="before"
+    )(_split_list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class VoicemailConfig(_Section):
+    """The research box's ingest (``ivr211.ingest``): where app_voicemail spools it, and the
+    storage folder the research team controls.
+
+    ``mailbox`` is "box@context" as in voicemail.conf (``LineSettings.research_mailbox``);
+    its messages are in ``spool_dir/<context>/<box>/<folder>`` for each of ``folders``.
+    The listener sweeps on every MessageWaiting event and every ``sweep_s``. An audio file
+    is taken once it has not changed between two sweeps, or not for ``settle_s``; a message
+    still incomplete after ``stale_s`` (or one that cannot be read) is moved to
+    ``quarantine_dir`` (default ``storage_dir/quarantine``) and reported.
+    """
+
+    enabled: bool = True
+    spool_dir: Path = Path("/var/spool/asterisk/voicemail")
+    mailbox: str = Field(default="1000@recherche", pattern=r"^[0-9A-Za-z_-]+@[0-9A-Za-z_-]+$")
+    folders: tuple[str, ...] = ("INBOX", "Old", "Urgent")
+    storage_dir: Path = Path("var/voicemail")
+    quarantine_dir: Path | None = None
+    sweep_s: float = Field(default=60.0, gt=0)
+    settle_s: float = Field(default=5.0, ge=0)
+    stale_s: float = Field(default=3600.0, gt=0)
+
+    _split = field_validator("folders", mode="before")(_split_list)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
@@ -163,6 +291,9 @@ class Config(_Section):
     listener: ListenerConfig = ListenerConfig()
     dashboard: DashboardConfig = DashboardConfig()
     logging: LoggingConfig = LoggingConfig()
+    notify: NotifyConfig = NotifyConfig()
+    retention: RetentionConfig = RetentionConfig()
+    voicemail: VoicemailConfig = VoicemailConfig()
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -388,6 +388,7 @@ def load_settings(session: Session, now: datetime | None = None) -> s.LineSettin
         ),
         queue_name=options.queue_name,
         research_mailbox=options.research_mailbox,
+        research_consent=_consent(options),
         closed_transfer_keys={
             k.digit: k.destination_key
             for k in session.scalars(select(m.ClosedMenuKey).order_by(m.ClosedMenuKey.digit))
@@ -1122,6 +1123,47 @@ def set_line_options(
                 f"mailbox {research_mailbox!r} must look like 1000@recherche (mailbox@context)"
             )
         options.research_mailbox = research_mailbox
+    session.flush()
+    return bump_version(session, by)
+
+
+def _consent(options: m.LineOptions) -> s.ResearchConsent:
+    default = s.ResearchConsent()
+    return s.ResearchConsent(
+        text_fr=options.consent_text_fr or default.text_fr,
+        text_en=options.consent_text_en or default.text_en,
+        retention_days=(
+            default.retention_days
+            if options.consent_retention_days is None
+            else options.consent_retention_days
+        ),
+    )
+
+
+def set_research_consent(
+    session: Session,
+    text_fr: str | None,
+    text_en: str | None,
+    retention_days: int | None,
+    by: str,
+) -> int:
+    """The consent notice played before the beep of the research box, and how long its
+    messages are kept (the retention job reads the same number). ``None`` (or an empty
+    text) goes back to the default; ``{days}`` in a text is replaced by the period."""
+    texts = [t.strip() if t else None for t in (text_fr, text_en)]
+    try:
+        s.ResearchConsent(
+            text_fr=texts[0] or s.ResearchConsent().text_fr,
+            text_en=texts[1] or s.ResearchConsent().text_en,
+            retention_days=(
+                s.ResearchConsent().retention_days if retention_days is None else retention_days
+            ),
+        )
+    except ValueError as exc:
+        raise SettingsChangeError(f"consent notice: {exc}") from None
+    options = _options(session)
+    options.consent_text_fr, options.consent_text_en = texts
+    options.consent_retention_days = retention_days
     session.flush()
     return bump_version(session, by)
 

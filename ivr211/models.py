@@ -105,6 +105,11 @@ class LineOptions(Base):
     menu_max_attempts: Mapped[int]
     menu_digit_timeout_ms: Mapped[int]
     closed_research_key: Mapped[str] = mapped_column(String(1))
+    # The research box's consent notice (Loi 25); NULL = the default text of
+    # ivr.settings.ResearchConsent. ``{days}`` in a text is the retention period.
+    consent_text_fr: Mapped[str | None] = mapped_column(Text())
+    consent_text_en: Mapped[str | None] = mapped_column(Text())
+    consent_retention_days: Mapped[int | None]
 
 
 class OpeningHours(Base):
@@ -373,3 +378,4 @@ class ListenerStatus(Base):
 # they import Base from here).
 from ivr211 import accounts as _accounts  # noqa: E402, F401
 from ivr211 import live as _live  # noqa: E402, F401
+from ivr211 import voicemail as _voicemail  # noqa: E402, F401

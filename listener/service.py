@@ -11,6 +11,9 @@ The :class:`~listener.live.LiveTracker` follows presence and calls waiting; its 
 goes to the live tables (``ivr211.live``) from a thread, at most every ``live_write_s``
 and on change. When the link is back it is rebuilt from ``QueueStatus`` and ``Status``.
 The link's state goes to the listener status row (``ivr211 listener status``).
+When ``voicemail`` is set, a :class:`~ivr211.ingest.Sweeper` thread moves the research
+box's messages from the spool to storage on every MessageWaiting event and every
+``voicemail_sweep_s``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from ivr.settings import LineSettings
+from ivr211.ingest import Ingester, IngestOptions, Sweeper
 from listener.actions import (
     ActionError,
     ActionOptions,
@@ -74,6 +78,9 @@ class ListenerOptions:
     live_write_s: float = 0.5
     live_resync: bool = True
     actions: ActionOptions = field(default_factory=ActionOptions)
+    voicemail: IngestOptions | None = None
+    voicemail_sweep_s: float = 60.0
+    on_new_message: Callable[[int], object] | None = None
 
 
 class _Directory:
@@ -152,6 +159,10 @@ class ListenerService:
         self._live_connected = False
         self._live_epoch = 0
         self._resync: asyncio.Task[None] | None = None
+        self.sweeper: Sweeper | None = None
+        if self.options.voicemail is not None:
+            ingester = Ingester(engine, self.options.voicemail, on_new=self.options.on_new_message)
+            self.sweeper = Sweeper(ingester, self.options.voicemail_sweep_s)
 
     # ---- life cycle --------------------------------------------------------------------
 
@@ -163,6 +174,9 @@ class ListenerService:
         self.link.subscribe(self._feed_live)
         self.link.subscribe(self.tracker.feed)
         self.link.subscribe(self._interpret)
+        if self.sweeper is not None:
+            self.link.subscribe(self.sweeper.on_event)
+            self.sweeper.start()
         self._poller = threading.Thread(target=self._poll, name="listener-commands", daemon=True)
         self._poller.start()
         if started is not None:
@@ -181,6 +195,8 @@ class ListenerService:
                 await asyncio.gather(self._resync, return_exceptions=True)
             if self._live_timer is not None:
                 self._live_timer.cancel()
+            if self.sweeper is not None:
+                await asyncio.to_thread(self.sweeper.stop)
             await asyncio.to_thread(self._shutdown)
 
     def stop(self) -> None:

@@ -137,7 +137,18 @@ EXIT_ON_HANGUP = recorded(W1D, b'STREAM FILE tt-monkeys ""\n')  # -1, HANGUP, HA
 
 
 CHANNEL_UP = recorded(W1A, b"CHANNEL STATUS\n")  # [b'200 result=6\n']
+DIGITS_ENTERED = recorded(W1A, b"GET DATA beep 6000 3\n")  # [b'200 result=42\n'] (4 2 #)
+NO_DIGITS = recorded(W1A, b"GET DATA beep 700 2\n")  # [b'200 result= (timeout)\n']
+GET_DATA_MISSING = recorded(W5A, b"GET DATA no-such-prompt 1000 1\n")  # [b'200 result=-1\n']
+SAID_DIGITS = recorded(W1A, b'SAY DIGITS 211 ""\n')  # [b'200 result=0\n']
+MISSING = "missing"  # a GET DATA entry in ``keys``: the prompt file is missing (5a)
 CLOSE = b""  # marker in a reply list: close the socket after the lines before it
+
+
+def with_digits(digits: str) -> list[bytes]:
+    """1a's ``200 result=42`` with other digits (the caller typed them, then #)."""
+    (line,) = DIGITS_ENTERED
+    return [line.replace(b"result=42", b"result=" + digits.encode())]
 
 
 def with_key(template: list[bytes], key: str) -> list[bytes]:
@@ -249,7 +260,8 @@ class FakeAsterisk:
     """Connects to the server like Asterisk's res_agi, sends a header, answers commands.
 
     ``keys``: one entry per chance to press a key (each STREAM FILE with escape digits,
-    each WAIT FOR DIGIT): a DTMF key, or "t" for none. After the script: no key.
+    each WAIT FOR DIGIT): a DTMF key, or "t" for none; for GET DATA the digits typed
+    before #, "t" for none, or ``MISSING``. After the script: no key.
     ``override(fake, command)`` may return the lines to send instead: ``[]`` closes the
     socket without a reply, a list ending with ``CLOSE`` closes it after the lines.
     """
@@ -300,6 +312,14 @@ class FakeAsterisk:
                     assert key in words[3], f"test script presses {key} during {command}"
                     return with_key(KEY_DURING_PROMPT, key)
             return PLAYED
+        if command.startswith("GET DATA "):
+            self.prompts.append((words[2], self.language))
+            entry = self.next_key()
+            if entry == MISSING:
+                return GET_DATA_MISSING
+            return NO_DIGITS if entry is None else with_digits(entry)
+        if command.startswith("SAY DIGITS "):
+            return SAID_DIGITS
         if command == "CHANNEL STATUS":
             return CHANNEL_UP
         if command.startswith("WAIT FOR DIGIT "):

@@ -81,7 +81,7 @@ def test_open_line_french_caller_reaches_the_navigators() -> None:
         'STREAM FILE 211/to-navigator ""',
     ]
     closes_at = int(OPEN_NOW.replace(hour=19).timestamp())  # Wednesday closing time
-    assert fake.commands[-11:] == [
+    assert fake.commands[-12:] == [
         "SET VARIABLE IVR_ROUTE queue",
         "SET VARIABLE __IVR_LANG fr",
         "SET VARIABLE __IVR_PATH open/lang:fr/main:1",
@@ -92,6 +92,7 @@ def test_open_line_french_caller_reaches_the_navigators() -> None:
         'SET VARIABLE IVR_MAILBOX ""',
         "SET VARIABLE IVR_LINE_STATE hours",
         f"SET VARIABLE IVR_CLOSES_AT {closes_at}",
+        'SET VARIABLE IVR_CALLBACK ""',
         "SET VARIABLE IVR_FLOW_DONE 1",
     ]
     assert fake.variables["CHANNEL(language)"] == "fr"
@@ -110,7 +111,15 @@ def test_open_line_english_caller_reaches_the_research_box() -> None:
     assert fake.variables["CHANNEL(language)"] == "en"
     assert fake.variables["IVR_MAILBOX"] == "1000@recherche"
     assert fake.variables["__IVR_PATH"] == "open/lang:en/main:2"
-    assert fake.prompts[-2:] == [("211/main-menu", "en"), ("211/research-intro", "en")]
+    # the caller's number is known (1a's header): the consent notice, no callback request
+    assert fake.prompts[-4:] == [
+        ("211/main-menu", "en"),
+        ("211/research-intro", "en"),
+        ("211/consent-notice", "en"),
+        ("211/research-record", "en"),
+    ]
+    assert fake.count("GET DATA") == 0
+    assert fake.variables["IVR_CALLBACK"] == ""
     assert fake.variables["IVR_FLOW_DONE"] == "1"
 
 

@@ -89,3 +89,26 @@ def test_unreachable_server_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code = simulate.run(sim_args(port, "--keys", "1"))
     assert code == 2
     assert f"cannot reach the FastAGI server at 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("keys", "callback", "tail"),
+    [
+        ("3,4185550199#,1", "4185550199", "callback:entered/callback:confirmed"),
+        ("3,14185550199,1", "4185550199", "callback:entered/callback:confirmed"),
+        ("3,418#,t,*", "", "callback:invalid/callback:timeout/callback:skipped/callback:none"),
+        ("3,t,t,t", "", "callback:timeout/callback:none"),
+    ],
+)
+def test_withheld_caller_answers_get_data(
+    keys: str, callback: str, tail: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = simulate_against_server(CLOSED_NOW, "--keys", keys)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "route: research" in out
+    assert f"  IVR_CALLBACK = {callback}\n" in out
+    assert f"{tail}\n" in out
+    assert "▶ 211/callback-request [fr]" in out
+    if callback:
+        assert "▶ (digits, fr) 4 1 8 5 5 5 0 1 9 9" in out

@@ -305,6 +305,7 @@ class Call:
     caller_name: str = "Tremblay Marie"
     queue_outcomes: list[str] = field(default_factory=list)
     dial_outcomes: list[str] = field(default_factory=list)
+    voicemail_outcomes: list[str] = field(default_factory=list)
     global_overrides: Mapping[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
     inherited: set[str] = field(default_factory=set)
@@ -329,7 +330,7 @@ class Call:
             "Playback": self._noop,
             "AGI": self._agi,
             "Queue": self._queue,
-            "VoiceMail": self._noop,
+            "VoiceMail": self._voicemail,
             "Dial": self._dial,
             "Hangup": self._hangup,
         }
@@ -521,6 +522,11 @@ class Call:
         self.variables["DIALSTATUS"] = outcome
         if outcome == "ANSWER":
             raise CallEnded("the dialled party hung up after the call")
+
+    def _voicemail(self, data: str) -> None:
+        """app_voicemail sets VMSTATUS (2e: ``Variable: VMSTATUS`` ``Value: SUCCESS``)."""
+        outcome = self.voicemail_outcomes.pop(0) if self.voicemail_outcomes else "SUCCESS"
+        self.variables["VMSTATUS"] = outcome
 
     def _hangup(self, data: str) -> None:
         raise CallEnded("Hangup()")

@@ -142,6 +142,9 @@ def test_voicemail_keeps_one_bounded_audio_format_and_sends_no_mail() -> None:
     assert general.get("format") == "wav"
     assert general.get("attach") == "no"
     assert 0 < int(general.get("maxsecs") or 0) <= 300
+    # The caller can listen, re-record or confirm before the message is kept.
+    assert general.get("review") == "yes"
+    assert general.get("sendvoicemail") in (None, "no")
     box, _, context = str(default("research_mailbox")).partition("@")
     assert globals_()["RESEARCH_MAILBOX"] == f"{box}@{context}"
     _password, _name, email, pager, options = (conf.section(context).get(box) or "").split(",", 4)
@@ -200,3 +203,10 @@ def test_the_listener_contexts_exist_in_the_dialplan() -> None:
     assert defaults.conference_context in names
     rooms = load("extensions.conf").section(str(defaults.conference_context))
     assert any("ConfBridge(${EXTEN})" in v for _, v in rooms.entries)
+
+
+def test_research_box_skips_app_voicemails_greeting_for_our_consent_notice() -> None:
+    research = load("extensions.conf").section("ivr211-research")
+    apps = [v for _, v in research.entries]
+    assert any(v.endswith("VoiceMail(${IVR_MAILBOX},s)") for v in apps)
+    assert not any("VoiceMail(" in v and ",u" in v for v in apps)

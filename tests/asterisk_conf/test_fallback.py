@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ivr.dialplan import parse_vm_category, vm_category
+
 from .dialplan_sim import Call, Dialplan
 
 TZ = ZoneInfo("America/Toronto")
@@ -142,6 +144,7 @@ def call(
     dial: list[str] | None = None,
     exten: str = "211",
     context: str = "from-trunk-211",
+    voicemail: list[str] | None = None,
 ) -> Call:
     return Call(
         dialplan,
@@ -149,6 +152,7 @@ def call(
         astdb=astdb or {},
         queue_outcomes=queue if queue is not None else ["CONNECTED"],
         dial_outcomes=dial or [],
+        voicemail_outcomes=voicemail or [],
         global_overrides={"FASTAGI": fastagi},
     ).run(context, exten)
 
@@ -357,9 +361,40 @@ def test_route_research_leaves_a_voicemail_in_the_callers_language(
     dialplan: Dialplan, flow: FlowServer
 ) -> None:
     result = call(dialplan, flow.url)
-    assert result.apps("VoiceMail") == ["1000@recherche,u"]
+    assert result.apps("VoiceMail") == ["1000@recherche,s"]
     assert result.language == "en"
+    assert result.variables["VM_CATEGORY"] == "en"
+    assert result.played() == ["211/research-thanks"]
     assert result.apps(QUEUE) == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "callback", "category"),
+    [("fr", "4185550199", "fr/4185550199"), ("en", "", "en"), ("", "", "fr")],
+)
+def test_route_research_writes_language_and_callback_in_vm_category(
+    dialplan: Dialplan, lang: str, callback: str, category: str
+) -> None:
+    decided = finishes(
+        IVR_ROUTE="research",
+        IVR_MAILBOX="1000@recherche",
+        __IVR_LANG=lang,
+        IVR_CALLBACK=callback,
+    )
+    with FlowServer([decided]) as server:
+        result = call(dialplan, server.url)
+    assert result.variables["VM_CATEGORY"] == category
+    assert result.variables["VM_CATEGORY"] == vm_category(lang or "fr", callback or None)
+    assert parse_vm_category(category) == (lang or "fr", callback or None)
+
+
+@pytest.mark.parametrize("status", ["FAILED", "USEREXIT"])
+def test_route_research_thanks_only_for_a_message_left(dialplan: Dialplan, status: str) -> None:
+    decided = finishes(IVR_ROUTE="research", IVR_MAILBOX="1000@recherche", __IVR_LANG="fr")
+    with FlowServer([decided]) as server:
+        result = call(dialplan, server.url, voicemail=[status])
+    assert result.played() == ["211/goodbye"]
+    assert result.ended_by == "Hangup()"
 
 
 @pytest.mark.parametrize(
@@ -433,7 +468,7 @@ def test_queue_exit_goes_back_to_the_flow_with_its_language(
     assert result.agi_requests == [f"{server.url}/incoming", f"{server.url}/incoming,queue-exit,en"]
     assert "agi_arg_1: queue-exit" in server.headers[1]
     assert "agi_arg_2: en" in server.headers[1]
-    assert result.apps("VoiceMail") == ["1000@recherche,u"]
+    assert result.apps("VoiceMail") == ["1000@recherche,s"]
 
 
 @pytest.mark.parametrize("status", ["TIMEOUT", "JOINEMPTY", "LEAVEEMPTY"])

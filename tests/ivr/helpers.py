@@ -17,13 +17,16 @@ from ivr.actions import (
     CallInfo,
     Decision,
     DigitPressed,
+    DigitsEntered,
     Event,
     Finish,
     Gather,
+    GatherDigits,
     NoInput,
     Play,
     PlaybackDone,
     PromptRef,
+    SayDigits,
 )
 from ivr.flow import CallFlow
 from ivr.settings import (
@@ -145,8 +148,10 @@ class Transcript:
     def prompt_refs(self) -> list[PromptRef]:
         refs: list[PromptRef] = []
         for action in self.actions:
-            if isinstance(action, Play | Gather):
+            if isinstance(action, Play | Gather | GatherDigits):
                 refs.extend(action.prompts)
+            elif isinstance(action, SayDigits):
+                refs.extend(action.intro)
         return refs
 
     @property
@@ -175,7 +180,7 @@ def drive(
             if leftover and not pad_with_silence:
                 raise AssertionError(f"flow finished with answers left over: {leftover}")
             return transcript
-        if isinstance(action, Play):
+        if isinstance(action, Play | SayDigits):
             action = flow.send(PlaybackDone())
             continue
         try:
@@ -186,6 +191,9 @@ def drive(
                 raise AssertionError("the flow asked for more answers than given") from None
             answer = None
             transcript.silences_padded += 1
+        if isinstance(action, GatherDigits):
+            action = flow.send(NoInput() if answer is None else DigitsEntered(answer))
+            continue
         action = flow.send(to_event(answer))
     raise AssertionError(f"no Finish after {max_actions} actions")
 

@@ -79,15 +79,37 @@ def to_queue(
     )
 
 
-def to_research(lang: Language, *path: str, line_state: str = "hours") -> Decision:
+SKIPPED = ("callback:withheld", "callback:skipped", "callback:none")
+
+
+def to_research(
+    lang: Language,
+    *path: str,
+    line_state: str = "hours",
+    callback: str | None = None,
+    after: tuple[str, ...] = SKIPPED,
+) -> Decision:
+    """The research box. The flow scenarios have no caller number (withheld): the
+    branch cases press * at the callback request unless ``after`` says otherwise."""
     return Decision(
         Route.RESEARCH,
         lang,
-        path,
+        (*path, *after),
         mailbox=MAILBOX,
         line_state=line_state,
         closes_at=closes_at(line_state),
+        callback=callback,
     )
+
+
+def research_skipped(lang: str) -> list[str]:
+    return [
+        f"research-intro/{lang}",
+        f"consent-notice/{lang}",
+        f"callback-request/{lang}",
+        f"callback-none/{lang}",
+        f"research-record/{lang}",
+    ]
 
 
 def to_transfer(lang: Language, dest: str, number: str, *path: str, line_state: str) -> Decision:
@@ -133,12 +155,12 @@ CASES = {
         [*OPEN_INTRO, *LANG_MENU, "main-menu/en", "to-navigator/en"],
     ),
     "open-fr-research": case(
-        "open", ["1", "2"], to_research("fr", "open", "lang:fr", "main:2"),
-        [*OPEN_INTRO, *LANG_MENU, "main-menu/fr", "research-intro/fr"],
+        "open", ["1", "2", "*"], to_research("fr", "open", "lang:fr", "main:2"),
+        [*OPEN_INTRO, *LANG_MENU, "main-menu/fr", *research_skipped("fr")],
     ),
     "open-en-research": case(
-        "open", ["2", "2"], to_research("en", "open", "lang:en", "main:2"),
-        [*OPEN_INTRO, *LANG_MENU, "main-menu/en", "research-intro/en"],
+        "open", ["2", "2", "*"], to_research("en", "open", "lang:en", "main:2"),
+        [*OPEN_INTRO, *LANG_MENU, "main-menu/en", *research_skipped("en")],
     ),
     "open-interpreter": case(
         "open", ["3"], to_queue("fr", "open", "lang:other", interpreter=True),
@@ -153,9 +175,10 @@ CASES = {
         [*OPEN_INTRO, *LANG_MENU, *LANG_INVALID, *LANG_MENU, "main-menu/en", "to-navigator/en"],
     ),
     "open-language-invalid-then-timeout": case(
-        "open", ["#", None, "2"],
+        "open", ["#", None, "2", "*"],
         to_research("fr", "open", "lang:invalid", "lang:timeout", "main:2"),
-        [*OPEN_INTRO, *LANG_MENU, *LANG_INVALID, *LANG_MENU, "main-menu/fr", "research-intro/fr"],
+        [*OPEN_INTRO, *LANG_MENU, *LANG_INVALID, *LANG_MENU, "main-menu/fr",
+         *research_skipped("fr")],
     ),
     "open-language-invalid-exhausted": case(
         "open", ["7", "8", "*", "1"],
@@ -171,8 +194,9 @@ CASES = {
          "to-navigator/en"],
     ),
     "open-main-timeout-then-2": case(
-        "open", ["1", None, "2"], to_research("fr", "open", "lang:fr", "main:timeout", "main:2"),
-        [*OPEN_INTRO, *LANG_MENU, "main-menu/fr", "main-menu/fr", "research-intro/fr"],
+        "open", ["1", None, "2", "*"],
+        to_research("fr", "open", "lang:fr", "main:timeout", "main:2"),
+        [*OPEN_INTRO, *LANG_MENU, "main-menu/fr", "main-menu/fr", *research_skipped("fr")],
     ),
     "open-main-default": case(
         "open", [None, "5", None, None],
@@ -212,9 +236,9 @@ CASES = {
         [*closed_intro("closed-holiday"), *CLOSED_MENU_FR, "transferring/fr"],
     ),
     "closure-research": case(
-        "closure", ["3"],
+        "closure", ["3", "*"],
         to_research("fr", "closed:closure", "menu:3", "research", line_state="closure"),
-        [*closed_intro("closed-exceptional"), *CLOSED_MENU_FR, "research-intro/fr"],
+        [*closed_intro("closed-exceptional"), *CLOSED_MENU_FR, *research_skipped("fr")],
     ),
     "override-closed-english-811": case(
         "override-closed", ["9", "1"],
@@ -224,10 +248,10 @@ CASES = {
          "emergency-numbers/en", *CLOSED_MENU_EN, "transferring/en"],
     ),
     "after-hours-english-research": case(
-        "after-hours", ["9", "3"],
+        "after-hours", ["9", "3", "*"],
         to_research("en", "closed:after_hours", "lang:en", "menu:3", "research", line_state=AH),
         [*closed_intro("closed-hours"), *CLOSED_MENU_FR, "closed-hours/en",
-         "emergency-numbers/en", *CLOSED_MENU_EN, "research-intro/en"],
+         "emergency-numbers/en", *CLOSED_MENU_EN, *research_skipped("en")],
     ),
     "after-hours-silence": case(
         "after-hours", [None, None, None],
@@ -297,10 +321,10 @@ CASES = {
          "invalid-key/fr", *CLOSED_MENU_FR],
     ),
     "queue-exit-fr-to-english-research": case(
-        "queue-exit-fr", ["9", "3"],
+        "queue-exit-fr", ["9", "3", "*"],
         to_research("en", "queue-exit", "lang:en", "menu:3", "research"),
         ["queue-unavailable/fr", "emergency-numbers/fr", *CLOSED_MENU_FR,
-         "queue-unavailable/en", "emergency-numbers/en", *CLOSED_MENU_EN, "research-intro/en"],
+         "queue-unavailable/en", "emergency-numbers/en", *CLOSED_MENU_EN, *research_skipped("en")],
     ),
 }  # fmt: skip
 

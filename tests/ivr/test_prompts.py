@@ -2,15 +2,16 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import replace
 
 import pytest
 
 from ivr.actions import PromptRef
 from ivr.flow import CallFlow
-from ivr.prompts import CATALOGUE, SOUND_DIR, prompt_text, sound_file
-from ivr.settings import LANGUAGES, Language
+from ivr.prompts import CATALOGUE, SOUND_DIR, catalogue_for, prompt_text, sound_file
+from ivr.settings import LANGUAGES, Language, ResearchConsent
 
-from .helpers import DISTINCT_KEYS, explore, flow_scenarios
+from .helpers import DISTINCT_KEYS, explore, flow_scenarios, make_settings
 
 # The names agreed with the dialplan and the audio tooling (the preamble's list).
 AGREED_NAMES = {
@@ -34,6 +35,15 @@ AGREED_NAMES = {
     "queue-unavailable",
     "transfer-failed",
     "fallback-closed",
+    # the research box (issue 5)
+    "consent-notice",
+    "callback-request",
+    "callback-invalid",
+    "callback-you-entered",
+    "callback-confirm",
+    "callback-none",
+    "research-record",
+    "research-thanks",
 }
 KEBAB = re.compile(r"[a-z]+(-[a-z]+)*")
 
@@ -47,6 +57,12 @@ def emitted_prompts() -> frozenset[PromptRef]:
             functools.partial(CallFlow, settings, now, call), DISTINCT_KEYS, 6
         ):
             refs.update(transcript.prompt_refs)
+    # The callback number's readback and confirmation need a whole valid number.
+    settings, now, call = flow_scenarios()["open"]
+    for _, transcript in explore(
+        functools.partial(CallFlow, settings, now, call), ("1", "2", "4185550199", None), 6
+    ):
+        refs.update(transcript.prompt_refs)
     return frozenset(refs)
 
 
@@ -60,8 +76,14 @@ def test_every_prompt_the_flow_emits_is_in_the_catalogue() -> None:
 
 def test_the_flow_uses_every_menu_prompt() -> None:
     used = {ref.name for ref in emitted_prompts()}
-    # goodbye, queue-reminder and fallback-closed are played by the dialplan itself.
-    assert used == AGREED_NAMES - {"goodbye", "queue-reminder", "fallback-closed"}
+    # goodbye, queue-reminder, fallback-closed and research-thanks are played by the
+    # dialplan itself.
+    assert used == AGREED_NAMES - {
+        "goodbye",
+        "queue-reminder",
+        "fallback-closed",
+        "research-thanks",
+    }
 
 
 def test_catalogue_has_exactly_the_agreed_names() -> None:
@@ -114,16 +136,44 @@ def test_closed_hours_state_the_default_hours(language: Language) -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_research_intro_names_the_project_and_the_rights(language: Language) -> None:
-    text = CATALOGUE["research-intro"][language]
-    assert "CHU de Québec - Université Laval" in text
+def test_research_intro_and_consent_name_the_project_and_the_rights(language: Language) -> None:
+    intro = CATALOGUE["research-intro"][language]
+    consent = CATALOGUE["consent-notice"][language]
+    assert "CHU de Québec - Université Laval" in intro
+    assert ("soins à domicile" if language == "fr" else "home-care") in intro
+    # Loi 25: why, who receives it, access and withdrawal, how long it is kept.
     words = (
-        ("soins à domicile", "retirer", "conservé")
+        ("sert seulement", "équipe de recherche du CHU de Québec", "consulter", "retirer",
+         "365 jours")
         if language == "fr"
-        else ("home-care", "withdraw", "kept")
-    )
+        else ("used only", "research team of the CHU de Québec", "hear it", "withdraw",
+              "365 days")
+    )  # fmt: skip
     for word in words:
-        assert word in text
+        assert word in consent
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_consent_notice_is_the_line_setting(language: Language) -> None:
+    consent = ResearchConsent(
+        text_fr="Gardé {days} jours par le CHU.", text_en="Kept {days} days.", retention_days=90
+    )
+    settings = replace(make_settings(), research_consent=consent)
+    ref = PromptRef("consent-notice", language)
+    expected = "Gardé 90 jours par le CHU." if language == "fr" else "Kept 90 days."
+    assert prompt_text(ref, settings) == expected
+    assert catalogue_for(settings)["consent-notice"][language] == expected
+    assert catalogue_for(settings)["greeting"] == CATALOGUE["greeting"]
+    assert prompt_text(ref) == CATALOGUE["consent-notice"][language] != expected
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"retention_days": 0}, {"retention_days": 4000}, {"text_fr": " "}, {"text_en": ""}],
+)
+def test_consent_setting_is_checked(changes: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        ResearchConsent(**changes)  # type: ignore[arg-type]
 
 
 def test_sound_file() -> None:

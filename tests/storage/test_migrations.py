@@ -43,6 +43,9 @@ TABLES = {
     "navigator_presence",
     "queue_callers",
     "live_state",
+    "voice_messages",
+    "voice_notes",
+    "audit_log",
 }
 
 
@@ -51,7 +54,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0004"
+    assert current_revision(engine) == head_revision() == "0006"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 

@@ -1,0 +1,532 @@
+"""Move the research box's messages from Asterisk's spool to our storage, losing none.
+
+app_voicemail leaves each message as a set of files in the mailbox folder, e.g. (from
+``2e-voicemail-spool.txt``)::
+
+    /var/spool/asterisk/voicemail/lab211/1001/INBOX/msg0000.wav 17420 bytes
+    /var/spool/asterisk/voicemail/lab211/1001/INBOX/msg0000.txt 310 bytes
+
+and ``msg0000.txt`` is an ini-like file::
+
+    ;
+    ; Message Information file
+    ;
+    [message]
+    origmailbox=1001
+    callerid="Marie Gagnon" <4185550199>
+    origtime=1795879141
+    category=
+    msg_id=1795879141-00000000
+    flag=
+    duration=1
+
+One message goes through these steps, each safe to crash after:
+
+1. read the txt; an incomplete one (no ``msg_id`` or ``duration`` yet, or no final
+   newline) is left for the next sweep;
+2. if its ``msg_id`` is already in the database (a crash after step 5, or the same
+   message in two folders), only delete the spool files;
+3. wait until the audio exists and did not change between two sweeps (or for
+   ``settle_s``);
+4. copy the audio to ``storage_dir/YYYY/MM/<msg_id>.wav`` through a temporary file,
+   fsync it and its folder, and check the copy's SHA-256 against what was read;
+5. insert the row (``msg_id`` is unique: a double is impossible) and commit;
+6. delete the spool files, the txt last, so a crash in between leaves the txt that names
+   the message for step 2.
+
+A spool message that cannot be read, or that stays incomplete for ``stale_s``, is moved to
+the quarantine folder and reported; it never blocks the others.
+
+The dialplan sets ``VM_CATEGORY`` to the caller's language, followed by ``/`` and the
+callback number the caller keyed when their number was withheld (``fr``, ``en/4185550123``;
+``ivr.dialplan.vm_category``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ivr.dialplan import parse_vm_category
+from ivr211.config import Config
+from ivr211.voicemail import VoiceMessage, message_by_msg_id
+
+__all__ = [
+    "IngestError",
+    "IngestOptions",
+    "Ingester",
+    "SpoolFormatError",
+    "SpoolMessage",
+    "SweepReport",
+    "Sweeper",
+    "new_message_hook",
+    "parse_callerid",
+    "parse_category",
+    "parse_message_text",
+]
+
+log = logging.getLogger(__name__)
+
+AUDIO_FORMAT = "wav"
+_MSG_FILE = re.compile(r"^msg(\d{4})\.txt$")
+_MSG_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$")
+_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:_[A-Za-z]{2})?$")
+_CHUNK = 1 << 16
+
+
+class IngestError(Exception):
+    """A spool message could not be ingested."""
+
+
+class SpoolFormatError(IngestError):
+    """A spool message file that is not what app_voicemail writes."""
+
+
+@dataclass(frozen=True)
+class SpoolMessage:
+    """What a complete ``msgNNNN.txt`` says about its message."""
+
+    msg_id: str
+    received_at: datetime
+    duration_s: int
+    caller_name: str | None
+    caller_number: str | None
+    callback_number: str | None
+    language: str | None
+
+
+def parse_message_text(data: bytes) -> SpoolMessage | None:
+    """Parse ``msgNNNN.txt``; None while it is incomplete (no final newline, no msg_id or
+    duration yet). Raises :class:`SpoolFormatError` for anything else that is wrong.
+
+    As Asterisk's config reader does: ``;`` starts a comment, ``[name]`` a section, and the
+    first ``=`` splits a key from its value.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    if not text.endswith("\n"):
+        return None
+    section: str | None = None
+    fields: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or section is None:
+            raise SpoolFormatError(f"line {lineno}: not key=value in a section: {line[:60]!r}")
+        if section == "message":
+            fields.setdefault(key.strip(), value.strip())
+    if section is None:
+        raise SpoolFormatError("no [message] section")
+    if not fields.get("msg_id") or "duration" not in fields:
+        return None
+    msg_id = fields["msg_id"]
+    if not _MSG_ID.match(msg_id):
+        raise SpoolFormatError(f"unusable msg_id {msg_id[:70]!r}")
+    try:
+        origtime = int(fields.get("origtime", ""))
+        duration = int(fields["duration"])
+    except ValueError:
+        raise SpoolFormatError("origtime and duration must be whole numbers") from None
+    if duration < 0 or origtime <= 0:
+        raise SpoolFormatError(f"origtime {origtime} or duration {duration} out of range")
+    name, number = parse_callerid(fields.get("callerid", ""))
+    language, callback = parse_category(fields.get("category", ""))
+    return SpoolMessage(
+        msg_id=msg_id,
+        received_at=datetime.fromtimestamp(origtime, UTC),
+        duration_s=duration,
+        caller_name=name,
+        caller_number=number,
+        callback_number=callback,
+        language=language,
+    )
+
+
+def parse_callerid(value: str) -> tuple[str | None, str | None]:
+    """``"Marie Gagnon" <4185550199>`` -> ("Marie Gagnon", "4185550199").
+
+    app_voicemail writes ``"name" <number>``, the name or the number alone, or
+    ``Unknown`` when it has neither; a withheld or non-numeric number is None.
+    """
+    value = value.strip()
+    name, number = value, ""
+    match = re.match(r"^(.*?)\s*<([^>]*)>\s*$", value)
+    if match:
+        name, number = match.group(1), match.group(2)
+    elif _NUMBER.match(value):
+        name, number = "", value
+    name = name.strip().strip('"').strip()
+    if name.lower() in ("unknown", "anonymous", "unavailable"):
+        name = ""
+    number = number.strip()
+    return (name or None, number if _NUMBER.match(number) else None)
+
+
+def parse_category(value: str) -> tuple[str | None, str | None]:
+    """``fr`` -> ("fr", None); ``en/4185550123`` -> ("en", "4185550123") (the dialplan's
+    ``ivr.dialplan.vm_category``); a value that is not a language or a number is None."""
+    language, callback = parse_vm_category(value)
+    return (
+        language.lower() if language and _LANGUAGE.match(language) else None,
+        callback if callback and _NUMBER.match(callback) else None,
+    )
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    spool_dir: Path
+    storage_dir: Path
+    mailbox: str = "1000@recherche"
+    folders: tuple[str, ...] = ("INBOX", "Old", "Urgent")
+    quarantine_dir: Path | None = None
+    settle_s: float = 5.0
+    stale_s: float = 3600.0
+
+    @property
+    def mailbox_dir(self) -> Path:
+        box, _, context = self.mailbox.partition("@")
+        return self.spool_dir / (context or "default") / box
+
+    @property
+    def quarantine(self) -> Path:
+        return self.quarantine_dir or self.storage_dir / "quarantine"
+
+    @classmethod
+    def from_config(cls, config: Config) -> IngestOptions:
+        vm = config.voicemail
+        return cls(
+            spool_dir=vm.spool_dir,
+            storage_dir=vm.storage_dir,
+            mailbox=vm.mailbox,
+            folders=tuple(vm.folders),
+            quarantine_dir=vm.quarantine_dir,
+            settle_s=vm.settle_s,
+            stale_s=vm.stale_s,
+        )
+
+
+@dataclass
+class SweepReport:
+    ingested: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.ingested)} ingested, {len(self.cleaned)} already recorded and removed,"
+            f" {len(self.pending)} left for later, {len(self.quarantined)} moved aside,"
+            f" {len(self.problems)} problems"
+        )
+
+
+@dataclass(frozen=True)
+class _Stat:
+    size: int
+    mtime_ns: int
+
+
+class Ingester:
+    """One pass over the mailbox's folders at a time (:meth:`sweep`); not thread-safe.
+
+    ``on_new(message_row_id)`` runs once the message is recorded and out of the spool
+    (the notification hook, ``ivr211.notify.notify_new_message``); what it raises is logged
+    and never stops the sweep. ``after_record(msg_id)`` runs between the commit and the
+    spool deletion and is not guarded: a test raises there to stand for a crash.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        options: IngestOptions,
+        *,
+        on_new: Callable[[int], object] | None = None,
+        after_record: Callable[[str], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.options = options
+        self.on_new = on_new
+        self.after_record = after_record
+        self.wall_clock = wall_clock
+        self._seen: dict[Path, _Stat] = {}
+
+    def sweep(self) -> SweepReport:
+        report = SweepReport()
+        seen: dict[Path, _Stat] = {}
+        for txt in self._message_files():
+            try:
+                self._one(txt, report, seen)
+            except SpoolFormatError as exc:
+                self._quarantine(txt, str(exc), report)
+            except (IngestError, OSError, SQLAlchemyError) as exc:
+                report.problems.append(f"{txt}: {exc}")
+                log.warning("voicemail %s not ingested (next sweep retries): %s", txt, exc)
+        for audio in self._orphan_audio():
+            self._quarantine(audio, "audio without its txt", report)
+        self._seen = seen
+        if report.ingested or report.quarantined or report.problems or report.cleaned:
+            log.info("voicemail sweep of %s: %s", self.options.mailbox_dir, report)
+        return report
+
+    # ---- one message ---------------------------------------------------------------------
+
+    def _message_files(self) -> Iterator[Path]:
+        for folder in self.options.folders:
+            path = self.options.mailbox_dir / folder
+            if path.is_dir():
+                yield from sorted(p for p in path.iterdir() if _MSG_FILE.match(p.name))
+
+    def _orphan_audio(self) -> Iterator[Path]:
+        now = self.wall_clock()
+        for folder in self.options.folders:
+            path = self.options.mailbox_dir / folder
+            if not path.is_dir():
+                continue
+            for audio in sorted(path.glob(f"msg[0-9][0-9][0-9][0-9].{AUDIO_FORMAT}")):
+                if audio.with_suffix(".txt").exists():
+                    continue
+                try:
+                    age = now - audio.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age > self.options.stale_s:
+                    yield audio
+
+    def _one(self, txt: Path, report: SweepReport, seen: dict[Path, _Stat]) -> None:
+        message = parse_message_text(txt.read_bytes())
+        audio = txt.with_suffix(f".{AUDIO_FORMAT}")
+        if message is None:
+            self._wait_or_give_up(txt, txt, "txt still incomplete", report)
+            return
+        with Session(self.engine) as session:
+            existing = message_by_msg_id(session, message.msg_id)
+            known = None if existing is None else existing.checksum
+        if known is not None:
+            if audio.exists() and _sha256(audio) != known:
+                raise SpoolFormatError(f"msg_id {message.msg_id} already recorded, other audio")
+            self._delete_spool(txt, message.msg_id)
+            report.cleaned.append(message.msg_id)
+            return
+        if not audio.exists():
+            self._wait_or_give_up(txt, txt, "txt without its audio", report)
+            return
+        before = _stat(audio)
+        seen[audio] = before
+        young = self.wall_clock() - before.mtime_ns / 1e9 < self.options.settle_s
+        if young and self._seen.get(audio) != before:
+            self._wait_or_give_up(txt, audio, "audio may still be growing", report)
+            return
+        relative = Path(f"{message.received_at:%Y/%m}") / f"{message.msg_id}.{AUDIO_FORMAT}"
+        checksum, size = self._copy(audio, self.options.storage_dir / relative)
+        if _stat(audio) != before:
+            report.pending.append(f"{audio}: changed while copied")
+            return
+        row_id = self._record(message, relative, checksum, size)
+        if row_id is None:
+            report.cleaned.append(message.msg_id)
+        if self.after_record is not None:
+            self.after_record(message.msg_id)
+        self._delete_spool(txt, message.msg_id)
+        if row_id is None:
+            return
+        report.ingested.append(message.msg_id)
+        log.info("voicemail %s ingested (row %d) from %s", message.msg_id, row_id, txt.parent)
+        if self.on_new is not None:
+            try:
+                self.on_new(row_id)
+            except Exception:
+                log.exception("notification of voicemail %s failed", message.msg_id)
+
+    def _wait_or_give_up(self, txt: Path, newest: Path, why: str, report: SweepReport) -> None:
+        try:
+            age = self.wall_clock() - newest.stat().st_mtime
+        except FileNotFoundError:
+            age = 0.0
+        if age > self.options.stale_s:
+            raise SpoolFormatError(f"{why} for more than {self.options.stale_s:g} s")
+        report.pending.append(f"{txt}: {why}")
+
+    def _copy(self, source: Path, target: Path) -> tuple[str, int]:
+        """Copy through a temporary file, fsync, rename, fsync the folder; check the copy."""
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        partial = target.with_name(f".{target.name}.part")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with source.open("rb") as src:
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+                with os.fdopen(fd, "wb") as dst:
+                    while chunk := src.read(_CHUNK):
+                        digest.update(chunk)
+                        dst.write(chunk)
+                        size += len(chunk)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        _fsync_dir(target.parent)
+        checksum = digest.hexdigest()
+        if _sha256(target) != checksum:
+            raise IngestError(f"{target}: the copy does not match {source}")
+        return checksum, size
+
+    def _record(
+        self, message: SpoolMessage, relative: Path, checksum: str, size: int
+    ) -> int | None:
+        """Insert the row; None when another sweep recorded this msg_id first."""
+        row = VoiceMessage(
+            msg_id=message.msg_id,
+            mailbox=self.options.mailbox,
+            received_at=message.received_at,
+            duration_s=message.duration_s,
+            caller_name=message.caller_name,
+            caller_number=message.caller_number,
+            callback_number=message.callback_number,
+            language=message.language,
+            checksum=checksum,
+            audio_path=relative.as_posix(),
+            size=size,
+            status="new",
+            ingested_at=datetime.now(UTC),
+        )
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            with Session(self.engine) as session:
+                if message_by_msg_id(session, message.msg_id) is None:
+                    raise
+            return None
+
+    def _delete_spool(self, txt: Path, msg_id: str) -> None:
+        """Remove every file of the message (any audio format), the txt last."""
+        current = parse_message_text(txt.read_bytes())
+        if current is None or current.msg_id != msg_id:
+            raise IngestError(f"{txt} changed under us (expected msg_id {msg_id})")
+        stem = txt.stem
+        for sibling in sorted(txt.parent.glob(f"{stem}.*")):
+            if sibling != txt:
+                sibling.unlink(missing_ok=True)
+        txt.unlink(missing_ok=True)
+        _fsync_dir(txt.parent)
+
+    def _quarantine(self, path: Path, why: str, report: SweepReport) -> None:
+        """Move the message's files aside (a folder per sweep time) and report it."""
+        target = self.options.quarantine / (
+            f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{path.parent.name}-{path.stem}"
+        )
+        try:
+            target.mkdir(parents=True, mode=0o750)
+            for sibling in sorted(path.parent.glob(f"{path.stem}.*")):
+                shutil.move(sibling, target / sibling.name)
+            (target / "REASON.txt").write_text(f"{path}: {why}\n", encoding="utf-8")
+        except OSError as exc:
+            report.problems.append(f"{path}: {why}; cannot move it aside: {exc}")
+            log.error("voicemail %s: %s; cannot move it aside: %s", path, why, exc)
+            return
+        report.quarantined.append(f"{path}: {why} -> {target}")
+        log.error("voicemail %s: %s; moved to %s", path, why, target)
+
+
+def _stat(path: Path) -> _Stat:
+    st = path.stat()
+    return _Stat(st.st_size, st.st_mtime_ns)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def new_message_hook(config: Config) -> Callable[[int], object] | None:
+    """The notification of a new message (``ivr211.notify.notify_new_message``), or None
+    when that module cannot be loaded: ingest never depends on notifications."""
+    try:
+        from ivr211.notify import notify_new_message
+    except ImportError as exc:
+        log.warning("new voicemail will not be notified: %s", exc)
+        return None
+
+    def hook(message_id: int) -> object:
+        return notify_new_message(config, message_id)
+
+    return hook
+
+
+class Sweeper:
+    """Runs :meth:`Ingester.sweep` in its own thread every ``interval_s`` and whenever
+    :meth:`wake` is called (the listener calls it on each ``Event: MessageWaiting`` whose
+    ``Mailbox:`` is ours), so the AMI event loop never waits on the disk or the database.
+    """
+
+    def __init__(self, ingester: Ingester, interval_s: float) -> None:
+        self.ingester = ingester
+        self.interval_s = interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="voicemail-sweep", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def on_event(self, event: Mapping[str, str]) -> None:
+        """``Event: MessageWaiting`` / ``Mailbox: 1001@lab211`` -> sweep soon."""
+        if event.get("Event") == "MessageWaiting" and (
+            event.get("Mailbox") == self.ingester.options.mailbox
+        ):
+            self.wake()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.ingester.sweep()
+            except Exception:
+                log.exception("voicemail sweep failed")
+            self._wake.wait(self.interval_s)
+            self._wake.clear()

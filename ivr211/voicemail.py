@@ -1,0 +1,175 @@
+"""The research voicemail box (issue 5): messages, notes on them, and the audit log.
+
+A message is recorded by Asterisk's app_voicemail in its spool, picked up by the ingester
+(:mod:`ivr211.ingest`), copied to a storage folder the research team controls and written
+here, and only then removed from the spool. ``msg_id`` is app_voicemail's own message id
+(``msg_id=1795879141-00000000`` in ``msg0000.txt``) and is unique: whatever happens
+between the copy and the spool deletion, a second sweep finds the row and never makes a
+double.
+
+Messages are sensitive health information (Loi 25): only the research role reads them, and
+every list, play, download, deletion, note, status change, export and purge writes one
+:class:`AuditEntry` (:func:`audit`). A deleted message keeps a tombstone row (``deleted_at``
+set, personal fields emptied, audio removed) so that its ``msg_id`` is never ingested twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from ivr211.models import Base, UTCDateTime
+
+__all__ = [
+    "AUDIT_ACTIONS",
+    "MESSAGE_STATUSES",
+    "AuditEntry",
+    "VoiceMessage",
+    "VoiceNote",
+    "audit",
+    "list_messages",
+    "message_by_msg_id",
+]
+
+MESSAGE_STATUSES: tuple[str, ...] = ("new", "in_progress", "called_back", "closed")
+AUDIT_ACTIONS: tuple[str, ...] = (
+    "list",
+    "view",
+    "play",
+    "download",
+    "delete",
+    "note",
+    "status",
+    "export",
+    "purge",
+    "ingest",
+    "login",
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class VoiceMessage(Base):
+    """One message of the research box, as recorded by app_voicemail.
+
+    ``received_at`` is the spool's ``origtime``; ``caller_number`` comes from its
+    ``callerid`` (None when withheld), ``language`` and ``callback_number`` from its
+    ``category`` (the dialplan sets ``VM_CATEGORY``). ``audio_path`` is relative to the
+    storage folder; ``checksum`` is the SHA-256 of the audio, checked after the copy.
+    """
+
+    __tablename__ = "voice_messages"
+    __table_args__ = (
+        CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
+        CheckConstraint("duration_s >= 0", name="duration_s"),
+        CheckConstraint("size >= 0", name="size"),
+        Index("ix_voice_messages_status_received_at", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(64), unique=True)
+    mailbox: Mapped[str] = mapped_column(String(80))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    duration_s: Mapped[int]
+    caller_name: Mapped[str | None] = mapped_column(
+        String(200), comment="personal data: purged with the message"
+    )
+    caller_number: Mapped[str | None] = mapped_column(
+        String(40), comment="personal data: purged with the message"
+    )
+    callback_number: Mapped[str | None] = mapped_column(
+        String(40), comment="personal data: purged with the message"
+    )
+    language: Mapped[str | None] = mapped_column(String(8))
+    checksum: Mapped[str] = mapped_column(String(64))
+    audio_path: Mapped[str | None] = mapped_column(String(300))
+    size: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    handled_by: Mapped[str | None] = mapped_column(String(100))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    notes: Mapped[list[VoiceNote]] = relationship(
+        back_populates="message",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="VoiceNote.at",
+    )
+
+
+class VoiceNote(Base):
+    """A note a member of the research team wrote on a message (kept in order)."""
+
+    __tablename__ = "voice_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("voice_messages.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text())
+
+    message: Mapped[VoiceMessage] = relationship(back_populates="notes")
+
+
+class AuditEntry(Base):
+    """Who did what to which personal data, and when; admins read and export these.
+
+    ``object`` names the thing acted on ("voice_message:12", "transfer_records",
+    "file:/var/log/asterisk/cdr-csv/Master.csv"); ``detail`` never holds health details.
+    ``user`` is "system" for the retention job and the ingester.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (CheckConstraint(_in("action", AUDIT_ACTIONS), name="action"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    user: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))
+    object: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[str] = mapped_column(Text(), default="")
+
+
+def audit(
+    session: Session,
+    user: str,
+    role: str,
+    action: str,
+    object: str,
+    detail: str = "",
+    *,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """Add one audit row to ``session`` (committed with the action it records)."""
+    if action not in AUDIT_ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    entry = AuditEntry(
+        at=at or datetime.now(UTC),
+        user=user,
+        role=role,
+        action=action,
+        object=object,
+        detail=detail,
+    )
+    session.add(entry)
+    return entry
+
+
+def message_by_msg_id(session: Session, msg_id: str) -> VoiceMessage | None:
+    return session.scalar(select(VoiceMessage).where(VoiceMessage.msg_id == msg_id))
+
+
+def list_messages(session: Session, status: str | None = None) -> list[VoiceMessage]:
+    """Messages not deleted, newest first, optionally with one status."""
+    query = select(VoiceMessage).where(VoiceMessage.deleted_at.is_(None))
+    if status is not None:
+        query = query.where(VoiceMessage.status == status)
+    return list(session.scalars(query.order_by(VoiceMessage.received_at.desc())))

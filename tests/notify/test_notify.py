@@ -1,0 +1,287 @@
+"""Notification of a new research message: SMTP against a local aiosmtpd server, SMS through
+Twilio's own library against a local HTTP server that records the request it really sends."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr211.config import Config, ConfigError, NotifyConfig, load_config
+from ivr211.notify import BaseUrlHttpClient, Notifier, notify_new_message
+
+from .servers import SmtpRecorder, TwilioRecorder, self_signed, smtp_server, twilio_server
+
+ACCOUNT = "AC" + "0123456789abcdef" * 2
+TOKEN = "twilio-token-value"
+ENV = {"IVR211_TWILIO_AUTH_TOKEN": TOKEN, "SMTP_PW": "relay-secret"}
+
+
+def notify_config(**values: Any) -> NotifyConfig:
+    base: dict[str, Any] = {"attempts": 3, "retry_s": 2.0, "timeout_s": 5.0}
+    base.update(values)
+    return NotifyConfig.model_validate(base)
+
+
+def sms_config(base_url: str, **values: Any) -> NotifyConfig:
+    base: dict[str, Any] = {
+        "sms_to": ["+14185550100"],
+        "sms_from": "+14185550199",
+        "twilio_account_sid": ACCOUNT,
+        "twilio_api_url": base_url,
+    }
+    return notify_config(**{**base, **values})
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+# ---- SMS through Twilio's library ----------------------------------------------------
+
+
+def test_sms_is_the_request_twilio_documents() -> None:
+    recorder = TwilioRecorder()
+    with twilio_server(recorder) as url:
+        config = sms_config(url, sms_to=["+14185550100", "+14185550101"])
+        deliveries = Notifier(config, environ=ENV).notify("voice_message:7")
+
+    assert [(d.channel, d.recipients, d.ok, d.attempts) for d in deliveries] == [
+        ("sms", ("+14185550100",), True, 1),
+        ("sms", ("+14185550101",), True, 1),
+    ]
+    assert [d.reference for d in deliveries] == [f"SM{1:032x}", f"SM{2:032x}"]
+    assert len(recorder.requests) == 2
+    for request, to in zip(recorder.requests, ("+14185550100", "+14185550101"), strict=True):
+        assert request.method == "POST"
+        assert request.path == f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+        expected_auth = base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
+        assert request.headers["Authorization"] == f"Basic {expected_auth}"
+        assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        assert request.headers["User-Agent"].startswith("twilio-python/")
+        assert request.form == {
+            "To": [to],
+            "From": ["+14185550199"],
+            "Body": [NotifyConfig().message],
+        }
+
+
+def test_sms_body_carries_no_caller_detail() -> None:
+    recorder = TwilioRecorder()
+    with twilio_server(recorder) as url:
+        Notifier(sms_config(url), environ=ENV).notify("voice_message:5145550123")
+    body = recorder.requests[0].form["Body"][0]
+    assert body == NotifyConfig().message
+    assert not any(ch.isdigit() and ch not in "211" for ch in body)
+
+
+def test_sms_server_error_is_retried_with_backoff() -> None:
+    recorder = TwilioRecorder(
+        failures=[
+            (503, {"code": 20503, "message": "Service unavailable", "status": 503}),
+            (429, {"code": 20429, "message": "Too Many Requests", "status": 429}),
+        ]
+    )
+    sleeps = Sleeps()
+    with twilio_server(recorder) as url:
+        [delivery] = Notifier(sms_config(url), environ=ENV, sleep=sleeps).notify("m")
+    assert (delivery.ok, delivery.attempts) == (True, 3)
+    assert len(recorder.requests) == 3
+    assert sleeps == [2.0, 4.0]
+
+
+def test_sms_refused_number_is_not_retried(caplog: pytest.LogCaptureFixture) -> None:
+    refusal = {
+        "code": 21211,
+        "message": "The 'To' number +1418555 is not a valid phone number.",
+        "more_info": "https://www.twilio.com/docs/errors/21211",
+        "status": 400,
+    }
+    recorder = TwilioRecorder(failures=[(400, refusal)])
+    sleeps = Sleeps()
+    with caplog.at_level(logging.ERROR, "ivr211.notify"), twilio_server(recorder) as url:
+        [delivery] = Notifier(sms_config(url), environ=ENV, sleep=sleeps).notify("m")
+    assert (delivery.ok, delivery.attempts) == (False, 1)
+    assert delivery.error is not None and "21211" in delivery.error
+    assert len(recorder.requests) == 1 and sleeps == []
+    assert "not retried" in caplog.text
+
+
+def test_sms_unreachable_api_gives_up_after_the_attempts() -> None:
+    with twilio_server(TwilioRecorder()) as url:
+        pass  # the port is closed again: nothing listens there now
+    sleeps = Sleeps()
+    [delivery] = Notifier(sms_config(url), environ=ENV, sleep=sleeps).notify("m")
+    assert (delivery.ok, delivery.attempts) == (False, 3)
+    assert sleeps == [2.0, 4.0]
+
+
+def test_sms_without_token_is_a_permanent_failure() -> None:
+    recorder = TwilioRecorder()
+    with twilio_server(recorder) as url:
+        [delivery] = Notifier(sms_config(url), environ={}).notify("m")
+    assert not delivery.ok and delivery.attempts == 1
+    assert (
+        delivery.error
+        == "Twilio auth token: environment variable IVR211_TWILIO_AUTH_TOKEN is not set"
+    )
+    assert recorder.requests == []
+
+
+def test_base_url_must_be_http() -> None:
+    with pytest.raises(ConfigError, match="twilio_api_url"):
+        BaseUrlHttpClient("ftp://relay")
+
+
+# ---- email ---------------------------------------------------------------------------
+
+
+def test_email_plain_relay() -> None:
+    recorder = SmtpRecorder()
+    with smtp_server(recorder) as port:
+        config = notify_config(
+            email_to=["recherche@chu.test", "coord@chu.test"],
+            email_from="ivr211@211.test",
+            smtp_port=port,
+            smtp_security="none",
+        )
+        [delivery] = Notifier(config, environ=ENV).notify("voice_message:1")
+    assert (delivery.channel, delivery.ok, delivery.attempts) == ("email", True, 1)
+    [received] = recorder.messages
+    assert received.mail_from == "ivr211@211.test"
+    assert received.rcpt_tos == ["recherche@chu.test", "coord@chu.test"]
+    msg = email.message_from_bytes(received.content, policy=email.policy.default)
+    assert msg["Subject"] == NotifyConfig().email_subject
+    assert msg["To"] == "recherche@chu.test, coord@chu.test"
+    assert msg["Message-ID"] == delivery.reference
+    body = msg.get_body()
+    assert body is not None
+    assert body.get_content().strip() == NotifyConfig().message
+
+
+def test_email_starttls_and_login(tmp_path: Path) -> None:
+    context, ca = self_signed(tmp_path)
+    recorder = SmtpRecorder()
+    with smtp_server(recorder, tls=context) as port:
+        config = notify_config(
+            email_to=["recherche@chu.test"],
+            smtp_port=port,
+            smtp_security="starttls",
+            smtp_ca_file=ca,
+            smtp_username="ivr211",
+            smtp_password_env="SMTP_PW",
+        )
+        [delivery] = Notifier(config, environ=ENV).notify("m")
+    assert delivery.ok
+    assert recorder.logins == [("ivr211", "relay-secret")]
+    [received] = recorder.messages
+    assert received.tls and received.login == "ivr211"
+
+
+def test_email_implicit_tls(tmp_path: Path) -> None:
+    context, ca = self_signed(tmp_path)
+    recorder = SmtpRecorder()
+    with smtp_server(recorder, tls=context, implicit_tls=True) as port:
+        config = notify_config(
+            email_to=["recherche@chu.test"], smtp_port=port, smtp_security="ssl", smtp_ca_file=ca
+        )
+        [delivery] = Notifier(config, environ=ENV).notify("m")
+    assert delivery.ok
+    assert [m.rcpt_tos for m in recorder.messages] == [["recherche@chu.test"]]
+
+
+def test_email_untrusted_certificate_is_not_sent(tmp_path: Path) -> None:
+    context, _ = self_signed(tmp_path)
+    recorder = SmtpRecorder()
+    sleeps = Sleeps()
+    with smtp_server(recorder, tls=context) as port:
+        config = notify_config(email_to=["r@chu.test"], smtp_port=port, attempts=2)
+        [delivery] = Notifier(config, environ=ENV, sleep=sleeps).notify("m")
+    assert not delivery.ok and delivery.attempts == 2
+    assert delivery.error is not None and "CERTIFICATE_VERIFY_FAILED" in delivery.error
+    assert recorder.messages == []
+
+
+def test_email_wrong_password_is_not_retried(tmp_path: Path) -> None:
+    context, ca = self_signed(tmp_path)
+    recorder = SmtpRecorder()
+    sleeps = Sleeps()
+    with smtp_server(recorder, tls=context) as port:
+        config = notify_config(
+            email_to=["r@chu.test"],
+            smtp_port=port,
+            smtp_ca_file=ca,
+            smtp_username="ivr211",
+            smtp_password_env="SMTP_PW",
+        )
+        [delivery] = Notifier(config, environ={"SMTP_PW": "wrong"}, sleep=sleeps).notify("m")
+    assert (delivery.ok, delivery.attempts, sleeps) == (False, 1, [])
+    assert delivery.error is not None and delivery.error.startswith("SMTP 535")
+    assert recorder.messages == []
+
+
+def test_email_temporary_refusal_is_retried() -> None:
+    recorder = SmtpRecorder(refuse_with="451 4.3.0 try again later")
+    sleeps = Sleeps()
+    with smtp_server(recorder) as port:
+        config = notify_config(email_to=["r@chu.test"], smtp_port=port, smtp_security="none")
+        notifier = Notifier(config, environ=ENV, sleep=sleeps)
+        [first] = notifier.notify("m")
+        recorder.refuse_with = None
+        [second] = notifier.notify("m")
+    assert (first.ok, first.attempts, first.error) == (False, 3, "SMTP 451 4.3.0 try again later")
+    assert sleeps == [2.0, 4.0]
+    assert (second.ok, len(recorder.messages)) == (True, 1)
+
+
+# ---- the ingest hook -------------------------------------------------------------------
+
+
+def test_hook_without_channels_sends_nothing() -> None:
+    assert notify_new_message(Config(), 1, environ=ENV) is None
+
+
+def test_hook_sends_both_in_the_background(tmp_path: Path) -> None:
+    smtp = SmtpRecorder()
+    twilio = TwilioRecorder()
+    with smtp_server(smtp) as port, twilio_server(twilio) as url:
+        path = tmp_path / "ivr211.toml"
+        path.write_text(
+            "[notify]\n"
+            'email_to = ["recherche@chu.test"]\n'
+            f"smtp_port = {port}\n"
+            'smtp_security = "none"\n'
+            'sms_to = ["+14185550100"]\n'
+            'sms_from = "+14185550199"\n'
+            f'twilio_account_sid = "{ACCOUNT}"\n'
+            f'twilio_api_url = "{url}"\n',
+            encoding="utf-8",
+        )
+        config = load_config(path, environ={})
+        thread = notify_new_message(config, 42, environ=ENV)
+        assert thread is not None
+        thread.join()
+    assert [m.rcpt_tos for m in smtp.messages] == [["recherche@chu.test"]]
+    assert [r.form["To"] for r in twilio.requests] == [["+14185550100"]]
+
+
+def test_hook_never_raises_into_the_ingester(caplog: pytest.LogCaptureFixture) -> None:
+    config = Config(
+        notify=notify_config(email_to=["r@chu.test"], smtp_port=1, smtp_security="none", attempts=1)
+    )
+    with caplog.at_level(logging.ERROR, "ivr211.notify"):
+        thread = notify_new_message(config, 9, environ=ENV)
+        assert thread is not None
+        thread.join()
+    assert "voice_message:9" in caplog.text and "given up after 1 tries" in caplog.text
+
+
+def test_sms_needs_an_account() -> None:
+    with pytest.raises(ValueError, match="sms_to needs sms_from and twilio_account_sid"):
+        NotifyConfig.model_validate({"sms_to": ["+14185550100"]})
