@@ -31,10 +31,10 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final, TextIO
 
-from ivr.dialplan import ROUTE_INCOMING, VAR_FLOW_DONE, VAR_ROUTE
+from ivr.dialplan import ROUTE_INCOMING, VAR_FLOW_DONE, VAR_ROUTE, Route
 from ivr.prompts import CATALOGUE, SOUND_DIR
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -291,7 +291,13 @@ def _interactive(out: TextIO) -> Callable[[str], str]:
     return next_key
 
 
-def run(args: argparse.Namespace) -> int:
+VoiceMailHook = Callable[[Mapping[str, str], str | None], None]
+
+
+def run(args: argparse.Namespace, on_research: VoiceMailHook | None = None) -> int:
+    """Place one call. ``on_research(variables, caller)`` plays the dialplan's
+    VoiceMail() when the flow ends on the research route (``ivr211 simulate
+    --leave-message`` writes a message into the voicemail spool there)."""
     out = sys.stdout
     host = getattr(args, "host", None) or DEFAULT_HOST
     port = getattr(args, "port", None) or DEFAULT_PORT
@@ -336,6 +342,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name} = {value}")
     done = fake.variables.get(VAR_FLOW_DONE) == "1"
     print("flow finished" if done else "flow did NOT finish (the dialplan would use its fallback)")
+    if done and on_research is not None and route == Route.RESEARCH.value:
+        on_research(dict(fake.variables), args.caller)
     return 0 if done else 1
 
 

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -441,6 +441,7 @@ def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
     parser.add_argument("--config", type=Path, help="configuration file (else $IVR211_CONFIG)")
     simulate.add_arguments(parser)
     wants_help = any(arg in ("-h", "--help") for arg in extras)
+    config: Config | None = None
     try:
         config = load_config(args.config)
     except ConfigError:
@@ -451,7 +452,41 @@ def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
         defaults = {k: v for k, v in (("host", config.agi.host), ("port", config.agi.port))}
         parser.set_defaults(**{k: v for k, v in defaults.items() if k in dests})
         _configure_logging(config)
-    return int(simulate.run(parser.parse_args(list(extras))))
+    parser.add_argument(
+        "--leave-message",
+        action="store_true",
+        help="when the call ends on the research route, leave a message in the voicemail "
+        "spool ([voicemail] spool_dir) as app_voicemail would",
+    )
+    parsed = parser.parse_args(list(extras))
+    hook = None
+    if parsed.leave_message and config is not None:
+        hook = _spool_writer(config)
+    return int(simulate.run(parsed, hook))
+
+
+def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str | None], None]:
+    """Do what [ivr211-research] does after the flow: VoiceMail() with VM_CATEGORY set
+    from the caller's language and callback number."""
+    from ivr.dialplan import VAR_CALLBACK, VAR_LANG, vm_category
+    from ivr211.ingest import IngestOptions
+    from ivr211.voicemail_cli import leave_message
+
+    def write(variables: Mapping[str, str], caller: str | None) -> None:
+        options = IngestOptions.from_config(config)
+        box, _, context = options.mailbox.partition("@")
+        language = variables.get(f"__{VAR_LANG}") or variables.get(VAR_LANG) or "fr"
+        callback = variables.get(VAR_CALLBACK) or None
+        txt = leave_message(
+            options.mailbox_dir / "INBOX",
+            mailbox=box,
+            context=context,
+            callerid=f'"Simulation" <{caller}>' if caller else "Unknown",
+            category=vm_category("en" if language == "en" else "fr", callback),
+        )
+        print(f"message left: {txt} (and {txt.with_suffix('.wav').name})")
+
+    return write
 
 
 # ---- line ------------------------------------------------------------------------
