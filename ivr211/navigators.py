@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from ivr211 import models as m
 from ivr211.models import Navigator
+from listener.channels import channel_endpoint, has_channel_suffix
 
 __all__ = [
     "ListenerState",
     "Navigator",
     "NavigatorError",
     "add_navigator",
-    "endpoint_of_channel",
     "get_status",
     "list_navigators",
     "navigator_by_username",
@@ -35,7 +35,6 @@ __all__ = [
     "set_status",
 ]
 
-_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(?:;\d+)?$")
 _ENDPOINT = re.compile(r"^[A-Za-z0-9]+/[^\s;]+$")
 
 
@@ -43,16 +42,9 @@ class NavigatorError(ValueError):
     """A navigator account or listener status change was refused."""
 
 
-def endpoint_of_channel(channel: str) -> str:
-    """``PJSIP/nav-alice-0000002a`` -> ``PJSIP/nav-alice``;
-    ``Local/nav-manual@navigators-00000014;1`` -> ``Local/nav-manual@navigators``.
-    A name without the suffix is returned as it is."""
-    return _CHANNEL_SUFFIX.sub("", channel.strip())
-
-
 def _check_endpoint(name: str, value: str) -> str:
     value = value.strip()
-    if not _ENDPOINT.match(value) or _CHANNEL_SUFFIX.search(value):
+    if not _ENDPOINT.match(value) or has_channel_suffix(value):
         raise NavigatorError(
             f"{name} {value!r} must be a channel technology and resource, e.g. PJSIP/nav-alice"
         )
@@ -123,7 +115,7 @@ def set_active(session: Session, username: str, active: bool) -> Navigator:
 def navigator_for_channel(session: Session, channel_name: str) -> Navigator | None:
     """The navigator whose phone endpoint placed ``channel_name``, active or not
     (a record names whoever made the transfer, even if the account is disabled since)."""
-    endpoint = endpoint_of_channel(channel_name)
+    endpoint = channel_endpoint(channel_name)
     return session.scalars(select(Navigator).where(Navigator.phone_endpoint == endpoint)).first()
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ivr211 import models as m
-from ivr211.navigators import endpoint_of_channel
+from listener.channels import channel_endpoint
 from listener.facts import Kind, Outcome, Source, TransferFact
 
 DEFAULT_TIMEZONE = "America/Toronto"
@@ -65,7 +65,7 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 def _navigator_ids(session: Session, channels: Collection[str]) -> dict[str, int]:
-    endpoints = {channel: endpoint_of_channel(channel) for channel in channels}
+    endpoints = {channel: channel_endpoint(channel) for channel in channels}
     if not endpoints:
         return {}
     rows = session.execute(

@@ -20,7 +20,6 @@ navigator understands.
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from listener.ami import ActionTimeout, AmiLink, Event, EventWatch, LinkDown
+from listener.channels import channel_endpoint
 from listener.facts import Kind, Outcome, Source, TransferFact
 
 __all__ = [
@@ -46,16 +46,7 @@ __all__ = [
     "TimedOut",
     "TransferNotAvailable",
     "UnknownDestination",
-    "endpoint_of",
 ]
-
-_SUFFIX = re.compile(r"-[0-9A-Fa-f]{8}(?:;\d+)?$")
-
-
-def endpoint_of(channel: str) -> str:
-    """``PJSIP/nav-alice-0000002a`` -> ``PJSIP/nav-alice``;
-    ``Local/nav-manual@navigators-00000014;1`` -> ``Local/nav-manual@navigators``."""
-    return _SUFFIX.sub("", channel)
 
 
 class ActionError(Exception):
@@ -217,11 +208,11 @@ class CallTracker:
         with someone else; for a Local pair, the ``;1`` half in the bridge."""
         if navigator in self.channels:
             return self.channels[navigator]
-        endpoint = endpoint_of(navigator)
+        endpoint = channel_endpoint(navigator)
         candidates = [
             leg
             for leg in self.channels.values()
-            if endpoint_of(leg.name) == endpoint and leg.bridge is not None
+            if channel_endpoint(leg.name) == endpoint and leg.bridge is not None
         ]
         candidates.sort(key=lambda leg: (not self.peers(leg), leg.name))
         return candidates[0] if candidates else None
@@ -513,7 +504,7 @@ class Actions:
             started_at=now,
             ended_at=now,
             linkedid=linkedid,
-            navigator_channel=endpoint_of(navigator),
+            navigator_channel=channel_endpoint(navigator),
             destination=destination,
             target_exten=code,
             target_context=self.options.transfer_context,

@@ -62,6 +62,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
+from listener.channels import channel_endpoint
 from listener.facts import Kind, Outcome, Source, TransferFact
 
 __all__ = [
@@ -75,7 +76,6 @@ __all__ = [
     "CelInterpreter",
     "CelRow",
     "facts_from_rows",
-    "navigator_of",
     "parse_eventtime",
     "parse_row",
     "read_rows",
@@ -115,7 +115,6 @@ _BUSY_CAUSES = frozenset({17})
 _NO_ANSWER_CAUSES = frozenset({18, 19})
 _NORMAL_CAUSES = frozenset({0, 16, 31})
 _FAILED_DIALSTATUS = frozenset({"CHANUNAVAIL", "CONGESTION", "INVALIDARGS", "DONTCALL"})
-_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(?:;[12])?$")
 _LOCAL_NAME = re.compile(r"^Local/(?P<exten>[^@]+)@(?P<context>.+)-[0-9a-f]{8};1$")
 _EPOCH = re.compile(r"^\d{9,}(?:\.\d+)?$")
 
@@ -219,11 +218,6 @@ def read_rows(lines: Iterable[str], tz: tzinfo) -> Iterator[CelRow]:
             continue
         if fields:
             yield parse_row(fields, tz, columns)
-
-
-def navigator_of(channel_name: str) -> str:
-    """``Local/nav-manual@navigators-00000014;1`` -> ``Local/nav-manual@navigators``."""
-    return _CHANNEL_SUFFIX.sub("", channel_name)
 
 
 def _name_base(channel_name: str) -> str:
@@ -481,7 +475,7 @@ class CelInterpreter:
                 started_at=started,
                 ended_at=row.eventtime,
                 linkedid=row.linkedid,
-                navigator_channel=navigator_of(row.channame),
+                navigator_channel=channel_endpoint(row.channame),
                 destination=self.resolve_destination(exten, context),
                 target_exten=exten,
                 target_context=context,
@@ -507,7 +501,7 @@ class CelInterpreter:
                 started_at=row.eventtime,
                 ended_at=row.eventtime,
                 linkedid=row.linkedid,
-                navigator_channel=navigator_of(row.channame),
+                navigator_channel=channel_endpoint(row.channame),
                 destination=self.resolve_destination(exten, context),
                 target_exten=exten,
                 target_context=context,
@@ -534,7 +528,7 @@ class CelInterpreter:
                 started_at=row.eventtime,
                 ended_at=row.eventtime,
                 linkedid=row.linkedid,
-                navigator_channel=navigator_of(row.channame),
+                navigator_channel=channel_endpoint(row.channame),
                 destination=destination,
                 target_exten="",
                 target_context="",
@@ -586,7 +580,7 @@ class CelInterpreter:
                 started_at=chan.started_at,
                 ended_at=chan.ended_at,
                 linkedid=chan.linkedid,
-                navigator_channel=navigator_of(consult.transferer.name),
+                navigator_channel=channel_endpoint(consult.transferer.name),
                 destination=self.resolve_destination(chan.exten, chan.context),
                 target_exten=chan.exten,
                 target_context=chan.context,
@@ -614,7 +608,7 @@ class CelInterpreter:
             started_at=chan.started_at,
             ended_at=row.eventtime,
             linkedid=linkedid,
-            navigator_channel=navigator_of(navigator),
+            navigator_channel=channel_endpoint(navigator),
             destination=self.resolve_destination(chan.exten, chan.context),
             target_exten=chan.exten,
             target_context=chan.context,

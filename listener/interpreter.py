@@ -46,12 +46,13 @@ import logging
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Final, TypeVar
 
+from listener.channels import aware_utc, channel_endpoint, event_time
 from listener.facts import Kind, Outcome, Source, TransferFact
 
-__all__ = ["Interpreter", "navigator_name"]
+__all__ = ["Interpreter"]
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,6 @@ _MAX_FIELD: Final = 512
 _MAX_DIGITS: Final = 16
 _MAX_VARS: Final = 32
 _MAX_GONE: Final = 4096
-_TIMESTAMP = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?")
-_SUFFIX = re.compile(r"-[0-9A-Fa-f]{8}(?:;\d+)?$")
 _LOCAL = re.compile(r"Local/(?P<exten>[^@]+)@(?P<context>.+)-[0-9A-Fa-f]{8};(?P<half>[12])")
 _IVR_PREFIX: Final = "IVR_"
 _TRUE: Final = frozenset({"1", "yes", "true", "on"})
@@ -74,12 +73,6 @@ _CAUSE_BUSY: Final = "17"
 
 class _BadEvent(Exception):
     """An event this interpreter handles, missing a field it needs (internal only)."""
-
-
-def navigator_name(channel: str) -> str:
-    """``Local/nav-manual@navigators-00000014;1`` -> ``Local/nav-manual@navigators``;
-    ``PJSIP/nav-alice-0000002a`` -> ``PJSIP/nav-alice``: the endpoint, not the call."""
-    return _SUFFIX.sub("", channel)
 
 
 def _text(event: Mapping[str, str], name: str) -> str | None:
@@ -97,25 +90,6 @@ def _need(event: Mapping[str, str], name: str) -> str:
     if value is None:
         raise _BadEvent(name)
     return value
-
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _event_time(event: Mapping[str, str], received_at: datetime) -> datetime:
-    raw = event.get("Timestamp")
-    if isinstance(raw, str):
-        match = _TIMESTAMP.fullmatch(raw.strip())
-        if match:
-            micros = int((match[2] or "0")[:6].ljust(6, "0"))
-            try:
-                return datetime.fromtimestamp(int(match[1]), UTC) + timedelta(microseconds=micros)
-            except (OverflowError, OSError, ValueError):
-                pass
-    return _aware(received_at)
 
 
 def _language(variables: Mapping[str, str]) -> str | None:
@@ -261,7 +235,7 @@ class Interpreter:
             self.stats["ignored"] += 1
             return []
         try:
-            facts = handler(event, _event_time(event, received_at))
+            facts = handler(event, event_time(event, received_at))
         except (_BadEvent, KeyError, ValueError, TypeError, OverflowError) as exc:
             self.stats["malformed"] += 1
             count = self.stats["malformed"]
@@ -293,13 +267,13 @@ class Interpreter:
         self._conferences[service_uniqueid] = _Conference(
             service_uid=service_uniqueid,
             conference=conference,
-            navigator=navigator_name(navigator_channel),
+            navigator=channel_endpoint(navigator_channel),
             caller_uid=caller_uniqueid,
             linkedid=linkedid,
             destination=destination,
             exten=exten,
             context=context,
-            started_at=_aware(started_at),
+            started_at=aware_utc(started_at),
         )
         self._bound(self._conferences)
 
@@ -909,7 +883,7 @@ class Interpreter:
             started_at=started_at,
             ended_at=ended_at,
             linkedid=linkedid,
-            navigator_channel=navigator_name(navigator),
+            navigator_channel=channel_endpoint(navigator),
             destination=self._resolve(exten, context),
             target_exten=exten,
             target_context=context,

@@ -47,11 +47,12 @@ from Asterisk's documentation of that event, not from a recording.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
+
+from listener.channels import channel_endpoint, event_time
 
 __all__ = ["CurrentCall", "LiveSnapshot", "LiveTracker", "MemberPresence", "WaitingCaller"]
 
@@ -59,8 +60,6 @@ log = logging.getLogger(__name__)
 
 _MAX_FIELD: Final = 512
 _MAX_CHANNELS: Final = 4096
-_TIMESTAMP = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?")
-_SUFFIX = re.compile(r"-[0-9A-Fa-f]{8}(?:;\d+)?$")
 _TRACKED_VARS: Final = frozenset({"IVR_LANG", "IVR_PATH", "IVR_INTERPRETER"})
 _TRUE: Final = frozenset({"1", "yes", "true", "on"})
 # ast_device_state: 2 INUSE, 3 BUSY, 7 RINGINUSE, 8 ONHOLD (a call is up on the device)
@@ -198,25 +197,10 @@ def _flag(event: Mapping[str, str], name: str) -> bool:
     return (_text(event, name) or "").lower() in _TRUE
 
 
-def _event_time(event: Mapping[str, str], received_at: datetime) -> datetime:
-    raw = event.get("Timestamp")
-    if isinstance(raw, str):
-        match = _TIMESTAMP.fullmatch(raw.strip())
-        if match:
-            micros = int((match[2] or "0")[:6].ljust(6, "0"))
-            try:
-                return datetime.fromtimestamp(int(match[1]), UTC) + timedelta(microseconds=micros)
-            except (OverflowError, OSError, ValueError):
-                pass
-    if received_at.tzinfo is None:
-        return received_at.replace(tzinfo=UTC)
-    return received_at.astimezone(UTC)
-
-
 def endpoint_of(name: str) -> str:
     """``Local/nav@queue-agents-00000040;1`` and the member interface
     ``Local/nav@queue-agents/n`` both -> ``Local/nav@queue-agents``."""
-    return _SUFFIX.sub("", name).removesuffix("/n")
+    return channel_endpoint(name).removesuffix("/n")
 
 
 def _status_variables(raw: str | None) -> dict[str, str]:
@@ -280,7 +264,7 @@ class LiveTracker:
         handler = self._handlers.get(name) if isinstance(name, str) else None
         if handler is None:
             return False
-        at = _event_time(event, received_at)
+        at = event_time(event, received_at)
         if self._buffer is not None:
             self._buffer.append((event, at))
         try:

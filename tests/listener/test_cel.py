@@ -23,10 +23,10 @@ from listener.cel import (
     REFERRAL_CEL_EVENT,
     CelError,
     facts_from_rows,
-    navigator_of,
     parse_eventtime,
     read_rows,
 )
+from listener.channels import channel_endpoint
 from listener.facts import Kind, Outcome, Source, TransferFact
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cel"
@@ -363,4 +363,4 @@ def test_a_row_with_missing_columns_is_an_error() -> None:
     ],
 )
 def test_navigator_channel_drops_the_instance_suffix(name: str, navigator: str) -> None:
-    assert navigator_of(name) == navigator
+    assert channel_endpoint(name) == navigator

@@ -14,8 +14,9 @@ from typing import cast
 
 import pytest
 
+from listener.channels import channel_endpoint
 from listener.facts import Outcome, TransferFact
-from listener.interpreter import Interpreter, navigator_name
+from listener.interpreter import Interpreter
 from listener.transcripts import messages, read_raw
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
@@ -306,4 +307,4 @@ def test_reset_forgets_everything_in_flight() -> None:
     ],
 )
 def test_navigator_name_drops_the_call_suffix(channel: str, navigator: str) -> None:
-    assert navigator_name(channel) == navigator
+    assert channel_endpoint(channel) == navigator

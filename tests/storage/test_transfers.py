@@ -16,7 +16,6 @@ from ivr211.linesettings import SettingsStore
 from ivr211.navigators import (
     NavigatorError,
     add_navigator,
-    endpoint_of_channel,
     navigator_for_channel,
 )
 from ivr211.transfers import (
@@ -28,6 +27,7 @@ from ivr211.transfers import (
     record_facts,
     records_between,
 )
+from listener.channels import channel_endpoint
 from listener.facts import Kind, Outcome, Source, TransferFact
 
 T0 = datetime(2026, 6, 15, 14, 30, 5, 250000, tzinfo=UTC)
@@ -233,7 +233,7 @@ def test_records_between_is_half_open(session: Session) -> None:
     ],
 )
 def test_endpoint_of_channel(channel: str, endpoint: str) -> None:
-    assert endpoint_of_channel(channel) == endpoint
+    assert channel_endpoint(channel) == endpoint
 
 
 def test_records_name_the_navigator_of_the_channel(session: Session) -> None:
