@@ -142,6 +142,12 @@ def test_voicemail_keeps_one_bounded_audio_format_and_sends_no_mail() -> None:
     assert general.get("format") == "wav"
     assert general.get("attach") == "no"
     assert 0 < int(general.get("maxsecs") or 0) <= 300
+    # app_voicemail's load_config warns "maxsilence should be less than minsecs or you
+    # may get empty messages" when maxsilence (whole seconds) >= minsecs.
+    maxsilence = int(general.get("maxsilence") or 0)
+    minsecs = int(general.get("minsecs") or 0)
+    assert minsecs > 0
+    assert maxsilence < minsecs
     # The caller can listen, re-record or confirm before the message is kept.
     assert general.get("review") == "yes"
     assert general.get("sendvoicemail") in (None, "no")
