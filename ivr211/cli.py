@@ -39,6 +39,7 @@ from ivr211.db import (
     sqlite_path,
     upgrade,
 )
+from ivr211.ports import PortInUse, bind_error_message, check_free
 
 PROG = "ivr211"
 EXIT_USAGE = 2
@@ -169,6 +170,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
             **{k: v for k, v in config.agi.model_dump().items() if k in accepted}
         )
         source = ls.CachedSettings(store, config.line.settings_cache_s)
+        _check_ports(config, dashboard=config.dashboard.enabled and not args.no_dashboard)
         logging.getLogger(__name__).info(
             "FastAGI server on %s:%d, settings from %s",
             options.host,
@@ -193,6 +195,13 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         heartbeat.start()
         try:
             run_forever(options, source)
+        except OSError as exc:
+            # Taken between the check and the bind: still one line, no traceback.
+            raise CliError(
+                bind_error_message(
+                    exc, options.host, options.port, what="FastAGI server", setting=_AGI_PORT
+                )
+            ) from None
         finally:
             heartbeat.stop()
             for child in (dashboard, supervisor):
@@ -243,6 +252,25 @@ class Heartbeat:
                 return
 
 
+_AGI_PORT = "[agi] port (IVR211_AGI__PORT)"
+_DASHBOARD_PORT = "[dashboard] port (IVR211_DASHBOARD__PORT)"
+
+
+def _check_ports(config: Config, *, dashboard: bool) -> None:
+    """Refuse to start anything when a port the line listens on is taken."""
+    try:
+        check_free(config.agi.host, config.agi.port, what="FastAGI server", setting=_AGI_PORT)
+        if dashboard:
+            check_free(
+                config.dashboard.host,
+                config.dashboard.port,
+                what="dashboard",
+                setting=_DASHBOARD_PORT,
+            )
+    except PortInUse as exc:
+        raise CliError(str(exc)) from None
+
+
 def _dashboard_argv(config_path: str | None) -> list[str]:
     argv = [sys.executable, "-m", "ivr211.cli"]
     if config_path:
@@ -270,9 +298,15 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
     with _open_engine(config) as engine:
         require_current(engine)
         app = create_app(config, engine=engine)
-        server = waitress.create_server(
-            app, host=host, port=port, threads=conf.threads, ident="ivr211"
-        )
+        try:
+            server = waitress.create_server(
+                app, host=host, port=port, threads=conf.threads, ident="ivr211"
+            )
+        except OSError as exc:
+            setting = "--port or " + _DASHBOARD_PORT
+            raise CliError(
+                bind_error_message(exc, host, port, what="dashboard", setting=setting)
+            ) from None
 
         def stop(_signum: int, _frame: Any) -> None:
             raise SystemExit(0)

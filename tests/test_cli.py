@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -325,3 +326,67 @@ def test_navigator_accounts_are_added_listed_and_unique(
     assert "PJSIP/nav-alice already belongs to navigator 'alice'" in err
     code, out, _ = run(capsys, "navigator", "list", "--config", str(ready))
     assert out.splitlines() == ["alice\tPJSIP/nav-alice\tPJSIP/nav-alice"]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port some other program listens on (this test process)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("section", ["agi", "dashboard"])
+def test_serve_on_a_port_in_use_says_which_port_and_who_holds_it(
+    ready: Path, tmp_path: Path, taken_port: int, section: str
+) -> None:
+    import os
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    ports = {"agi": free, "dashboard": free}
+    ports[section] = taken_port
+    config = tmp_path / "ports.toml"
+    config.write_text(
+        ready.read_text(encoding="utf-8")
+        + f"[agi]\nport = {ports['agi']}\n[dashboard]\nport = {ports['dashboard']}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr211.cli", "serve", "--no-listener", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    what = "FastAGI server" if section == "agi" else "dashboard"
+    assert line.startswith(f"ivr211: error: {what}: port {taken_port} on 127.0.0.1 ")
+    assert f"already in use by process {os.getpid()} (" in line
+    assert f"[{section}] port (IVR211_{section.upper()}__PORT)" in line
+
+
+def test_a_port_held_by_an_unknown_process_still_names_the_setting() -> None:
+    import errno
+
+    from ivr211.ports import bind_error_message
+
+    message = bind_error_message(
+        OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"),
+        "10.9.9.9",
+        4573,
+        what="FastAGI server",
+        setting="[agi] port",
+    )
+    assert message == (
+        "FastAGI server: cannot listen on 10.9.9.9 port 4573: "
+        "Cannot assign requested address; check [agi] port"
+    )
