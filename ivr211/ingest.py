@@ -193,6 +193,13 @@ def parse_category(value: str) -> tuple[str | None, str | None]:
     )
 
 
+#: A message seen too young is looked at again this soon: two sweeps that see the same
+#: audio file are proof enough that app_voicemail finished writing it.
+RECHECK_S = 1.0
+_RETRY_MARGIN_S = 0.05
+_MIN_RETRY_S = 0.25
+
+
 @dataclass(frozen=True)
 class IngestOptions:
     spool_dir: Path
@@ -233,6 +240,14 @@ class SweepReport:
     pending: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Seconds after which a message left pending should be looked at again (None: none
+    #: pending). The sweeper retries then instead of waiting a whole interval, so a message
+    #: is in the inbox seconds after the caller hangs up.
+    retry_in_s: float | None = None
+
+    def retry_in(self, seconds: float) -> None:
+        seconds = max(seconds, 0.0)
+        self.retry_in_s = seconds if self.retry_in_s is None else min(self.retry_in_s, seconds)
 
     def __str__(self) -> str:
         return (
@@ -335,9 +350,11 @@ class Ingester:
             return
         before = _stat(audio)
         seen[audio] = before
-        young = self.wall_clock() - before.mtime_ns / 1e9 < self.options.settle_s
-        if young and self._seen.get(audio) != before:
+        age = self.wall_clock() - before.mtime_ns / 1e9
+        if age < self.options.settle_s and self._seen.get(audio) != before:
             self._wait_or_give_up(txt, audio, "audio may still be growing", report)
+            # Due at the next sweep that sees the same file, or once it is settle_s old.
+            report.retry_in(min(RECHECK_S, self.options.settle_s - age))
             return
         relative = Path(f"{message.received_at:%Y/%m}") / f"{message.msg_id}.{AUDIO_FORMAT}"
         checksum, size = self._copy(audio, self.options.storage_dir / relative)
@@ -368,6 +385,7 @@ class Ingester:
         if age > self.options.stale_s:
             raise SpoolFormatError(f"{why} for more than {self.options.stale_s:g} s")
         report.pending.append(f"{txt}: {why}")
+        report.retry_in(max(RECHECK_S, self.options.settle_s))
 
     def _copy(self, source: Path, target: Path) -> tuple[str, int]:
         """Copy through a temporary file, fsync, rename, fsync the folder; check the copy."""
@@ -524,9 +542,13 @@ class Sweeper:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            wait_s = self.interval_s
             try:
-                self.ingester.sweep()
+                retry_in_s = self.ingester.sweep().retry_in_s
             except Exception:
                 log.exception("voicemail sweep failed")
-            self._wake.wait(self.interval_s)
+            else:
+                if retry_in_s is not None:
+                    wait_s = min(wait_s, max(retry_in_s + _RETRY_MARGIN_S, _MIN_RETRY_S))
+            self._wake.wait(wait_s)
             self._wake.clear()

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ivr211.ingest import (
+    RECHECK_S,
     Ingester,
     IngestOptions,
     SpoolFormatError,
@@ -345,6 +346,44 @@ def test_message_waiting_event_wakes_the_sweeper(
     finally:
         sweeper.stop()
     assert len(ids) == 1
+
+
+def test_a_message_too_young_at_the_event_is_retried_within_seconds(
+    migrated_engine: Engine, options: IngestOptions
+) -> None:
+    """MessageWaiting comes as app_voicemail saves the message, so the first sweep finds
+    the audio younger than settle_s: the sweeper must look again shortly, not wait for
+    the next interval (an hour here)."""
+    young = IngestOptions(
+        spool_dir=options.spool_dir, storage_dir=options.storage_dir, mailbox=MAILBOX, settle_s=600
+    )
+    recorded = threading.Event()
+    sweeper = Sweeper(
+        Ingester(migrated_engine, young, on_new=lambda _id: recorded.set()), interval_s=3600
+    )
+    sweeper.start()  # sweeps the empty box, then waits for an hour or a wake
+    try:
+        put_message(inbox(young))
+        sweeper.wake()  # as on Event: MessageWaiting
+        assert recorded.wait(30), "the young message waited for the next full interval"
+    finally:
+        sweeper.stop()
+    assert [row.msg_id for row in rows(migrated_engine)] == [RECORDED_MSG_ID]
+
+
+def test_a_pending_message_says_when_to_look_again(
+    migrated_engine: Engine, options: IngestOptions
+) -> None:
+    young = IngestOptions(
+        spool_dir=options.spool_dir, storage_dir=options.storage_dir, mailbox=MAILBOX, settle_s=600
+    )
+    ingester = Ingester(migrated_engine, young)
+    assert ingester.sweep().retry_in_s is None  # nothing pending: the interval applies
+    put_message(inbox(young))
+    first = ingester.sweep()
+    assert (first.ingested, len(first.pending)) == ([], 1)
+    assert first.retry_in_s == RECHECK_S
+    assert ingester.sweep().ingested == [RECORDED_MSG_ID]
 
 
 def test_audit_helper_writes_one_row(migrated_engine: Engine) -> None:
