@@ -688,6 +688,7 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
         voicemail=IngestOptions.from_config(config) if config.voicemail.enabled else None,
         voicemail_sweep_s=config.voicemail.sweep_s,
         on_new_message=new_message_hook(config) if config.voicemail.enabled else None,
+        pbx_timezone=ZoneInfo(config.pbx.timezone),
     )
     run_listener(config, options)
     return 0

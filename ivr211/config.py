@@ -91,6 +91,25 @@ class AmiConfig(_Section):
         return f"file {self.secret_file}" if self.secret_file else f"${self.secret_env}"
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+class PbxConfig(_Section):
+    """The Asterisk host. ``timezone`` is its local time zone: every reader of its files
+    (CEL rows written while cel.conf still had a ``dateformat``, cdr_csv, log files) reads
+    times without an offset in this zone. CEL rows written with ``dateformat`` unset carry
+    epoch seconds and need no zone (asterisk_conf/cel.conf)."""
+
+    timezone: str = "America/Toronto"
+
+    _zone = field_validator("timezone")(_known_zone)
+
+
 class LineConfig(_Section):
     """How the line settings are seeded and how long a server may cache them."""
 
@@ -223,7 +242,7 @@ class RetentionConfig(_Section):
     stay, for the annual report).
     Files are rewritten keeping only the lines newer than their period: Asterisk's CDR
     CSV (cdr_csv), CEL CSV (cel_custom), queue_log, and our own log files. Times in the
-    Asterisk files without a zone are read in ``timezone``. ``after_rewrite_command``
+    Asterisk files without a zone are read in ``[pbx] timezone``. ``after_rewrite_command``
     (argv) runs once after a file was rewritten, e.g. ``asterisk -rx "logger reload"`` so
     that Asterisk reopens queue_log.
     """
@@ -237,21 +256,20 @@ class RetentionConfig(_Section):
     cel_paths: tuple[Path, ...] = ()
     queue_log_paths: tuple[Path, ...] = ()
     log_paths: tuple[Path, ...] = ()
-    timezone: str = "America/Toronto"
     after_rewrite_command: tuple[str, ...] = ()
 
     _split = field_validator(
         "cdr_paths", "cel_paths", "queue_log_paths", "log_paths", mode="before"
     )(_split_list)
 
-    @field_validator("timezone")
+    @model_validator(mode="before")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    def _moved_timezone(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "timezone" in data:
+            raise ValueError(
+                "timezone is now [pbx] timezone (one setting for every reader of the PBX's files)"
+            )
+        return data
 
 
 class VoicemailConfig(_Section):
@@ -287,6 +305,7 @@ class Config(_Section):
     agi: AgiConfig = AgiConfig()
     database: DatabaseConfig = DatabaseConfig()
     ami: AmiConfig = AmiConfig()
+    pbx: PbxConfig = PbxConfig()
     line: LineConfig = LineConfig()
     listener: ListenerConfig = ListenerConfig()
     dashboard: DashboardConfig = DashboardConfig()

@@ -120,7 +120,7 @@ def run_retention(
     ``after_rewrite_command`` (default: subprocess.run, checked)."""
     cfg = config.retention
     report = RetentionReport(dry_run)
-    zone = ZoneInfo(cfg.timezone)
+    zone = ZoneInfo(config.pbx.timezone)
     message_days = SettingsStore(engine).load().research_consent.retention_days
     with Session(engine) as session:
         report.messages = _purge_messages(

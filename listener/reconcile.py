@@ -197,8 +197,9 @@ def reconcile(
 ) -> ReconcileReport:
     """Read ``csv_path`` and insert the facts whose key is not recorded yet.
 
-    ``tz`` is the time zone Asterisk writes ``eventtime`` in (the PBX host's); None
-    takes the line's. ``since`` must be aware.
+    ``tz`` is the PBX host's zone, for rows whose ``eventtime`` has no offset (written
+    while cel.conf had a ``dateformat``; epoch rows need none); None takes the line's.
+    ``since`` must be aware.
     """
     from ivr211.transfers import record_facts
 
@@ -313,7 +314,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tz",
-        help="time zone of the CEL eventtime column (the PBX host's); default: the line's",
+        help="time zone of CEL rows written with a dateformat (epoch rows need none); "
+        "default: [pbx] timezone",
     )
     parser.add_argument(
         "--features",
@@ -360,7 +362,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         require_current(engine)
         settings = SettingsStore(engine).load()
         factory = session_factory(engine)
-        zone = _zone(args.tz) if args.tz else _zone(settings.schedule.timezone)
+        zone = _zone(args.tz or config.pbx.timezone)
         timeout = args.noanswer_timeout
         if timeout is None:
             timeout = noanswer_timeout_from_features(args.features) or DEFAULT_NOANSWER_TIMEOUT_S

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -81,6 +81,8 @@ class ListenerOptions:
     voicemail: IngestOptions | None = None
     voicemail_sweep_s: float = 60.0
     on_new_message: Callable[[int], object] | None = None
+    #: The PBX host's zone, for CEL rows written without an offset (None: the line's).
+    pbx_timezone: tzinfo | None = None
 
 
 class _Directory:
@@ -268,6 +270,7 @@ class ListenerService:
                 self.sessions,
                 self.directory.resolve,
                 since - self.options.reconcile_lookback,
+                tz=self.options.pbx_timezone,
                 transfer_contexts={self.options.actions.transfer_context},
             )
             log.info("reconciliation from %s: %s", path, report)

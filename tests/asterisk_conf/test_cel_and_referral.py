@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from listener.cel import (
     COLUMNS,
@@ -61,9 +62,15 @@ def test_cel_is_enabled_with_the_events_reconcile_reads_and_microseconds() -> No
     assert general.get("enable") == "yes"
     events = {e.strip() for e in (general.get("events") or "").split(",")}
     assert events >= NEEDED_EVENTS
-    assert general.get("dateformat") == "%F %T.%6q"
-    when, precise = parse_eventtime("2026-11-28 15:34:22.329592", UTC)
-    assert precise and when.microsecond == 329592
+    # No dateformat: CEL writes epoch seconds with microseconds (2r), one instant
+    # whatever the PBX host's zone; with one, local time without an offset.
+    assert general.get("dateformat") is None
+    recorded = '"HANGUP","1796401579.353867"'  # 2r, cel_custom Master.csv
+    eventtime = recorded.split(",")[1].strip('"')
+    for pbx_zone in (UTC, ZoneInfo("America/Toronto"), ZoneInfo("Pacific/Honolulu")):
+        when, precise = parse_eventtime(eventtime, pbx_zone)
+        assert precise
+        assert when == datetime(2026, 12, 4, 16, 26, 19, 353867, tzinfo=UTC)
 
 
 def test_cel_custom_writes_the_columns_reconcile_reads() -> None:

@@ -180,3 +180,66 @@ def test_cli_nav_and_listener_status(
     assert "did not confirm QueueAdd" in err
     assert main(["listener", "status"]) == 1
     assert "state: stopped" in capsys.readouterr().out
+
+
+def test_the_reconcile_after_a_reconnect_reads_cel_times_in_the_pbx_zone(
+    store: SettingsStore, tmp_path: Path
+) -> None:
+    """2a1's CEL rows, moved to a minute ago and written as a PBX whose cel.conf still has
+    a dateformat would write them: local time of its zone (Honolulu, five hours behind the
+    line's), no offset. The reconciliation the listener runs after a reconnect must read
+    them in ``[pbx] timezone``; in the line's zone they would fall five hours early,
+    before the reconnect's look-back, and the transfer would stay missing."""
+    import csv
+    from zoneinfo import ZoneInfo
+
+    from listener.cel import parse_eventtime
+    from tests.listener.test_gap_reconcile import CEL_FIXTURES
+
+    pbx_zone = ZoneInfo("Pacific/Honolulu")
+    with (CEL_FIXTURES / "2a1-attended-transfer-ami.cel.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))[1:]
+    first = parse_eventtime(rows[0][1], UTC)[0]
+    shift = datetime.now(UTC) - timedelta(minutes=1) - first
+    lines = []
+    for row in rows:
+        when = (parse_eventtime(row[1], UTC)[0] + shift).astimezone(pbx_zone)
+        row[1] = when.strftime("%Y-%m-%d %H:%M:%S.%f")
+        lines.append(",".join('"' + f.replace('"', '""') + '"' for f in row) + "\n")
+    cel_path = tmp_path / "Master.csv"
+    cel_path.write_text("".join(lines), encoding="utf-8")
+
+    async def scenario() -> None:
+        async with FakeAmi() as fake:
+            service = ListenerService(
+                store.engine,
+                LinkOptions(port=fake.port, secret=fake.secret, backoff_initial_s=0.05),
+                store.load,
+                ListenerOptions(
+                    spool_path=tmp_path / "spool.jsonl",
+                    cel_path=cel_path,
+                    poll_s=0.05,
+                    actions=ActionOptions(transfer_context="emergency-services"),
+                    pbx_timezone=pbx_zone,
+                ),
+            )
+            task = asyncio.create_task(service.run())
+            try:
+                await service.link.wait_connected(5)
+                await fake.drop()
+                await fake.wait_logins(2)
+                await service.link.wait_connected(5)
+                await until(lambda: len(records(store)) == 1)
+            finally:
+                service.stop()
+                await task
+
+    run(scenario())
+    (record,) = records(store)
+    assert (record.kind, record.outcome, record.destination) == ("attended", "completed", "911")
+    started = (
+        record.started_at.replace(tzinfo=UTC)
+        if record.started_at.tzinfo is None
+        else record.started_at
+    )
+    assert abs(started - (first + shift)) < timedelta(seconds=30)

@@ -78,6 +78,11 @@ def test_sample_config_is_the_defaults_and_documents_every_key() -> None:
         ("[agi]\nport = 70000\n", "agi.port: Input should be less than or equal to 65535"),
         ('[logging]\nlevel = "LOUD"\n', "logging.level: Input should be"),
         ("agi = 3\n", "agi: Input should be a valid dictionary"),
+        ('[pbx]\ntimezone = "Mars/Olympus"\n', "pbx.timezone: Value error, unknown time zone"),
+        (
+            '[retention]\ntimezone = "America/Toronto"\n',
+            "retention: Value error, timezone is now [pbx] timezone",
+        ),
     ],
 )
 def test_bad_file_names_the_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
