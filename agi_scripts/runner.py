@@ -52,6 +52,7 @@ from ivr.actions import (
     PromptRef,
     SayDigits,
 )
+from ivr.callerid import caller_number
 from ivr.dialplan import (
     ASTDB_FAMILY,
     INHERITED,
@@ -79,7 +80,7 @@ log = logging.getLogger(__name__)
 SettingsSource = Callable[[], LineSettings]
 Clock = Callable[[], datetime]
 CHANNEL_LANGUAGE = "CHANNEL(language)"
-_WITHHELD = frozenset({"", "unknown"})
+_NO_DNID = frozenset({"", "unknown"})
 
 
 def var_name(name: str) -> str:
@@ -114,10 +115,12 @@ def decision_variables(decision: Decision) -> list[tuple[str, str]]:
 def call_info(header: AgiHeader) -> CallInfo:
     """What the flow knows of the caller, from the header.
 
-    ``agi_callerid: unknown`` is a withheld number (5a); ``agi_arg_1`` is the entry
-    (``AGI(agi://host/incoming,queue-exit,en)``), ``agi_arg_2`` its language.
+    Whether the number is withheld is ``ivr.callerid``'s rule, on ``agi_callerid`` and
+    ``agi_callingpres`` (5a: ``unknown`` and ``67``; a SIP trunk's ``anonymous``; a
+    number the caller hid). ``agi_dnid: unknown`` is no dialled number (1a).
+    ``agi_arg_1`` is the entry (``AGI(agi://host/incoming,queue-exit,en)``),
+    ``agi_arg_2`` its language.
     """
-    caller = header.get("callerid")
     dnid = header.get("dnid")
     extra: dict[str, str] = {}
     args = header.args
@@ -126,8 +129,8 @@ def call_info(header: AgiHeader) -> CallInfo:
     if len(args) > 1 and args[1]:
         extra["language"] = args[1]
     return CallInfo(
-        caller_number=None if caller in _WITHHELD else caller,
-        dialed_number=None if dnid in _WITHHELD else dnid,
+        caller_number=caller_number(header.get("callerid"), header.get("callingpres") or None),
+        dialed_number=None if dnid in _NO_DNID else dnid,
         channel_language=header.get("language") or None,
         extra=extra,
     )

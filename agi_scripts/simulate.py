@@ -14,6 +14,13 @@ Asterisk 22.10.1 (../shared/asterisk/transcripts/1a, 1b, 5a)::
     EXEC ...                    -> 200 result=0
     anything else               -> 510 Invalid or unknown command
 
+The caller: ``--caller NUMBER`` shows a number (1a's form, ``agi_callingpres: 0``);
+without it the number is withheld, in one of the forms ``--withheld`` names:
+``unknown`` (no caller ID at all, as recorded in 5a: ``agi_callerid: unknown``,
+``agi_callingpres: 67``), ``anonymous`` (how SIP trunks present a withheld number,
+``"Anonymous" <anonymous>``) or ``hidden`` (the ``--caller`` number with a
+presentation that forbids showing it, ``agi_callingpres: 32``).
+
 A hang-up ("h") follows 1b: the command in progress answers ``200 result=-1 ...``, the
 line ``HANGUP`` comes before the next reply, media commands then answer
 ``511 Command Not Permitted on a dead channel or intercept routine`` while SET VARIABLE
@@ -85,6 +92,33 @@ def split_args(line: str) -> list[str]:
     return words
 
 
+WITHHELD_FORMS: Final = ("unknown", "anonymous", "hidden")
+PRES_ALLOWED: Final = 0  # 1a
+PRES_PROHIBITED: Final = 32  # AST_PRES_RESTRICTED, user number not screened
+PRES_UNAVAILABLE: Final = 67  # 5a: no caller ID on the channel
+
+
+def caller_id(caller: str | None, withheld: str | None) -> tuple[str, str, int]:
+    """(agi_callerid, agi_calleridname, agi_callingpres) for a shown or withheld caller."""
+    if withheld == "anonymous":
+        return "anonymous", "Anonymous", PRES_ALLOWED
+    if withheld == "hidden" and caller:
+        return caller, "Simulation", PRES_PROHIBITED
+    if caller and withheld is None:
+        return caller, "Simulation", PRES_ALLOWED
+    return "unknown", "unknown", PRES_UNAVAILABLE
+
+
+def voicemail_callerid(caller: str | None, withheld: str | None) -> str:
+    """``callerid=`` of app_voicemail's msgNNNN.txt for the same caller (2e's
+    ``"Marie Gagnon" <4185550199>``; ``Unknown`` with neither name nor number).
+    app_voicemail writes the number whatever its presentation."""
+    number, name, _ = caller_id(caller, withheld)
+    if number == "unknown":
+        return "Unknown"
+    return f'"{name}" <{number}>'
+
+
 def build_header(
     host: str,
     port: int,
@@ -92,8 +126,10 @@ def build_header(
     caller: str | None,
     language: str,
     args: tuple[str, ...] = (),
+    withheld: str | None = None,
 ) -> list[str]:
     """The ``agi_*`` block in 1a's order, for a Local channel running our route."""
+    number, name, presentation = caller_id(caller, withheld)
     now = time.time()
     pid = os.getpid()
     lines = [
@@ -105,9 +141,9 @@ def build_header(
         "agi_type: Local",
         f"agi_uniqueid: {int(now)}.{pid % 1000}",
         "agi_version: 22.10.1",
-        f"agi_callerid: {caller or 'unknown'}",
-        f"agi_calleridname: {'Simulation' if caller else 'unknown'}",
-        f"agi_callingpres: {0 if caller else 67}",
+        f"agi_callerid: {number}",
+        f"agi_calleridname: {name}",
+        f"agi_callingpres: {presentation}",
         "agi_callingani2: 0",
         "agi_callington: 0",
         "agi_callingtns: 0",
@@ -238,6 +274,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="FastAGI port")
     parser.add_argument("--caller", default=None, help="caller number (default: withheld)")
     parser.add_argument(
+        "--withheld",
+        choices=WITHHELD_FORMS,
+        default=None,
+        help='how a withheld number is presented: "unknown" (no caller ID, the default '
+        'without --caller), "anonymous" ("Anonymous" <anonymous>, as SIP trunks send it), '
+        '"hidden" (the --caller number, with a presentation that forbids showing it)',
+    )
+    parser.add_argument(
         "--keys",
         default=None,
         help='scripted keys, comma-separated: a digit, "t" = no key, "h" = hang up; '
@@ -291,13 +335,14 @@ def _interactive(out: TextIO) -> Callable[[str], str]:
     return next_key
 
 
-VoiceMailHook = Callable[[Mapping[str, str], str | None], None]
+VoiceMailHook = Callable[[Mapping[str, str], str], None]
 
 
 def run(args: argparse.Namespace, on_research: VoiceMailHook | None = None) -> int:
-    """Place one call. ``on_research(variables, caller)`` plays the dialplan's
+    """Place one call. ``on_research(variables, callerid)`` plays the dialplan's
     VoiceMail() when the flow ends on the research route (``ivr211 simulate
-    --leave-message`` writes a message into the voicemail spool there)."""
+    --leave-message`` writes a message into the voicemail spool there); ``callerid`` is
+    what app_voicemail would write (``voicemail_callerid``)."""
     out = sys.stdout
     host = getattr(args, "host", None) or DEFAULT_HOST
     port = getattr(args, "port", None) or DEFAULT_PORT
@@ -305,6 +350,13 @@ def run(args: argparse.Namespace, on_research: VoiceMailHook | None = None) -> i
         if key.strip() and not (_is_entry(key.strip()) or key.strip() in ("t", "h")):
             print(f"invalid key {key.strip()!r} in --keys", file=sys.stderr)
             return 2
+    withheld = getattr(args, "withheld", None)
+    if withheld == "hidden" and not args.caller:
+        print("--withheld hidden needs --caller (the number the caller hides)", file=sys.stderr)
+        return 2
+    if withheld in ("unknown", "anonymous") and args.caller:
+        print(f"--withheld {withheld} presents no number: leave out --caller", file=sys.stderr)
+        return 2
     call_args: tuple[str, ...] = ()
     if args.entry:
         call_args = (args.entry, args.language or "fr")
@@ -321,11 +373,20 @@ def run(args: argparse.Namespace, on_research: VoiceMailHook | None = None) -> i
     with sock, sock.makefile("rwb") as stream:
         sock.settimeout(args.timeout_s)
         header = build_header(
-            host, port, caller=args.caller, language=args.channel_language, args=call_args
+            host,
+            port,
+            caller=args.caller,
+            language=args.channel_language,
+            args=call_args,
+            withheld=withheld,
         )
         stream.write(("\n".join(header) + "\n\n").encode())
         stream.flush()
-        print(f"call to agi://{host}:{port}/{ROUTE_INCOMING} from {args.caller or 'unknown'}")
+        number, name, presentation = caller_id(args.caller, withheld)
+        print(
+            f"call to agi://{host}:{port}/{ROUTE_INCOMING} from "
+            f'"{name}" <{number}> (presentation {presentation})'
+        )
         try:
             while raw := stream.readline():
                 command = raw.decode("utf-8", errors="replace").rstrip("\n")
@@ -343,7 +404,7 @@ def run(args: argparse.Namespace, on_research: VoiceMailHook | None = None) -> i
     done = fake.variables.get(VAR_FLOW_DONE) == "1"
     print("flow finished" if done else "flow did NOT finish (the dialplan would use its fallback)")
     if done and on_research is not None and route == Route.RESEARCH.value:
-        on_research(dict(fake.variables), args.caller)
+        on_research(dict(fake.variables), voicemail_callerid(args.caller, withheld))
     return 0 if done else 1
 
 

@@ -499,14 +499,14 @@ def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
     return int(simulate.run(parsed, hook))
 
 
-def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str | None], None]:
+def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str], None]:
     """Do what [ivr211-research] does after the flow: VoiceMail() with VM_CATEGORY set
     from the caller's language and callback number."""
     from ivr.dialplan import VAR_CALLBACK, VAR_LANG, vm_category
     from ivr211.ingest import IngestOptions
     from ivr211.voicemail_cli import leave_message
 
-    def write(variables: Mapping[str, str], caller: str | None) -> None:
+    def write(variables: Mapping[str, str], callerid: str) -> None:
         options = IngestOptions.from_config(config)
         box, _, context = options.mailbox.partition("@")
         language = variables.get(f"__{VAR_LANG}") or variables.get(VAR_LANG) or "fr"
@@ -515,7 +515,7 @@ def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str | None], N
             options.mailbox_dir / "INBOX",
             mailbox=box,
             context=context,
-            callerid=f'"Simulation" <{caller}>' if caller else "Unknown",
+            callerid=callerid,
             category=vm_category("en" if language == "en" else "fr", callback),
         )
         print(f"message left: {txt} (and {txt.with_suffix('.wav').name})")

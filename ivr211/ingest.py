@@ -60,6 +60,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ivr.callerid import caller_name, caller_number
 from ivr.dialplan import parse_vm_category
 from ivr211.config import Config
 from ivr211.voicemail import VoiceMessage, message_by_msg_id
@@ -167,7 +168,9 @@ def parse_callerid(value: str) -> tuple[str | None, str | None]:
     """``"Marie Gagnon" <4185550199>`` -> ("Marie Gagnon", "4185550199").
 
     app_voicemail writes ``"name" <number>``, the name or the number alone, or
-    ``Unknown`` when it has neither; a withheld or non-numeric number is None.
+    ``Unknown`` when it has neither. A withheld number (``ivr.callerid``: ``"Anonymous"
+    <anonymous>``, ``Restricted``...) and a withheld name are None, and so is a number
+    that is not one (``_NUMBER``).
     """
     value = value.strip()
     name, number = value, ""
@@ -176,11 +179,8 @@ def parse_callerid(value: str) -> tuple[str | None, str | None]:
         name, number = match.group(1), match.group(2)
     elif _NUMBER.match(value):
         name, number = "", value
-    name = name.strip().strip('"').strip()
-    if name.lower() in ("unknown", "anonymous", "unavailable"):
-        name = ""
-    number = number.strip()
-    return (name or None, number if _NUMBER.match(number) else None)
+    shown = caller_number(number)
+    return (caller_name(name), shown if shown and _NUMBER.match(shown) else None)
 
 
 def parse_category(value: str) -> tuple[str | None, str | None]:

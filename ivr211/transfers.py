@@ -7,7 +7,9 @@ in CEL, and the report still counts it once. The first version written wins; a
 later fact with the same key never overwrites it.
 
 The local date, hour and fiscal year (April 1 - March 31) are computed here, at write
-time, in the line's time zone, so reports group on plain columns.
+time, in the line's time zone, so reports group on plain columns. A withheld caller
+number (``anonymous``, ``restricted``...: ``ivr.callerid``) is stored as none, whichever
+reader concluded the fact.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ivr.callerid import caller_number
 from ivr211 import models as m
 from listener.channels import channel_endpoint
 from listener.facts import Kind, Outcome, Source, TransferFact
@@ -106,7 +109,7 @@ def _row(
         "target_context": fact.target_context,
         "answer_delay_s": fact.answer_delay_s,
         "caller_uniqueid": fact.caller_uniqueid,
-        "caller_number": fact.caller_number,
+        "caller_number": caller_number(fact.caller_number),
         "language": fact.language,
         "path": fact.path,
         "interpreter": fact.interpreter,

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
+from ivr.callerid import caller_number
 from listener.channels import channel_endpoint, event_time
 
 __all__ = ["CurrentCall", "LiveSnapshot", "LiveTracker", "MemberPresence", "WaitingCaller"]
@@ -184,6 +185,12 @@ def _text(event: Mapping[str, str], name: str) -> str | None:
     if not value or value == "<unknown>" or len(value) > _MAX_FIELD:
         return None
     return value
+
+
+def _number(event: Mapping[str, str], name: str = "CallerIDNum") -> str | None:
+    """The caller's number, or None when it is withheld (``anonymous``, ``<unknown>``...:
+    ``ivr.callerid``, the rule the call flow and the voicemail ingest use too)."""
+    return caller_number(_text(event, name))
 
 
 def _int(event: Mapping[str, str], name: str) -> int | None:
@@ -443,7 +450,7 @@ class LiveTracker:
                     caller_channel=peer_name,
                     caller_uniqueid=_text(peer, "Uniqueid"),
                     linkedid=_text(peer, "Linkedid"),
-                    caller_number=_text(peer, "CallerIDNum"),
+                    caller_number=_number(peer),
                     queue=None,
                     waited_s=None,
                     connected_at=None,
@@ -523,7 +530,7 @@ class LiveTracker:
             uid, _text(event, "Linkedid"), channel, queue, _int(event, "Position") or 0, at
         )
         self._joined[uid] = at
-        number = _text(event, "CallerIDNum")
+        number = _number(event)
         if number is not None:
             self._numbers[uid] = number
         return True
@@ -571,7 +578,7 @@ class LiveTracker:
             caller_channel=_text(event, "Channel"),
             caller_uniqueid=uid,
             linkedid=_text(event, "Linkedid"),
-            caller_number=_text(event, "CallerIDNum") or self._numbers.get(uid or ""),
+            caller_number=_number(event) or self._numbers.get(uid or ""),
             queue=_text(event, "Queue"),
             waited_s=waited,
             connected_at=at,

@@ -88,11 +88,14 @@ def header_for(
     *,
     args: Iterable[str] = (),
     callerid: str | None = None,
+    calleridname: str | None = None,
+    callingpres: str | None = None,
     language: str | None = None,
     source: str = "1a-walkthrough.wire.txt",
 ) -> list[bytes]:
     """1a's header with our route in ``agi_network_script``/``agi_request`` and our
-    AGI() arguments in place of 1a's ``agi_arg_N`` lines; the rest is untouched."""
+    AGI() arguments in place of 1a's ``agi_arg_N`` lines; the rest is untouched, except
+    the caller ID lines a test names."""
     out: list[bytes] = []
     for line in recorded_header(source):
         key = line.split(b":", 1)[0].decode()
@@ -105,6 +108,10 @@ def header_for(
             line = f"agi_request: {url}/{route}\n".encode()
         elif key == "agi_callerid" and callerid is not None:
             line = f"agi_callerid: {callerid}\n".encode()
+        elif key == "agi_calleridname" and calleridname is not None:
+            line = f"agi_calleridname: {calleridname}\n".encode()
+        elif key == "agi_callingpres" and callingpres is not None:
+            line = f"agi_callingpres: {callingpres}\n".encode()
         elif key == "agi_language" and language is not None:
             line = f"agi_language: {language}\n".encode()
         out.append(line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from agi_fakes import (
     CLOSED_NOW,
     DEAD,
@@ -26,10 +27,12 @@ WITHHELD = header_for(source="5a-agi-missing-prompt.txt")  # agi_callerid: unkno
 ENTRY = "GET DATA 211/callback-request 5000 11"
 
 
-def call(keys: list[str], *, fake: FakeAsterisk | None = None) -> FakeAsterisk:
+def call(
+    keys: list[str], *, fake: FakeAsterisk | None = None, header: list[bytes] = WITHHELD
+) -> FakeAsterisk:
     async def scenario() -> FakeAsterisk:
         async with running_server(now=CLOSED_NOW) as opts:
-            caller = fake or FakeAsterisk(opts.port, header=WITHHELD, keys=keys)
+            caller = fake or FakeAsterisk(opts.port, header=header, keys=keys)
             caller.port = opts.port
             return await caller.run()
 
@@ -62,6 +65,41 @@ def test_withheld_caller_types_and_confirms_a_callback_number() -> None:
         "211/research-record",
     ]
     assert {lang for _, lang in fake.prompts[-6:]} == {"fr"}
+
+
+# A SIP trunk presents a withheld number as "Anonymous" <anonymous> (README of the
+# recordings, 2026-12-04; 6c itself recorded a caller with no caller ID at all, which 5a's
+# header covers). No recorded FastAGI header carries these words: each case is 1a's
+# recorded header with only agi_callerid / agi_calleridname / agi_callingpres changed.
+WITHHELD_FORMS = {
+    "sip-anonymous": header_for(callerid="anonymous", calleridname="Anonymous"),
+    "restricted": header_for(callerid="RESTRICTED", calleridname="RESTRICTED"),
+    "private": header_for(callerid="Private", calleridname="Private"),
+    "unavailable": header_for(callerid="unavailable", calleridname="unavailable"),
+    "no-digits": header_for(callerid="anonymous.invalid", calleridname="Anonymous"),
+    "presentation-prohibited": header_for(callingpres="32"),  # 1a's number, hidden
+    "presentation-unavailable": header_for(callingpres="67"),  # 5a's value
+}
+
+
+@pytest.mark.parametrize("form", sorted(WITHHELD_FORMS))
+def test_every_withheld_form_is_asked_for_a_callback_number(form: str) -> None:
+    fake = call(["3", NUMBER, "1"], header=WITHHELD_FORMS[form])
+    assert fake.commands.count(ENTRY) == 1
+    assert fake.variables["IVR_CALLBACK"] == NUMBER
+    assert "/callback:withheld/" in fake.variables["__IVR_PATH"]
+    assert fake.variables["IVR_FLOW_DONE"] == "1"
+
+
+def test_a_shown_number_is_not_asked_for() -> None:
+    """1a's header as recorded: ``agi_callerid: 5145550100``, ``agi_callingpres: 0``."""
+    shown = header_for()
+    assert b"agi_callerid: 5145550100\n" in shown and b"agi_callingpres: 0\n" in shown
+    fake = call(["3"], header=shown)
+    assert fake.commands.count(ENTRY) == 0
+    assert fake.variables["IVR_ROUTE"] == "research"
+    assert fake.variables["IVR_CALLBACK"] == ""
+    assert fake.variables["__IVR_PATH"].endswith("menu:3/research")
 
 
 def test_re_entry_with_2_keeps_the_second_number() -> None:

@@ -112,3 +112,57 @@ def test_withheld_caller_answers_get_data(
     assert "▶ 211/callback-request [fr]" in out
     if callback:
         assert "▶ (digits, fr) 4 1 8 5 5 5 0 1 9 9" in out
+
+
+def test_withheld_anonymous_presents_what_sip_trunks_send() -> None:
+    header = simulate.build_header(
+        "127.0.0.1", 4573, caller=None, language="fr", withheld="anonymous"
+    )
+    assert "agi_callerid: anonymous" in header
+    assert "agi_calleridname: Anonymous" in header
+    assert simulate.voicemail_callerid(None, "anonymous") == '"Anonymous" <anonymous>'
+    unknown = simulate.build_header("127.0.0.1", 4573, caller=None, language="fr")
+    assert "agi_callerid: unknown" in unknown and "agi_callingpres: 67" in unknown  # 5a
+    hidden = simulate.build_header(
+        "127.0.0.1", 4573, caller="4185550199", language="fr", withheld="hidden"
+    )
+    assert "agi_callerid: 4185550199" in hidden and "agi_callingpres: 32" in hidden
+
+
+@pytest.mark.parametrize(
+    ("extra", "callerid"),
+    [
+        (("--withheld", "anonymous"), '"Anonymous" <anonymous>'),
+        (("--caller", "4185550100", "--withheld", "hidden"), '"Simulation" <4185550100>'),
+        ((), "Unknown"),
+    ],
+)
+def test_a_withheld_caller_is_asked_for_a_callback_number(
+    extra: tuple[str, ...], callerid: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    left: list[tuple[dict[str, str], str]] = []
+
+    async def scenario() -> int:
+        async with running_server(now=CLOSED_NOW) as opts:
+            args = sim_args(opts.port, "--keys", "3,4185550199#,1", *extra)
+            return await asyncio.to_thread(
+                simulate.run, args, lambda v, c: left.append((dict(v), c))
+            )
+
+    code = asyncio.run(scenario())
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "▶ 211/callback-request [fr]" in out
+    assert "  IVR_CALLBACK = 4185550199\n" in out
+    assert [c for _, c in left] == [callerid]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [("--withheld", "hidden"), ("--withheld", "anonymous", "--caller", "4185550100")],
+)
+def test_withheld_forms_that_contradict_caller_are_refused(
+    extra: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert simulate.run(sim_args(1, "--keys", "1", *extra)) == 2
+    assert "--withheld" in capsys.readouterr().err

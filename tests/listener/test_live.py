@@ -129,6 +129,24 @@ def test_2f_call_a_waits_then_is_answered_then_ends() -> None:
     assert (member.on_call, member.call, member.since) == (False, None, at_of(stream, complete))
 
 
+@pytest.mark.parametrize("presented", ["anonymous", "Restricted", "<unknown>", "s"])
+def test_a_withheld_caller_number_is_not_shown_as_a_number(presented: str) -> None:
+    """2f's call A with only the caller's ``CallerIDNum`` changed to a withheld form (a
+    SIP trunk sends ``anonymous``; no recording of the queue has one): the console
+    shows no number rather than the word (``ivr.callerid``, the flow's rule too)."""
+    stream = [
+        (at, {**m, "CallerIDNum": presented} if m.get("CallerIDNum") == "5145550123" else m)
+        for at, m in events(Q2F)
+    ]
+    tracker = LiveTracker()
+    connect = index_of(stream, "AgentConnect", Uniqueid="fA-78443-caller")
+    assert stream[connect][1]["CallerIDNum"] == presented
+    (member,) = feed_until(tracker, stream, connect).members
+    assert member.call is not None
+    assert member.call.linkedid == "fA-78443-caller"
+    assert member.call.caller_number is None
+
+
 def test_2f_call_b_abandons_and_the_dynamic_member_logs_in_pauses_and_out() -> None:
     stream = events(Q2F)
     tracker = LiveTracker()

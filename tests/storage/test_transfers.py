@@ -283,3 +283,13 @@ def test_navigator_accounts_are_unique(session: Session) -> None:
         add_navigator(session, "bob", "Bob", "nav-bob")
     with pytest.raises(NavigatorError, match="must be a channel technology"):
         add_navigator(session, "bob", "Bob", "PJSIP/nav-bob-0000002b")
+
+
+@pytest.mark.parametrize("presented", ["anonymous", "Anonymous", "RESTRICTED", "private", ""])
+def test_a_withheld_caller_number_is_stored_as_none(session: Session, presented: str) -> None:
+    """Whatever reader concluded the fact (AMI ``CallerIDNum: anonymous``, a CEL
+    ``cid_num``), a withheld number is stored as no number (``ivr.callerid``)."""
+    record_facts(session, [fact("atxfer:withheld", caller_number=presented)])
+    session.commit()
+    row = session.scalars(select(m.TransferRecord)).one()
+    assert row.caller_number is None

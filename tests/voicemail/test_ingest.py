@@ -438,6 +438,15 @@ def test_txt_without_a_section_is_refused() -> None:
         ("Unknown", (None, None)),
         ('"Anonymous" <anonymous>', (None, None)),
         ("<+14185550199>", (None, "+14185550199")),
+        # one rule with the call flow and the listener (ivr.callerid)
+        ('"RESTRICTED" <RESTRICTED>', (None, None)),
+        ('"Private" <private>', (None, None)),
+        ('"Unavailable" <Unavailable>', (None, None)),
+        ("<unknown>", (None, None)),
+        ('"Anonymous" <>', (None, None)),
+        ('"Marie Gagnon" <anonymous>', ("Marie Gagnon", None)),
+        ("Private", (None, None)),
+        ('"Restricted" <4185550199>', (None, "4185550199")),
     ],
 )
 def test_parse_callerid(value: str, expected: tuple[str | None, str | None]) -> None:
