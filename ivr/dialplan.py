@@ -93,6 +93,31 @@ ASTDB_KEYS: Final = frozenset(
 # One key per transfer destination: its full dialable number for the centre's
 # territory, read by the navigators' transfer codes (global DEST_<TOKEN> is the default).
 DB_DEST_PREFIX: Final = "dest_"
+# One key per day: the opening range as GotoIfTime reads it ("08:00-18:59": the end
+# minute is included, so a line closing at 19:00 ends at 18:59), or "closed". The day
+# is STRFTIME's %u (1 = Monday .. 7 = Sunday), or HOURS_HOLIDAY on a holiday; the
+# dialplan's HOURS_DEFAULT serves while neither writer has run.
+DB_HOURS_PREFIX: Final = "hours_"
+HOURS_HOLIDAY: Final = "HOLIDAY"
+HOURS_DAYS: Final = ("1", "2", "3", "4", "5", "6", "7", HOURS_HOLIDAY)
+HOURS_CLOSED: Final = "closed"
+# The settings version the values above were computed from, written after them: the
+# dialplan takes the more recent of the two copies (see GLOBAL_PREFIX).
+DB_VERSION: Final = "version"
+
+# The same values reach the dialplan twice. The FastAGI server writes AstDB during
+# calls (DATABASE PUT); the AMI listener pushes them within seconds of a change as
+# dialplan globals (Setvar GLOBAL(...), the only write its AMI rights allow, 2r),
+# named GLOBAL_PREFIX + the AstDB key in capitals: IVR211_OVERRIDE, IVR211_HOURS_3,
+# IVR211_DEST_CRISE, IVR211_VERSION. None of them may be named in extensions.conf
+# [globals]: `dialplan reload` would reset it to the file's value (2r).
+GLOBAL_PREFIX: Final = "IVR211_"
+
+
+def global_name(key: str) -> str:
+    """``override_until`` -> ``IVR211_OVERRIDE_UNTIL``: the dialplan global that holds the
+    AstDB value ``key`` once the listener has pushed it."""
+    return GLOBAL_PREFIX + key.upper()
 
 
 def dest_token(key: str) -> str:

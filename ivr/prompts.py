@@ -195,6 +195,11 @@ CATALOGUE: Final[Mapping[str, Mapping[Language, str]]] = MappingProxyType(
             + _EMERGENCY_NUMBERS_EN
             + " Please call back during our opening hours.",
         ),
+        # The dialplan's fallback (no FastAGI) plays it first, in French then in English.
+        "fallback-notice": _texts(
+            "Ici le 2-1-1. En cas de danger, raccrochez et composez le 9-1-1.",
+            "This is 2-1-1. If you are in danger, hang up and dial 9-1-1.",
+        ),
     }
 )
 

@@ -14,6 +14,9 @@ The link's state goes to the listener status row (``ivr211 listener status``).
 When ``voicemail`` is set, a :class:`~ivr211.ingest.Sweeper` thread moves the research
 box's messages from the spool to storage on every MessageWaiting event and every
 ``voicemail_sweep_s``.
+The :class:`~listener.pbxvalues.PbxValues` task pushes the line's values (hours,
+override, closures, holidays, destination numbers) to Asterisk as dialplan globals
+every ``pbx_push_s`` when they changed, and all of them after every ``FullyBooted``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from ivr.mirror import line_mirror
 from ivr.settings import LineSettings
 from ivr211.ingest import Ingester, IngestOptions, Sweeper
 from listener.actions import (
@@ -49,6 +53,7 @@ from listener.ami import ActionTimeout, AmiLink, Event, LinkDown, LinkOptions, L
 from listener.facts import TransferFact
 from listener.interpreter import Interpreter
 from listener.live import LiveSnapshot, LiveTracker
+from listener.pbxvalues import PbxValues
 from listener.writer import RecordWriter
 
 __all__ = ["COMMAND_KINDS", "ListenerOptions", "ListenerService", "run_listener"]
@@ -81,6 +86,9 @@ class ListenerOptions:
     voicemail: IngestOptions | None = None
     voicemail_sweep_s: float = 60.0
     on_new_message: Callable[[int], object] | None = None
+    # How often the line's values are compared with what Asterisk holds (a version read
+    # when the settings source caches; see run_listener).
+    pbx_push_s: float = 2.0
     #: The PBX host's zone, for CEL rows written without an offset (None: the line's).
     pbx_timezone: tzinfo | None = None
 
@@ -146,6 +154,7 @@ class ListenerService:
             conferences=self.interpreter,
         )
         self.writer: RecordWriter | None = None
+        self.pbx = PbxValues(self.link, self._line_values, self.options.pbx_push_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._status_pool = concurrent.futures.ThreadPoolExecutor(1, "listener-status")
         self._stop_poller = threading.Event()
@@ -176,6 +185,8 @@ class ListenerService:
         self.link.subscribe(self._feed_live)
         self.link.subscribe(self.tracker.feed)
         self.link.subscribe(self._interpret)
+        self.link.subscribe(self.pbx.on_event)
+        pbx_task = asyncio.ensure_future(self.pbx.run())
         if self.sweeper is not None:
             self.link.subscribe(self.sweeper.on_event)
             self.sweeper.start()
@@ -186,6 +197,10 @@ class ListenerService:
         try:
             await self.link.run()
         finally:
+            self.pbx.stop()
+            await asyncio.wait({pbx_task}, timeout=5.0)
+            pbx_task.cancel()
+            await asyncio.gather(pbx_task, return_exceptions=True)
             self._stop_poller.set()
             await asyncio.to_thread(self._poller.join, 5.0)
             pending = [asyncio.wrap_future(f) for f in list(self._running)]
@@ -228,6 +243,7 @@ class ListenerService:
             self.writer.submit(facts)
 
     def _on_state(self, state: LinkState) -> None:
+        self.pbx.on_link_state(state)
         if state.state == "disconnected" and self._was_connected:
             self._was_connected = False
             self._disconnected_at = state.at
@@ -344,6 +360,13 @@ class ListenerService:
             _retry_locked(write)
         except Exception:
             log.exception("cannot write the live state")
+
+    # ---- the line's values in Asterisk -------------------------------------------------
+
+    def _line_values(self) -> dict[str, str]:
+        """What the dialplan reads without the FastAGI server (in a thread: it may read
+        the database)."""
+        return line_mirror(self.settings_source(), datetime.now(UTC))
 
     # ---- commands ----------------------------------------------------------------------
 
@@ -473,7 +496,10 @@ def run_listener(config: Any, options: ListenerOptions | None = None) -> None:
     try:
         require_current(engine)
         store = SettingsStore(engine)
-        source = CachedSettings(store, config.line.settings_cache_s)
+        # The version is read at least once per push round: a change reaches Asterisk
+        # within about ``pbx_push_s``, whatever the FastAGI server's cache time.
+        push_s = (options or ListenerOptions()).pbx_push_s
+        source = CachedSettings(store, min(config.line.settings_cache_s, push_s))
         service = ListenerService(engine, link_options(config), source, options)
 
         async def main() -> None:

@@ -2,12 +2,14 @@
 
 It knows only what asterisk_conf/extensions.conf uses: the applications Answer,
 NoOp, Verbose, Set, Goto, GotoIf, GotoIfTime, Gosub, Return, Playback, AGI, Queue,
-VoiceMail, Dial, Hangup; the functions DB, STRFTIME, IF, REGEX, FILTER, CALLERID,
-CHANNEL, LOCAL; ``$[...]`` expressions with ``| & = != < > <= >= + -``. Anything
+VoiceMail, Dial, Hangup; the functions DB, GLOBAL, STRFTIME, IF, REGEX, FILTER,
+CALLERID, CHANNEL, LOCAL; ``$[...]`` expressions with ``| & = != < > <= >= + -``. Anything
 else raises ``SimError``, so a dialplan change that needs more fails loudly here.
 
 As in Asterisk, the application data is substituted first and parsed after, and a
 call that runs off the end of an extension hangs up (``autofallthrough=yes``).
+``pushed_globals`` are the globals set at run time over AMI (``Setvar GLOBAL(NAME)``,
+2r): ``${GLOBAL(NAME)}`` and ``${NAME}`` read them like those of ``[globals]``.
 
 ``AGI()`` behaves as res_agi does (transcripts 1a, 1f, 1g, 1i): it connects over
 TCP to the FastAGI URL; a refused connection gives ``AGISTATUS=FAILURE`` and the
@@ -307,15 +309,17 @@ class Call:
     dial_outcomes: list[str] = field(default_factory=list)
     voicemail_outcomes: list[str] = field(default_factory=list)
     global_overrides: Mapping[str, str] = field(default_factory=dict)
+    pushed_globals: Mapping[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
     inherited: set[str] = field(default_factory=set)
     language: str = "en"
     events: list[Event] = field(default_factory=list)
+    playbacks: list[tuple[str, str]] = field(default_factory=list)
     agi_requests: list[str] = field(default_factory=list)
     ended_by: str = ""
 
     def __post_init__(self) -> None:
-        self.globals = {**self.dialplan.globals, **self.global_overrides}
+        self.globals = {**self.dialplan.globals, **self.global_overrides, **self.pushed_globals}
         self._frames: list[Frame] = []
         self._apps: dict[str, Callable[[str], None]] = {
             "Answer": self._noop,
@@ -327,7 +331,7 @@ class Call:
             "GotoIfTime": self._gotoiftime,
             "Gosub": self._gosub,
             "Return": self._return,
-            "Playback": self._noop,
+            "Playback": self._playback,
             "AGI": self._agi,
             "Queue": self._queue,
             "VoiceMail": self._voicemail,
@@ -365,6 +369,11 @@ class Call:
 
     def played(self) -> list[str]:
         return [f for data in self.apps("Playback") for f in data.split("&")]
+
+    def heard(self) -> list[str]:
+        """Each file played, as ``<language>/<file>``: the sound folder Asterisk picks
+        from ``CHANNEL(language)``."""
+        return [f"{language}/{file}" for language, file in self.playbacks]
 
     # -- variables and functions
 
@@ -414,6 +423,8 @@ class Call:
         func, arg = match.groups()
         if func == "DB":
             return self.astdb.get(arg, "")
+        if func == "GLOBAL":
+            return self.globals.get(arg, "")
         if func == "STRFTIME":
             epoch, tz, fmt = arg.split(",", 2)
             moment = datetime.fromtimestamp(int(epoch), ZoneInfo(tz))
@@ -440,6 +451,9 @@ class Call:
 
     def _noop(self, data: str) -> None:
         return None
+
+    def _playback(self, data: str) -> None:
+        self.playbacks.extend((self.language, file) for file in data.split("&"))
 
     def _set(self, data: str) -> None:
         name, sep, value = data.partition("=")
@@ -507,9 +521,11 @@ class Call:
         )
 
     def _return(self, data: str) -> None:
+        """``Return(value)`` sets GOSUB_RETVAL on the channel, as app_stack does."""
         if len(self._frames) < 2:
             raise SimError("Return without Gosub")
         self._frames.pop()
+        self.variables["GOSUB_RETVAL"] = data
 
     def _queue(self, data: str) -> None:
         outcome = self.queue_outcomes.pop(0) if self.queue_outcomes else "TIMEOUT"

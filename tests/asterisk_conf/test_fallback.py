@@ -1,8 +1,10 @@
-"""The dialplan on its own: FastAGI down or broken, the AstDB mirror, every route.
+"""The dialplan on its own: FastAGI down or broken, the line's values, every route.
 
 Each call runs asterisk_conf/extensions.conf in dialplan_sim, whose AGI() connects
 over real TCP to a stand-in FastAGI server started here (or to a refused port, as
-in transcript 1g), the same way Asterisk does.
+in transcript 1g), the same way Asterisk does. The line's values reach the dialplan
+twice (ivr.mirror.line_mirror): as AstDB keys written by the FastAGI server, and as
+IVR211_* globals pushed by the listener (Setvar GLOBAL(...), 2r).
 """
 
 from __future__ import annotations
@@ -10,13 +12,26 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, time, timedelta
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.dialplan import parse_vm_category, vm_category
+from ivr.dialplan import ASTDB_FAMILY, global_name, parse_vm_category, vm_category
+from ivr.mirror import line_mirror
+from ivr.schedule import compute_state
+from ivr.settings import (
+    Closure,
+    DayHours,
+    Destination,
+    HolidayRules,
+    LineSettings,
+    Override,
+    Schedule,
+    WeeklyHours,
+)
 
 from .dialplan_sim import Call, Dialplan
 
@@ -27,8 +42,10 @@ FETE_NATIONALE = "2025-06-24"  # a Tuesday
 QUEUE = "Queue"
 # Queue options: t = the navigator may transfer, b() = its leg gets the referral key.
 QUEUE_OPTIONS = "tb(ivr211-navigator-leg^s^1)"
-GREETING = "211/greeting"
 FALLBACK_CLOSED = "211/fallback-closed"
+# What the fallback says first, before anything is decided: short, French then English.
+NOTICE = ["fr/211/fallback-notice", "en/211/fallback-notice"]
+CLOSED = [*NOTICE, "fr/211/fallback-closed", "en/211/fallback-closed"]
 
 Script = Callable[[socket.socket, BinaryIO, "FlowServer"], None]
 
@@ -145,6 +162,7 @@ def call(
     exten: str = "211",
     context: str = "from-trunk-211",
     voicemail: list[str] | None = None,
+    pushed: dict[str, str] | None = None,
 ) -> Call:
     return Call(
         dialplan,
@@ -154,6 +172,7 @@ def call(
         dial_outcomes=dial or [],
         voicemail_outcomes=voicemail or [],
         global_overrides={"FASTAGI": fastagi},
+        pushed_globals=pushed or {},
     ).run(context, exten)
 
 
@@ -166,22 +185,22 @@ def flow(request: pytest.FixtureRequest) -> Iterator[FlowServer]:
 # ----------------------------------------------------------------- FastAGI failures
 
 
-def test_server_down_open_hours_reaches_the_queue_after_the_greeting(
+def test_server_down_open_hours_reaches_the_queue_after_a_short_bilingual_notice(
     dialplan: Dialplan, refused_url: str
 ) -> None:
     result = call(dialplan, refused_url)
     assert result.variables["AGISTATUS"] == "FAILURE"
-    assert result.played()[:2] == [GREETING, "211/emergency-notice"]
+    assert result.heard() == NOTICE
     assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
     assert result.language == "fr"
 
 
-def test_server_down_after_hours_plays_the_emergency_numbers_and_hangs_up(
+def test_server_down_after_hours_plays_the_emergency_numbers_in_both_languages_and_hangs_up(
     dialplan: Dialplan, refused_url: str
 ) -> None:
     result = call(dialplan, refused_url, now=WEDNESDAY_20H)
     assert result.apps(QUEUE) == []
-    assert result.played()[-1] == FALLBACK_CLOSED
+    assert result.heard() == CLOSED
     assert result.ended_by == "Hangup()"
 
 
@@ -195,7 +214,7 @@ def test_flow_dying_mid_call_is_success_without_flow_done_and_reaches_the_queue(
     assert result.variables["IVR_LANG"] == "en"
     assert flow.replies == ["200 result=0", "200 result=1"]
     assert "agi_network_script: incoming" in flow.headers[0]
-    assert GREETING in result.played()
+    assert result.heard() == NOTICE
     assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
 
 
@@ -273,27 +292,69 @@ def test_queue_wait_ends_at_closing_time_but_gives_a_last_minute_caller_a_chance
         ),
         pytest.param(
             datetime(2025, 6, 24, 16, 0, tzinfo=TZ),
-            {"ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01"},
+            {
+                "ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01",
+                "ivr211/hours_HOLIDAY": "08:00-15:29",
+            },
             False,
             id="holiday-after-holiday-hours",
         ),
         pytest.param(
             datetime(2025, 6, 24, 15, 29, tzinfo=TZ),
-            {"ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01"},
+            {
+                "ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01",
+                "ivr211/hours_HOLIDAY": "08:00-15:29",
+            },
             True,
             id="holiday-within-holiday-hours",
         ),
         pytest.param(
+            datetime(2025, 6, 24, 10, 0, tzinfo=TZ),
+            {
+                "ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01",
+                "ivr211/hours_HOLIDAY": "closed",
+                "ivr211/hours_2": "08:00-18:59",
+            },
+            False,
+            id="holiday-closed-all-day",
+        ),
+        pytest.param(
             datetime(2025, 6, 17, 16, 0, tzinfo=TZ),
-            {"ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01"},
+            {
+                "ivr211/holidays": f"2025-01-01,{FETE_NATIONALE},2025-07-01",
+                "ivr211/hours_HOLIDAY": "08:00-15:29",
+            },
             True,
             id="ordinary-tuesday-16h",
         ),
-        pytest.param(datetime(2025, 6, 11, 18, 59, tzinfo=TZ), {}, True, id="weekday-18h59"),
-        pytest.param(datetime(2025, 6, 11, 19, 0, tzinfo=TZ), {}, False, id="weekday-19h00"),
-        pytest.param(datetime(2025, 6, 11, 7, 59, tzinfo=TZ), {}, False, id="weekday-7h59"),
-        pytest.param(datetime(2025, 6, 14, 15, 29, tzinfo=TZ), {}, True, id="saturday-15h29"),
-        pytest.param(datetime(2025, 6, 15, 15, 30, tzinfo=TZ), {}, False, id="sunday-15h30"),
+        pytest.param(
+            WEDNESDAY_10H, {"ivr211/hours_3": "closed"}, False, id="wednesday-closed-all-day"
+        ),
+        pytest.param(
+            WEDNESDAY_10H, {"ivr211/hours_4": "closed"}, True, id="thursday-closed-not-today"
+        ),
+        pytest.param(
+            datetime(2025, 6, 14, 15, 30, tzinfo=TZ),
+            {"ivr211/hours_6": "08:00-15:29"},
+            False,
+            id="saturday-short-day-15h30",
+        ),
+        pytest.param(
+            datetime(2025, 6, 15, 9, 0, tzinfo=TZ),
+            {"ivr211/hours_7": "09:30-11:59"},
+            False,
+            id="sunday-9h-before-opening",
+        ),
+        pytest.param(datetime(2025, 6, 11, 18, 59, tzinfo=TZ), {}, True, id="default-18h59"),
+        pytest.param(datetime(2025, 6, 11, 19, 0, tzinfo=TZ), {}, False, id="default-19h00"),
+        pytest.param(datetime(2025, 6, 11, 7, 59, tzinfo=TZ), {}, False, id="default-7h59"),
+        pytest.param(datetime(2025, 6, 15, 18, 59, tzinfo=TZ), {}, True, id="default-sunday-18h59"),
+        pytest.param(
+            datetime(2025, 6, 24, 18, 0, tzinfo=TZ),
+            {"ivr211/holidays": FETE_NATIONALE},
+            True,
+            id="default-holiday-18h",
+        ),
     ],
 )
 def test_fallback_open_or_closed_from_astdb_and_default_hours(
@@ -302,11 +363,144 @@ def test_fallback_open_or_closed_from_astdb_and_default_hours(
     result = call(dialplan, refused_url, now=now, astdb=astdb)
     if queued:
         assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
-        assert FALLBACK_CLOSED not in result.played()
+        assert result.heard() == NOTICE
     else:
         assert result.apps(QUEUE) == []
-        assert result.played() == [GREETING, "211/emergency-notice", FALLBACK_CLOSED]
+        assert result.heard() == CLOSED
         assert result.ended_by == "Hangup()"
+
+
+# ----------------------------------------- the listener's globals and the AstDB mirror
+
+
+def line_settings(**schedule_changes: object) -> LineSettings:
+    """A line whose days all differ, so a wrong day or a wrong source shows."""
+    weekly = WeeklyHours(
+        days={
+            0: DayHours(time(8, 0), time(19, 0)),
+            1: DayHours(time(8, 0), time(19, 0)),
+            2: DayHours(time(9, 0), time(17, 0)),  # Wednesday
+            3: DayHours(time(8, 0), time(19, 0)),
+            4: DayHours(time(8, 0), time(16, 0)),
+            5: DayHours(time(10, 0), time(14, 0)),  # Saturday
+            6: None,  # Sunday: closed all day
+        },
+        holiday=DayHours(time(12, 0), time(15, 30)),
+    )
+    schedule = Schedule("America/Toronto", weekly, HolidayRules())
+    return LineSettings(
+        schedule=replace(schedule, **schedule_changes),  # type: ignore[arg-type]
+        destinations=(
+            Destination("811", "811", "811", "emergency", "811", {"*": "18005550811"}),
+            Destination("crise", "Crise", "Crisis", "emergency", "101", {}),
+        ),
+        territory="capitale-nationale",
+        version=7,
+    )
+
+
+def as_globals(settings: LineSettings, now: datetime) -> dict[str, str]:
+    """What the listener pushes: every value of line_mirror as its IVR211_* global."""
+    return {global_name(k): v for k, v in line_mirror(settings, now).items()}
+
+
+def as_astdb(settings: LineSettings, now: datetime) -> dict[str, str]:
+    """What the FastAGI server writes: every value of line_mirror under ivr211/."""
+    return {f"{ASTDB_FAMILY}/{k}": v for k, v in line_mirror(settings, now).items()}
+
+
+def at(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=TZ)
+
+
+INSTANTS = [
+    at(2025, 6, 11, 8, 59),  # Wednesday before its late opening
+    at(2025, 6, 11, 9, 0),
+    at(2025, 6, 11, 16, 59),
+    at(2025, 6, 11, 17, 0),
+    at(2025, 6, 13, 15, 59),  # Friday, closes at 16:00
+    at(2025, 6, 13, 16, 0),
+    at(2025, 6, 14, 9, 59),  # Saturday 10:00-14:00
+    at(2025, 6, 14, 13, 59),
+    at(2025, 6, 14, 14, 0),
+    at(2025, 6, 15, 12, 0),  # Sunday, closed all day
+    at(2025, 6, 24, 11, 59),  # Fête nationale (Tuesday): holiday hours 12:00-15:30
+    at(2025, 6, 24, 12, 0),
+    at(2025, 6, 24, 15, 29),
+    at(2025, 6, 24, 15, 30),
+    at(2025, 11, 2, 12, 0),  # the Sunday daylight saving time ends
+    at(2025, 3, 10, 18, 59),  # the Monday after it began
+]
+SWITCHES = {
+    "plain": {},
+    "override-open": {"override": Override("open", reason="nuit")},
+    "override-closed-until": {
+        "override": Override("closed", until=at(2025, 12, 31, 23), reason="jour")
+    },
+    "closure": {"closures": (Closure(at(2025, 6, 11, 9, 30), at(2025, 6, 13, 15, 30), "tempête"),)},
+}
+
+
+@pytest.mark.parametrize("where", ["pushed", "astdb"])
+@pytest.mark.parametrize("switch", sorted(SWITCHES))
+def test_fallback_decides_like_the_flow_from_the_values_either_writer_left(
+    dialplan: Dialplan, refused_url: str, where: str, switch: str
+) -> None:
+    """The same line_mirror values, read from the listener's globals or from AstDB,
+    open and close the line at the instants compute_state does."""
+    settings = line_settings(**SWITCHES[switch])
+    for now in INSTANTS:
+        values = {"pushed": as_globals, "astdb": as_astdb}[where](settings, now)
+        result = call(
+            dialplan,
+            refused_url,
+            now=now,
+            pushed=values if where == "pushed" else None,
+            astdb=values if where == "astdb" else None,
+        )
+        expected = compute_state(settings.schedule, now).is_open
+        assert (result.apps(QUEUE) != []) == expected, (now.isoformat(), switch)
+
+
+@pytest.mark.parametrize(
+    ("pushed_version", "stored_version", "source"),
+    [
+        ("8", "7", "globals"),  # the listener pushed a change the FastAGI server did not see
+        ("7", "7", "globals"),
+        ("7", "8", "astdb"),  # the listener is down; a call wrote the newer settings
+        ("7", "", "globals"),  # AstDB written before versions were mirrored
+        ("", "7", "astdb"),  # Asterisk restarted, the listener has not pushed yet
+        ("", "", "astdb"),
+    ],
+)
+def test_fallback_reads_the_more_recent_copy_of_the_hours(
+    dialplan: Dialplan, refused_url: str, pushed_version: str, stored_version: str, source: str
+) -> None:
+    pushed = {"IVR211_HOURS_3": "closed"}
+    astdb = {"ivr211/hours_3": "08:00-18:59"}
+    if pushed_version:
+        pushed["IVR211_VERSION"] = pushed_version
+    if stored_version:
+        astdb["ivr211/version"] = stored_version
+    result = call(dialplan, refused_url, now=WEDNESDAY_10H, pushed=pushed, astdb=astdb)
+    queued = result.apps(QUEUE) != []
+    assert queued == (source == "astdb")
+
+
+def test_a_pushed_override_wins_over_an_older_astdb_mirror(
+    dialplan: Dialplan, refused_url: str
+) -> None:
+    old = line_settings()
+    new = replace(old, schedule=replace(old.schedule, override=Override("closed")), version=8)
+    result = call(
+        dialplan,
+        refused_url,
+        now=WEDNESDAY_10H,
+        pushed=as_globals(new, WEDNESDAY_10H),
+        astdb=as_astdb(old, WEDNESDAY_10H),
+    )
+    assert result.apps(QUEUE) == []
+    assert result.heard() == CLOSED
 
 
 # ---------------------------------------------------------------------------- routes
@@ -449,7 +643,7 @@ def test_route_hangup_hangs_up_without_a_word(dialplan: Dialplan, flow: FlowServ
 @pytest.mark.parametrize("flow", [[finishes(IVR_ROUTE="somewhere-else")]], indirect=True)
 def test_unknown_route_goes_to_the_fallback(dialplan: Dialplan, flow: FlowServer) -> None:
     result = call(dialplan, flow.url)
-    assert result.played()[:1] == [GREETING]
+    assert result.heard() == NOTICE
     assert result.apps(QUEUE) == [f"navigateurs,{QUEUE_OPTIONS},,,600"]
 
 
@@ -535,6 +729,60 @@ def test_navigator_short_code_dials_the_number_ivr211_mirrored_in_astdb(
         context="navigator-transfers",
         exten=code,
         astdb={f"ivr211/{k}": v for k, v in astdb.items()},
+        dial=["ANSWER"],
+    )
+    assert result.apps("Dial") == [dialled]
+
+
+@pytest.mark.parametrize(
+    ("pushed", "astdb", "dialled"),
+    [
+        pytest.param(
+            {"IVR211_DEST_811": "18005550811", "IVR211_VERSION": "8"},
+            {"dest_811": "18005551811", "version": "7"},
+            "PJSIP/18005550811@trunk,45",
+            id="pushed-is-newer",
+        ),
+        pytest.param(
+            {"IVR211_DEST_811": "18005550811", "IVR211_VERSION": "7"},
+            {"dest_811": "18005551811", "version": "8"},
+            "PJSIP/18005551811@trunk,45",
+            id="astdb-is-newer",
+        ),
+        pytest.param(
+            {"IVR211_DEST_811": "18005550811", "IVR211_VERSION": "8"},
+            {},
+            "PJSIP/18005550811@trunk,45",
+            id="astdb-never-written",
+        ),
+        pytest.param(
+            {"IVR211_DEST_811": "18005550811"},
+            {"dest_811": "18005551811"},
+            "PJSIP/18005551811@trunk,45",
+            id="push-not-finished",
+        ),
+        pytest.param(
+            {"IVR211_DEST_811": "", "IVR211_VERSION": "8"},
+            {"dest_811": "18005551811", "version": "7"},
+            "PJSIP/811@trunk,45",
+            id="pushed-empty-takes-the-default",
+        ),
+    ],
+)
+def test_navigator_short_code_dials_the_number_the_listener_pushed(
+    dialplan: Dialplan,
+    refused_url: str,
+    pushed: dict[str, str],
+    astdb: dict[str, str],
+    dialled: str,
+) -> None:
+    result = call(
+        dialplan,
+        refused_url,
+        context="navigator-transfers",
+        exten="811",
+        astdb={f"ivr211/{k}": v for k, v in astdb.items()},
+        pushed=pushed,
         dial=["ANSWER"],
     )
     assert result.apps("Dial") == [dialled]

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import time
 from pathlib import Path
 
 import pytest
 
 from ivr import dialplan as names
 from ivr.dialplan import dest_token
+from ivr.mirror import gotoiftime_range
 from ivr.prompts import CATALOGUE, SOUND_DIR
+from ivr.settings import DayHours
 
 from .confparse import load
 
@@ -57,13 +60,59 @@ def test_astdb_family_and_keys_match() -> None:
         m for line in dialplan_lines() for m in re.findall(r"\$\{DB\(([\w-]+)/(\w+)\)\}", line)
     }
     assert {family for family, _ in found} == {names.ASTDB_FAMILY}
-    assert {key for _, key in found} == set(names.ASTDB_KEYS)
+    assert {key for _, key in found} == set(names.ASTDB_KEYS) | {names.DB_VERSION}
 
 
-def test_transfer_numbers_are_read_from_the_astdb_keys_the_server_writes() -> None:
-    pattern = r"\$\{DB\(([\w-]+/\w+)\$\{ARG1\}\)\}"
+def test_transfer_numbers_and_hours_are_read_from_the_astdb_keys_the_server_writes() -> None:
+    pattern = r"\$\{DB\(([\w-]+/\w+)\$\{(?:ARG1|DAY)\}\)\}"
     dynamic = {m for line in dialplan_lines() for m in re.findall(pattern, line)}
-    assert dynamic == {f"{names.ASTDB_FAMILY}/{names.DB_DEST_PREFIX}"}
+    family = names.ASTDB_FAMILY
+    assert dynamic == {f"{family}/{names.DB_DEST_PREFIX}", f"{family}/{names.DB_HOURS_PREFIX}"}
+
+
+def mirrored_keys() -> set[str]:
+    """The keys line_mirror writes, with the per-destination and per-day ones as prefixes."""
+    return {
+        *names.ASTDB_KEYS,
+        names.DB_VERSION,
+        names.DB_DEST_PREFIX,
+        names.DB_HOURS_PREFIX,
+    }
+
+
+def test_the_listeners_globals_are_the_astdb_keys_in_capitals() -> None:
+    """Every GLOBAL(IVR211_...) the dialplan reads is global_name() of a mirrored key, and
+    each mirrored key is read both ways."""
+    read = {
+        m
+        for line in dialplan_lines()
+        for m in re.findall(r"\$\{GLOBAL\((IVR211_\w+?)(?:\$\{\w+\})?\)\}", line)
+    }
+    assert read == {names.global_name(key) for key in mirrored_keys()}
+
+
+def test_no_pushed_global_is_named_in_the_globals_section() -> None:
+    """`dialplan reload` puts a global named in [globals] back to its file value (2r): a
+    value the listener pushed there would silently revert until the next change."""
+    declared = {name for name, _ in load("extensions.conf").section("globals").entries}
+    assert not {n for n in declared if n.startswith(names.GLOBAL_PREFIX)}
+
+
+def test_the_mirror_days_are_the_days_the_dialplan_computes() -> None:
+    """STRFTIME %u gives 1 (Monday) .. 7 (Sunday); a holiday is HOURS_HOLIDAY."""
+    (line,) = [v for v in dialplan_lines() if v.startswith("n,Set(DAY=")]
+    assert f"?{names.HOURS_HOLIDAY}:" in line and ",%u)" in line
+    assert (*(str(d) for d in range(1, 8)), names.HOURS_HOLIDAY) == names.HOURS_DAYS
+    hours_closed = [v for v in dialplan_lines() if f'"{names.HOURS_CLOSED}"' in v]
+    assert hours_closed, "the dialplan never tests for a day closed all day"
+
+
+def test_default_hours_are_domains_eight_to_seven() -> None:
+    """The last resort of the fallback, before either writer ever ran (DOMAIN.md: 7/7,
+    08:00-19:00; GotoIfTime includes the end minute)."""
+    globals_ = dict(load("extensions.conf").section("globals").entries)
+    assert globals_["HOURS_DEFAULT"] == gotoiftime_range(DayHours(time(8, 0), time(19, 0)))
+    assert not {n for n in globals_ if n.startswith("HOURS_") and n != "HOURS_DEFAULT"}
 
 
 def played_prompts() -> set[str]:

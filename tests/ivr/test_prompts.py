@@ -35,6 +35,7 @@ AGREED_NAMES = {
     "queue-unavailable",
     "transfer-failed",
     "fallback-closed",
+    "fallback-notice",
     # the research box (issue 5)
     "consent-notice",
     "callback-request",
@@ -76,12 +77,13 @@ def test_every_prompt_the_flow_emits_is_in_the_catalogue() -> None:
 
 def test_the_flow_uses_every_menu_prompt() -> None:
     used = {ref.name for ref in emitted_prompts()}
-    # goodbye, queue-reminder, fallback-closed and research-thanks are played by the
-    # dialplan itself.
+    # goodbye, queue-reminder, fallback-closed, fallback-notice and research-thanks are
+    # played by the dialplan itself.
     assert used == AGREED_NAMES - {
         "goodbye",
         "queue-reminder",
         "fallback-closed",
+        "fallback-notice",
         "research-thanks",
     }
 
@@ -125,6 +127,15 @@ def test_emergency_numbers_are_all_given(language: Language) -> None:
     for number in ("9-1-1", "8-1-1", "Info-Santé", "Info-Social", "APPELLE", "277-3553", "9-8-8"):
         assert number in text
     assert text in CATALOGUE["fallback-closed"][language]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_fallback_notice_is_short_and_says_to_dial_911(language: Language) -> None:
+    """Played in both languages before anything else when the FastAGI server is down:
+    a few seconds each, so an English speaker hears it in English at once."""
+    text = CATALOGUE["fallback-notice"][language]
+    assert "2-1-1" in text and "9-1-1" in text
+    assert len(text.split()) <= 15
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

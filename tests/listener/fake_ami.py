@@ -5,7 +5,10 @@ Every byte it sends comes from ``tests/fixtures/ami/*.raw`` (copies of the lab's
 (``Authentication accepted`` + ``FullyBooted``; ``Authentication failed`` after a delay,
 then EOF, as in ``2g2`` — the delay is 1 s on a real Asterisk, shortened here), each
 action's reply as recorded for that action (``2g``, ``2f``, ``2a1``...) with only its
-``ActionID`` line changed to the client's, and the ``Shutdown`` event of ``2h``.
+``ActionID`` line changed to the client's, and the ``Shutdown`` event of ``2h``. ``Setvar``
+is answered as ``2r`` recorded it for a user with write = call,originate,agent: Success
+for ``GLOBAL(NAME)``, Error ``Variable not set`` for ``DB(...)``; ``DBPut`` (refused,
+"Permission denied") is never expected of the client.
 
 :meth:`FakeAmi.replay` plays a scenario's RECV chunks with their exact chunking; when the
 recording has the driver send an action that the client under test is expected to send
@@ -98,6 +101,27 @@ def recorded_reply(name: str, action: str, **match: str) -> list[bytes]:
     raise LookupError(f"{name}: no recorded {action} reply with {match}")
 
 
+TRANSCRIPT_2R = FIXTURES / "2r-ami-write-rights-setvar-db-global.txt"
+_2R_LINE = re.compile(r"^(?P<request>\S.*?)\s+-> (?P<reply>Response: .*?)(?:\s{3,}.*)?$")
+
+
+def recorded_2r(request: str) -> bytes:
+    """The reply 2r shows for the first request starting with ``request``, as wire bytes.
+
+    2r prints each reply on one line, CRLF as `` | `` and without the ActionID line.
+    Asterisk puts ``ActionID`` right after ``Response`` (2g's raw Setvar reply:
+    ``Response: Success`` / ``ActionID: ami-155`` / ``Message: Variable Set``); an empty
+    one is put there for :func:`with_action_id`.
+    """
+    for line in TRANSCRIPT_2R.read_text(encoding="utf-8").splitlines():
+        match = _2R_LINE.match(line)
+        if match is None or not match["request"].startswith(request):
+            continue
+        first, *rest = match["reply"].split(" | ")
+        return "".join(f"{f}\r\n" for f in (first, "ActionID: ", *rest)).encode() + b"\r\n"
+    raise LookupError(f"2r: no request starting with {request!r}")
+
+
 def _default_replies() -> dict[str, list[bytes]]:
     return {
         "Ping": recorded_reply("2g-ami-actions", "Ping"),
@@ -111,6 +135,7 @@ def _default_replies() -> dict[str, list[bytes]]:
         "QueueRemove": recorded_reply("2f-queue", "QueueRemove"),
         "Status": recorded_reply("2g-ami-actions", "Status"),
         "Logoff": recorded_reply("2g-ami-actions", "Logoff"),
+        "Setvar": [recorded_2r("Setvar Variable: GLOBAL(")],
     }
 
 
@@ -152,6 +177,7 @@ class FakeAmi:
             if b.startswith(b"Event: Shutdown")
         ]
         self.shutdown_restart, self.shutdown_stop = shutdown[0], shutdown[1]
+        self.fully_booted = self._fully_booted
         self._server: asyncio.Server | None = None
         self._replayed: set[str] = set()
         self._client: _Client | None = None
@@ -332,6 +358,8 @@ class FakeAmi:
                 self._logged_in.notify_all()
             return True
         replies = self.replies.get(name)
+        if name == "Setvar" and fields.get("Variable", "").startswith("DB("):
+            replies = [recorded_2r("Setvar Variable: DB(")]
         if replies is None or name in self._replayed:
             return True  # not scripted: Asterisk's reply is not recorded, so say nothing
         for message in replies:
