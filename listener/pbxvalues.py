@@ -132,8 +132,8 @@ class PbxValues:
         try:
             values = dict(await asyncio.to_thread(self._values))
         except Exception as exc:
-            log.exception("cannot compute the line's values for Asterisk")
-            return self._done(PushRound(0, False, f"settings: {exc}"))
+            log.debug("cannot compute the line's values", exc_info=True)
+            return self._done(PushRound(0, False, f"cannot read the settings: {exc}"), True)
         # A key gone from the settings (a deactivated destination) is cleared.
         values.update({key: "" for key in self._pushed.keys() - values.keys()})
         changed = [(k, v) for k, v in write_order(values) if self._pushed.get(k) != v]
@@ -146,11 +146,11 @@ class PbxValues:
             except (LinkDown, ActionTimeout) as exc:
                 return self._done(PushRound(sent, False, str(exc)))
             except ValueError as exc:
-                return self._done(PushRound(sent, False, str(exc)))
+                return self._done(PushRound(sent, False, str(exc)), True)
             if reply.get("Response") != "Success":
                 why = f"Setvar {global_name(key)}: {reply.get('Message', reply.get('Response'))}"
                 # Stop before the version: the dialplan must not trust a partial push.
-                return self._done(PushRound(sent, False, why))
+                return self._done(PushRound(sent, False, why), True)
             if epoch == self._epoch:
                 self._pushed[key] = value
             sent += 1
@@ -158,9 +158,14 @@ class PbxValues:
             log.info("pushed %d line value(s) to Asterisk as globals", sent)
         return self._done(PushRound(sent, True))
 
-    def _done(self, result: PushRound) -> PushRound:
+    def _done(self, result: PushRound, problem: bool = False) -> PushRound:
+        """Count the round; say a problem once, not every round while it lasts (a round
+        cut short by the link going down is not one: the link says so itself)."""
         self.rounds += 1
-        if result.reason and result.reason != self._last_problem:
-            log.warning("line values not all pushed to Asterisk: %s", result.reason)
-        self._last_problem = result.reason
+        reason = result.reason if problem else ""
+        if reason and reason != self._last_problem:
+            log.warning("line values not all pushed to Asterisk: %s", reason)
+        elif result.reason and not problem:
+            log.info("push of the line values cut short: %s", result.reason)
+        self._last_problem = reason
         return result

@@ -9,16 +9,18 @@ The listener runs against the fake AMI server over a real TCP socket; the fake a
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from ivr.dialplan import global_name
 from ivr.mirror import line_mirror
-from ivr.settings import DayHours
+from ivr.settings import DayHours, LineSettings
 from ivr211.linesettings import SettingsStore, set_destination_number, set_hours
 from listener.actions import ActionOptions
 from listener.ami import LinkOptions
@@ -184,3 +186,32 @@ def test_a_refused_setvar_stops_the_round_before_the_version(
                 await task
 
     run(scenario())
+
+
+def test_unreadable_settings_send_nothing_and_are_reported_once(
+    store: SettingsStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database is down and nothing was ever read: no global is touched (the
+    dialplan keeps what it has), and the log says so once, not every two seconds."""
+
+    def unreadable() -> LineSettings:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    async def scenario() -> None:
+        async with FakeAmi() as fake:
+            service = service_for(fake, store, tmp_path)
+            service.settings_source = unreadable
+            task = asyncio.create_task(service.run())
+            try:
+                await service.link.wait_connected(5)
+                await rounds_after(service, 4)
+                assert setvars(fake) == []
+            finally:
+                service.stop()
+                await task
+
+    with caplog.at_level(logging.INFO, logger="listener.pbxvalues"):
+        run(scenario())
+    said = [r for r in caplog.records if r.name == "listener.pbxvalues"]
+    assert [r.levelno for r in said] == [logging.WARNING]
+    assert "cannot read the settings" in said[0].getMessage()
