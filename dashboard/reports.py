@@ -41,6 +41,7 @@ OUTCOME_LABELS: Mapping[str, Any] = {
     "busy": _l("Occupé"),
     "not_answered": _l("Sans réponse"),
     "failed": _l("Échoué"),
+    "caller_hung_up": _l("L'appelant a raccroché"),
 }
 KIND_LABELS: Mapping[str, Any] = {
     "emergency": _l("Urgence"),
@@ -272,6 +273,19 @@ def counts_csv() -> Response:
     return Response(body, mimetype="text/csv", headers=_attachment(name))
 
 
+@bp.get("/outcomes.csv")
+@role_required("manager")
+def outcomes_csv() -> Response:
+    """The outcomes table: transfer attempts per destination, one column per outcome."""
+    form = read_period(request.args)
+    if form.period is None:
+        return _invalid(form)
+    period = form.period
+    body = r.outcomes_csv(r.outcomes(db.read_session(), period), _csv_format())
+    name = f"resultats-{period.start.isoformat()}-{period.end.isoformat()}.csv"
+    return Response(body, mimetype="text/csv", headers=_attachment(name))
+
+
 @bp.get("/records.csv")
 @role_required("manager")
 def records_csv() -> Response:
@@ -296,6 +310,7 @@ def export_links(form: PeriodForm) -> dict[str, str]:
     query: dict[str, Any] = dict(form.query)
     return {
         "counts": url_for("reports.counts_csv", **query),
+        "outcomes": url_for("reports.outcomes_csv", **query),
         "records": url_for("reports.records_csv", **query),
         "annual": url_for("reports.annual_txt", **query),
     }

@@ -8,7 +8,11 @@ What counts (DOMAIN.md, "Warm transfer" and "The annual report"):
 
 * "avec bascule" is a transfer *done*: kind attended, blind or three-way with outcome
   ``completed``. An abandoned, busy, unanswered or failed attempt is not a transfer and
-  is not counted there; the outcomes table shows every attempt.
+  is not counted there, nor is one where the caller hung up during the consultation
+  (``caller_hung_up``): the outcomes table shows every attempt, one column per outcome.
+* An answer delay counts only when the service itself answered: a consultation
+  answered by our own "transfer failed" prompt has none (``listener.outcome``), and a
+  busy or unanswered attempt never counts, even if an older record carries a delay.
 * "sans bascule" is a referral without transfer (kind ``referral``, outcome
   ``completed``, which is how the console records one).
 * Each destination counts in its ``report_group`` (destinations table): 988 with the
@@ -42,6 +46,8 @@ BASCULE_KINDS: tuple[str, ...] = ("attended", "blind", "threeway")
 REFERRAL_KIND = "referral"
 COMPLETED = "completed"
 ATTEMPT_OUTCOMES: tuple[str, ...] = m.TRANSFER_OUTCOMES
+#: Outcomes that say the service never answered, whatever delay a record carries.
+UNANSWERED_OUTCOMES: tuple[str, ...] = ("busy", "not_answered")
 
 #: The annual report's lines, in DOMAIN.md's order, with their printed labels. A group
 #: not listed here (say "988" once a centre separates it) is printed after these, with
@@ -513,7 +519,12 @@ def answer_times(session: Session, period: Period) -> list[AnswerTime]:
             func.row_number().over(partition_by=R.destination, order_by=delay).label("rank"),
             func.count().over(partition_by=R.destination).label("n"),
         )
-        .where(_in_period(period), _is_bascule, delay.is_not(None))
+        .where(
+            _in_period(period),
+            _is_bascule,
+            delay.is_not(None),
+            R.outcome.not_in(UNANSWERED_OUTCOMES),
+        )
         .subquery()
     )
     n = ranked.c.n
@@ -563,6 +574,22 @@ COUNT_COLUMNS: tuple[str, ...] = (
     "avec_bascule",
     "sans_bascule",
     "tentatives_de_bascule",
+)
+
+#: The outcomes export: one column per outcome (``ATTEMPT_OUTCOMES``, same order).
+OUTCOME_COLUMN_NAMES: Mapping[str, str] = {
+    "completed": "completee",
+    "abandoned": "abandonnee",
+    "busy": "occupe",
+    "not_answered": "sans_reponse",
+    "failed": "echouee",
+    "caller_hung_up": "appelant_a_raccroche",
+}
+OUTCOME_COLUMNS: tuple[str, ...] = (
+    "destination",
+    "libelle",
+    *(OUTCOME_COLUMN_NAMES[outcome] for outcome in ATTEMPT_OUTCOMES),
+    "total",
 )
 
 #: The columns of the records export. ``caller_number`` is never among them (personal
@@ -622,6 +649,24 @@ def counts_csv(rows: Iterable[CountRow], fmt: CsvFormat = EXCEL_FR) -> str:
     for row in rows:
         writer.writerow(
             [row.destination or "", row.label_fr, row.kind, row.avec, row.sans, row.attempts]
+        )
+    return out.getvalue()
+
+
+def outcomes_csv(rows: Iterable[OutcomeRow], fmt: CsvFormat = EXCEL_FR) -> str:
+    """Transfer attempts per destination and outcome (the outcomes page's table)."""
+    out = io.StringIO()
+    out.write(BOM)
+    writer = _writer(out, fmt)
+    writer.writerow(OUTCOME_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                row.destination or "",
+                row.label_fr,
+                *(row.outcomes.get(outcome, 0) for outcome in ATTEMPT_OUTCOMES),
+                row.total,
+            ]
         )
     return out.getvalue()
 

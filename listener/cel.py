@@ -30,9 +30,18 @@ What CEL tells, and what it does not (from the recorded scenarios 2a-2f):
 * An abandoned consultation leaves no transfer row. The consultation channel is the
   ``Local/<exten>@<context>-XXXXXXXX;1`` that enters a bridge *before* it is answered,
   joined there by the navigator coming from the caller's bridge. Its end says how it
-  went: hangup cause 17 or dial status BUSY -> busy (2b2); NOANSWER or cause 18/19 ->
-  not answered; CHANUNAVAIL/CONGESTION or a network cause -> failed; answered, then the
-  service left the bridge first -> failed (2b4), the navigator first -> abandoned.
+  went, by the rule of ``listener.outcome`` shared with the AMI interpreter: hangup
+  cause 17 or dial status BUSY -> busy (2b2); NOANSWER or cause 18/19 -> not answered;
+  CHANUNAVAIL/CONGESTION or a network cause -> failed; answered by the service, then
+  the service left the bridge first -> failed (2b4), the navigator first -> abandoned.
+* The service answered only when the ``;2`` half's ANSWER row was written by ``Dial``;
+  one written by ``Playback`` is our own "transfer failed" prompt (2q, 6a): no answer
+  delay, and the outcome from the inner leg (the ``;2`` half's ``dialstatus``, BUSY in
+  6a), failed when it dialled nothing (no number).
+* The caller's own CHAN_END while the navigator is still in the consultation bridge
+  ends it: the caller hung up (2l1 ringing, 2l2 and 2k answered; no ATTENDEDTRANSFER
+  row in any of them), concluded at that row's time as the AMI interpreter does at the
+  caller's Hangup.
 * Unanswered with a normal clearing (cause 16, no dial status) is the same in CEL for
   the ``atxfernoanswertimeout`` expiry (2b1), an AMI ``CancelAtxfer`` (2b3) and the
   ``*1`` abort (2b5): the rows differ only in timing (peer column and hangup order
@@ -47,10 +56,14 @@ What CEL tells, and what it does not (from the recorded scenarios 2a-2f):
   up before joining -> failed (busy / not answered when the cause says so).
 * A referral without transfer is the ``CELGenUserEvent(IVR211_REFERRAL,<key>)`` that the
   navigator's feature code runs; cel_custom writes the user-defined name in
-  ``eventtype`` and ``{"extra":"<key>"}`` in ``extra``.
+  ``eventtype`` (not ``USER_DEFINED``) and ``{"extra":"<key>"}`` in ``extra`` (2n, 6b).
+  The listener records the same referral live from the feature's ``UserEvent:
+  IVR211Referral``, under the same key ``referral:<linkedid>:<key>``.
 
 CEL carries no channel variables: a fact from CEL has no language, path or interpreter
-flag, and no caller number (not needed after the call; kept out on purpose).
+flag, and no caller number (not needed after the call; kept out on purpose). Nor can
+CEL tell a navigator's abort from the no-answer timeout except by the time rung (above),
+nor why an unanswered consultation hung up when no cause or dial status says it.
 """
 
 from __future__ import annotations
@@ -64,6 +77,7 @@ from datetime import UTC, datetime, tzinfo
 
 from listener.channels import channel_endpoint
 from listener.facts import Kind, Outcome, Source, TransferFact
+from listener.outcome import answer_delay, consultation_outcome, dial_outcome
 
 __all__ = [
     "COLUMNS",
@@ -111,10 +125,9 @@ COLUMNS: tuple[str, ...] = (
 )
 _COLUMN_ALIASES = {"eventextra": "extra"}
 
-_BUSY_CAUSES = frozenset({17})
-_NO_ANSWER_CAUSES = frozenset({18, 19})
-_NORMAL_CAUSES = frozenset({0, 16, 31})
-_FAILED_DIALSTATUS = frozenset({"CHANUNAVAIL", "CONGESTION", "INVALIDARGS", "DONTCALL"})
+#: The application that writes a Local ``;2`` half's ANSWER row when the service itself
+#: answered its Dial(); a prompt of the dialplan writes ``Playback`` (2q, 6a).
+_DIAL_APP = "Dial"
 _LOCAL_NAME = re.compile(r"^Local/(?P<exten>[^@]+)@(?P<context>.+)-[0-9a-f]{8};1$")
 _EPOCH = re.compile(r"^\d{9,}(?:\.\d+)?$")
 
@@ -248,6 +261,7 @@ class _Channel:
     context: str
     started_at: datetime
     answered_at: datetime | None = None
+    answer_app: str = ""  # the application that answered it (CEL ANSWER's appname)
     bridge: str | None = None
     left_bridge: str | None = None
     left_bridge_members: frozenset[str] = frozenset()
@@ -273,6 +287,8 @@ class _Conference:
     channel: _Channel
     joined: bool = False
     done: bool = False
+    prompt_joined_at: datetime | None = None  # our prompt joined the room, not the service
+    room: frozenset[str] = frozenset()  # who was in the room then
 
 
 @dataclass
@@ -342,6 +358,7 @@ class CelInterpreter:
         chan = self._channels.get(row.uniqueid)
         if chan is not None and chan.answered_at is None:
             chan.answered_at = row.eventtime
+            chan.answer_app = row.appname
         return []
 
     def _bridge_enter(self, row: CelRow) -> list[TransferFact]:
@@ -368,8 +385,14 @@ class CelInterpreter:
                 consult.caller_uniqueid = _caller_of(chan.left_bridge_members, chan.linkedid)
         conf = self._confs.get(chan.uniqueid)
         if conf is not None and not conf.done and row.appname == "ConfBridge":
-            conf.joined = conf.done = True
-            return [self._conference_fact(conf, row, Outcome.COMPLETED, members)]
+            conf.joined = True
+            if not self._answered_by_dial(chan):
+                # why the prompt answered (busy, no number) is in the ;2 half's HANGUP row,
+                # written before this channel ends: concluded then (_chan_end)
+                conf.prompt_joined_at, conf.room = row.eventtime, frozenset(members)
+                return []
+            conf.done = True
+            return [self._conference_fact(conf, row.eventtime, Outcome.COMPLETED, members)]
         return []
 
     def _bridge_exit(self, row: CelRow) -> list[TransferFact]:
@@ -413,17 +436,27 @@ class CelInterpreter:
         base = _name_base(chan.name)
         halves = self._halves.get(base, {})
         facts: list[TransferFact] = []
+        for waiting in list(self._consults.values()):
+            if (
+                waiting.caller_uniqueid == chan.uniqueid
+                and waiting.transferer is not None
+                and waiting.transferer_left_at is None
+                and not waiting.done
+            ):
+                facts.extend(self._conclude_consultation(waiting, caller_hung_up_at=row.eventtime))
         for half in halves.values():
             consult = self._consults.get(half.uniqueid)
             if consult is not None:
                 facts.extend(self._conclude_consultation(consult, force=False))
-        if all(h.ended_at is not None for h in halves.values()):
-            self._halves.pop(base, None)
         conf = self._confs.pop(chan.uniqueid, None)
         if conf is not None and not conf.done:
             conf.done = True
-            outcome = _unanswered_outcome(chan, None) or Outcome.FAILED
-            facts.append(self._conference_fact(conf, row, outcome, set()))
+            both = list(halves.values()) or [chan]
+            outcome = dial_outcome([h.dialstatus for h in both], [h.hangup_cause for h in both])
+            ended = conf.prompt_joined_at or row.eventtime
+            facts.append(self._conference_fact(conf, ended, outcome or Outcome.FAILED, conf.room))
+        if all(h.ended_at is not None for h in halves.values()):
+            self._halves.pop(base, None)
         return facts
 
     def _linkedid_end(self, row: CelRow) -> list[TransferFact]:
@@ -452,17 +485,20 @@ class CelInterpreter:
             )
             if consult is not None:
                 self._consults.pop(consult.channel.uniqueid, None)
+        delay = None
         if consult is not None:
             consult.done = True
             chan = consult.channel
             target = chan.uniqueid
             exten, context, started = chan.exten, chan.context, chan.started_at
-            answered = chan.answered_at
+            delay = answer_delay(
+                started, chan.answered_at, answered_by_dial=self._answered_by_dial(chan)
+            )
         elif target:
             match = _LOCAL_NAME.match(_str(row.extra, "transfer_target_channel_name"))
             exten = match["exten"] if match else ""
             context = match["context"] if match else ""
-            started, answered = row.eventtime, None
+            started = row.eventtime
         else:
             return []
         if not self._in_transfer_context(context):
@@ -479,7 +515,7 @@ class CelInterpreter:
                 destination=self.resolve_destination(exten, context),
                 target_exten=exten,
                 target_context=context,
-                answer_delay_s=_delay(started, answered),
+                answer_delay_s=delay,
                 caller_uniqueid=caller if caller and caller != "N/A" else None,
                 source=Source.CEL,
             )
@@ -549,49 +585,74 @@ class CelInterpreter:
             and self._in_transfer_context(chan.context)
         )
 
-    def _conclude_consultation(self, consult: _Consultation, *, force: bool) -> list[TransferFact]:
+    def _answered_by_dial(self, chan: _Channel) -> bool:
+        """Its ``;2`` half was answered by Dial(): the service answered, not our prompt."""
+        partner = self._halves.get(_name_base(chan.name), {}).get("2")
+        return partner is not None and partner.answer_app == _DIAL_APP
+
+    def _conclude_consultation(
+        self,
+        consult: _Consultation,
+        *,
+        force: bool = False,
+        caller_hung_up_at: datetime | None = None,
+    ) -> list[TransferFact]:
+        """Once both halves have ended (or at once, when the caller hung up meanwhile:
+        ``caller_hung_up_at``), by the rule of ``listener.outcome``."""
         chan = consult.channel
-        if consult.done or chan.ended_at is None:
+        if consult.done:
+            return []
+        if caller_hung_up_at is None and chan.ended_at is None:
             return []
         partner = self._halves.get(_name_base(chan.name), {}).get("2")
-        if not force and partner is not None and partner.ended_at is None:
+        if (
+            caller_hung_up_at is None
+            and not force
+            and partner is not None
+            and partner.ended_at is None
+        ):
             return []
         consult.done = True
         self._consults.pop(chan.uniqueid, None)
         if consult.transferer is None:
             return []
-        outcome = _unanswered_outcome(chan, partner)
-        if outcome is None and chan.answered_at is not None:
-            outcome = Outcome.FAILED if consult.target_left_first else Outcome.ABANDONED
-        if outcome is None:
-            left = consult.transferer_left_at or chan.ended_at
-            slack = 0.25 if consult.precise else 0.0
-            rang = (left - chan.started_at).total_seconds()
-            outcome = (
-                Outcome.NOT_ANSWERED
-                if rang >= self.noanswer_timeout_s - slack
-                else Outcome.ABANDONED
-            )
+        ended = caller_hung_up_at or chan.ended_at or chan.started_at
+        halves = [h for h in (chan, partner) if h is not None]
+        left = consult.transferer_left_at or ended
+        slack = 0.25 if consult.precise else 0.0
+        rang = (left - chan.started_at).total_seconds()
+        by_dial = self._answered_by_dial(chan)
+        outcome = consultation_outcome(
+            answered=chan.answered_at is not None,
+            answered_by_dial=by_dial,
+            statuses=[h.dialstatus for h in halves],
+            causes=[h.hangup_cause for h in halves],
+            target_left_first=bool(consult.target_left_first),
+            navigator_cancelled=rang < self.noanswer_timeout_s - slack,
+            caller_hung_up=caller_hung_up_at is not None,
+        )
         return [
             TransferFact(
                 key=f"atxfer:{chan.uniqueid}",
                 kind=Kind.ATTENDED,
                 outcome=outcome,
                 started_at=chan.started_at,
-                ended_at=chan.ended_at,
+                ended_at=ended,
                 linkedid=chan.linkedid,
                 navigator_channel=channel_endpoint(consult.transferer.name),
                 destination=self.resolve_destination(chan.exten, chan.context),
                 target_exten=chan.exten,
                 target_context=chan.context,
-                answer_delay_s=_delay(chan.started_at, chan.answered_at),
+                answer_delay_s=answer_delay(
+                    chan.started_at, chan.answered_at, answered_by_dial=by_dial
+                ),
                 caller_uniqueid=consult.caller_uniqueid,
                 source=Source.CEL,
             )
         ]
 
     def _conference_fact(
-        self, conf: _Conference, row: CelRow, outcome: Outcome, members: set[str]
+        self, conf: _Conference, ended: datetime, outcome: Outcome, members: Collection[str]
     ) -> TransferFact:
         chan = conf.channel
         others = [self._channels[u] for u in members if u != chan.uniqueid and u in self._channels]
@@ -606,13 +667,15 @@ class CelInterpreter:
             kind=Kind.THREEWAY,
             outcome=outcome,
             started_at=chan.started_at,
-            ended_at=row.eventtime,
+            ended_at=ended,
             linkedid=linkedid,
             navigator_channel=channel_endpoint(navigator),
             destination=self.resolve_destination(chan.exten, chan.context),
             target_exten=chan.exten,
             target_context=chan.context,
-            answer_delay_s=_delay(chan.started_at, chan.answered_at),
+            answer_delay_s=answer_delay(
+                chan.started_at, chan.answered_at, answered_by_dial=self._answered_by_dial(chan)
+            ),
             caller_uniqueid=caller,
             source=Source.CEL,
         )
@@ -636,24 +699,6 @@ def _caller_of(members: Iterable[str], linkedid: str) -> str | None:
     if linkedid in ordered:
         return linkedid
     return ordered[0] if ordered else None
-
-
-def _delay(start: datetime, answered: datetime | None) -> float | None:
-    return None if answered is None else (answered - start).total_seconds()
-
-
-def _unanswered_outcome(chan: _Channel, partner: _Channel | None) -> Outcome | None:
-    """What the hangup causes and dial statuses of both halves say, if anything."""
-    halves = [h for h in (chan, partner) if h is not None]
-    statuses = {h.dialstatus for h in halves}
-    causes = {h.hangup_cause for h in halves if h.hangup_cause is not None}
-    if "BUSY" in statuses or causes & _BUSY_CAUSES:
-        return Outcome.BUSY
-    if statuses & _FAILED_DIALSTATUS or causes - _NORMAL_CAUSES - _NO_ANSWER_CAUSES:
-        return Outcome.FAILED
-    if "NOANSWER" in statuses or causes & _NO_ANSWER_CAUSES:
-        return Outcome.NOT_ANSWERED
-    return None
 
 
 def facts_from_rows(

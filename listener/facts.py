@@ -14,7 +14,11 @@ a reconciliation cannot double a record. Key forms:
 * ``conf:<uniqueid>`` — three-way through a ConfBridge, by the Uniqueid we give the
   service's channel in our own Originate (``ChannelId``);
 * ``referral:<linkedid>:<destination>`` — a referral without transfer, once per
-  destination per call.
+  destination per call: the same key from the *7 feature's ``UserEvent:
+  IVR211Referral`` (AMI), its CEL row ``IVR211_REFERRAL`` and the console's action;
+* ``nonumber:<linkedid>:<destination>`` — a transfer from the console to a destination
+  whose number is still to fill in, refused before anything reached Asterisk (outcome
+  failed), once per destination per call.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ class Outcome(StrEnum):
     ABANDONED = "abandoned"  # the navigator cancelled or aborted before completion
     BUSY = "busy"
     NOT_ANSWERED = "not_answered"
-    FAILED = "failed"  # the destination hung up first, or the dial failed
+    FAILED = "failed"  # the destination hung up first, the dial failed, or no number
+    CALLER_HUNG_UP = "caller_hung_up"  # the caller left during the consultation: an attempt
 
 
 class Source(StrEnum):
@@ -51,7 +56,9 @@ class TransferFact:
 
     ``answer_delay_s`` runs from the consultation dial to the destination's answer;
     for a service that answers with a voice menu it measures when the menu picked up,
-    not when a person did. ``caller_number`` is kept only for the console and the
+    not when a person did. It is None when the service itself never answered, even
+    if our own dialplan answered the consultation to play a prompt
+    (``listener.outcome``). ``caller_number`` is kept only for the console and the
     retention job, never for reports.
     """
 

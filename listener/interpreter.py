@@ -28,7 +28,15 @@ What Asterisk 22 sends (recorded in the lab, ``transcripts/2a``..``2f``):
   ``DialEnd DialStatus: BUSY`` / ``ANSWER``, by the service leaving the consultation bridge
   before the navigator (it hung up first, ``2b4``), and by the abort keys ``*1`` that the
   navigator's phone (or the AMI ``CancelAtxfer`` action) sends as ``DTMFEnd`` events
-  (``2b3``, ``2b5``); none of these is the atxfernoanswertimeout (``2b1``).
+  (``2b3``, ``2b5``); none of these is the atxfernoanswertimeout (``2b1``). A
+  consultation counts as answered by the service only when the Dial() of its ``;2``
+  half answered: our dialplan's "transfer failed" prompt also answers it, after a BUSY
+  (``2q``, ``6a``) or with no number at all (``listener.outcome``, shared with CEL).
+* The caller hanging up during the consultation ends it, as an attempt: ``AttendedTransfer
+  Result: Fail`` while the service rings (``2l1``), no event at all once it answered
+  (``2l2``, ``2k``; the navigator stays with the service): the caller's own ``Hangup``.
+* A referral given with the *7 feature is ``UserEvent: IVR211Referral`` on the
+  navigator's channel (``2n``, ``6b``), keyed like its CEL row.
 * ``BlindTransfer Result: Success`` carries ``TransfereeUniqueid``, ``BridgeUniqueid``,
   ``Context`` and ``Extension``.
 * About 0.4 s after a completed transfer the consultation Local pair optimises away
@@ -49,8 +57,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeVar
 
+from listener.cel import REFERRAL_DESTINATION_HEADER, REFERRAL_USER_EVENT
 from listener.channels import aware_utc, channel_endpoint, event_time
 from listener.facts import Kind, Outcome, Source, TransferFact
+from listener.outcome import answer_delay, consultation_outcome, dial_outcome, joined_outcome
 
 __all__ = ["Interpreter"]
 
@@ -67,8 +77,7 @@ _MAX_GONE: Final = 4096
 _LOCAL = re.compile(r"Local/(?P<exten>[^@]+)@(?P<context>.+)-[0-9A-Fa-f]{8};(?P<half>[12])")
 _IVR_PREFIX: Final = "IVR_"
 _TRUE: Final = frozenset({"1", "yes", "true", "on"})
-_DIAL_FAILED: Final = frozenset({"CHANUNAVAIL", "CONGESTION", "DONTCALL", "TORTURE", "INVALIDARGS"})
-_CAUSE_BUSY: Final = "17"
+_DIALING: Final = "DIALING"  # the ;2 half's Dial() began (DialBegin), no DialEnd yet
 
 
 class _BadEvent(Exception):
@@ -100,10 +109,25 @@ def _interpreter(variables: Mapping[str, str]) -> bool:
     return variables.get("IVR_INTERPRETER", "").strip().lower() in _TRUE
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None or end < start:
+def _cause(text: str | None) -> int | None:
+    """``Cause: 17`` of a Hangup event, as a number (None when missing or garbage)."""
+    if text is None or not text.isdigit() or len(text) > 3:
+        return None
+    return int(text)
+
+
+def _since(start: datetime, end: datetime | None) -> float | None:
+    if end is None or end < start:
         return None
     return round((end - start).total_seconds(), 3)
+
+
+def _delay(start: datetime, channel: _Channel | None) -> float | None:
+    """The service's answer delay (``listener.outcome``), to the millisecond."""
+    if channel is None:
+        return None
+    delay = answer_delay(start, channel.answered_at, answered_by_dial=channel.answered_by_dial)
+    return None if delay is None else round(delay, 3)
 
 
 @dataclass
@@ -122,7 +146,13 @@ class _Channel:
     dial_status: str | None = None  # DialEnd with this channel as the one dialled
     answered_at: datetime | None = None
     outbound_status: str | None = None  # DialEnd of a Dial() this channel ran
+    inner_status: str | None = None  # ;1 of a Local pair: DialEnd of the Dial() its ;2 ran
     optimizing_into: str | None = None  # LocalOptimizationBegin: uniqueid that replaces it
+
+    @property
+    def answered_by_dial(self) -> bool:
+        """Answered through the Dial() of its ``;2`` half, not by a dialplan prompt."""
+        return self.inner_status == "ANSWER"
 
 
 @dataclass
@@ -216,12 +246,14 @@ class Interpreter:
             "BridgeEnter": self._on_bridge_enter,
             "BridgeLeave": self._on_bridge_leave,
             "BridgeDestroy": self._on_bridge_destroy,
+            "DialBegin": self._on_dial_begin,
             "DialState": self._on_dial_state,
             "DialEnd": self._on_dial_end,
             "AttendedTransfer": self._on_attended_transfer,
             "BlindTransfer": self._on_blind_transfer,
             "LocalOptimizationBegin": self._on_local_optimization_begin,
             "ConfbridgeJoin": self._on_confbridge_join,
+            "UserEvent": self._on_user_event,
         }
 
     # -- public API ---------------------------------------------------------------
@@ -444,15 +476,25 @@ class Interpreter:
             del self._by_target[uid]
             consultation.target_uid = channel.optimizing_into
             self._by_target[consultation.target_uid] = consultation.key_uid
+            heir = self._channels.get(channel.optimizing_into)
+            if heir is not None:
+                heir.answered_at = heir.answered_at or channel.answered_at
+                heir.inner_status = heir.inner_status or channel.inner_status
         elif consultation is not None:
             ended = consultation.returned_at or at
-            facts.append(self._conclude_consultation(consultation, ended, _text(event, "Cause")))
+            facts.append(
+                self._conclude_consultation(consultation, ended, _cause(_text(event, "Cause")))
+            )
+        for waiting in [c for c in self._consultations.values() if c.caller_uid == uid]:
+            facts.append(self._conclude_consultation(waiting, at, None, caller_hung_up=True))
         led = self._consultations.get(self._by_navigator.get(uid, ""))
         if led is not None and channel is not None:
             led.navigator_digits = channel.digits
         conference = self._conferences.pop(uid, None)
         if conference is not None and conference.certain:
-            facts.append(self._conference_fact(conference, Outcome.FAILED, at))
+            statuses = [channel.dial_status, channel.inner_status] if channel else []
+            outcome = dial_outcome(statuses, [_cause(_text(event, "Cause"))]) or Outcome.FAILED
+            facts.append(self._conference_fact(conference, outcome, at))
         self._forget_channel(uid)
         self._gone[uid] = None
         if len(self._gone) > _MAX_GONE:
@@ -588,6 +630,21 @@ class Interpreter:
 
     # -- dials --------------------------------------------------------------------
 
+    def _first_half(self, event: Mapping[str, str]) -> _Channel | None:
+        """The ``;1`` of the Local pair whose ``;2`` half is this event's ``Channel``."""
+        if not _text(event, "Uniqueid"):
+            return None
+        two = self._channel(event, learn=False)
+        if two is None or not two.name.endswith(";2") or not _LOCAL.fullmatch(two.name):
+            return None
+        return self._channels.get(self._by_name.get(two.name[:-1] + "1", ""))
+
+    def _on_dial_begin(self, event: Mapping[str, str], at: datetime) -> list[TransferFact]:
+        one = self._first_half(event)
+        if one is not None and one.inner_status is None:
+            one.inner_status = _DIALING
+        return []
+
     def _on_dial_state(self, event: Mapping[str, str], at: datetime) -> list[TransferFact]:
         status = _need(event, "DialStatus").upper()
         dest = self._channel(event, "Dest", learn=False)
@@ -610,6 +667,9 @@ class Interpreter:
             caller = self._channel(event, learn=False)
             if caller is not None:
                 caller.outbound_status = status
+            one = self._first_half(event)
+            if one is not None:
+                one.inner_status = status
         return []
 
     # -- transfers ----------------------------------------------------------------
@@ -660,6 +720,10 @@ class Interpreter:
         "N/A"``): the consultation is then found by ``SecondBridgeUniqueid``."""
         result = _need(event, "Result")
         consultation = self._find_consultation(event)
+        if result == "Fail" and consultation is not None:
+            # Only the caller hanging up while the service still rings gives Fail (2l1);
+            # the caller's own Hangup usually comes first and has concluded it already.
+            return [self._conclude_consultation(consultation, at, None, caller_hung_up=True)]
         if result != "Success":
             log.info("AttendedTransfer Result=%s: left to its consultation", result)
             return []
@@ -724,7 +788,7 @@ class Interpreter:
                 navigator=transferer,
                 exten=exten,
                 context=context,
-                answer_delay_s=_seconds(started, target.answered_at if target else None),
+                answer_delay_s=_delay(started, target),
                 caller_uid=caller_uid,
                 caller_number=_text(event, "TransfereeCallerIDNum")
                 or (caller.number if caller else None)
@@ -766,6 +830,58 @@ class Interpreter:
             )
         ]
 
+    def _on_user_event(self, event: Mapping[str, str], at: datetime) -> list[TransferFact]:
+        """A referral without transfer, given with the navigator's *7 feature (``6b``)::
+
+            Event: UserEvent
+            Channel: Local/nav-alice@lab-navs-0000001b;1
+            Uniqueid: 1796398509.57
+            Linkedid: 1796398477.55
+            UserEvent: IVR211Referral
+            Destination: 811
+            Code: 811
+
+        Keyed ``referral:<Linkedid>:<Destination>`` like its CEL row ``IVR211_REFERRAL``
+        (same call, same destination key), so either source writes it once. The caller
+        is the one bridged with the navigator; language and path are the caller's."""
+        if _text(event, "UserEvent") != REFERRAL_USER_EVENT:
+            return []
+        destination = _need(event, REFERRAL_DESTINATION_HEADER)
+        if len(destination) > 40:
+            raise _BadEvent(REFERRAL_DESTINATION_HEADER)
+        linkedid = _need(event, "Linkedid")
+        navigator_name = _need(event, "Channel")
+        navigator = self._channel(event)
+        caller: _Channel | None = None
+        if navigator is not None and navigator.bridge is not None:
+            others = [
+                uid for uid in self._bridges.get(navigator.bridge, {}) if uid != navigator.uniqueid
+            ]
+            uid = linkedid if linkedid in others else min(others, default=None)
+            caller = self._channels.get(uid) if uid is not None else None
+        variables: Mapping[str, str] = (caller.variables if caller else None) or (
+            navigator.variables if navigator else {}
+        )
+        return [
+            TransferFact(
+                key=f"referral:{linkedid}:{destination}",
+                kind=Kind.REFERRAL,
+                outcome=Outcome.COMPLETED,
+                started_at=at,
+                ended_at=at,
+                linkedid=linkedid,
+                navigator_channel=channel_endpoint(navigator_name),
+                destination=destination,
+                target_exten="",
+                target_context="",
+                caller_uniqueid=caller.uniqueid if caller else None,
+                caller_number=caller.number if caller else None,
+                language=_language(variables),
+                path=variables.get("IVR_PATH") or None,
+                interpreter=_interpreter(variables),
+            )
+        ]
+
     def _on_local_optimization_begin(
         self, event: Mapping[str, str], at: datetime
     ) -> list[TransferFact]:
@@ -781,32 +897,29 @@ class Interpreter:
     # -- conclusions --------------------------------------------------------------
 
     def _conclude_consultation(
-        self, consultation: _Consultation, ended_at: datetime, cause: str | None
+        self,
+        consultation: _Consultation,
+        ended_at: datetime,
+        cause: int | None,
+        *,
+        caller_hung_up: bool = False,
     ) -> TransferFact:
-        """No AttendedTransfer came: tell why from the dial, the keys and who left first."""
+        """No AttendedTransfer came: tell why from the dial, the keys, who left first, and
+        whether the caller hung up meanwhile (``listener.outcome``)."""
         self._drop_consultation(consultation.key_uid)
         target = self._channels.get(consultation.target_uid)
         navigator = self._channels.get(consultation.navigator_uid)
-        status = None
-        answered_at = None
-        if target is not None:
-            answered_at = target.answered_at
-            status = target.dial_status
-            if status is None or status == "RINGING":
-                sibling = self._channels.get(self._by_name.get(target.name[:-1] + "2", ""))
-                status = (sibling.outbound_status if sibling else None) or status
         digits = navigator.digits if navigator is not None else consultation.navigator_digits
         aborted = bool(self._abort_code) and self._abort_code in digits
-        if status == "BUSY" or cause == _CAUSE_BUSY:
-            outcome = Outcome.BUSY
-        elif answered_at is not None:
-            outcome = Outcome.FAILED if consultation.target_left_first else Outcome.ABANDONED
-        elif aborted or status == "CANCEL":
-            outcome = Outcome.ABANDONED
-        elif status in _DIAL_FAILED:
-            outcome = Outcome.FAILED
-        else:
-            outcome = Outcome.NOT_ANSWERED
+        outcome = consultation_outcome(
+            answered=target is not None and target.answered_at is not None,
+            answered_by_dial=target is not None and target.answered_by_dial,
+            statuses=[target.dial_status, target.inner_status] if target is not None else [],
+            causes=[cause],
+            target_left_first=consultation.target_left_first,
+            navigator_cancelled=aborted or (target is not None and target.dial_status == "CANCEL"),
+            caller_hung_up=caller_hung_up,
+        )
         caller = self._channels.get(consultation.caller_uid or "")
         return self._fact(
             key=f"atxfer:{consultation.key_uid}",
@@ -818,7 +931,7 @@ class Interpreter:
             navigator=consultation.navigator,
             exten=consultation.exten,
             context=consultation.context,
-            answer_delay_s=_seconds(consultation.started_at, answered_at),
+            answer_delay_s=_delay(consultation.started_at, target),
             caller_uid=consultation.caller_uid,
             caller_number=(caller.number if caller else None) or consultation.caller_number,
             variables=(caller.variables if caller else None) or consultation.variables,
@@ -831,8 +944,22 @@ class Interpreter:
             return []
         del self._conferences[uid]
         channel = self._channels.get(uid)
-        conference.answered_at = (channel.answered_at if channel else None) or at
-        return [self._conference_fact(conference, Outcome.COMPLETED, at)]
+        # The join may come before the inner Dial's DialEnd ANSWER (2d1); a Local channel
+        # whose inner Dial ended unanswered, or never began, was answered by our prompt
+        # (number busy, or no number): the prompt joined, not the service.
+        by_dial = (
+            channel is None
+            or not _LOCAL.fullmatch(channel.name)
+            or channel.inner_status in ("ANSWER", _DIALING)
+        )
+        outcome = joined_outcome(
+            answered_by_dial=by_dial,
+            statuses=[channel.dial_status, channel.inner_status] if channel else [],
+            causes=[],
+        )
+        if by_dial:
+            conference.answered_at = (channel.answered_at if channel else None) or at
+        return [self._conference_fact(conference, outcome, at)]
 
     def _conference_fact(
         self, conference: _Conference, outcome: Outcome, at: datetime
@@ -850,7 +977,7 @@ class Interpreter:
             destination=conference.destination,
             target_exten=conference.exten,
             target_context=conference.context,
-            answer_delay_s=_seconds(conference.started_at, conference.answered_at),
+            answer_delay_s=_since(conference.started_at, conference.answered_at),
             caller_uniqueid=conference.caller_uid,
             caller_number=caller.number if caller else None,
             language=_language(variables),

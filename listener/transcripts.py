@@ -17,6 +17,11 @@ A RECV chunk may hold several AMI messages or end in the middle of one, so
 :func:`messages` joins the RECV bytes before splitting them on the blank line
 (``\\r\\n\\r\\n``) and decodes each whole message: decoding chunk by chunk would lose
 an accented character split across two reads (panoramisk 1.4's trap).
+
+The recordings of the project's own dialplan (``transcripts/6-project-dialplan/*/ami.txt``)
+are text instead: each read or write under a ``--- +  36.576517 RECV (629 bytes) ---``
+line (``RECV banner`` for the banner), its line ends written as ``\n``;
+:func:`read_log` gives them back as the same :class:`Chunk` s, CRLF restored.
 """
 
 from __future__ import annotations
@@ -26,11 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Chunk", "TranscriptError", "messages", "read_raw"]
+__all__ = ["Chunk", "TranscriptError", "messages", "read_log", "read_raw"]
 
 _SEPARATOR = re.compile(rb"#### \+(?P<t>\d+(?:\.\d+)?) (?P<kind>RECV|SEND) (?P<n>\d+) bytes\n")
 _NOTE = re.compile(rb"#### \+\d+(?:\.\d+)? NOTE[^\n]*\n")
 _BANNER = "Asterisk Call Manager/"
+_LOG_LINE = re.compile(
+    rb"^(?:--- \+ *(?P<t>\d+(?:\.\d+)?) (?P<kind>RECV|SEND)(?: banner)? \(\d+ bytes\) ---"
+    rb"|### \+ *\d+(?:\.\d+)? NOTE[^\n]*)\n",
+    re.MULTILINE,
+)
 
 Direction = Literal["SEND", "RECV"]
 
@@ -74,6 +84,23 @@ def read_raw(path: str | Path) -> list[Chunk]:
         direction: Direction = "RECV" if sep["kind"] == b"RECV" else "SEND"
         chunks.append(Chunk(t=float(sep["t"]), direction=direction, data=blob[start:end]))
         pos = end
+    return chunks
+
+
+def read_log(path: str | Path) -> list[Chunk]:
+    """Parse a text recording (``ami.txt``) into its chunks, in order; NOTE lines skipped."""
+    blob = Path(path).read_bytes()
+    found = list(_LOG_LINE.finditer(blob))
+    if not found or blob[: found[0].start()].strip():
+        raise TranscriptError(f"{path}: not a text AMI recording (no '--- + t RECV' line first)")
+    chunks: list[Chunk] = []
+    for here, following in zip(found, [*found[1:], None], strict=True):
+        if here["kind"] is None:
+            continue
+        end = following.start() if following is not None else len(blob)
+        direction: Direction = "RECV" if here["kind"] == b"RECV" else "SEND"
+        data = blob[here.end() : end].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        chunks.append(Chunk(t=float(here["t"]), direction=direction, data=data))
     return chunks
 
 

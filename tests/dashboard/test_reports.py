@@ -31,7 +31,12 @@ from tests.dashboard.conftest import TestUser
 ZONE = ZoneInfo("America/Toronto")
 CALLER = "4185550199"
 PAGES = ("/reports/", "/reports/navigators", "/reports/outcomes")
-EXPORTS = ("/reports/counts.csv", "/reports/records.csv", "/reports/annual.txt")
+EXPORTS = (
+    "/reports/counts.csv",
+    "/reports/records.csv",
+    "/reports/annual.txt",
+    "/reports/outcomes.csv",
+)
 SVG = "{http://www.w3.org/2000/svg}"
 Login = Callable[[FlaskClient, str], TestUser]
 
@@ -287,6 +292,7 @@ def test_navigators_and_outcomes_pages(manager: FlaskClient) -> None:
         "busy": "0",
         "not_answered": "0",
         "failed": "0",
+        "caller_hung_up": "0",
     }
     times = re.search(
         r'<table id="answer-times">.*?<tr data-destination="911">(.*?)</tr>', page.text, re.DOTALL
@@ -368,3 +374,41 @@ def test_ticks_are_round_numbers(maximum: float, ticks: list[float]) -> None:
 def test_a_series_of_the_wrong_length_is_refused() -> None:
     with pytest.raises(charts.ChartError, match="2 values for 3 categories"):
         charts.bar_chart("c3", "T", "D", ["a", "b", "c"], [charts.Series("S", [1, 2])])
+
+
+@pytest.fixture
+def hung_up(seeded: Engine) -> None:
+    """The caller hung up during a consultation with the crisis centre (2l1)."""
+    with Session(seeded) as session:
+        assert record_facts(session, [fact(10, "crise", Kind.ATTENDED, Outcome.CALLER_HUNG_UP)])
+        session.commit()
+
+
+@pytest.mark.usefixtures("hung_up")
+def test_the_outcomes_have_a_column_for_a_caller_who_hung_up(manager: FlaskClient) -> None:
+    page = manager.get("/reports/outcomes?fy=2026")
+    head = re.search(r'<table id="outcomes">\s*<thead>(.*?)</thead>', page.text, re.DOTALL)
+    assert head is not None
+    assert "L'appelant a raccroché" in html.unescape(head.group(1))
+    row = re.search(r'<tr data-destination="crise">(.*?)</tr>', page.text, re.DOTALL)
+    assert row is not None
+    cells = dict(re.findall(r'data-outcome="([a-z_]+)">([^<]*)<', row.group(1)))
+    assert cells["caller_hung_up"] == "1"
+    manager.post("/language", data={"language": "en", "csrf_token": _token(manager)})
+    english = manager.get("/reports/outcomes?fy=2026")
+    assert '<th scope="col" class="num">Caller hung up</th>' in english.text
+    link = re.search(r'id="export-outcomes"', english.text)
+    assert link is not None
+
+
+@pytest.mark.usefixtures("hung_up")
+def test_outcomes_csv_has_one_column_per_outcome(manager: FlaskClient) -> None:
+    response = manager.get("/reports/outcomes.csv?fy=2026")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text[1:]), delimiter=";"))
+    crise = next(row for row in rows if row["destination"] == "crise")
+    assert (crise["appelant_a_raccroche"], crise["completee"], crise["total"]) == ("1", "1", "2")
+    assert CALLER not in text

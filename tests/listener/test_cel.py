@@ -129,6 +129,46 @@ EXPECTED: dict[str, list[tuple[str, Kind, Outcome, str | None, str, str]]] = {
             "Local/nav-dtmf-atxfer@navigators",
         )
     ],
+    # Recorded 2026-12-04, eventtime with microseconds. The caller's own CHAN_END while
+    # the navigator is still in the consultation ends it: the caller hung up.
+    "2k-atxfer-errors-and-failed-dtmf-transfer": [
+        (
+            "atxfer:1796400588.309",
+            Kind.ATTENDED,
+            Outcome.CALLER_HUNG_UP,
+            "911",
+            "911",
+            "Local/nav-dtmf-atxfer-late@navigators",
+        )
+    ],
+    "2l1-atxfer-caller-hangs-up-target-ringing": [
+        ("atxfer:1796400736.821", Kind.ATTENDED, Outcome.CALLER_HUNG_UP, None, "913", NAV_MANUAL)
+    ],
+    "2l2-atxfer-caller-hangs-up-target-answered": [
+        ("atxfer:1796400775.876", Kind.ATTENDED, Outcome.CALLER_HUNG_UP, "911", "911", NAV_MANUAL)
+    ],
+    # The recorded row of CELGenUserEvent(IVR211_REFERRAL,811): eventtype IVR211_REFERRAL.
+    "2n-dynamic-feature-cel-userevent": [
+        (
+            "referral:n-537-caller:811",
+            Kind.REFERRAL,
+            Outcome.COMPLETED,
+            "811",
+            "",
+            "Local/nav-feature@navigators",
+        )
+    ],
+    # The prompt after the inner Dial's BUSY answered the consultation: busy all the same.
+    "2q-atxfer-dtmf-consultation-busy-prompt": [
+        (
+            "atxfer:1796400552.203",
+            Kind.ATTENDED,
+            Outcome.BUSY,
+            None,
+            "914",
+            "Local/nav-dtmf-busyprompt@navigators",
+        )
+    ],
 }
 
 
@@ -147,7 +187,7 @@ def test_scenario_gives_the_expected_facts(scenario: str) -> None:
     assert got == EXPECTED[scenario]
     assert all(f.source is Source.CEL for f in facts)
     assert all(f.started_at.tzinfo is UTC and f.ended_at is not None for f in facts)
-    assert all(f.linkedid.endswith("-78443-caller") for f in facts)
+    assert all(f.linkedid.endswith("-caller") for f in facts)
 
 
 def test_attended_transfer_times_caller_and_answer_delay() -> None:
@@ -166,6 +206,24 @@ def test_answered_then_failed_keeps_the_answer_delay_unanswered_has_none() -> No
     assert failed.answer_delay_s == 1.0
     (busy,) = facts_in("2b2-attended-transfer-busy.cel.csv")
     assert busy.answer_delay_s is None
+
+
+def test_a_consultation_answered_by_a_prompt_has_no_answer_delay() -> None:
+    """2q: the consultation's ;2 half is answered by Playback (its ANSWER row says so),
+    not by Dial: the service never answered."""
+    text = (FIXTURES / "2q-atxfer-dtmf-consultation-busy-prompt.cel.csv").read_text()
+    assert "Local/914@emergency-services-0000000d;2,Playback,all-circuits-busy-now" in text
+    (busy,) = facts_in("2q-atxfer-dtmf-consultation-busy-prompt.cel.csv")
+    assert (busy.outcome, busy.answer_delay_s) == (Outcome.BUSY, None)
+
+
+def test_a_caller_who_hangs_up_ends_the_consultation_then() -> None:
+    (rang,) = facts_in("2l1-atxfer-caller-hangs-up-target-ringing.cel.csv")
+    assert rang.ended_at == datetime(2026, 12, 4, 16, 12, 18, 702339, tzinfo=UTC)
+    assert (rang.caller_uniqueid, rang.answer_delay_s) == ("l1-735-caller", None)
+    (answered,) = facts_in("2l2-atxfer-caller-hangs-up-target-answered.cel.csv")
+    assert answered.ended_at == datetime(2026, 12, 4, 16, 12, 57, 558086, tzinfo=UTC)
+    assert answered.answer_delay_s == pytest.approx(1.003066)
 
 
 def test_no_answer_is_told_from_an_abort_only_by_the_noanswer_timeout() -> None:
@@ -271,9 +329,9 @@ def test_our_conference_channel_hanging_up_before_joining_failed() -> None:
 def referral_rows(*destinations: str) -> str:
     """2a1 plus the rows CELGenUserEvent(IVR211_REFERRAL,<key>) would add.
 
-    No recording has a user-defined CEL row: the form is Asterisk's (main/cel.c sets
-    ``eventtype`` to the user-defined name and ``extra`` to ``{"extra": "<key>"}``),
-    written on the navigator's channel, here at the time of its first DTMF row.
+    The form is the one recorded in ``2n`` and ``6b`` (``eventtype`` is the user-defined
+    name, ``extra`` is ``{"extra": "<key>"}``), written on the navigator's channel, here
+    at the time of its first DTMF row.
     """
     text = (FIXTURES / "2a1-attended-transfer-ami.cel.csv").read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)

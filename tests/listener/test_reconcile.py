@@ -159,10 +159,18 @@ def test_since_keeps_later_facts_and_enters_the_file_past_its_start(
         lookback=since - since,
     )
     assert report.start_offset > 0
+    recorded_later = {  # 2026-12-04: 2k, 2l1, 2l2, 2n, 2q
+        key
+        for scenario, rows in EXPECTED.items()
+        if scenario.startswith(("2k-", "2l1-", "2l2-", "2n-", "2q-"))
+        for key, *_ in rows
+    }
+    assert len(recorded_later) == 5
     assert set(stored(sessions)) == {
         "blind:c3-78443-caller:b906d8f4-cc33-471a-835e-9603baa253e8",
         "atxfer:1795878576.118",
         "atxfer:1795878664.142",
+        *recorded_later,
     }
 
 

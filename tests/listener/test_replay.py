@@ -93,6 +93,7 @@ class Expected:
     caller_uniqueid: str | None = None
     source: Source = Source.AMI
     extra: dict[str, str] = field(default_factory=dict)
+    target_context: str = TRANSFER_CONTEXT
 
     def fact(self, scenario: str) -> TransferFact:
         return TransferFact(
@@ -105,7 +106,7 @@ class Expected:
             navigator_channel=self.navigator_channel,
             destination=self.destination,
             target_exten=self.target_exten,
-            target_context=TRANSFER_CONTEXT,
+            target_context=self.target_context,
             answer_delay_s=self.answer_delay_s,
             caller_uniqueid=self.caller_uniqueid or self.linkedid,
             caller_number=CALLER_NUMBER,
@@ -157,6 +158,29 @@ def blind(transferee: str, bridge: str, navigator: str) -> Expected:
         ended=at,
         answer_delay_s=None,
     )
+
+
+def referral(linkedid: str, navigator: str, destination: str) -> Expected:
+    """A referral given with *7: the feature's UserEvent, the call's Linkedid."""
+    at = ("UserEvent", {"UserEvent": "IVR211Referral", "Linkedid": linkedid})
+    return Expected(
+        key=f"referral:{linkedid}:{destination}",
+        kind=Kind.REFERRAL,
+        outcome=Outcome.COMPLETED,
+        destination=destination,
+        navigator_channel=navigator,
+        linkedid=linkedid,
+        target_exten="",
+        target_context="",
+        started=at,
+        ended=at,
+        answer_delay_s=None,
+    )
+
+
+def caller_hangs_up(caller_uniqueid: str) -> tuple[str, dict[str, str]]:
+    """The caller's own Hangup ends a consultation it was waiting through."""
+    return ("Hangup", {"Uniqueid": caller_uniqueid})
 
 
 NAV = "Local/nav-manual@navigators"
@@ -268,6 +292,61 @@ EXPECTED: dict[str, list[Expected]] = {
             Outcome.COMPLETED,
             DONE,
             1.0,
+        )
+    ],
+    # Recorded 2026-12-04 (timestampevents = yes).
+    # 2k: CancelAtxfer with no transfer (no fact), then *2 911 by keys, 911 answers after
+    # 1 s and the caller hangs up 1.5 s into the consultation: no AttendedTransfer at all.
+    "2k-atxfer-errors-and-failed-dtmf-transfer": [
+        attended(
+            "1796400588.309",
+            "k2-574-caller",
+            "Local/nav-dtmf-atxfer-late@navigators",
+            "911",
+            Outcome.CALLER_HUNG_UP,
+            caller_hangs_up("k2-574-caller"),
+            1.0,
+        )
+    ],
+    # 2l1: the caller hangs up while 913 rings: AttendedTransfer Result: Fail.
+    "2l1-atxfer-caller-hangs-up-target-ringing": [
+        attended(
+            "1796400736.821",
+            "l1-735-caller",
+            NAV,
+            "913",
+            Outcome.CALLER_HUNG_UP,
+            caller_hangs_up("l1-735-caller"),
+            None,
+        )
+    ],
+    # 2l2: the caller hangs up after 911 answered: no event, the navigator stays with 911.
+    "2l2-atxfer-caller-hangs-up-target-answered": [
+        attended(
+            "1796400775.876",
+            "l2-774-caller",
+            NAV,
+            "911",
+            Outcome.CALLER_HUNG_UP,
+            caller_hangs_up("l2-774-caller"),
+            1.0,
+        )
+    ],
+    # 2n: *7 on the navigator's channel raises the referral UserEvent.
+    "2n-dynamic-feature-cel-userevent": [
+        referral("n-537-caller", "Local/nav-feature@navigators", "811")
+    ],
+    # 2q: the inner Dial ends BUSY, then a prompt answers the consultation: busy, and no
+    # answer delay (the service never answered).
+    "2q-atxfer-dtmf-consultation-busy-prompt": [
+        attended(
+            "1796400552.203",
+            "q-537-caller",
+            "Local/nav-dtmf-busyprompt@navigators",
+            "914",
+            Outcome.BUSY,
+            back_with_caller("1796400548.187", "4a082f4f-b829-4d6a-b4e9-1b907557e302"),
+            None,
         )
     ],
     "1z-agi-scenarios-ami-stream": [],
@@ -469,7 +548,7 @@ def test_all_scenarios_in_one_stream_give_the_union() -> None:
         together.extend(replay(scenario, interpreter))
     separately = [fact for scenario in EXPECTED for fact in replay(scenario)]
     assert together == separately
-    assert len({fact.key for fact in together}) == len(together) == 14
+    assert len({fact.key for fact in together}) == len(together) == 19
     assert interpreter.in_flight["channels"] == 0
     assert interpreter.in_flight["bridges"] == 0
     assert interpreter.in_flight["consultations"] == 0
@@ -484,8 +563,14 @@ def test_any_transfer_context_gives_the_same_facts(scenario: str) -> None:
 
 
 def test_other_transfer_context_gives_nothing() -> None:
+    """A transfer into another context is not ours; a referral is dialled nowhere (the
+    *7 feature names its destination key), so it is kept whatever the contexts."""
     for scenario in EXPECTED:
-        assert replay(scenario, Interpreter(resolve, {"partners"})) == []
+        facts = replay(scenario, Interpreter(resolve, {"partners"}))
+        assert [fact for fact in facts if fact.kind is not Kind.REFERRAL] == []
+        assert [fact.key for fact in facts] == [
+            e.key for e in EXPECTED[scenario] if e.kind is Kind.REFERRAL
+        ]
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0006"
+    assert current_revision(engine) == head_revision() == "0007"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 
@@ -137,3 +137,36 @@ def test_password_is_injected_not_written(tmp_path: Path) -> None:
     url = normalize_url("postgresql://ivr211@db.example/ivr211", password="s3cret")
     assert url.password == "s3cret"
     assert "s3cret" not in url.render_as_string(hide_password=True)
+
+
+def _transfer_row(outcome: str) -> str:
+    return (
+        "INSERT INTO transfer_records (key, kind, outcome, started_at, local_date, local_hour,"
+        " fiscal_year, linkedid, navigator_channel, target_exten, target_context, interpreter,"
+        f" source, created_at) VALUES ('k-{outcome}', 'attended', '{outcome}',"
+        " '2026-12-04 16:12:16', '2026-12-04', 11, 2026, 'l1-735-caller',"
+        " 'Local/nav-manual@navigators', '913', 'emergency-services', false, 'ami',"
+        " '2026-12-04 16:12:19')"
+    )
+
+
+def test_0007_accepts_caller_hung_up_and_its_downgrade_keeps_the_record(engine: Engine) -> None:
+    upgrade(engine, "0006")
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(_transfer_row("caller_hung_up")))
+    upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.execute(text(_transfer_row("caller_hung_up")))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(_transfer_row("hung_up")))
+    from alembic import command
+
+    from ivr211.db import _alembic_config
+
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT outcome FROM transfer_records")).scalars().all()
+    assert kept == ["abandoned"]

@@ -287,6 +287,7 @@ def test_outcomes_of_the_transfer_attempts(year: Session) -> None:
         "busy": 1,
         "not_answered": 0,
         "failed": 0,
+        "caller_hung_up": 0,
     }
     assert rows["811"]["abandoned"] == 1
     assert rows["menus-travaux"] == {
@@ -295,6 +296,7 @@ def test_outcomes_of_the_transfer_attempts(year: Session) -> None:
         "busy": 1,
         "not_answered": 0,
         "failed": 0,
+        "caller_hung_up": 0,
     }
     assert "sosvc" not in rows  # referrals only
 
@@ -304,6 +306,49 @@ def test_answer_times_are_nearest_rank_percentiles(year: Session) -> None:
         (t.destination, t.count, t.median_s, t.p90_s, t.max_s) for t in r.answer_times(year, FY2026)
     }
     assert rows == {("911", 4, 2.0, 10.0, 10.0), ("988", 1, 4.0, 4.0, 4.0)}
+
+
+HUNG_UP = Outcome.CALLER_HUNG_UP
+
+
+def test_a_caller_who_hung_up_is_an_attempt_never_a_bascule(session: Session) -> None:
+    facts = [
+        fact("911", A, delay=2.0),
+        fact("911", A, HUNG_UP, delay=1.0),  # 911 answered, then the caller hung up (2l2)
+        fact("911", A, HUNG_UP),  # the caller hung up while 911 rang (2l1)
+        fact("crise", A, HUNG_UP),
+    ]
+    assert record_facts(session, facts) == 4
+    session.commit()
+    outcomes = {row.destination: dict(row.outcomes) for row in r.outcomes(session, FY2026)}
+    assert outcomes["911"]["caller_hung_up"] == 2
+    assert outcomes["crise"] == {**dict.fromkeys(r.ATTEMPT_OUTCOMES, 0), "caller_hung_up": 1}
+    counts = {row.destination: (row.avec, row.attempts) for row in r.counts(session, FY2026)}
+    assert counts == {"911": (1, 3), "crise": (0, 1)}
+    assert r.annual_section(session, FY2026).total_avec == 1
+    text = r.outcomes_csv(r.outcomes(session, FY2026))
+    table = list(csv.DictReader(io.StringIO(text[1:]), delimiter=";"))
+    assert list(table[0]) == list(r.OUTCOME_COLUMNS)
+    assert (table[0]["destination"], table[0]["appelant_a_raccroche"], table[0]["total"]) == (
+        "911",
+        "2",
+        "3",
+    )
+
+
+def test_answer_times_count_only_what_the_service_answered(session: Session) -> None:
+    """A busy or unanswered attempt never answered, whatever delay an older record
+    carries (before ``listener.outcome``, a prompt's answer gave 6a a delay)."""
+    facts = [
+        fact("menus-travaux", A, delay=3.0),
+        fact("menus-travaux", A, BUSY, delay=0.01),
+        fact("menus-travaux", A, Outcome.NOT_ANSWERED, delay=0.5),
+        fact("menus-travaux", A, HUNG_UP, delay=5.0),
+    ]
+    assert record_facts(session, facts) == 4
+    session.commit()
+    (row,) = r.answer_times(session, FY2026)
+    assert (row.destination, row.count, row.median_s, row.max_s) == ("menus-travaux", 2, 3.0, 5.0)
 
 
 def test_counts_csv_opens_in_a_french_excel(year: Session) -> None:
