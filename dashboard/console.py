@@ -224,6 +224,10 @@ _ERRORS: dict[str, Any] = {
         "Cet appel ne peut pas être transféré depuis la console : transférez-le avec le téléphone."
     ),
     "rejected": _l("Le système téléphonique a refusé l'action."),
+    "no_consultation": _l(
+        "Aucun transfert en cours sur cet appel : rien n'a été envoyé (l'appelant "
+        "aurait entendu les touches d'annulation)."
+    ),
     "internal": _l("Erreur inattendue du récepteur AMI."),
 }
 

@@ -39,6 +39,7 @@ __all__ = [
     "CallTracker",
     "Leg",
     "LinkUnavailable",
+    "NoConsultation",
     "NoSuchChannel",
     "NotPermitted",
     "QueueMember",
@@ -58,6 +59,12 @@ class ActionError(Exception):
 
 class NoSuchChannel(ActionError):
     code = "no_such_channel"
+
+
+class NoConsultation(ActionError):
+    """No warm transfer in progress: CancelAtxfer would send the abort keys to the caller."""
+
+    code = "no_consultation"
 
 
 class UnknownDestination(ActionError):
@@ -137,12 +144,14 @@ class ConferenceExpectation(Protocol):
 
 @dataclass
 class Leg:
-    """A live channel as last seen: name, Uniqueid, Linkedid and bridge."""
+    """A live channel as last seen: name, Uniqueid, Linkedid, bridge, and the bridge it
+    last left (None when no BridgeLeave was seen, e.g. learned from ``Status``)."""
 
     name: str
     uniqueid: str
     linkedid: str
     bridge: str | None = None
+    left_bridge: str | None = None
 
 
 class CallTracker:
@@ -183,6 +192,9 @@ class CallTracker:
                     self.channels[member].bridge = None
 
     def _enter(self, leg: Leg, bridge: str) -> None:
+        if bridge and leg.bridge == bridge:  # seen again (a Status reply): not a move
+            self.bridges.setdefault(bridge, set()).add(leg.name)
+            return
         self._leave(leg)
         leg.bridge = bridge or None
         if bridge:
@@ -190,6 +202,7 @@ class CallTracker:
 
     def _leave(self, leg: Leg) -> None:
         if leg.bridge is not None:
+            leg.left_bridge = leg.bridge
             members = self.bridges.get(leg.bridge)
             if members is not None:
                 members.discard(leg.name)
@@ -202,6 +215,19 @@ class CallTracker:
             return []
         names = sorted(self.bridges.get(leg.bridge, set()) - {leg.name})
         return [self.channels[n] for n in names if n in self.channels]
+
+    def consulting(self, leg: Leg) -> bool:
+        """A warm transfer of ``leg`` is in progress: it talks with someone in a bridge
+        other than the one it left, and that one still holds the caller, on hold.
+
+        Once the caller has hung up (``2k``, ``2l2``: the caller's bridge is destroyed,
+        the navigator stays with the service) there is no transfer left to cancel, and
+        ``CancelAtxfer`` would answer Success and play ``*1`` to the service as DTMF.
+        After a reconnect (no BridgeLeave seen) this says False: nothing is sent blind.
+        """
+        if leg.bridge is None or leg.left_bridge is None or leg.left_bridge == leg.bridge:
+            return False
+        return bool(self.bridges.get(leg.left_bridge)) and bool(self.peers(leg))
 
     def find(self, navigator: str) -> Leg | None:
         """The live leg of ``navigator`` (an endpoint or a channel name) that is bridged
@@ -354,8 +380,17 @@ class Actions:
         )
 
     async def cancel_warm_transfer(self, navigator: str) -> ActionResult:
-        """CancelAtxfer; success when the navigator's leg is back in a bridge (``2b3``)."""
+        """CancelAtxfer; success when the navigator's leg is back in a bridge (``2b3``).
+
+        Sent only while a consultation exists (:meth:`CallTracker.consulting`): with none,
+        Asterisk still answers ``Message: CancelAtxfer successfully queued`` and the abort
+        keys ``*1`` reach the other party as DTMF (``2k``)."""
         leg = await self.locate(navigator)
+        if not self.tracker.consulting(leg):
+            raise NoConsultation(
+                "no warm transfer in progress on this call: nothing was sent "
+                "(the abort keys would have reached the other party)"
+            )
 
         def judge(event: Event) -> Any:
             name, channel = event.get("Event"), event.get("Channel", "")

@@ -32,7 +32,14 @@ def listener_up(engine: Engine, at: datetime, state: str = "connected") -> None:
         set_status(session, state, "logged in to 127.0.0.1:5038", at)
 
 
-def on_call(engine: Engine, at: datetime, *, call: bool = True, paused: bool = False) -> None:
+def on_call(
+    engine: Engine,
+    at: datetime,
+    *,
+    call: bool = True,
+    paused: bool = False,
+    consulting: bool = False,
+) -> None:
     """The live tables as the listener writes them, with alice logged in (on a call)."""
     current = CurrentCall(
         navigator_channel=f"{ALICE}-0000002a",
@@ -46,6 +53,7 @@ def on_call(engine: Engine, at: datetime, *, call: bool = True, paused: bool = F
         queue="navigateurs",
         waited_s=42.0,
         connected_at=at - timedelta(seconds=30),
+        consulting=consulting,
     )
     member = MemberPresence(
         interface=ALICE,
@@ -394,3 +402,35 @@ def test_paused_and_logged_out_presence(
     assert "En pause" in page and "dîner" in page and "Reprendre" in page
     with Session(app_engine) as session:
         assert session.scalar(select(func.count()).select_from(m.ListenerCommand)) == 0
+
+
+def cancel_button(text: str) -> str:
+    form = text.split('action="/console/cancel"')[1].split("</form>")[0]
+    return form.split("<button")[1]
+
+
+def test_cancel_is_offered_only_during_a_transfer_and_its_refusal_explained(
+    client: FlaskClient, navigator: TestUser, app_engine: Engine, clock: FakeClock
+) -> None:
+    """CancelAtxfer with no consultation plays the abort keys to the caller (2k): the
+    button waits for a transfer in progress, and the listener's refusal is explained."""
+    listener_up(app_engine, clock.now)
+    on_call(app_engine, clock.now)
+    assert " disabled" in cancel_button(page_text(client))
+    on_call(app_engine, clock.now, consulting=True)
+    assert " disabled" not in cancel_button(page_text(client))
+    sent = post(client, "/console/cancel", {}, headers=JSON).json
+    assert sent is not None
+    with Session(app_engine) as session, session.begin():
+        (claimed,) = commands.claim_due(session, clock.now)
+        commands.complete(
+            session,
+            claimed.id,
+            "error",
+            {"code": "no_consultation", "message": "no warm transfer in progress"},
+            now=clock.now,
+        )
+    refused = client.get(sent["result_url"]).json
+    assert refused is not None
+    assert refused["state"] == "error"
+    assert refused["message"].startswith("Aucun transfert en cours sur cet appel")

@@ -15,6 +15,7 @@ from listener.actions import (
     Actions,
     CallTracker,
     LinkUnavailable,
+    NoConsultation,
     NoSuchChannel,
     NotPermitted,
     QueueMember,
@@ -24,7 +25,8 @@ from listener.actions import (
 from listener.ami import AmiLink, LinkOptions
 from listener.facts import Kind, Outcome, Source, TransferFact
 from listener.interpreter import Interpreter
-from tests.listener.fake_ami import FakeAmi, raw
+from listener.transcripts import messages, read_raw
+from tests.listener.fake_ami import FIXTURES, FakeAmi, raw
 
 TIMEOUT = 15.0
 NAV = "Local/nav-manual@navigators"
@@ -280,3 +282,56 @@ def test_referral_fact() -> None:
 
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+
+
+# ---- CancelAtxfer only while a consultation exists (2k) -------------------------------
+
+K2 = FIXTURES / "raw" / "2k-atxfer-errors-and-failed-dtmf-transfer.raw"
+K2_NAV = "Local/nav-dtmf-atxfer-late@navigators-00000012;1"
+
+
+def tracker_at(until_t: float) -> CallTracker:
+    tracker = CallTracker()
+    for t, message in messages(read_raw(K2)):
+        if t > until_t:
+            break
+        tracker.feed(message)
+    return tracker
+
+
+def test_a_consultation_exists_until_the_caller_hangs_up_2k() -> None:
+    """2k part 2: *2 911 by keys (the consultation bridge is up at +8.635 s), the caller
+    hangs up at +10.140 s; the navigator stays with 911, but no transfer is left."""
+    before = tracker_at(4.6)
+    assert not before.consulting(before.channels[K2_NAV])  # with the caller, no transfer
+    during = tracker_at(9.7)
+    assert during.consulting(during.channels[K2_NAV])
+    after = tracker_at(13.0)
+    leg = after.channels[K2_NAV]
+    assert [p.name for p in after.peers(leg)] == ["Local/psap911@service-phones-00000014;1"]
+    assert not after.consulting(leg)
+
+
+def test_cancel_with_no_transfer_in_progress_sends_nothing_2k() -> None:
+    """2k part 1: CancelAtxfer on a navigator merely talking to the caller answers
+    Success and plays * 1 to the caller. The action refuses before sending anything."""
+
+    async def scenario() -> None:
+        chunks = read_raw(K2)
+        first_cancel = next(
+            i
+            for i, chunk in enumerate(chunks)
+            if chunk.direction == "SEND" and b"Action: CancelAtxfer" in chunk.data
+        )
+        async with FakeAmi() as fake, Bench(fake) as b:
+            await fake.replay(chunks[:first_cancel])
+            leg = b.tracker.find(NAV)
+            while leg is None or not b.tracker.peers(leg):
+                await asyncio.sleep(0.01)
+                leg = b.tracker.find(NAV)
+            with pytest.raises(NoConsultation) as refused:
+                await b.actions.cancel_warm_transfer(NAV)
+            assert refused.value.code == "no_consultation"
+            assert fake.actions("CancelAtxfer") == []
+
+    run(scenario())
