@@ -231,9 +231,20 @@ class ClosureForm(FlaskForm):  # type: ignore[misc]
 
 
 class OverrideForm(FlaskForm):  # type: ignore[misc]
+    # A forced closure is the night switch unless it is exceptional: callers hear the
+    # opening hours, or that the line is exceptionally closed.
     mode = RadioField(
         _l("Forcer la ligne"),
-        choices=_choices([("open", _l("ouverte")), ("closed", _l("fermée"))]),
+        choices=_choices(
+            [
+                ("open", _l("ouverte")),
+                ("closed", _l("fermée, comme la nuit : on annonce les heures d'ouverture")),
+                (
+                    "exceptional",
+                    _l("fermée exceptionnellement (tempête, panne) : on l'annonce ainsi"),
+                ),
+            ]
+        ),
         validators=[InputRequired(_l("Choisissez ouverte ou fermée."))],
     )
     until_day = DateField(_l("Jusqu'au (date)"), validators=[Optional()])
@@ -842,7 +853,13 @@ def override_set() -> Page:
             mode: s.OverrideMode = "open" if form.mode.data == "open" else "closed"
             ok, _r = _apply(
                 lambda session: ls.set_override(
-                    session, mode, until, (form.reason.data or "").strip(), _by(), now=db.now()
+                    session,
+                    mode,
+                    until,
+                    (form.reason.data or "").strip(),
+                    _by(),
+                    now=db.now(),
+                    exceptional=form.mode.data == "exceptional",
                 )
             )
             if ok:

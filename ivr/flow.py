@@ -11,6 +11,21 @@ Two promises to the caller, checked by the exhaustive tests:
   goodbye after the emergency numbers have been given);
 - every sequence of keys ends in a ``Finish`` within a bounded number of actions.
 
+What a caller hears first, and when keys work: one short emergency notice in French
+("si une vie est en danger, raccrochez et composez le 9-1-1"), which nobody can skip;
+then everything up to a choice is part of the menu that follows it (``Gather``): the
+greeting, why the line is closed, its hours, the emergency numbers, "invalid choice".
+So a caller who knows the keys does not wait, and English is offered within the first
+prompts: "For service in English, press 2" after the greeting on an open line, "For
+English, press 9" right after "we are closed" on a closed one. What still plays whole
+comes just before the call leaves the flow ("transferring", "stay on the line") or is
+the research box's notice, which the caller must hear before anything is recorded.
+
+The hours a closed line says are the settings' (``ivr.hours.spoken_hours``), after
+"we are closed" (after hours, or the night switch) and "today is a holiday"; an
+exceptional closure (a planned one, or a forced closure marked exceptional) says so
+and gives no hours.
+
 The research box (Loi 25): the consent notice in the caller's language comes before
 anything is recorded; a caller whose number is withheld is asked for a callback number
 (typed, read back, confirmed with 1 or re-entered with 2); after ``max_attempts`` the
@@ -43,6 +58,7 @@ from ivr.actions import (
     SayDigits,
 )
 from ivr.dialplan import Route
+from ivr.hours import spoken_hours
 from ivr.schedule import LineState, compute_state
 from ivr.settings import LANGUAGES, Language, LineSettings
 
@@ -57,8 +73,12 @@ _REASON_PROMPTS: Final[dict[str, str]] = {
     "after_hours": "closed-hours",
     "holiday": "closed-holiday",
     "closure": "closed-exceptional",
-    "override_closed": "closed-exceptional",
+    # The day/night switch: closed now, here are our hours. A forced closure marked
+    # exceptional is reported as "closure" (ivr.schedule).
+    "override_closed": "closed-hours",
 }
+# The reason prompts that the opening hours follow.
+_HOURS_AFTER: Final = frozenset({"closed-hours", "closed-holiday"})
 
 
 def normalise_callback(digits: str) -> str | None:
@@ -92,14 +112,10 @@ class UnexpectedEventError(FlowError):
 
 class State(enum.Enum):
     NEW = enum.auto()
-    WELCOME = enum.auto()  # Play: greeting + emergency notice (open line)
-    LANGUAGE_MENU = enum.auto()  # Gather: 1 fr, 2 en, 3 interpreter
-    LANGUAGE_RETRY = enum.auto()  # Play: invalid-key, then the language menu again
+    NOTICE = enum.auto()  # Play: the emergency notice, the one prompt keys cannot skip
+    LANGUAGE_MENU = enum.auto()  # Gather: (greeting), 1 fr, 2 en, 3 interpreter
     MAIN_MENU = enum.auto()  # Gather: 1 navigator, 2 research box
-    MAIN_RETRY = enum.auto()  # Play: invalid-key, then the main menu again
-    CLOSED_INTRO = enum.auto()  # Play: why closed + emergency numbers (or queue-unavailable)
-    CLOSED_MENU = enum.auto()  # Gather: transfer keys, research key, 9 for English
-    CLOSED_RETRY = enum.auto()  # Play: invalid-key or transfer-failed, then menu or CLOSED
+    CLOSED_MENU = enum.auto()  # Gather: (why closed, hours, emergency numbers), the keys
     RESEARCH_INTRO = enum.auto()  # Play: research-intro + consent notice
     CALLBACK_ENTRY = enum.auto()  # GatherDigits: callback number (withheld caller id)
     CALLBACK_RETRY = enum.auto()  # Play: callback-invalid, then the entry again
@@ -111,8 +127,7 @@ class State(enum.Enum):
 
 
 _PLAY_STATES: Final = frozenset(
-    {State.WELCOME, State.LANGUAGE_RETRY, State.MAIN_RETRY, State.CLOSED_INTRO}
-    | {State.CLOSED_RETRY, State.ANNOUNCE, State.RESEARCH_INTRO, State.CALLBACK_RETRY}
+    {State.NOTICE, State.ANNOUNCE, State.RESEARCH_INTRO, State.CALLBACK_RETRY}
     | {State.CALLBACK_READBACK, State.CONFIRM_RETRY}
 )
 _GATHER_STATES: Final = frozenset(
@@ -134,7 +149,6 @@ class CallFlow:
         self._attempt = 0
         self._reason_prompt = "closed-hours"
         self._pending: Decision | None = None
-        self._closed_after_retry = False
         self._callback: str | None = None
         self._entry_attempt = 0
         self._confirm_attempt = 0
@@ -158,20 +172,15 @@ class CallFlow:
             self._language = next((lang for lang in LANGUAGES if lang == requested), "fr")
             self._path.append(ENTRY_QUEUE_EXIT)
             self._reason_prompt = "queue-unavailable"
-            return self._closed_intro(greet=False)
+            # The caller heard the emergency notice when the call came in.
+            return self._closed_menu(lead=self._closed_info())
         if self.line_state.is_open:
             self._path.append("open")
-            self.state = State.WELCOME
-            return Play(
-                (
-                    PromptRef("greeting", "fr"),
-                    PromptRef("emergency-notice", "fr"),
-                    PromptRef("emergency-notice", "en"),
-                )
-            )
-        self._path.append(f"closed:{self.line_state.reason}")
-        self._reason_prompt = _REASON_PROMPTS.get(self.line_state.reason, "closed-exceptional")
-        return self._closed_intro(greet=True)
+        else:
+            self._path.append(f"closed:{self.line_state.reason}")
+            self._reason_prompt = _REASON_PROMPTS.get(self.line_state.reason, "closed-exceptional")
+        self.state = State.NOTICE
+        return Play((PromptRef("emergency-notice", "fr"),))
 
     def send(self, event: Event) -> Action:
         if self.state is State.NEW:
@@ -203,17 +212,11 @@ class CallFlow:
     # ---- transitions ----------------------------------------------------------
 
     def _after_play(self) -> Action:
-        if self.state in (State.WELCOME, State.LANGUAGE_RETRY):
-            return self._language_menu()
-        if self.state is State.MAIN_RETRY:
-            return self._main_menu()
-        if self.state is State.CLOSED_INTRO:
-            return self._closed_menu()
-        if self.state is State.CLOSED_RETRY:
-            if self._closed_after_retry:
-                self._path.append("menu:default")
-                return self._finish(Route.CLOSED)
-            return self._closed_menu()
+        if self.state is State.NOTICE:
+            greeting = PromptRef("greeting", "fr")
+            if self.line_state is not None and self.line_state.is_open:
+                return self._language_menu(lead=(greeting,))
+            return self._closed_menu(lead=(greeting, *self._closed_info()))
         if self.state is State.RESEARCH_INTRO:
             if self._call.caller_number:
                 return self._to_research(callback=None, prompts=())
@@ -253,8 +256,9 @@ class CallFlow:
         if self._attempt >= self._settings.menu.max_attempts:
             self._path.append("lang:default")
             return self._choose_language("fr")
-        self.state = State.LANGUAGE_RETRY
-        return Play((PromptRef("invalid-key", "fr"), PromptRef("invalid-key", "en")))
+        return self._language_menu(
+            lead=(PromptRef("invalid-key", "fr"), PromptRef("invalid-key", "en"))
+        )
 
     def _on_main(self, digit: str | None) -> Action:
         if digit == "1":
@@ -269,8 +273,7 @@ class CallFlow:
             return self._to_navigator()
         if digit is None:
             return self._main_menu()
-        self.state = State.MAIN_RETRY
-        return Play((PromptRef("invalid-key", self._language),))
+        return self._main_menu(lead=(PromptRef("invalid-key", self._language),))
 
     def _on_closed(self, digit: str | None) -> Action:
         settings = self._settings
@@ -285,8 +288,7 @@ class CallFlow:
             self._path.append("lang:en")
             self._language = "en"
             self._attempt = 0
-            self.state = State.CLOSED_INTRO
-            return Play(self._closed_info())
+            return self._closed_menu(lead=self._closed_info())
         self._path.append("menu:timeout" if digit is None else "menu:invalid")
         exhausted = self._attempt >= settings.menu.max_attempts
         if exhausted:
@@ -294,7 +296,7 @@ class CallFlow:
             return self._finish(Route.CLOSED)
         if digit is None:
             return self._closed_menu()
-        return self._closed_retry((PromptRef("invalid-key", self._language),))
+        return self._closed_menu(lead=(PromptRef("invalid-key", self._language),))
 
     def _on_callback(self, digits: str | None) -> Action:
         if digits == CALLBACK_SKIP:
@@ -335,14 +337,16 @@ class CallFlow:
     def _transfer(self, key: str) -> Action:
         destination = self._settings.destination(key)
         number = None if destination is None else destination.number_for(self._settings.territory)
-        if destination is None or number is None:
+        if destination is None or not number:
             self._path.append(f"transfer-failed:{key}")
-            return self._closed_retry(
-                (
-                    PromptRef("transfer-failed", self._language),
-                    PromptRef("emergency-numbers", self._language),
-                )
+            failed = (
+                PromptRef("transfer-failed", self._language),
+                PromptRef("emergency-numbers", self._language),
             )
+            if self._attempt >= self._settings.menu.max_attempts:
+                self._path.append("menu:default")
+                return self._announce(failed, Route.CLOSED)
+            return self._closed_menu(lead=failed)
         self._path.append(f"transfer:{key}")
         return self._announce(
             (PromptRef("transferring", self._language),),
@@ -356,48 +360,50 @@ class CallFlow:
     def _choose_language(self, language: Language) -> Action:
         self._language = language
         self._attempt = 0
-        return self._main_menu()
+        # The emergency notice was given in French only: an English caller hears it
+        # once in English, before the menu (and can press a key through it).
+        lead = (PromptRef("emergency-notice", "en"),) if language == "en" else ()
+        return self._main_menu(lead=lead)
 
-    def _language_menu(self) -> Action:
+    def _language_menu(self, lead: tuple[PromptRef, ...] = ()) -> Action:
         self._attempt += 1
         self.state = State.LANGUAGE_MENU
         return self._gather(
-            (PromptRef("language-menu", "fr"), PromptRef("language-menu", "en")), "123"
+            (*lead, PromptRef("language-menu", "fr"), PromptRef("language-menu", "en")), "123"
         )
 
-    def _main_menu(self) -> Action:
+    def _main_menu(self, lead: tuple[PromptRef, ...] = ()) -> Action:
         self._attempt += 1
         self.state = State.MAIN_MENU
-        return self._gather((PromptRef("main-menu", self._language),), "12")
+        return self._gather((*lead, PromptRef("main-menu", self._language)), "12")
 
     def _closed_info(self) -> tuple[PromptRef, ...]:
+        """Why the line is closed, the English offer (in French), the opening hours
+        when the reason calls for them, the emergency numbers."""
+        language = self._language
+        english = (PromptRef("for-english", "en"),) if language == "fr" else ()
+        hours = (
+            spoken_hours(self._settings.schedule.weekly, language)
+            if self._reason_prompt in _HOURS_AFTER
+            else ()
+        )
         return (
-            PromptRef(self._reason_prompt, self._language),
-            PromptRef("emergency-numbers", self._language),
+            PromptRef(self._reason_prompt, language),
+            *english,
+            *hours,
+            PromptRef("emergency-numbers", language),
         )
 
-    def _closed_intro(self, *, greet: bool) -> Action:
-        self.state = State.CLOSED_INTRO
-        greeting = (
-            (PromptRef("greeting", "fr"), PromptRef("emergency-notice", "fr")) if greet else ()
-        )
-        return Play(greeting + self._closed_info())
-
-    def _closed_menu(self) -> Action:
+    def _closed_menu(self, lead: tuple[PromptRef, ...] = ()) -> Action:
         self._attempt += 1
         self.state = State.CLOSED_MENU
         settings = self._settings
         keys = {*settings.closed_transfer_keys, settings.closed_research_key}
-        prompts: tuple[PromptRef, ...] = (PromptRef("closed-menu", self._language),)
+        prompts = (*lead, PromptRef("closed-menu", self._language))
         if self._language == "fr":
             keys.add(SWITCH_TO_ENGLISH_KEY)
             prompts += (PromptRef("for-english", "en"),)
         return self._gather(prompts, "".join(sorted(keys)))
-
-    def _closed_retry(self, prompts: tuple[PromptRef, ...]) -> Action:
-        self._closed_after_retry = self._attempt >= self._settings.menu.max_attempts
-        self.state = State.CLOSED_RETRY
-        return Play(prompts)
 
     def _to_navigator(self) -> Action:
         return self._announce(

@@ -9,6 +9,12 @@ keys records new prompts.
 ``consent-notice`` is the exception: its text is a line setting
 (``LineSettings.research_consent``, Loi 25), so the catalogue holds the default text and
 ``catalogue_for(settings)`` the one the centre set; the audio tool speaks the latter.
+
+The opening hours are not in any text either: the flow says them with short pieces
+(``ivr.hours``: "Nous vous répondons", "tous les jours", "de", "8 heures", ...), one
+prompt each, so the hours a caller hears are always the settings'. ``time-am`` and
+``time-pm`` are English only, like ``for-english``: French says the hour on the
+24-hour clock.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from ivr import hours as h
 from ivr.actions import PromptRef
 from ivr.settings import Language, LineSettings, ResearchConsent
 
@@ -46,6 +53,56 @@ def _texts(fr: str | None, en: str | None) -> Mapping[Language, str]:
     return MappingProxyType(texts)
 
 
+_DAYS_FR: Final = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_DAYS_EN: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# A minute is feminine: "15 heures 31" is "quinze heures trente et une".
+_MINUTES_FR: Final = {
+    1: "une",
+    21: "vingt et une",
+    31: "trente et une",
+    41: "quarante et une",
+    51: "cinquante et une",
+}
+
+
+def _hour_fr(hour: int) -> str:
+    special = {0: "minuit", 1: "une heure", 12: "midi", 21: "vingt et une heures"}
+    return special.get(hour, f"{hour} heures")
+
+
+def _minute_fr(minute: int) -> str:
+    return _MINUTES_FR.get(minute, str(minute))
+
+
+def _hours_pieces() -> dict[str, Mapping[Language, str]]:
+    """The pieces ``ivr.hours.spoken_hours`` composes the opening hours from (its
+    docstring shows how they are put together)."""
+    pieces: dict[str, Mapping[Language, str]] = {
+        h.HOURS_OPEN: _texts("Nous vous répondons", "We answer"),
+        h.HOURS_CLOSED: _texts("Nous sommes fermés", "We are closed"),
+        h.DAYS_EVERY: _texts("tous les jours", "every day"),
+        h.DAYS_EVERY_HOLIDAYS: _texts(
+            "tous les jours, jours fériés compris", "every day, holidays included"
+        ),
+        h.DAYS_HOLIDAYS: _texts("les jours fériés", "on holidays"),
+        h.AND: _texts("et", "and"),
+        h.TIME_FROM: _texts("de", "from"),
+        h.TIME_TO: _texts("à", "to"),
+        h.TIME_AM: _texts(None, "a.m."),
+        h.TIME_PM: _texts(None, "p.m."),
+    }
+    for day, (fr, en) in enumerate(zip(_DAYS_FR, _DAYS_EN, strict=True)):
+        pieces[h.day_piece(day)] = _texts(f"le {fr}", f"on {en}s")
+        pieces[h.from_day_piece(day)] = _texts(f"du {fr}", en)
+        pieces[h.to_day_piece(day)] = _texts(f"au {fr}", f"to {en}")
+    for hour in range(24):
+        pieces[h.hour_piece(hour)] = _texts(_hour_fr(hour), str(hour % 12 or 12))
+    for minute in range(1, 60):
+        en = f"oh {minute}" if minute < 10 else str(minute)
+        pieces[h.minute_piece(minute)] = _texts(_minute_fr(minute), en)
+    return pieces
+
+
 _DEFAULT_CONSENT: Final = ResearchConsent()
 CONSENT_PROMPT: Final = "consent-notice"
 
@@ -57,10 +114,10 @@ CATALOGUE: Final[Mapping[str, Mapping[Language, str]]] = MappingProxyType(
             "Hello, you have reached 2-1-1, the free and confidential information "
             "and referral service for the Québec City and Chaudière-Appalaches regions.",
         ),
+        # The one prompt a caller cannot interrupt (ivr.flow): a few seconds.
         "emergency-notice": _texts(
-            "Si votre vie ou celle d'une autre personne est en danger, "
-            "raccrochez et composez le 9-1-1.",
-            "If your life or someone else's is in danger, hang up and dial 9-1-1.",
+            "Si une vie est en danger, raccrochez et composez le 9-1-1.",
+            "If a life is in danger, hang up and dial 9-1-1.",
         ),
         "language-menu": _texts(
             "Pour le service en français, faites le 1. Pour une autre langue, faites le 3.",
@@ -77,17 +134,15 @@ CATALOGUE: Final[Mapping[str, Mapping[Language, str]]] = MappingProxyType(
             "Désolé, ce choix n'est pas valide. Essayons de nouveau.",
             "Sorry, that is not a valid choice. Let's try again.",
         ),
+        # closed-hours and closed-holiday are followed by the hours of the settings
+        # (ivr.hours); closed-exceptional is not.
         "closed-hours": _texts(
-            "Nous sommes présentement fermés. Nous vous répondons du lundi au vendredi "
-            "de 8 h à 19 h, et les samedis, dimanches et jours fériés de 8 h à 15 h 30.",
-            "We are closed right now. We answer Monday to Friday from 8 a.m. to 7 p.m., "
-            "and on Saturdays, Sundays and holidays from 8 a.m. to 3:30 p.m.",
+            "Nous sommes présentement fermés.",
+            "We are closed right now.",
         ),
         "closed-holiday": _texts(
-            "C'est aujourd'hui un jour férié et nous sommes présentement fermés. "
-            "Les jours fériés, nous vous répondons de 8 h à 15 h 30.",
-            "Today is a holiday and we are closed right now. "
-            "On holidays, we answer from 8 a.m. to 3:30 p.m.",
+            "C'est aujourd'hui un jour férié et nous sommes présentement fermés.",
+            "Today is a holiday and we are closed right now.",
         ),
         "closed-exceptional": _texts(
             "Le 2-1-1 est exceptionnellement fermé en ce moment. "
@@ -95,6 +150,7 @@ CATALOGUE: Final[Mapping[str, Mapping[Language, str]]] = MappingProxyType(
             "2-1-1 is closed right now for exceptional reasons. "
             "We are sorry for the inconvenience.",
         ),
+        **_hours_pieces(),
         "emergency-numbers": _texts(_EMERGENCY_NUMBERS_FR, _EMERGENCY_NUMBERS_EN),
         "closed-menu": _texts(
             "Pour être transféré à Info-Santé ou Info-Social, faites le 1. "

@@ -4,7 +4,10 @@ Only the callers read the clock (the FastAGI server per call, the dashboard per 
 ``compute_state(schedule, now)`` never does, so every rule is tested with fixed instants,
 including the two daylight-saving changes of America/Toronto. Priority, highest first:
 the manager's override (day/night switch) until it expires, an exceptional closure,
-holiday hours, weekday hours.
+holiday hours, weekday hours. A forced closure marked exceptional is reported as an
+exceptional closure (reason ``closure``): the caller hears the same message and the
+status page shows the same words as for a planned one; a plain forced closure
+(``override_closed``) is the night switch.
 """
 
 from __future__ import annotations
@@ -164,10 +167,14 @@ def compute_state(schedule: Schedule, now: datetime) -> LineState:
 
     override = _override_active(schedule.override, now_utc)
     if override is not None:
+        reason: Reason = "override_open" if override.mode == "open" else "override_closed"
+        fallback_detail = f"forced {override.mode}"
+        if override.exceptional:
+            reason, fallback_detail = "closure", "exceptional closure"
         return LineState(
             is_open=override.mode == "open",
-            reason="override_open" if override.mode == "open" else "override_closed",
-            detail=override.reason or f"forced {override.mode}",
+            reason=reason,
+            detail=override.reason or fallback_detail,
             until=_local(override.until, zone),
             holiday_name=holiday,
         )

@@ -74,16 +74,25 @@ class Closure:
 
 @dataclass(frozen=True)
 class Override:
-    """The day/night switch: force the line open or closed, until a time or until lifted."""
+    """Force the line open or closed, until a time or until lifted.
+
+    Centres use it two ways: as the day/night switch (closed now, the caller hears the
+    opening hours) and to close at once for an exceptional reason (a storm, an outage:
+    ``exceptional``, the caller hears that the line is exceptionally closed). Only a
+    forced closure can be exceptional.
+    """
 
     mode: OverrideMode
     until: datetime | None = None
     reason: str = ""
     set_by: str = ""
+    exceptional: bool = False
 
     def __post_init__(self) -> None:
         if self.until is not None and self.until.tzinfo is None:
             raise ValueError("override end time must be timezone-aware")
+        if self.exceptional and self.mode != "closed":
+            raise ValueError("only a forced closure can be exceptional")
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,9 @@ class Destination:
     numbers: Mapping[str, str]
 
     def number_for(self, territory: str) -> str | None:
-        return self.numbers.get(territory) or self.numbers.get("*")
+        """The territory's number, else the "*" one; None when neither is filled in (an
+        empty number is one still to fill in: nothing may dial it)."""
+        return self.numbers.get(territory) or self.numbers.get("*") or None
 
 
 @dataclass(frozen=True)

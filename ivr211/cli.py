@@ -556,14 +556,19 @@ def cmd_line_override(args: argparse.Namespace, config: Config) -> int:
             mode = "closed"
         elif args.until or args.reason:
             raise CliError("line override clear: --until and --reason apply to open/closed")
+        if args.exceptional and mode != "closed":
+            raise CliError("line override: --exceptional applies to closed only")
         until = _instant("--until", args.until, zone) if args.until else None
         with store.change() as session:
-            version = ls.set_override(session, mode, until, args.reason or "", args.by)
+            version = ls.set_override(
+                session, mode, until, args.reason or "", args.by, exceptional=args.exceptional
+            )
     if mode is None:
         print(f"override cleared (settings version {version})")
     else:
         end = _local(until, zone) if until else "lifted"
-        print(f"override: forced {mode} until {end} (settings version {version})")
+        kind = " (exceptional closure)" if args.exceptional else ""
+        print(f"override: forced {mode}{kind} until {end} (settings version {version})")
     return 0
 
 
@@ -947,6 +952,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--until", metavar="ISO8601", help="end of the override (default: lifted by hand)"
     )
     override.add_argument("--reason", default="", help="why (shown in status and to the team)")
+    override.add_argument(
+        "--exceptional",
+        action="store_true",
+        help="closed for an exceptional reason (storm, outage): callers hear that the line "
+        "is exceptionally closed; without it a forced closure is the night switch and "
+        "callers hear the opening hours",
+    )
 
     closure = branch(line, "closure", "Exceptional closures (storm, team meeting).", "closure_cmd")
     add = leaf(closure, "add", "Add an exceptional closure [start, end).", cmd_closure_add, [by])

@@ -338,11 +338,14 @@ def load_settings(session: Session, now: datetime | None = None) -> s.LineSettin
         and override_row.mode in ("open", "closed")
         and (override_row.until is None or override_row.until > now)
     ):
+        mode: s.OverrideMode = "open" if override_row.mode == "open" else "closed"
+        reason, exceptional = _read_override_reason(override_row.reason)
         override = s.Override(
-            mode="open" if override_row.mode == "open" else "closed",
+            mode=mode,
             until=override_row.until,
-            reason=override_row.reason,
+            reason=reason,
             set_by=override_row.set_by,
+            exceptional=exceptional and mode == "closed",
         )
     schedule = s.Schedule(
         timezone=options.timezone,
@@ -498,6 +501,25 @@ def bump_version(session: Session, by: str, now: datetime | None = None) -> int:
     return new
 
 
+# Whether a forced closure is the night switch or an exceptional closure has no column
+# of its own in line_override (mode, until, reason, set_by, set_at): an exceptional one is
+# stored with this tag in front of its reason, and only the two functions below read or
+# write it. A column (line_override.kind) can replace it later without any change
+# outside this module.
+EXCEPTIONAL_TAG = "[exceptional]"
+
+
+def _override_reason_to_store(reason: str, exceptional: bool) -> str:
+    return f"{EXCEPTIONAL_TAG} {reason}".rstrip() if exceptional else reason
+
+
+def _read_override_reason(stored: str) -> tuple[str, bool]:
+    """``"[exceptional] panne"`` -> ``("panne", True)``; ``"soir"`` -> ``("soir", False)``."""
+    if stored.startswith(EXCEPTIONAL_TAG):
+        return stored.removeprefix(EXCEPTIONAL_TAG).strip(), True
+    return stored, False
+
+
 def set_override(
     session: Session,
     mode: s.OverrideMode | None,
@@ -506,11 +528,21 @@ def set_override(
     by: str,
     *,
     now: datetime | None = None,
+    exceptional: bool = False,
 ) -> int:
-    """Force the line open or closed (until ``until``, or until lifted); None lifts it."""
+    """Force the line open or closed (until ``until``, or until lifted); None lifts it.
+
+    A forced closure is the night switch (callers hear "closed now" and the opening
+    hours) unless ``exceptional`` (a storm, an outage: callers hear that the line is
+    exceptionally closed).
+    """
     now = now or datetime.now(UTC)
     if mode not in (None, "open", "closed"):
         raise SettingsChangeError(f"override mode must be open, closed or none, not {mode!r}")
+    if exceptional and mode != "closed":
+        raise SettingsChangeError("only a forced closure can be exceptional")
+    if reason.startswith(EXCEPTIONAL_TAG):
+        raise SettingsChangeError(f"a reason cannot start with {EXCEPTIONAL_TAG}")
     if until is not None:
         until = _aware("until", until)
         if mode is None:
@@ -523,7 +555,7 @@ def set_override(
         session.add(row)
     row.mode = mode
     row.until = until
-    row.reason = reason if mode else ""
+    row.reason = _override_reason_to_store(reason, exceptional) if mode else ""
     row.set_by = by
     row.set_at = now
     session.flush()
@@ -670,6 +702,7 @@ def describe(settings: s.LineSettings) -> Mapping[str, Any]:
             "mode": sched.override.mode,
             "until": sched.override.until.isoformat() if sched.override.until else None,
             "reason": sched.override.reason,
+            "exceptional": sched.override.exceptional,
             "set_by": sched.override.set_by,
         },
         "closures": [

@@ -15,7 +15,7 @@ from ivr211.db import head_revision
 
 WEDNESDAY_10H = "2025-06-04T10:00"
 WEDNESDAY_20H = "2025-06-04T20:00"
-SAINT_JEAN_16H = "2025-06-24T16:00"  # Fête nationale: holiday hours end at 15:30
+SAINT_JEAN_20H = "2025-06-24T20:00"  # Fête nationale: holiday hours end at 19:00
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +123,7 @@ def test_line_status(capsys: pytest.CaptureFixture[str], ready: Path) -> None:
     closed = status(capsys, ready, WEDNESDAY_20H)
     assert (closed["state"], closed["reason"]) == ("closed", "after_hours")
     assert closed["until"].startswith("2025-06-05 08:00")
-    holiday = status(capsys, ready, SAINT_JEAN_16H)
+    holiday = status(capsys, ready, SAINT_JEAN_20H)
     assert (holiday["state"], holiday["reason"]) == ("closed", "holiday")
     assert "holiday" in holiday
 
@@ -145,6 +145,18 @@ def test_override_set_and_clear_show_in_status(
     assert code == 0 and "override cleared" in out
     back = status(capsys, ready, "2099-06-03T10:00")
     assert (back["state"], back["reason"]) == ("open", "hours")
+
+
+def test_override_closed_exceptionally(capsys: pytest.CaptureFixture[str], ready: Path) -> None:
+    code, out, _ = run(
+        capsys, "line", "override", "closed", "--exceptional", "--reason", "tempête",
+        "--config", str(ready),
+    )  # fmt: skip
+    assert code == 0 and "forced closed (exceptional closure)" in out
+    forced = status(capsys, ready, "2099-06-03T10:00")
+    assert (forced["state"], forced["reason"], forced["detail"]) == ("closed", "closure", "tempête")
+    code, _, err = run(capsys, "line", "override", "open", "--exceptional", "--config", str(ready))
+    assert code == 2 and "--exceptional applies to closed only" in err
 
 
 def test_override_open_until(capsys: pytest.CaptureFixture[str], ready: Path) -> None:
@@ -198,7 +210,7 @@ def test_closure_add_list_remove(capsys: pytest.CaptureFixture[str], ready: Path
 def test_settings_show(capsys: pytest.CaptureFixture[str], ready: Path) -> None:
     code, out, _ = run(capsys, "settings", "show", "--config", str(ready))
     assert code == 0
-    assert "mon: 08:00-19:00" in out and "holiday: 08:00-15:30" in out
+    assert "mon: 08:00-19:00" in out and "holiday: 08:00-19:00" in out
     assert "18662773553" in out and "numbers_to_verify:" in out
 
 

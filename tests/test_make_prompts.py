@@ -50,6 +50,26 @@ def test_generates_each_language_as_asterisk_wav_with_its_text(
     assert not (tmp_path / "fr" / "211" / "for-english.wav").exists()
 
 
+def silence_at_the_end(path: Path) -> float:
+    with wave.open(str(path), "rb") as wav:
+        samples = array.array("h", wav.readframes(wav.getnframes()))
+    last = max(i for i, s in enumerate(samples) if abs(s) > 500)
+    return (len(samples) - last) / 8000
+
+
+def test_pieces_of_the_hours_end_with_a_short_pause(
+    make_prompts: ModuleType, tmp_path: Path
+) -> None:
+    """The hours are said piece by piece ("de" "8 heures" "à" "19 heures"): each piece
+    ends with a short pause, a whole prompt with espeak-ng's own."""
+    make_prompts.generate(tmp_path, names=["hour-8", "time-from", "goodbye"])
+    for piece in ("fr/211/hour-8.wav", "fr/211/time-from.wav", "en/211/hour-8.wav"):
+        rate, channels, width, _, loudest = peak(tmp_path / piece)
+        assert (rate, channels, width) == (8000, 1, 2) and loudest > 1000
+        assert silence_at_the_end(tmp_path / piece) < 0.2
+    assert silence_at_the_end(tmp_path / "fr" / "211" / "goodbye.wav") > 0.3
+
+
 def test_up_to_date_prompts_are_kept_unless_forced(
     make_prompts: ModuleType, tmp_path: Path
 ) -> None:

@@ -9,6 +9,10 @@ the recording in place. Speech is espeak-ng piped into sox. Copy ``<out>/*`` to
 A prompt whose .wav exists and whose .txt holds the current text is skipped unless
 ``--force``:
 a recorded voice is never overwritten by accident when the text did not change.
+
+The pieces the flow says the opening hours with (``ivr.hours``: "de", "8 heures", "à",
+...) are played one after the other, so their silence is trimmed to a short pause
+(``PIECE_PAUSE_S``) instead of espeak-ng's 0.4 s: the hours then sound like one sentence.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ivr.hours import PIECE_NAMES  # noqa: E402
 from ivr.prompts import CATALOGUE, SOUND_DIR  # noqa: E402
 
 # espeak-ng voices in Debian's espeak-ng-data (`espeak-ng --voices=fr`): "fr-fr" is
@@ -32,6 +37,9 @@ from ivr.prompts import CATALOGUE, SOUND_DIR  # noqa: E402
 VOICES: Mapping[str, str] = {"fr": "fr-fr", "en": "en-us"}
 WORDS_PER_MINUTE = 150
 SAMPLE_RATE = 8000
+PIECE_PAUSE_S = 0.12
+# sox: cut the silence at the start, then (reversed) at the end, then add the pause.
+_TRIM = ["silence", "1", "0.01", "0.5%", "reverse", "silence", "1", "0.01", "0.5%", "reverse"]
 
 
 class PromptError(Exception):
@@ -52,8 +60,9 @@ def _up_to_date(wav: Path, txt: Path, text: str) -> bool:
     return txt.read_text(encoding="utf-8") == text
 
 
-def synthesise(text: str, language: str, wav: Path) -> None:
-    """espeak-ng (WAV on stdout) | sox -> 8 kHz mono 16-bit signed PCM WAV."""
+def synthesise(text: str, language: str, wav: Path, *, trim: bool = False) -> None:
+    """espeak-ng (WAV on stdout) | sox -> 8 kHz mono 16-bit signed PCM WAV; with
+    ``trim``, the silence around the speech becomes a ``PIECE_PAUSE_S`` pause."""
     voice = VOICES.get(language)
     if voice is None:
         raise PromptError(f"no espeak-ng voice for language {language!r}")
@@ -61,6 +70,8 @@ def synthesise(text: str, language: str, wav: Path) -> None:
     espeak_cmd = ["espeak-ng", "-v", voice, "-s", str(WORDS_PER_MINUTE), "--stdout", text]
     sox_cmd = ["sox", "-V1", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16"]
     sox_cmd += ["-e", "signed-integer", "-t", "wav", str(tmp)]
+    if trim:
+        sox_cmd += [*_TRIM, "pad", "0", str(PIECE_PAUSE_S)]
     try:
         with subprocess.Popen(espeak_cmd, stdout=subprocess.PIPE) as espeak:
             sox = subprocess.run(sox_cmd, stdin=espeak.stdout, capture_output=True, check=False)
@@ -99,7 +110,7 @@ def generate(
             if not force and _up_to_date(wav, txt, text):
                 done.append(Generated(name, language, wav, skipped=True))
                 continue
-            synthesise(text, language, wav)
+            synthesise(text, language, wav, trim=name in PIECE_NAMES)
             txt.write_text(text, encoding="utf-8")
             done.append(Generated(name, language, wav, skipped=False))
     return done

@@ -80,9 +80,10 @@ def test_classic_script_runs_the_flow_over_pipes() -> None:
 
 
 def test_sighup_marks_the_channel_hung_up() -> None:
-    fake, code, stderr = asyncio.run(run_classic(["1", "1"], hangup_at_stream=4))
+    # the emergency notice, the greeting, then SIGHUP during the language menu
+    fake, code, stderr = asyncio.run(run_classic(["t", "1", "1"], hangup_at_stream=3))
     assert code == 1, stderr.decode()
-    assert fake.count("STREAM FILE") == 4
+    assert fake.count("STREAM FILE") == 3
     assert fake.variables["IVR_ROUTE"] == "hangup"
     assert fake.variables["__IVR_PATH"] == "open/hangup"
     assert "SET VARIABLE IVR_FLOW_DONE 1" not in fake.commands
@@ -94,7 +95,7 @@ def test_sighup_alone_is_enough_to_end_the_flow() -> None:
     command: only SIGHUP says the caller left. The signal is handled at the latest one
     command later."""
     fake, code, stderr = asyncio.run(
-        run_classic(["1", "1"], hangup_at_stream=2, reply_on_hangup=PLAYED, dead_after=False)
+        run_classic(["t", "1", "1"], hangup_at_stream=2, reply_on_hangup=PLAYED, dead_after=False)
     )
     assert code == 1, stderr.decode()
     second = [i for i, c in enumerate(fake.commands) if c.startswith("STREAM FILE")][1]

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from agi_fakes import (
@@ -30,16 +30,17 @@ from agi_fakes import (
 
 from agi_scripts.protocol import quote
 from ivr.mirror import line_mirror
-from ivr.settings import LineSettings, Override
+from ivr.settings import DayHours, LineSettings, Override, WeeklyHours
 
 OPEN_FR_PROMPTS = [
-    ("211/greeting", "fr"),
     ("211/emergency-notice", "fr"),
-    ("211/emergency-notice", "en"),
+    ("211/greeting", "fr"),
     ("211/language-menu", "fr"),
     ("211/main-menu", "fr"),
     ("211/to-navigator", "fr"),
 ]
+# No key during the greeting, 1 during the language menu, 1 during the main menu.
+NORMAL_KEYS = ("t", "1", "1")
 
 
 def mirror_commands(settings: LineSettings, now: datetime) -> list[str]:
@@ -49,7 +50,7 @@ def mirror_commands(settings: LineSettings, now: datetime) -> list[str]:
 
 async def normal_call(port: int) -> FakeAsterisk:
     """French caller, open line, navigator: the call every bad case is followed by."""
-    return await FakeAsterisk(port, keys=["1", "1"]).run()
+    return await FakeAsterisk(port, keys=list(NORMAL_KEYS)).run()
 
 
 def assert_navigator_call(fake: FakeAsterisk) -> None:
@@ -72,10 +73,10 @@ def test_open_line_french_caller_reaches_the_navigators() -> None:
     assert "DATABASE PUT ivr211 dest_811 811" in expected_mirror
     assert 'DATABASE PUT ivr211 override ""' in expected_mirror
     assert fake.prompts == OPEN_FR_PROMPTS
+    # only the emergency notice plays without keys; the greeting takes the menu's keys
     assert [c for c in fake.commands if c.startswith("STREAM FILE")] == [
-        'STREAM FILE 211/greeting ""',
         'STREAM FILE 211/emergency-notice ""',
-        'STREAM FILE 211/emergency-notice ""',
+        'STREAM FILE 211/greeting "123"',
         'STREAM FILE 211/language-menu "123"',
         'STREAM FILE 211/main-menu "12"',
         'STREAM FILE 211/to-navigator ""',
@@ -103,7 +104,10 @@ def test_open_line_french_caller_reaches_the_navigators() -> None:
 def test_open_line_english_caller_reaches_the_research_box() -> None:
     async def scenario() -> FakeAsterisk:
         async with running_server() as opts:
-            return await FakeAsterisk(opts.port, keys=["2", "2"]).run()
+            # 2 during "For service in English, press 2", then through the notice in
+            # English, 2 during the main menu
+            keys = ["t", "t", "2", "t", "2"]
+            return await FakeAsterisk(opts.port, keys=keys).run()
 
     fake = asyncio.run(scenario())
     assert fake.variables["IVR_ROUTE"] == "research"
@@ -112,7 +116,9 @@ def test_open_line_english_caller_reaches_the_research_box() -> None:
     assert fake.variables["IVR_MAILBOX"] == "1000@recherche"
     assert fake.variables["__IVR_PATH"] == "open/lang:en/main:2"
     # the caller's number is known (1a's header): the consent notice, no callback request
-    assert fake.prompts[-4:] == [
+    assert fake.prompts[-6:] == [
+        ("211/language-menu", "en"),
+        ("211/emergency-notice", "en"),
         ("211/main-menu", "en"),
         ("211/research-intro", "en"),
         ("211/consent-notice", "en"),
@@ -126,7 +132,7 @@ def test_open_line_english_caller_reaches_the_research_box() -> None:
 def test_silence_waits_for_a_digit_after_the_prompts() -> None:
     async def scenario() -> FakeAsterisk:
         async with running_server() as opts:
-            return await FakeAsterisk(opts.port, keys=["t", "t", "1", "1"]).run()
+            return await FakeAsterisk(opts.port, keys=["t", "t", "t", "1", "1"]).run()
 
     fake = asyncio.run(scenario())
     assert 'STREAM FILE 211/language-menu "123"' in fake.commands
@@ -136,6 +142,9 @@ def test_silence_waits_for_a_digit_after_the_prompts() -> None:
 
 
 def test_closed_line_caller_is_transferred_to_811() -> None:
+    """A caller who knows the keys presses 1 during the greeting: no need to sit through
+    the closed message, the hours and the emergency numbers."""
+
     async def scenario() -> FakeAsterisk:
         async with running_server(now=CLOSED_NOW) as opts:
             return await FakeAsterisk(
@@ -143,13 +152,10 @@ def test_closed_line_caller_is_transferred_to_811() -> None:
             ).run()
 
     fake = asyncio.run(scenario())
-    assert [p for p, _ in fake.prompts] == [
-        "211/greeting",
-        "211/emergency-notice",
-        "211/closed-hours",
-        "211/emergency-numbers",
-        "211/closed-menu",
-        "211/transferring",
+    assert [c for c in fake.commands if c.startswith("STREAM FILE")] == [
+        'STREAM FILE 211/emergency-notice ""',
+        'STREAM FILE 211/greeting "1239"',
+        'STREAM FILE 211/transferring ""',
     ]
     assert fake.variables["IVR_ROUTE"] == "transfer"
     assert fake.variables["IVR_DEST"] == "811"
@@ -157,6 +163,45 @@ def test_closed_line_caller_is_transferred_to_811() -> None:
     assert fake.variables["IVR_LINE_STATE"] == "after_hours"
     assert fake.variables["__IVR_PATH"] == "closed:after_hours/menu:1/transfer:811"
     assert fake.commands[-1] == "SET VARIABLE IVR_FLOW_DONE 1"
+
+
+def domain_default_hours(settings: LineSettings) -> LineSettings:
+    """DOMAIN.md's hours: 08:00-19:00 every day, holidays included."""
+    day = DayHours(time(8), time(19))
+    weekly = WeeklyHours(dict.fromkeys(range(7), day), day)
+    return replace(settings, schedule=replace(settings.schedule, weekly=weekly))
+
+
+def test_closed_line_says_the_hours_of_the_settings_piece_by_piece() -> None:
+    """Every prompt after the emergency notice takes the menu's keys; the hours are the
+    settings', said with one STREAM FILE per piece (no SAY NUMBER / SAY TIME)."""
+
+    async def scenario() -> FakeAsterisk:
+        source = lambda: domain_default_hours(line_settings())  # noqa: E731
+        async with running_server(source, now=CLOSED_NOW) as opts:
+            # no key until the closed menu itself, then 1 (Info-Santé)
+            return await FakeAsterisk(opts.port, keys=["t"] * 10 + ["1"]).run()
+
+    fake = asyncio.run(scenario())
+    keys = '"1239"'
+    assert [c for c in fake.commands if c.startswith("STREAM FILE")] == [
+        'STREAM FILE 211/emergency-notice ""',
+        f"STREAM FILE 211/greeting {keys}",
+        f"STREAM FILE 211/closed-hours {keys}",
+        f"STREAM FILE 211/for-english {keys}",
+        f"STREAM FILE 211/hours-open {keys}",
+        f"STREAM FILE 211/days-every-holidays {keys}",
+        f"STREAM FILE 211/time-from {keys}",
+        f"STREAM FILE 211/hour-8 {keys}",
+        f"STREAM FILE 211/time-to {keys}",
+        f"STREAM FILE 211/hour-19 {keys}",
+        f"STREAM FILE 211/emergency-numbers {keys}",
+        f"STREAM FILE 211/closed-menu {keys}",
+        'STREAM FILE 211/transferring ""',
+    ]
+    assert ("211/for-english", "en") in fake.prompts and ("211/hour-8", "fr") in fake.prompts
+    assert fake.count("SAY ") == 0
+    assert fake.variables["__IVR_PATH"] == "closed:after_hours/menu:1/transfer:811"
 
 
 def test_queue_exit_entry_starts_in_the_given_language() -> None:
@@ -313,14 +358,16 @@ def test_missing_prompt_on_a_live_channel_does_not_end_the_call(
     async def scenario() -> FakeAsterisk:
         async with running_server() as opts:
             return await FakeAsterisk(
-                opts.port, keys=["1", "1"], override=_reply_at("STREAM FILE", MISSING_PROMPT, 1)
+                opts.port,
+                keys=list(NORMAL_KEYS),
+                override=_reply_at("STREAM FILE", MISSING_PROMPT, 1),
             ).run()
 
     with caplog.at_level(logging.WARNING, logger="agi_scripts.channel"):
         fake = asyncio.run(scenario())
     assert_navigator_call(fake)
-    assert fake.count("STREAM FILE") == 6
-    assert any("211/greeting is missing" in r.getMessage() for r in caplog.records)
+    assert fake.count("STREAM FILE") == 5
+    assert any("211/emergency-notice is missing" in r.getMessage() for r in caplog.records)
 
 
 def _hangup_at(nth: int, style: str) -> Responder:
@@ -350,7 +397,7 @@ def _hangup_at(nth: int, style: str) -> Responder:
 def test_caller_hangs_up_during_each_prompt(nth: int, style: str) -> None:
     async def scenario() -> tuple[FakeAsterisk, FakeAsterisk]:
         async with running_server() as opts:
-            fake = FakeAsterisk(opts.port, keys=["1", "1"], override=_hangup_at(nth, style))
+            fake = FakeAsterisk(opts.port, keys=list(NORMAL_KEYS), override=_hangup_at(nth, style))
             return await fake.run(), await normal_call(opts.port)
 
     bad, after = asyncio.run(scenario())
@@ -361,7 +408,7 @@ def test_caller_hangs_up_during_each_prompt(nth: int, style: str) -> None:
         assert "IVR_ROUTE" not in bad.variables
     else:
         stream_at = max(i for i, c in enumerate(bad.commands) if c.startswith("STREAM FILE"))
-        expected_path = "/".join(["open", "lang:fr", "main:1"][: 1 + (nth > 4) + (nth > 5)])
+        expected_path = "/".join(["open", "lang:fr", "main:1"][: 1 + (nth > 3) + (nth > 4)])
         assert bad.commands[stream_at + 1 :] == [
             "CHANNEL STATUS",
             f"SET VARIABLE __IVR_PATH {expected_path}/hangup",

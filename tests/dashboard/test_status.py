@@ -153,7 +153,7 @@ def test_closed_line_and_why_in_the_page_and_the_header(
 def test_after_hours_on_a_saturday_evening(
     client: FlaskClient, login: Login, clock: FakeClock
 ) -> None:
-    clock.set(datetime(2026, 11, 28, 21, 0, tzinfo=UTC))  # Saturday 16:00 in Québec
+    clock.set(datetime(2026, 11, 29, 2, 0, tzinfo=UTC))  # Saturday 21:00 in Québec
     login(client, "manager")
     data = client.get("/status.json").json
     assert data is not None

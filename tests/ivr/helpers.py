@@ -251,6 +251,11 @@ def flow_scenarios() -> Mapping[str, tuple[LineSettings, datetime, CallInfo]]:
             OPEN_NOW,
             CallInfo(),
         ),
+        "override-exceptional": (
+            make_settings(make_schedule(override=Override("closed", exceptional=True))),
+            OPEN_NOW,
+            CallInfo(),
+        ),
         "missing-destination": (make_settings(dests=broken), AFTER_HOURS_NOW, CallInfo()),
         "no-number-for-territory": (
             replace(no_number, territory="chaudiere-appalaches"),

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, time
 
 import pytest
 
@@ -16,6 +16,7 @@ from ivr.actions import (
     NoInput,
     Play,
     PlaybackDone,
+    PromptRef,
 )
 from ivr.dialplan import Route
 from ivr.flow import (
@@ -25,7 +26,7 @@ from ivr.flow import (
     FlowNotStartedError,
     UnexpectedEventError,
 )
-from ivr.settings import Language, LineSettings, Override
+from ivr.settings import DayHours, Language, LineSettings, Override, WeeklyHours
 
 from .helpers import (
     AFTER_HOURS_NOW,
@@ -46,15 +47,39 @@ from .helpers import (
 QUEUE = "navigateurs"
 MAILBOX = "1000@recherche"
 
-OPEN_INTRO = ["greeting/fr", "emergency-notice/fr", "emergency-notice/en"]
+NOTICE = "emergency-notice/fr"
+OPEN_INTRO = [NOTICE, "greeting/fr"]
 LANG_MENU = ["language-menu/fr", "language-menu/en"]
 LANG_INVALID = ["invalid-key/fr", "invalid-key/en"]
+# The first English main menu starts with the emergency notice in English.
+MAIN_EN_FIRST = ["emergency-notice/en", "main-menu/en"]
 CLOSED_MENU_FR = ["closed-menu/fr", "for-english/en"]
 CLOSED_MENU_EN = ["closed-menu/en"]
 
+# The hours of the test line (helpers.weekly_hours: Mon-Fri 08:00-19:00, weekends and
+# holidays 08:00-15:30), as the flow says them: "Nous vous répondons du lundi au
+# vendredi de 8 heures à 19 heures, et le samedi, le dimanche et les jours fériés de
+# 8 heures à 15 heures 30".
+_HOURS = ["hours-open", "from-day-mon", "to-day-fri", "time-from", "hour-8", "time-to",
+          "hour-19", "word-and", "day-sat", "day-sun", "word-and", "days-holidays",
+          "time-from", "hour-8", "time-to", "hour-15", "minute-30"]  # fmt: skip
+HOURS_FR = [f"{name}/fr" for name in _HOURS]
+HOURS_EN = [f"{name}/en" for name in (
+    "hours-open", "from-day-mon", "to-day-fri", "time-from", "hour-8", "time-am", "time-to",
+    "hour-19", "time-pm", "word-and", "day-sat", "day-sun", "word-and", "days-holidays",
+    "time-from", "hour-8", "time-am", "time-to", "hour-15", "minute-30", "time-pm")]  # fmt: skip
+# The reasons after which the hours are said: after hours (or the night switch), holiday.
+WITH_HOURS = {"closed-hours", "closed-holiday"}
+
+
+def closed_info(reason_prompt: str, lang: str) -> list[str]:
+    english = ["for-english/en"] if lang == "fr" else []
+    hours = (HOURS_FR if lang == "fr" else HOURS_EN) if reason_prompt in WITH_HOURS else []
+    return [f"{reason_prompt}/{lang}", *english, *hours, f"emergency-numbers/{lang}"]
+
 
 def closed_intro(reason_prompt: str) -> list[str]:
-    return ["greeting/fr", "emergency-notice/fr", f"{reason_prompt}/fr", "emergency-numbers/fr"]
+    return [NOTICE, "greeting/fr", *closed_info(reason_prompt, "fr")]
 
 
 # Every open-line scenario runs at OPEN_NOW, a Tuesday: the line closes at 19:00.
@@ -152,7 +177,7 @@ CASES = {
     ),
     "open-en-navigator": case(
         "open", ["2", "1"], to_queue("en", "open", "lang:en", "main:1"),
-        [*OPEN_INTRO, *LANG_MENU, "main-menu/en", "to-navigator/en"],
+        [*OPEN_INTRO, *LANG_MENU, *MAIN_EN_FIRST, "to-navigator/en"],
     ),
     "open-fr-research": case(
         "open", ["1", "2", "*"], to_research("fr", "open", "lang:fr", "main:2"),
@@ -160,7 +185,7 @@ CASES = {
     ),
     "open-en-research": case(
         "open", ["2", "2", "*"], to_research("en", "open", "lang:en", "main:2"),
-        [*OPEN_INTRO, *LANG_MENU, "main-menu/en", *research_skipped("en")],
+        [*OPEN_INTRO, *LANG_MENU, *MAIN_EN_FIRST, *research_skipped("en")],
     ),
     "open-interpreter": case(
         "open", ["3"], to_queue("fr", "open", "lang:other", interpreter=True),
@@ -172,7 +197,7 @@ CASES = {
     ),
     "open-language-invalid-then-en": case(
         "open", ["7", "2", "1"], to_queue("en", "open", "lang:invalid", "lang:en", "main:1"),
-        [*OPEN_INTRO, *LANG_MENU, *LANG_INVALID, *LANG_MENU, "main-menu/en", "to-navigator/en"],
+        [*OPEN_INTRO, *LANG_MENU, *LANG_INVALID, *LANG_MENU, *MAIN_EN_FIRST, "to-navigator/en"],
     ),
     "open-language-invalid-then-timeout": case(
         "open", ["#", None, "2", "*"],
@@ -190,7 +215,7 @@ CASES = {
     # ---- open line: main menu ------------------------------------------------------
     "open-main-invalid-then-1": case(
         "open", ["2", "5", "1"], to_queue("en", "open", "lang:en", "main:invalid", "main:1"),
-        [*OPEN_INTRO, *LANG_MENU, "main-menu/en", "invalid-key/en", "main-menu/en",
+        [*OPEN_INTRO, *LANG_MENU, *MAIN_EN_FIRST, "invalid-key/en", "main-menu/en",
          "to-navigator/en"],
     ),
     "open-main-timeout-then-2": case(
@@ -209,7 +234,7 @@ CASES = {
         "open", ["2", "3", "3", "3"],
         to_queue("en", "open", "lang:en", "main:invalid", "main:invalid", "main:invalid",
                  "main:default"),
-        [*OPEN_INTRO, *LANG_MENU, "main-menu/en", "invalid-key/en", "main-menu/en",
+        [*OPEN_INTRO, *LANG_MENU, *MAIN_EN_FIRST, "invalid-key/en", "main-menu/en",
          "invalid-key/en", "main-menu/en", "to-navigator/en"],
     ),
     "one-attempt-language": case(
@@ -220,7 +245,7 @@ CASES = {
     "one-attempt-main": case(
         "open-one-attempt", ["2", None],
         to_queue("en", "open", "lang:en", "main:timeout", "main:default"),
-        [*OPEN_INTRO, *LANG_MENU, "main-menu/en", "to-navigator/en"],
+        [*OPEN_INTRO, *LANG_MENU, *MAIN_EN_FIRST, "to-navigator/en"],
     ),
     # ---- closed line -----------------------------------------------------------------
     "after-hours-811": case(
@@ -240,18 +265,27 @@ CASES = {
         to_research("fr", "closed:closure", "menu:3", "research", line_state="closure"),
         [*closed_intro("closed-exceptional"), *CLOSED_MENU_FR, *research_skipped("fr")],
     ),
+    # the night switch: closed now, here are our hours
     "override-closed-english-811": case(
         "override-closed", ["9", "1"],
         to_transfer("en", "811", "811", "closed:override_closed", "lang:en", "menu:1",
                     "transfer:811", line_state="override_closed"),
-        [*closed_intro("closed-exceptional"), *CLOSED_MENU_FR, "closed-exceptional/en",
-         "emergency-numbers/en", *CLOSED_MENU_EN, "transferring/en"],
+        [*closed_intro("closed-hours"), *CLOSED_MENU_FR, *closed_info("closed-hours", "en"),
+         *CLOSED_MENU_EN, "transferring/en"],
+    ),
+    # a forced closure for an exceptional reason: said so, no hours
+    "override-exceptional-english-811": case(
+        "override-exceptional", ["9", "1"],
+        to_transfer("en", "811", "811", "closed:closure", "lang:en", "menu:1",
+                    "transfer:811", line_state="closure"),
+        [*closed_intro("closed-exceptional"), *CLOSED_MENU_FR,
+         *closed_info("closed-exceptional", "en"), *CLOSED_MENU_EN, "transferring/en"],
     ),
     "after-hours-english-research": case(
         "after-hours", ["9", "3", "*"],
         to_research("en", "closed:after_hours", "lang:en", "menu:3", "research", line_state=AH),
-        [*closed_intro("closed-hours"), *CLOSED_MENU_FR, "closed-hours/en",
-         "emergency-numbers/en", *CLOSED_MENU_EN, *research_skipped("en")],
+        [*closed_intro("closed-hours"), *CLOSED_MENU_FR, *closed_info("closed-hours", "en"),
+         *CLOSED_MENU_EN, *research_skipped("en")],
     ),
     "after-hours-silence": case(
         "after-hours", [None, None, None],
@@ -271,16 +305,15 @@ CASES = {
         to_closed("en", "closed:after_hours", "menu:invalid", "lang:en", "menu:invalid",
                   "menu:timeout", "menu:timeout", "menu:default", line_state=AH),
         [*closed_intro("closed-hours"), *CLOSED_MENU_FR, "invalid-key/fr", *CLOSED_MENU_FR,
-         "closed-hours/en", "emergency-numbers/en", *CLOSED_MENU_EN, "invalid-key/en",
+         *closed_info("closed-hours", "en"), *CLOSED_MENU_EN, "invalid-key/en",
          *CLOSED_MENU_EN, *CLOSED_MENU_EN],
     ),
     "nine-in-english-is-invalid": case(
         "after-hours", ["9", "9", "2"],
         to_transfer("en", "cps", "18662773553", "closed:after_hours", "lang:en", "menu:invalid",
                     "menu:2", "transfer:cps", line_state=AH),
-        [*closed_intro("closed-hours"), *CLOSED_MENU_FR, "closed-hours/en",
-         "emergency-numbers/en", *CLOSED_MENU_EN, "invalid-key/en", *CLOSED_MENU_EN,
-         "transferring/en"],
+        [*closed_intro("closed-hours"), *CLOSED_MENU_FR, *closed_info("closed-hours", "en"),
+         *CLOSED_MENU_EN, "invalid-key/en", *CLOSED_MENU_EN, "transferring/en"],
     ),
     "missing-destination-then-811": case(
         "missing-destination", ["2", "1"],
@@ -317,14 +350,14 @@ CASES = {
         "queue-exit-fr", [None, "7", None],
         to_closed("fr", "queue-exit", "menu:timeout", "menu:invalid", "menu:timeout",
                   "menu:default", line_state="hours"),
-        ["queue-unavailable/fr", "emergency-numbers/fr", *CLOSED_MENU_FR, *CLOSED_MENU_FR,
+        [*closed_info("queue-unavailable", "fr"), *CLOSED_MENU_FR, *CLOSED_MENU_FR,
          "invalid-key/fr", *CLOSED_MENU_FR],
     ),
     "queue-exit-fr-to-english-research": case(
         "queue-exit-fr", ["9", "3", "*"],
         to_research("en", "queue-exit", "lang:en", "menu:3", "research"),
-        ["queue-unavailable/fr", "emergency-numbers/fr", *CLOSED_MENU_FR,
-         "queue-unavailable/en", "emergency-numbers/en", *CLOSED_MENU_EN, *research_skipped("en")],
+        [*closed_info("queue-unavailable", "fr"), *CLOSED_MENU_FR,
+         *closed_info("queue-unavailable", "en"), *CLOSED_MENU_EN, *research_skipped("en")],
     ),
 }  # fmt: skip
 
@@ -432,27 +465,141 @@ def test_override_open_outside_hours_runs_the_open_menu() -> None:
     )
 
 
+# ---- what a caller hears first, and when keys work -------------------------------------
+
+# Prompts that play whole (a Play) after the emergency notice: the last words before the
+# call leaves the flow, and the research box (its notice must be heard before the beep).
+RESEARCH_BOX = {"research-intro", "consent-notice", "callback-invalid", "invalid-key"}
+
+
+def _key_taking(scenario: str, answers: tuple[Answer, ...], transcript: Transcript) -> None:
+    actions = transcript.actions
+    _, _, call = flow_scenarios()[scenario]
+    if call.extra.get("entry") != "queue-exit":
+        # one short notice first, that no key skips
+        assert actions[0] == Play((PromptRef("emergency-notice", "fr"),)), (scenario, answers)
+        later = actions[1:]
+    else:
+        later = actions  # the caller heard the notice when the call came in
+    in_research = False
+    for action, following in zip(later, [*later[1:], None], strict=True):
+        in_research = in_research or (
+            isinstance(action, Play) and action.prompts[0].name == "research-intro"
+        )
+        if isinstance(action, Play) and not in_research:
+            # played whole only just before the call leaves the flow
+            assert isinstance(following, Finish), (scenario, answers, action)
+    # the greeting (or the queue's apology) is already part of a menu
+    assert isinstance(later[0], Gather), (scenario, answers)
+
+
+@pytest.mark.parametrize("scenario", list(flow_scenarios()))
+def test_only_the_first_emergency_notice_cannot_be_interrupted(scenario: str) -> None:
+    paths = 0
+    for answers, transcript in explore(lambda: build(scenario)[0], DISTINCT_KEYS, 4):
+        _key_taking(scenario, answers, transcript)
+        paths += 1
+    assert paths > 10
+
+
+@pytest.mark.parametrize("scenario", [s for s in flow_scenarios() if s != "queue-exit-en"])
+def test_english_is_offered_within_the_first_prompts(scenario: str) -> None:
+    """Before any key, in the first four prompts, in a menu that takes the English key."""
+    flow, _ = build(scenario)
+    action = flow.start()
+    seen = 0
+    while True:
+        if isinstance(action, Gather):
+            names = [f"{ref.name}/{ref.language}" for ref in action.prompts]
+            offers = {"language-menu/en": "2", "for-english/en": "9"}
+            first = next((i for i, n in enumerate(names) if n in offers), None)
+            assert first is not None, names
+            assert seen + first <= 3, names
+            assert offers[names[first]] in action.accept
+            return
+        assert isinstance(action, Play)
+        seen += len(action.prompts)
+        action = flow.send(PlaybackDone())
+
+
+def test_a_key_pressed_during_the_closed_intro_is_the_menu_choice() -> None:
+    """The caller who knows the keys presses 1 during "we are closed": 811 at once."""
+    flow, settings = build("after-hours")
+    assert isinstance(flow.start(), Play)
+    intro = flow.send(PlaybackDone())
+    assert isinstance(intro, Gather)
+    names = [ref.name for ref in intro.prompts]
+    assert names[:3] == ["greeting", "closed-hours", "for-english"]
+    assert {"emergency-numbers", "closed-menu", "hours-open"} <= set(names)
+    assert set(intro.accept) == {"1", "2", "3", "9"}
+    assert intro.timeout_ms == settings.menu.digit_timeout_ms
+    announce = flow.send(DigitPressed("1"))
+    assert announce == Play((PromptRef("transferring", "fr"),))
+
+
+# ---- why the line is closed, and the hours it says -----------------------------------
+
+
+def _closed_prompts(settings: LineSettings, now: datetime) -> list[str]:
+    flow = CallFlow(settings, now, CallInfo())
+    flow.start()
+    gather = flow.send(PlaybackDone())
+    assert isinstance(gather, Gather)
+    return [f"{ref.name}/{ref.language}" for ref in gather.prompts]
+
+
+def test_the_night_switch_says_closed_and_the_hours() -> None:
+    settings = make_settings(make_schedule(override=Override("closed", reason="soir")))
+    prompts = _closed_prompts(settings, OPEN_NOW)
+    assert "closed-exceptional/fr" not in prompts
+    assert prompts[1:3] == ["closed-hours/fr", "for-english/en"]
+    assert prompts[3 : 3 + len(HOURS_FR)] == HOURS_FR
+
+
+def test_an_exceptional_forced_closure_says_so_without_hours() -> None:
+    override = Override("closed", reason="panne", exceptional=True)
+    settings = make_settings(make_schedule(override=override))
+    prompts = _closed_prompts(settings, OPEN_NOW)
+    assert prompts[1:3] == ["closed-exceptional/fr", "for-english/en"]
+    assert not {p for p in prompts if p.startswith(("closed-hours", "hours-", "hour-"))}
+    transcript = drive(CallFlow(settings, OPEN_NOW, CallInfo()), ["1"])
+    assert transcript.decision is not None and transcript.decision.line_state == "closure"
+
+
+def test_the_hours_said_are_the_settings() -> None:
+    """DOMAIN's default, 08:00-19:00 every day, holidays included."""
+    every_day = DayHours(time(8), time(19))
+    weekly = WeeklyHours(days=dict.fromkeys(range(7), every_day), holiday=every_day)
+    settings = make_settings(make_schedule(weekly=weekly))
+    prompts = _closed_prompts(settings, AFTER_HOURS_NOW)
+    hours = ["hours-open", "days-every-holidays", "time-from", "hour-8", "time-to", "hour-19"]
+    assert prompts[3:9] == [f"{name}/fr" for name in hours]
+    assert prompts[9] == "emergency-numbers/fr"
+
+
 # ---- hang-ups ---------------------------------------------------------------------
 
 HANGUPS = [
     # (scenario, answers, then hang up during the next "play" or "gather", language, path)
     ("open", [], "play", "fr", ("open", "hangup")),
     ("open", [], "gather", "fr", ("open", "hangup")),
-    ("open", ["7"], "play", "fr", ("open", "lang:invalid", "hangup")),
+    ("open", ["7"], "gather", "fr", ("open", "lang:invalid", "hangup")),
     ("open", ["2"], "gather", "en", ("open", "lang:en", "hangup")),
     ("open", ["2", "1"], "play", "en", ("open", "lang:en", "main:1", "hangup")),
-    ("open", ["2", "5"], "play", "en", ("open", "lang:en", "main:invalid", "hangup")),
+    ("open", ["2", "5"], "gather", "en", ("open", "lang:en", "main:invalid", "hangup")),
     ("open", ["3"], "play", "fr", ("open", "lang:other", "hangup")),
     ("after-hours", [], "play", "fr", ("closed:after_hours", "hangup")),
     ("after-hours", [], "gather", "fr", ("closed:after_hours", "hangup")),
-    ("after-hours", ["9"], "play", "en", ("closed:after_hours", "lang:en", "hangup")),
     ("after-hours", ["9"], "gather", "en", ("closed:after_hours", "lang:en", "hangup")),
     ("after-hours", ["1"], "play", "fr",
      ("closed:after_hours", "menu:1", "transfer:811", "hangup")),
     ("after-hours", ["3"], "play", "fr", ("closed:after_hours", "menu:3", "research", "hangup")),
     ("queue-exit-en", [], "gather", "en", ("queue-exit", "hangup")),
-    ("missing-destination", ["2"], "play", "fr",
+    ("missing-destination", ["2"], "gather", "fr",
      ("closed:after_hours", "menu:2", "transfer-failed:cps", "hangup")),
+    ("missing-destination", ["2", "2", "2"], "play", "fr",
+     ("closed:after_hours", "menu:2", "transfer-failed:cps", "menu:2", "transfer-failed:cps",
+      "menu:2", "transfer-failed:cps", "menu:default", "hangup")),
 ]  # fmt: skip
 
 

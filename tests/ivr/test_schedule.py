@@ -259,6 +259,10 @@ OVERRIDES = [
      at(TUESDAY, 19)),
     (Override("open", until=at(TUESDAY, 22)), (), at(TUESDAY, 22), False, "after_hours",
      at(TUESDAY + timedelta(days=1), 8)),
+    # a forced closure for an exceptional reason is an exceptional closure
+    (Override("closed", exceptional=True), (), at(TUESDAY, 10), False, "closure", None),
+    (Override("closed", until=at(TUESDAY, 12), exceptional=True), (), at(TUESDAY, 22), False,
+     "after_hours", at(TUESDAY + timedelta(days=1), 8)),
     # the override wins over a closure
     (Override("open"), (STORM,), at(TUESDAY, 11), True, "override_open", None),
     (Override("open", until=at(TUESDAY, 11)), (STORM,), at(TUESDAY, 11), False, "closure",
@@ -279,6 +283,23 @@ def test_overrides(
 ) -> None:
     state = compute_state(make_schedule(override=override, closures=closures), now)
     assert (state.is_open, state.reason, state.until) == (is_open, reason, until)
+
+
+def test_override_detail_is_its_reason_or_its_kind() -> None:
+    night = compute_state(make_schedule(override=Override("closed")), at(TUESDAY, 10))
+    storm = Override("closed", reason="panne de courant", exceptional=True)
+    outage = compute_state(make_schedule(override=storm), at(TUESDAY, 10))
+    unnamed = compute_state(
+        make_schedule(override=Override("closed", exceptional=True)), at(TUESDAY, 10)
+    )
+    assert (night.reason, night.detail) == ("override_closed", "forced closed")
+    assert (outage.reason, outage.detail) == ("closure", "panne de courant")
+    assert unnamed.detail == "exceptional closure"
+
+
+def test_only_a_forced_closure_can_be_exceptional() -> None:
+    with pytest.raises(ValueError, match="only a forced closure"):
+        Override("open", exceptional=True)
 
 
 def test_override_on_a_holiday_keeps_the_holiday_name() -> None:

@@ -51,9 +51,10 @@ def test_load_before_seed_says_to_upgrade(migrated_engine: Engine) -> None:
 def test_seed_gives_the_domain_defaults(store: SettingsStore) -> None:
     settings = store.load()
     sched = settings.schedule
-    weekday, weekend = DayHours(time(8), time(19)), DayHours(time(8), time(15, 30))
-    assert [sched.weekly.for_weekday(d) for d in range(7)] == [weekday] * 5 + [weekend] * 2
-    assert sched.weekly.holiday == weekend
+    # DOMAIN.md: the centre's published hours, 8 h - 19 h seven days a week, holidays too
+    every_day = DayHours(time(8), time(19))
+    assert [sched.weekly.for_weekday(d) for d in range(7)] == [every_day] * 7
+    assert sched.weekly.holiday == every_day
     assert sched.timezone == "America/Toronto"
     assert (sched.holidays.country, sched.holidays.subdivision) == ("CA", "QC")
     assert sched.holidays.categories == ("public",)
@@ -236,6 +237,26 @@ def test_expired_override_and_past_closures_are_left_out(store: SettingsStore) -
     assert after.override is None and after.closures == ()
 
 
+def test_a_forced_closure_is_the_night_switch_unless_exceptional(store: SettingsStore) -> None:
+    with store.change() as session:
+        set_override(session, "closed", None, "soir", "bob")
+    night = store.load().schedule.override
+    assert night is not None and (night.reason, night.exceptional) == ("soir", False)
+    with store.change() as session:
+        set_override(session, "closed", FUTURE, "panne de courant", "bob", exceptional=True)
+    outage = store.load().schedule.override
+    assert outage is not None
+    assert (outage.mode, outage.reason, outage.exceptional) == ("closed", "panne de courant", True)
+    with store.change() as session:
+        set_override(session, "closed", None, "", "bob", exceptional=True)
+    unnamed = store.load().schedule.override
+    assert unnamed is not None and (unnamed.reason, unnamed.exceptional) == ("", True)
+    with store.change() as session:
+        set_override(session, "open", None, "", "bob")
+    forced_open = store.load().schedule.override
+    assert forced_open is not None and not forced_open.exceptional
+
+
 def test_clearing_the_override(store: SettingsStore) -> None:
     with store.change() as session:
         set_override(session, "closed", None, "panne", "bob")
@@ -261,6 +282,8 @@ def test_remove_closure(store: SettingsStore) -> None:
     ("call", "message"),
     [
         (lambda s: set_override(s, "closed", datetime(2000, 1, 1, tzinfo=UTC), "", "b"), "past"),
+        (lambda s: set_override(s, "open", None, "", "b", exceptional=True), "forced closure"),
+        (lambda s: set_override(s, "closed", None, "[exceptional] x", "b"), "cannot start"),
         (lambda s: add_closure(s, FUTURE, FUTURE, "x", "b"), "end after"),
         (lambda s: add_closure(s, FUTURE, FUTURE + timedelta(1), " ", "b"), "reason"),
         (lambda s: set_destination_number(s, "nowhere", "*", "911", "b"), "no destination"),
