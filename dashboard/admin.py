@@ -591,6 +591,7 @@ def index() -> Page:
     return _page(
         "admin/index.html",
         unverified=ls.unverified_numbers(session),
+        to_fill=ls.numbers_to_fill(session),
         version=session.get(models.SettingsVersion, models.SINGLETON_ID),
         dialplan_problems=_dialplan_problems(ls.list_destinations(session)),
     )

@@ -63,6 +63,15 @@ class DestinationButton:
     key: str
     label: str
     emergency: bool
+    has_number: bool = True
+
+    @property
+    def button_label(self) -> str:
+        """The label, and a word when the number is still to fill in (a transfer there is
+        refused: nothing can be dialled)."""
+        if self.has_number:
+            return self.label
+        return f"{self.label} ({_('numéro à inscrire')})"
 
 
 @dataclass(frozen=True)
@@ -102,9 +111,15 @@ class ConsoleView:
 def _destinations() -> tuple[DestinationButton, ...]:
     """The directory's destinations, emergency services first, in the directory's order."""
     english = current_language() == "en"
+    settings = db.line_settings()
     found = [
-        DestinationButton(d.key, d.label_en if english else d.label_fr, d.kind == "emergency")
-        for d in db.line_settings().destinations
+        DestinationButton(
+            d.key,
+            d.label_en if english else d.label_fr,
+            d.kind == "emergency",
+            d.number_for(settings.territory) is not None,
+        )
+        for d in settings.destinations
     ]
     return tuple(sorted(found, key=lambda d: not d.emergency))
 
@@ -256,6 +271,13 @@ def describe(command: commands.Command, now: datetime) -> tuple[str, str]:
         )
     result = command.result or {}
     if status == commands.ERROR:
+        if result.get("code") == "no_number":
+            return "error", _(
+                "Aucun numéro n'est encore inscrit pour %(dest)s : rien n'a été composé et "
+                "l'appelant est toujours avec vous. La tentative est notée. Donnez-lui le "
+                "numéro si vous le connaissez, et demandez à un administrateur de l'inscrire.",
+                dest=dest,
+            )
         text = _ERRORS.get(str(result.get("code", "")), _l("L'action a échoué."))
         return "error", str(text)
     kind, mode = command.kind, args.get("mode", "attended")

@@ -533,6 +533,9 @@ def cmd_line_status(args: argparse.Namespace, config: Config) -> int:
         zone = ZoneInfo(store.load().schedule.timezone)
         at = _instant("--at", args.at, zone) if args.at else datetime.now(UTC)
         settings = store.load(now=at)
+        with store.change() as session:
+            to_fill = ls.numbers_to_fill(session)
+            to_verify = ls.unverified_numbers(session)
     state = compute_state(settings.schedule, at)
     print(f"state: {'open' if state.is_open else 'closed'}")
     print(f"reason: {state.reason}")
@@ -543,7 +546,22 @@ def cmd_line_status(args: argparse.Namespace, config: Config) -> int:
         print(f"holiday: {state.holiday_name}")
     print(f"at: {_local(at, zone)}")
     print(f"settings version: {settings.version}")
+    _print_numbers("to fill in", [(k, t, f"(placeholder {n})" if n else "") for k, t, n in to_fill])
+    _print_numbers("to verify", to_verify)
     return 0
+
+
+def _print_numbers(title: str, rows: list[tuple[str, str, str]]) -> None:
+    """One line per destination: ``to fill in (crise): capitale-nationale, ...`` (a
+    transfer there fails until an administrator enters the number) or ``to verify (911):
+    capitale-nationale 911, ...`` (it dials, but nobody has checked it with the centre)."""
+    if not rows:
+        print(f"{title}: nothing")
+    by_key: dict[str, list[str]] = {}
+    for key, territory, number in rows:
+        by_key.setdefault(key, []).append(f"{territory} {number}".strip())
+    for key, items in by_key.items():
+        print(f"{title} ({key}): {', '.join(items)}")
 
 
 def cmd_line_override(args: argparse.Namespace, config: Config) -> int:
@@ -613,7 +631,9 @@ def cmd_settings_show(args: argparse.Namespace, config: Config) -> int:
         settings = store.load()
         with store.change() as session:
             unverified = ls.unverified_numbers(session)
+            to_fill = ls.numbers_to_fill(session)
     view = dict(ls.describe(settings))
+    view["numbers_to_fill"] = [f"{k} {t} {n}".strip() for k, t, n in to_fill]
     view["numbers_to_verify"] = [f"{k} {t} {n}" for k, t, n in unverified]
     if args.json:
         print(json.dumps(view, ensure_ascii=False, indent=2))

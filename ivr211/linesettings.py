@@ -38,6 +38,8 @@ DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
 _HOURS_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 _NUMBER_RE = re.compile(r"^\+?\d{3,15}$")
 _NUMBER_NOISE = re.compile(r"[\s().-]")
+# North American numbers NXX-555-0100 to NXX-555-0199 are reserved for fiction.
+_FICTIONAL_RE = re.compile(r"^(?:\+?1)?\d{3}55501\d{2}$")
 SEED_FORMAT = 1
 
 
@@ -66,6 +68,21 @@ def normalize_number(number: str) -> str:
     if not _NUMBER_RE.match(cleaned):
         raise ValueError(f"{number!r} is not a dialable number (digits, optional leading +)")
     return cleaned
+
+
+def is_placeholder_number(number: str) -> bool:
+    """``4185550101``: a fictional number (555-0100 to 555-0199, any area code), which a
+    seed can only hold as a placeholder for a number still to get."""
+    return bool(_FICTIONAL_RE.match(_NUMBER_NOISE.sub("", number)))
+
+
+def _seed_number(number: str) -> str:
+    """A seed number: ``""`` (still to fill in) stays empty, and so does a fictional
+    placeholder, so that nothing dials it; anything else must be dialable."""
+    if not number.strip():
+        return ""
+    cleaned = normalize_number(number)
+    return "" if is_placeholder_number(cleaned) else cleaned
 
 
 class _Strict(BaseModel):
@@ -152,7 +169,7 @@ class _SeedDestination(_Strict):
     report_group: str = Field(min_length=1, max_length=40)
     short_code: str = Field(pattern=r"^[0-9]{1,16}$")
     active: bool = True
-    numbers: dict[str, Annotated[str, AfterValidator(normalize_number)]] = Field(min_length=1)
+    numbers: dict[str, Annotated[str, AfterValidator(_seed_number)]] = Field(min_length=1)
 
 
 class _Seed(_Strict):
@@ -229,11 +246,16 @@ def _check_seed(path: Path, seed: _Seed) -> None:
         )
 
 
-def seed_if_empty(session: Session, toml_path: Path, *, by: str = "seed") -> bool:
+SEED_AUTHOR = "seed"
+
+
+def seed_if_empty(session: Session, toml_path: Path, *, by: str = SEED_AUTHOR) -> bool:
     """On first run, write the seed into the database, in the caller's transaction.
 
     Returns False, without reading the file, when settings already exist: the
-    database is the reference from then on.
+    database is the reference from then on. A number the seed leaves empty, or gives as
+    a fictional placeholder, is stored empty: a transfer there fails cleanly until an
+    administrator fills it in (``numbers_to_fill``).
     """
     if session.get(m.SettingsVersion, m.SINGLETON_ID) is not None:
         return False
@@ -380,7 +402,11 @@ def load_settings(session: Session, now: datetime | None = None) -> s.LineSettin
                 label_en=d.label_en,
                 kind="partner" if d.kind == "partner" else "emergency",
                 short_code=d.short_code,
-                numbers={n.territory: n.number for n in d.numbers},
+                numbers={
+                    n.territory: n.number
+                    for n in d.numbers
+                    if not _is_to_fill(n.number, n.verified, n.updated_by)
+                },
             )
             for d in destinations
         ),
@@ -663,15 +689,50 @@ def set_destination_number(
     return bump_version(session, by)
 
 
+def _is_to_fill(number: str, verified: bool, updated_by: str) -> bool:
+    """Still to fill in, never dialled: an empty number, or a fictional placeholder that
+    an older seed wrote (418 555-0101...) and nobody has touched since. A fictional number
+    an administrator entered (a lab's test line) is theirs: it dials."""
+    if not number:
+        return True
+    return updated_by == SEED_AUTHOR and not verified and is_placeholder_number(number)
+
+
 def unverified_numbers(session: Session) -> list[tuple[str, str, str]]:
-    """(destination key, territory, number) of every number nobody has checked yet."""
+    """(destination key, territory, number) of every number that dials but that nobody
+    has checked yet (the numbers still to fill in are ``numbers_to_fill``)."""
     rows = session.execute(
-        select(m.Destination.key, m.DestinationNumber.territory, m.DestinationNumber.number)
+        select(
+            m.Destination.key,
+            m.DestinationNumber.territory,
+            m.DestinationNumber.number,
+            m.DestinationNumber.verified,
+            m.DestinationNumber.updated_by,
+        )
         .join(m.DestinationNumber)
         .where(m.DestinationNumber.verified.is_(False), m.Destination.active.is_(True))
         .order_by(m.Destination.sort_order, m.DestinationNumber.territory)
     )
-    return [(k, t, n) for k, t, n in rows]
+    return [(k, t, n) for k, t, n, ok, by in rows if not _is_to_fill(n, ok, by)]
+
+
+def numbers_to_fill(session: Session) -> list[tuple[str, str, str]]:
+    """(destination key, territory, number) of every number still to fill in for an
+    active destination, never dialled (a transfer there fails cleanly): empty, or a
+    fictional placeholder (555-01xx) an older seed wrote, given as the number."""
+    rows = session.execute(
+        select(
+            m.Destination.key,
+            m.DestinationNumber.territory,
+            m.DestinationNumber.number,
+            m.DestinationNumber.verified,
+            m.DestinationNumber.updated_by,
+        )
+        .join(m.DestinationNumber)
+        .where(m.Destination.active.is_(True))
+        .order_by(m.Destination.sort_order, m.DestinationNumber.territory)
+    )
+    return [(k, t, n) for k, t, n, ok, by in rows if _is_to_fill(n, ok, by)]
 
 
 def describe(settings: s.LineSettings) -> Mapping[str, Any]:
@@ -904,6 +965,11 @@ class NumberRecord:
     verified: bool
     updated_by: str
     updated_at: datetime | None
+
+    @property
+    def to_fill(self) -> bool:
+        """Still to fill in (never dialled): empty, or an older seed's placeholder."""
+        return _is_to_fill(self.number, self.verified, self.updated_by)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ and the navigator entering its bridge (warm transfer started), ``DTMFEnd`` on th
 caller's leg (the keys leaked: no transfer feature), ``BlindTransfer Result: Success``,
 ``QueueMemberAdded`` / ``QueueMemberPause`` / ``QueueMemberRemoved``, ``ConfbridgeJoin``
 of the service channel we originated. Destinations are checked against the directory
-before anything is sent. Errors are :class:`ActionError` subclasses whose message a
-navigator understands.
+before anything is sent, and one whose number is still to fill in is refused there
+(:class:`NoNumber`, with the failed attempt to record). Errors are
+:class:`ActionError` subclasses whose message a navigator understands.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "Leg",
     "LinkUnavailable",
     "NoConsultation",
+    "NoNumber",
     "NoSuchChannel",
     "NotPermitted",
     "QueueMember",
@@ -69,6 +71,20 @@ class NoConsultation(ActionError):
 
 class UnknownDestination(ActionError):
     code = "unknown_destination"
+
+
+class NoNumber(ActionError):
+    """The destination's number is still to fill in: nothing was sent to Asterisk.
+
+    ``fact`` is the failed attempt, tied to the navigator's call, for the listener to
+    record (a transfer by keys to an empty number fails in the dialplan and is recorded
+    from its events; one from the console never reaches the dialplan)."""
+
+    code = "no_number"
+
+    def __init__(self, message: str, fact: TransferFact) -> None:
+        super().__init__(message)
+        self.fact = fact
 
 
 class NotPermitted(ActionError):
@@ -250,7 +266,9 @@ def _now() -> datetime:
 
 class Actions:
     """The navigators' actions; ``destinations`` maps a directory key to its short code
-    in the transfer context (from the line settings, read when the action runs)."""
+    in the transfer context (from the line settings, read when the action runs), and
+    ``dialable(key)`` says whether that destination has a number to dial (None: all do).
+    """
 
     def __init__(
         self,
@@ -261,6 +279,7 @@ class Actions:
         *,
         conferences: ConferenceExpectation | None = None,
         clock: Callable[[], datetime] = _now,
+        dialable: Callable[[str], bool] | None = None,
     ) -> None:
         self.link = link
         self.tracker = tracker
@@ -268,6 +287,7 @@ class Actions:
         self.options = options or ActionOptions()
         self.conferences = conferences
         self.clock = clock
+        self.dialable = dialable
 
     # ---- helpers ---------------------------------------------------------------------
 
@@ -277,6 +297,36 @@ class Actions:
             known = ", ".join(sorted(self.destinations())) or "none"
             raise UnknownDestination(f"unknown destination {destination!r} (known: {known})")
         return code
+
+    def _refuse_without_number(self, leg: Leg, destination: str, code: str, kind: Kind) -> None:
+        """Raise :class:`NoNumber` when ``destination`` has no number to dial: the
+        navigator hears nothing, stays with the caller, and the attempt is a failed one
+        (``nonumber:<linkedid>:<destination>``, once per destination per call)."""
+        if self.dialable is None or self.dialable(destination):
+            return
+        peers = self.tracker.peers(leg)
+        caller = peers[0] if len(peers) == 1 else None
+        linkedid = (caller.linkedid if caller else "") or leg.linkedid
+        now = self.clock()
+        fact = TransferFact(
+            key=f"nonumber:{linkedid}:{destination}",
+            kind=kind,
+            outcome=Outcome.FAILED,
+            started_at=now,
+            ended_at=now,
+            linkedid=linkedid,
+            navigator_channel=channel_endpoint(leg.name),
+            destination=destination,
+            target_exten=code,
+            target_context=self.options.transfer_context,
+            caller_uniqueid=caller.uniqueid if caller and caller.uniqueid else None,
+            source=Source.ACTION,
+        )
+        raise NoNumber(
+            f"{destination} has no number to dial yet: nothing was sent, the caller is "
+            "still with the navigator",
+            fact,
+        )
 
     async def _send(self, action: dict[str, str]) -> Event:
         try:
@@ -332,6 +382,7 @@ class Actions:
         consultation channel is up with the navigator in its bridge."""
         code = self.short_code(destination)
         leg = await self.locate(navigator)
+        self._refuse_without_number(leg, destination, code, Kind.ATTENDED)
         peers = {p.name for p in self.tracker.peers(leg)}
         context = self.options.transfer_context
         prefix = f"Local/{code}@{context}-"
@@ -415,6 +466,7 @@ class Actions:
         """BlindTransfer of the navigator's leg; judged from ``BlindTransfer Result``."""
         code = self.short_code(destination)
         leg = await self.locate(navigator)
+        self._refuse_without_number(leg, destination, code, Kind.BLIND)
         context = self.options.transfer_context
 
         def judge(event: Event) -> Any:
@@ -449,6 +501,7 @@ class Actions:
             raise NotPermitted("three-way calls are not configured on this line")
         code = self.short_code(destination)
         leg = await self.locate(navigator)
+        self._refuse_without_number(leg, destination, code, Kind.THREEWAY)
         peers = self.tracker.peers(leg)
         if len(peers) != 1:
             raise NoSuchChannel(f"{navigator} is not in a two-party call")

@@ -47,6 +47,7 @@ from listener.actions import (
     ActionResult,
     Actions,
     CallTracker,
+    NoNumber,
     QueueMember,
 )
 from listener.ami import ActionTimeout, AmiLink, Event, LinkDown, LinkOptions, LinkState
@@ -101,12 +102,21 @@ class _Directory:
         self.transfer_context = transfer_context
         self.codes: dict[str, str] = {}
         self.keys: dict[str, str] = {}
+        self.numbered: frozenset[str] | None = None
         self.queue = "navigateurs"
 
     def update(self, settings: LineSettings) -> None:
         codes = {d.key: d.short_code for d in settings.destinations}
         self.codes, self.keys = codes, {code: key for key, code in codes.items()}
+        self.numbered = frozenset(
+            d.key for d in settings.destinations if d.number_for(settings.territory)
+        )
         self.queue = settings.queue_name
+
+    def dialable(self, key: str) -> bool:
+        """The destination has a number for the centre's territory (settings not read
+        yet: assume it does, and let the dialplan judge)."""
+        return self.numbered is None or key in self.numbered
 
     def resolve(self, exten: str, context: str) -> str | None:
         return self.keys.get(exten) if context == self.transfer_context else None
@@ -152,6 +162,7 @@ class ListenerService:
             self.directory.short_codes,
             self.options.actions,
             conferences=self.interpreter,
+            dialable=self.directory.dialable,
         )
         self.writer: RecordWriter | None = None
         self.pbx = PbxValues(self.link, self._line_values, self.options.pbx_push_s)
@@ -447,11 +458,15 @@ class ListenerService:
             return ActionResult(f"referral to {fact.destination} {said}", {"key": fact.key})
         if kind == "transfer":
             mode, dest = str(args.get("mode", "attended")), str(args["destination"])
-            if mode == "blind":
-                return await a.blind_transfer(endpoint, dest)
-            if mode == "three_way":
-                return await a.three_way(endpoint, dest)
-            return await a.start_warm_transfer(endpoint, dest)
+            try:
+                if mode == "blind":
+                    return await a.blind_transfer(endpoint, dest)
+                if mode == "three_way":
+                    return await a.three_way(endpoint, dest)
+                return await a.start_warm_transfer(endpoint, dest)
+            except NoNumber as exc:
+                await asyncio.to_thread(self._record, exc.fact)
+                raise
         if kind == "cancel":
             return await a.cancel_warm_transfer(endpoint)
         member = QueueMember(self.directory.queue, interface, name)

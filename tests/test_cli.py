@@ -128,6 +128,19 @@ def test_line_status(capsys: pytest.CaptureFixture[str], ready: Path) -> None:
     assert "holiday" in holiday
 
 
+def test_line_status_lists_numbers_to_fill_in_and_to_verify(
+    capsys: pytest.CaptureFixture[str], ready: Path
+) -> None:
+    shown = status(capsys, ready, WEDNESDAY_10H)
+    both = "capitale-nationale, chaudiere-appalaches"
+    for key in ("crise", "menus-travaux", "appels-amitie", "paniers-noel"):
+        assert shown[f"to fill in ({key})"] == both
+        assert f"to verify ({key})" not in shown
+    assert shown["to verify (911)"] == "capitale-nationale 911, chaudiere-appalaches 911"
+    assert shown["to verify (cps)"].startswith("capitale-nationale 18662773553")
+    assert "to fill in (911)" not in shown
+
+
 def test_override_set_and_clear_show_in_status(
     capsys: pytest.CaptureFixture[str], ready: Path
 ) -> None:
@@ -212,6 +225,7 @@ def test_settings_show(capsys: pytest.CaptureFixture[str], ready: Path) -> None:
     assert code == 0
     assert "mon: 08:00-19:00" in out and "holiday: 08:00-19:00" in out
     assert "18662773553" in out and "numbers_to_verify:" in out
+    assert "numbers_to_fill:" in out and "- crise capitale-nationale" in out
 
 
 def test_config_check_masks_the_database_password(

@@ -560,11 +560,13 @@ def test_destination_edit_invalid(admin: FlaskClient, app_engine: Engine, post_f
 def test_numbers_set_verified_and_remove(
     admin: FlaskClient, app_engine: Engine, post_form: Post
 ) -> None:
+    """The seed leaves the crisis centre's numbers empty: the administrator fills one in."""
     page = admin.get("/admin/destinations/crise").text
-    assert page.count('class="to-verify') == 2
+    assert page.count('class="to-fill') == 2 and page.count("à inscrire") >= 2
     url, data = VALID_FORMS["number set"]
     page = saved(admin, post_form(admin, url, data), "/admin/destinations/crise")
-    assert page.count('class="to-verify') == 1
+    assert page.count('class="to-fill') == 1
+    assert page.count('class="to-verify') == 0
     crise = load(app_engine).destination("crise")
     assert crise is not None and crise.numbers["capitale-nationale"] == "4185550199"
     with Session(app_engine) as session:
@@ -580,6 +582,19 @@ def test_numbers_set_verified_and_remove(
     saved(admin, post_form(admin, *VALID_FORMS["number remove"]), "/admin/destinations/crise")
     crise = load(app_engine).destination("crise")
     assert crise is not None and set(crise.numbers) == {"capitale-nationale"}
+
+
+def test_the_overview_lists_the_numbers_still_to_fill_in(
+    admin: FlaskClient, post_form: Post
+) -> None:
+    page = admin.get("/admin/").text
+    assert "Numéros à inscrire" in page
+    assert page.count('class="to-fill"') == 8  # 4 destinations x 2 territories
+    assert 'href="/admin/destinations/crise"' in page
+    assert page.count('class="to-verify"') == 10
+    url, data = VALID_FORMS["number set"]
+    post_form(admin, url, data)
+    assert admin.get("/admin/").text.count('class="to-fill"') == 7
 
 
 def test_numbers_invalid(admin: FlaskClient, app_engine: Engine, post_form: Post) -> None:

@@ -404,6 +404,41 @@ def test_paused_and_logged_out_presence(
         assert session.scalar(select(func.count()).select_from(m.ListenerCommand)) == 0
 
 
+def test_a_destination_still_to_fill_in_is_marked_and_its_refusal_explained(
+    client: FlaskClient, navigator: TestUser, app_engine: Engine, clock: FakeClock
+) -> None:
+    """The seed leaves the crisis centre's number empty: its button says so before any
+    click, and the listener's refusal (``no_number``: nothing dialled, the attempt
+    recorded as failed) reads in the navigator's words."""
+    listener_up(app_engine, clock.now)
+    on_call(app_engine, clock.now)
+    text = page_text(client)
+    transfer = text.split('id="console-transfer"')[1].split("</div>")[0]
+    assert "Centre de crise régional (numéro à inscrire)" in transfer
+    assert "Menus travaux (aide à domicile) (numéro à inscrire)" in transfer
+    assert "Urgence 911 (police, pompiers, ambulance)</button>" in transfer
+    answer = post(client, "/console/transfer", {"destination": "crise"}, headers=JSON).json
+    assert answer is not None
+    with Session(app_engine) as session, session.begin():
+        (claimed,) = commands.claim_due(session, clock.now)
+        assert claimed.args["destination"] == "crise"
+        commands.complete(
+            session,
+            claimed.id,
+            "error",
+            {"code": "no_number", "message": "crise has no number to dial yet"},
+            now=clock.now,
+        )
+    result = client.get(answer["result_url"]).json
+    assert result is not None
+    assert (result["state"], result["ok"]) == ("error", False)
+    assert result["message"] == (
+        "Aucun numéro n'est encore inscrit pour Centre de crise régional : rien n'a été "
+        "composé et l'appelant est toujours avec vous. La tentative est notée. Donnez-lui "
+        "le numéro si vous le connaissez, et demandez à un administrateur de l'inscrire."
+    )
+
+
 def cancel_button(text: str) -> str:
     form = text.split('action="/console/cancel"')[1].split("</form>")[0]
     return form.split("<button")[1]

@@ -16,6 +16,7 @@ from listener.actions import (
     CallTracker,
     LinkUnavailable,
     NoConsultation,
+    NoNumber,
     NoSuchChannel,
     NotPermitted,
     QueueMember,
@@ -282,6 +283,76 @@ def test_referral_fact() -> None:
 
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+
+
+# ---- a destination whose number is still to fill in ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [("attended", Kind.ATTENDED), ("blind", Kind.BLIND), ("three_way", Kind.THREEWAY)],
+)
+def test_a_destination_without_a_number_is_refused_before_anything_is_sent_2a1(
+    mode: str, kind: Kind
+) -> None:
+    """The navigator is on 2a1's call; the suicide-prevention line has no number yet:
+    nothing reaches Asterisk (no Atxfer, BlindTransfer, Redirect or Originate), and the
+    attempt comes back as a failed fact, tied to the call, for the listener to record."""
+
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            b.actions = Actions(
+                b.link,
+                b.tracker,
+                lambda: LAB,
+                LAB_OPTIONS,
+                conferences=b.interpreter,
+                clock=lambda: NOW,
+                dialable=lambda key: key != "cps",
+            )
+            await b.replay("2a1-attended-transfer-ami", {"Atxfer": {1}})
+            leg = b.tracker.find(NAV)
+            assert leg is not None
+            (caller,) = b.tracker.peers(leg)
+            start = {
+                "attended": b.actions.start_warm_transfer,
+                "blind": b.actions.blind_transfer,
+                "three_way": b.actions.three_way,
+            }[mode]
+            with pytest.raises(NoNumber, match="no number") as refused:
+                await start(NAV, "cps")
+            sent = {a["Action"] for a in fake.received}
+            assert not sent & {"Atxfer", "BlindTransfer", "Redirect", "Originate"}
+            assert refused.value.code == "no_number"
+            assert refused.value.fact == TransferFact(
+                key=f"nonumber:{caller.linkedid}:cps",
+                kind=kind,
+                outcome=Outcome.FAILED,
+                started_at=NOW,
+                ended_at=NOW,
+                linkedid=caller.linkedid,
+                navigator_channel="Local/nav-manual@navigators",
+                destination="cps",
+                target_exten="18662773553",
+                target_context="emergency-services",
+                caller_uniqueid=caller.uniqueid,
+                source=Source.ACTION,
+            )
+            assert caller.linkedid and caller.uniqueid
+
+    run(scenario())
+
+
+def test_without_a_call_a_missing_number_is_just_no_call() -> None:
+    async def scenario() -> None:
+        async with FakeAmi() as fake, Bench(fake) as b:
+            b.actions = Actions(
+                b.link, b.tracker, lambda: LAB, LAB_OPTIONS, dialable=lambda key: False
+            )
+            with pytest.raises(NoSuchChannel):
+                await b.actions.start_warm_transfer("PJSIP/nav-bob", "cps")
+
+    run(scenario())
 
 
 # ---- CancelAtxfer only while a consultation exists (2k) -------------------------------

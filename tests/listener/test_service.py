@@ -245,3 +245,65 @@ def test_the_reconcile_after_a_reconnect_reads_cel_times_in_the_pbx_zone(
         else record.started_at
     )
     assert abs(started - (first + shift)) < timedelta(seconds=30)
+
+
+def test_a_console_transfer_to_a_number_still_to_fill_in_is_a_failed_attempt(
+    store: SettingsStore, tmp_path: Path
+) -> None:
+    """The seed leaves the crisis centre's number empty. The navigator is on 2a1's call
+    and asks the console for a warm transfer there: nothing reaches Asterisk, the command
+    answers ``no_number``, and one failed attempt is recorded on that call."""
+    with Session(store.engine) as session, session.begin():
+        add_navigator(session, "alice", "Alice", "Local/nav-manual@navigators")
+    nav = "Local/nav-manual@navigators"
+    ids: list[int] = []
+
+    def submit() -> int:
+        with Session(store.engine) as session, session.begin():
+            return commands.submit(
+                session,
+                "transfer",
+                {"user": "alice", "destination": "crise", "mode": "attended"},
+                "dashboard:alice",
+            )
+
+    def finished(command_id: int) -> bool:
+        with Session(store.engine) as session:
+            return commands.get(session, command_id).status in ("ok", "error")
+
+    async def scenario() -> None:
+        async with FakeAmi() as fake:
+            service = service_for(fake, store, tmp_path)
+            task = asyncio.create_task(service.run())
+            try:
+                await service.link.wait_connected(5)
+                replay = asyncio.create_task(
+                    fake.replay(raw("2a1-attended-transfer-ami"), expect={"Atxfer": {1}})
+                )
+
+                def on_call() -> bool:
+                    leg = service.tracker.find(nav)
+                    return leg is not None and bool(service.tracker.peers(leg))
+
+                await until(on_call)
+                for _ in range(2):  # clicked twice: still one attempt on this call
+                    ids.append(await asyncio.to_thread(submit))
+                    await until(lambda: finished(ids[-1]))
+                assert fake.actions("Atxfer") == []
+                replay.cancel()
+                await asyncio.gather(replay, return_exceptions=True)
+            finally:
+                service.stop()
+                await task
+
+    run(scenario())
+    with Session(store.engine) as session:
+        done = [commands.get(session, i) for i in ids]
+    assert [c.status for c in done] == ["error", "error"]
+    assert [c.result["code"] for c in done if c.result] == ["no_number", "no_number"]
+    (record,) = records(store)
+    assert (record.kind, record.outcome, record.destination) == ("attended", "failed", "crise")
+    assert record.key == f"nonumber:{record.linkedid}:crise"
+    assert record.answer_delay_s is None
+    assert record.navigator_channel == nav and record.navigator_id is not None
+    assert (record.target_exten, record.source) == ("101", "action")

@@ -84,9 +84,9 @@ def test_seed_gives_the_domain_defaults(store: SettingsStore) -> None:
     assert by_key["sosvc"].number_for("chaudiere-appalaches") == "18003639010"
     for code in ("911", "811", "988"):
         assert by_key[code].number_for("capitale-nationale") == code
-    crise = by_key["crise"].numbers
-    assert set(crise) == {"capitale-nationale", "chaudiere-appalaches"}
-    assert crise["capitale-nationale"] != crise["chaudiere-appalaches"]
+    # one crisis centre per territory, still to fill in: no number dials yet
+    assert dict(by_key["crise"].numbers) == {}
+    assert by_key["crise"].number_for("capitale-nationale") is None
     assert {d.key for d in settings.destinations if d.kind == "partner"} == {
         "menus-travaux",
         "appels-amitie",
@@ -103,7 +103,7 @@ def test_report_groups_and_unverified_numbers(store: SettingsStore) -> None:
     assert groups["988"] == "cps"
     assert groups["811"] == "811"
     assert groups["crise"] == "crise"
-    assert len(unverified) == 18  # 9 destinations x 2 territories, none checked yet
+    assert len(unverified) == 10  # 5 numbers that dial x 2 territories, none checked yet
 
 
 def _row_counts(session: Session) -> dict[str, int]:
