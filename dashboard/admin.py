@@ -5,8 +5,9 @@ and the users.
 Every change goes through a change function of ``ivr211.linesettings`` (which bumps the
 settings version in the same transaction), ``ivr211.accounts`` or ``ivr211.navigators``,
 in one short write transaction. The FastAGI server re-reads the settings when their
-version moves and rewrites the AstDB mirror, so a change takes effect on the next call
-without a dialplan edit or a reload; only a new short code needs a dialplan extension.
+version moves and rewrites the AstDB mirror, and the listener pushes the same values to
+Asterisk as dialplan globals within seconds, so a change takes effect without a dialplan
+edit or a reload; only a new short code needs a dialplan extension.
 
 Forms are Flask-WTF (CSRF on every POST) and are validated twice: the form checks the
 shape of each field with a French message, the change function checks the meaning
@@ -554,7 +555,7 @@ def _apply(change: Callable[[Any], T]) -> tuple[bool, T | None]:
 
 def _done(endpoint: str, **values: Any) -> WerkzeugResponse:
     db.context().settings.invalidate()
-    flash(_("Enregistré. Le changement prend effet au prochain appel."), "success")
+    flash(_("Enregistré. Le changement prend effet en quelques secondes."), "success")
     return redirect(url_for(endpoint, **values))
 
 

@@ -25,7 +25,7 @@ from tests.dashboard.conftest import DEFAULT_NOW, PASSWORD, TestUser, do_login, 
 
 Post = Callable[..., TestResponse]
 Login = Callable[[FlaskClient, str], TestUser]
-SAVED = "prend effet au prochain appel"
+SAVED = "prend effet en quelques secondes"
 NEW_PASSWORD = "un tout nouveau mot de passe"
 
 
@@ -779,6 +779,6 @@ def test_messages_in_english(admin: FlaskClient, app_engine: Engine, post_form: 
     response = post_form(admin, url, {**data, "sat_closes": "15:00"})
     assert response.status_code == 302
     page = admin.get(url).text
-    assert "Saved. The change takes effect on the next call." in page
+    assert "Saved. The change takes effect within seconds." in page
     assert "The line now" in page and "Closed all day" in page
     assert version(app_engine) == 3  # sat, sun
