@@ -39,7 +39,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(TEST_STAMP)
-	$(BIN)/mypy ivr agi_scripts ivr211 listener
+	$(BIN)/mypy ivr agi_scripts ivr211 listener store research
 
 dialplan-lint: $(TEST_STAMP)
 	$(BIN)/python tools/lint_dialplan.py asterisk_conf/extensions.conf

@@ -93,8 +93,8 @@ def load_callable(spec: str) -> SettingsSource:
 def config_settings_source() -> SettingsSource:
     """The line settings from the database of the ivr211 configuration."""
     from ivr211.config import load_config
-    from ivr211.db import make_engine
-    from ivr211.linesettings import SettingsStore
+    from store.db import make_engine
+    from store.linesettings import SettingsStore
 
     config = load_config()
     engine = make_engine(config.database.url, password=config.database.password())

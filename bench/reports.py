@@ -10,10 +10,10 @@ directory, six navigators, then ``--records`` generated records bulk-loaded (SQL
 ``executemany`` in one transaction; PostgreSQL: ``COPY``), spread evenly over five
 fiscal years (2022-2026) with the shape DOMAIN.md describes: mostly referrals (811
 first), a few per cent attended / blind / three-way transfers, some abandoned, busy or
-unanswered. The dates are computed with ``ivr211.transfers.fiscal_year`` and the line's
+unanswered. The dates are computed with ``store.transfers.fiscal_year`` and the line's
 time zone, as the writer does.
 
-Every query of ``ivr211.reports`` is timed for the fiscal year 2026 (the index-led
+Every query of ``store.reports`` is timed for the fiscal year 2026 (the index-led
 ``fiscal_year = ?`` filter) and for one quarter (a ``local_date`` range):
 
 * cold: the first run on a new engine (SQLite: a new connection, so an empty page
@@ -57,12 +57,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
-from ivr211 import reports as r
 from ivr211.config import DEFAULT_SEED
-from ivr211.db import make_engine, readonly, upgrade
-from ivr211.linesettings import SettingsStore, seed_if_empty
-from ivr211.navigators import add_navigator
-from ivr211.transfers import fiscal_year
+from store import reports as r
+from store.db import make_engine, readonly, upgrade
+from store.linesettings import SettingsStore, seed_if_empty
+from store.navigators import add_navigator
+from store.transfers import fiscal_year
 from tests.conftest import _free_port, _postgres_bin
 
 ZONE = ZoneInfo("America/Toronto")

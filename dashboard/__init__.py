@@ -35,7 +35,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from dashboard import db, i18n
 from dashboard.roles import allowed_roles, current_role, guard, has_role, role_label
 from ivr211.config import Config, ConfigError, DashboardConfig, load_config
-from ivr211.db import make_engine, require_current
+from store.db import make_engine, require_current
 
 log = logging.getLogger(__name__)
 

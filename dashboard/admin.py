@@ -2,8 +2,8 @@
 directory and its numbers, the line's options, the consent notice of the research box,
 and the users.
 
-Every change goes through a change function of ``ivr211.linesettings`` (which bumps the
-settings version in the same transaction), ``ivr211.accounts`` or ``ivr211.navigators``,
+Every change goes through a change function of ``store.linesettings`` (which bumps the
+settings version in the same transaction), ``store.accounts`` or ``store.navigators``,
 in one short write transaction. The FastAGI server re-reads the settings when their
 version moves and rewrites the AstDB mirror, and the listener pushes the same values to
 Asterisk as dialplan globals within seconds, so a change takes effect without a dialplan
@@ -70,8 +70,8 @@ from dashboard.i18n import current_language
 from dashboard.roles import ROLE_LABELS, role_required
 from ivr import settings as s
 from ivr.schedule import LineState, compute_state, holidays_in_year
-from ivr211 import accounts, models, navigators
-from ivr211 import linesettings as ls
+from store import accounts, models, navigators
+from store import linesettings as ls
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

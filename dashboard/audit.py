@@ -2,7 +2,7 @@
 
 Administrators see who listed, played, downloaded, annotated, deleted, exported or purged
 what and when — never the messages themselves (those are the research role's, see
-dashboard/research.py). The rows hold no health detail (ivr211.voicemail.AuditEntry), so
+dashboard/research.py). The rows hold no health detail (store.voicemail.AuditEntry), so
 the export is safe to hand to the privacy officer; the export itself writes an "export"
 row.
 """
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from dashboard import db
 from dashboard.admin import ADMIN, _page
 from dashboard.roles import role_required
-from ivr211.voicemail import AUDIT_ACTIONS, AuditEntry, audit
+from store.voicemail import AUDIT_ACTIONS, AuditEntry, audit
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 

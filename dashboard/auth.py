@@ -37,8 +37,8 @@ from wtforms.validators import InputRequired, Length
 from dashboard import db
 from dashboard.i18n import SESSION_KEY
 from dashboard.roles import ALL_ROLES, public, role_required
-from ivr211 import accounts
-from ivr211.accounts import LANGUAGES, ThrottlePolicy
+from store import accounts
+from store.accounts import LANGUAGES, ThrottlePolicy
 
 bp = Blueprint("auth", __name__)
 

@@ -1,6 +1,6 @@
 """The navigator's console: presence, the current call, and one click per transfer.
 
-Everything that acts on a call goes through the command table (``ivr211.commands``):
+Everything that acts on a call goes through the command table (``store.commands``):
 the listener is the only AMI client, claims the command within its short expiry (never
 later: a warm transfer sent late would put a stranger on hold), runs the action, judges
 it from the events that follow, and stores the result. The page posts (CSRF-checked),
@@ -9,7 +9,7 @@ result is in, which it shows in plain words.
 
 The caller's number is shown plainly: a consultation call to 911 reaches the 911 centre
 with the 211 centre's own number, so the navigator reads the caller's to 911. What the
-console knows about calls comes from the listener's live tables (``ivr211.live``).
+console knows about calls comes from the listener's live tables (``store.live``).
 Nothing is sent when the listener is not connected to Asterisk; the page says so.
 """
 
@@ -29,8 +29,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from dashboard import db
 from dashboard.i18n import current_language
 from dashboard.roles import role_required
-from ivr211 import commands, live, navigators
-from ivr211.models import Navigator
+from store import commands, live, navigators
+from store.models import Navigator
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 

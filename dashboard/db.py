@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.settings import LineSettings
 from ivr211.config import Config
-from ivr211.db import readonly, session_factory
-from ivr211.linesettings import CachedSettings, SettingsStore
+from store.db import readonly, session_factory
+from store.linesettings import CachedSettings, SettingsStore
 
 EXTENSION = "ivr211"
 

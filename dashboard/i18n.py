@@ -23,7 +23,7 @@ from flask import Flask, session
 from flask_babel import Babel, format_date, format_decimal, format_time
 from flask_login import current_user
 
-from ivr211.accounts import LANGUAGES
+from store.accounts import LANGUAGES
 
 SOURCE_DIR = Path(__file__).resolve().parent / "translations"
 DOMAIN = "messages"

@@ -1,7 +1,7 @@
 """The managers' reports: counts for any period (the current fiscal year by default), the
 annual report's section ready to paste, trends, navigators, outcomes, CSV exports.
 
-Every figure comes from ``ivr211.reports`` (queries beside the models); this module
+Every figure comes from ``store.reports`` (queries beside the models); this module
 only reads the period from the query string, picks the user's language, and renders.
 The period form is a GET form (bookmarkable, nothing changes on the server), so it
 carries no CSRF token; an invalid period answers 400 with the form and what is wrong.
@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from dashboard import charts, db
 from dashboard.i18n import current_language
 from dashboard.roles import role_required
-from ivr211 import reports as r
+from store import reports as r
 
 bp = Blueprint(
     "reports",
@@ -289,7 +289,7 @@ def outcomes_csv() -> Response:
 @bp.get("/records.csv")
 @role_required("manager")
 def records_csv() -> Response:
-    """Every record of the period, streamed; no caller number (ivr211.reports.RECORD_COLUMNS)."""
+    """Every record of the period, streamed; no caller number (store.reports.RECORD_COLUMNS)."""
     form = read_period(request.args)
     if form.period is None:
         return _invalid(form)

@@ -3,7 +3,7 @@
 Messages are sensitive health information (Loi 25, DOMAIN.md "The research voicemail
 box"): every view here is ``@role_required("research")`` — an administrator reads the
 audit log (dashboard/audit.py), never a message — and every access writes exactly one
-:class:`~ivr211.voicemail.AuditEntry`: the list ("list"), a message's page ("view"), a
+:class:`~store.voicemail.AuditEntry`: the list ("list"), a message's page ("view"), a
 play, a download, a note, a status change, a deletion.
 
 Playing goes through a short-lived signed link, made when the message page is shown and
@@ -49,7 +49,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from dashboard import db
 from dashboard.roles import role_required
-from ivr211.voicemail import (
+from store.voicemail import (
     MESSAGE_STATUSES,
     AuditEntry,
     VoiceMessage,
@@ -170,7 +170,7 @@ def read_play_link(token: str) -> PlayLink | None:
 
 
 def message_object(message_id: int) -> str:
-    """The audit ``object`` of a message (as ivr211.voicemail's docstring names it)."""
+    """The audit ``object`` of a message (as store.voicemail's docstring names it)."""
     return f"voice_message:{message_id}"
 
 

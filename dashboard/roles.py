@@ -27,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from ivr211.accounts import ROLES
+from store.accounts import ROLES
 
 ALL_ROLES: tuple[str, ...] = ROLES
 PUBLIC = "public"

@@ -24,7 +24,7 @@ from dashboard import db
 from dashboard.i18n import format_duration
 from dashboard.roles import ALL_ROLES, role_required
 from ivr.schedule import LineState, compute_state
-from ivr211 import accounts, live, navigators
+from store import accounts, live, navigators
 
 bp = Blueprint("status", __name__)
 

@@ -1,6 +1,6 @@
 """Typed line settings: what an administrator changes without touching the dialplan.
 
-These are plain immutable values. ``ivr211.linesettings`` loads them from the
+These are plain immutable values. ``store.linesettings`` loads them from the
 database (seeded from a TOML file on first run); the call flow and the schedule
 only ever receive them as arguments.
 """

@@ -27,9 +27,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ivr import settings as s
-from ivr211 import linesettings as ls
 from ivr211.config import Config, ConfigError, load_config
-from ivr211.db import (
+from ivr211.ports import PortInUse, bind_error_message, check_free
+from store import linesettings as ls
+from store.db import (
     DatabaseError,
     current_revision,
     head_revision,
@@ -39,7 +40,6 @@ from ivr211.db import (
     sqlite_path,
     upgrade,
 )
-from ivr211.ports import PortInUse, bind_error_message, check_free
 
 PROG = "ivr211"
 EXIT_USAGE = 2
@@ -235,7 +235,7 @@ class Heartbeat:
     def beat_once(self) -> None:
         from sqlalchemy.orm import Session
 
-        from ivr211.accounts import beat
+        from store.accounts import beat
 
         with Session(self._engine) as session, session.begin():
             beat(session, self._name, self._started_at, datetime.now(UTC))
@@ -328,7 +328,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
 
 
 def _read_new_password(args: argparse.Namespace, username: str) -> str:
-    from ivr211.accounts import AccountError, check_password_strength
+    from store.accounts import AccountError, check_password_strength
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -350,7 +350,7 @@ def _read_new_password(args: argparse.Namespace, username: str) -> str:
 def _accounts_session(config: Config) -> Iterator[Any]:
     from sqlalchemy.orm import Session
 
-    from ivr211.accounts import AccountError
+    from store.accounts import AccountError
 
     with _open_engine(config) as engine:
         require_current(engine)
@@ -362,8 +362,8 @@ def _accounts_session(config: Config) -> Iterator[Any]:
 
 
 def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.accounts import create_user
-    from ivr211.navigators import navigator_by_username
+    from store.accounts import create_user
+    from store.navigators import navigator_by_username
 
     if args.navigator and args.role != "navigator":
         raise CliError("--navigator applies to --role navigator only")
@@ -392,7 +392,7 @@ def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.accounts import list_users
+    from store.accounts import list_users
 
     now = datetime.now(UTC)
     with _accounts_session(config) as session:
@@ -408,7 +408,7 @@ def cmd_user_list(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_user_passwd(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.accounts import set_password, user_by_username
+    from store.accounts import set_password, user_by_username
 
     with _accounts_session(config) as session:
         if user_by_username(session, args.username) is None:
@@ -421,7 +421,7 @@ def cmd_user_passwd(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_user_disable(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.accounts import user_by_username
+    from store.accounts import user_by_username
 
     with _accounts_session(config) as session:
         user = user_by_username(session, args.username)
@@ -434,7 +434,7 @@ def cmd_user_disable(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_user_unlock(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.accounts import unlock, user_by_username
+    from store.accounts import unlock, user_by_username
 
     with _accounts_session(config) as session:
         if user_by_username(session, args.username) is None:
@@ -503,8 +503,8 @@ def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str], None]:
     """Do what [ivr211-research] does after the flow: VoiceMail() with VM_CATEGORY set
     from the caller's language and callback number."""
     from ivr.dialplan import VAR_CALLBACK, VAR_LANG, vm_category
-    from ivr211.ingest import IngestOptions
     from ivr211.voicemail_cli import leave_message
+    from research.ingest import IngestOptions
 
     def write(variables: Mapping[str, str], callerid: str) -> None:
         options = IngestOptions.from_config(config)
@@ -692,9 +692,9 @@ def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_listen(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.ingest import IngestOptions, new_message_hook
     from listener.actions import ActionOptions
     from listener.service import ListenerOptions, run_listener
+    from research.ingest import IngestOptions, new_message_hook
 
     _configure_logging(config)
     try:
@@ -722,7 +722,7 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
 def cmd_navigator_add(args: argparse.Namespace, config: Config) -> int:
     from sqlalchemy.orm import Session
 
-    from ivr211.navigators import NavigatorError, add_navigator
+    from store.navigators import NavigatorError, add_navigator
 
     with _open_engine(config) as engine:
         require_current(engine)
@@ -748,7 +748,7 @@ def cmd_navigator_add(args: argparse.Namespace, config: Config) -> int:
 def cmd_navigator_list(args: argparse.Namespace, config: Config) -> int:
     from sqlalchemy.orm import Session
 
-    from ivr211.navigators import list_navigators
+    from store.navigators import list_navigators
 
     with _open_engine(config) as engine:
         require_current(engine)
@@ -764,7 +764,7 @@ def _record_listener_stopped(config: Config, detail: str) -> None:
     why the listener is not running (best effort: the database may be the problem)."""
     from sqlalchemy.orm import Session
 
-    from ivr211.navigators import set_status
+    from store.navigators import set_status
 
     try:
         with _open_engine(config) as engine, Session(engine) as session, session.begin():
@@ -776,7 +776,7 @@ def _record_listener_stopped(config: Config, detail: str) -> None:
 def cmd_listener_status(args: argparse.Namespace, config: Config) -> int:
     from sqlalchemy.orm import Session
 
-    from ivr211.navigators import get_status
+    from store.navigators import get_status
 
     with _open_engine(config) as engine:
         require_current(engine)
@@ -809,8 +809,8 @@ def _submit_and_wait(
 ) -> int:
     from sqlalchemy.orm import Session
 
-    from ivr211 import commands
-    from ivr211.navigators import navigator_by_username
+    from store import commands
+    from store.navigators import navigator_by_username
 
     if args.ttl <= 0:
         raise CliError("--ttl must be positive")
@@ -1080,7 +1080,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dashboard_parsers(cmds: Any, leaf: Callable[..., Any], branch: Callable[..., Any]) -> None:
-    from ivr211.accounts import LANGUAGES, ROLES
+    from store.accounts import LANGUAGES, ROLES
 
     dash = leaf(
         cmds,

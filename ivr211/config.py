@@ -32,8 +32,8 @@ from pydantic import (
 
 ENV_CONFIG = "IVR211_CONFIG"
 ENV_PREFIX = "IVR211_"
-DEFAULT_SEED = Path(__file__).resolve().parent / "defaults" / "line-settings.toml"
-DEFAULT_DATABASE_URL = "sqlite:///var/ivr211.db"
+DEFAULT_SEED = Path(__file__).resolve().parent.parent / "store" / "defaults" / "line-settings.toml"
+DEFAULT_DATABASE_URL = "sqlite:///var/store.db"
 
 
 class ConfigError(Exception):
@@ -180,7 +180,7 @@ def _split_list(value: Any) -> Any:
 
 
 class NotifyConfig(_Section):
-    """Telling the research team that a new message is waiting (``ivr211.notify``).
+    """Telling the research team that a new message is waiting (``research.notify``).
 
     Email goes to ``email_to`` through ``smtp_host`` when that list is not empty; SMS goes
     to ``sms_to`` through Twilio when that list is not empty. The text never carries a
@@ -273,7 +273,7 @@ class RetentionConfig(_Section):
 
 
 class VoicemailConfig(_Section):
-    """The research box's ingest (``ivr211.ingest``): where app_voicemail spools it, and the
+    """The research box's ingest (``research.ingest``): where app_voicemail spools it, and the
     storage folder the research team controls.
 
     ``mailbox`` is "box@context" as in voicemail.conf (``LineSettings.research_mailbox``);

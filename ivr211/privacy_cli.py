@@ -22,8 +22,8 @@ __all__ = ["add_privacy_parsers"]
 
 def cmd_retention_run(args: argparse.Namespace, config: Config) -> int:
     from ivr211.cli import _open_engine
-    from ivr211.db import require_current
     from ivr211.retention import run_retention
+    from store.db import require_current
 
     with _open_engine(config) as engine:
         require_current(engine)
@@ -35,8 +35,8 @@ def cmd_retention_run(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_privacy_export(args: argparse.Namespace, config: Config) -> int:
     from ivr211.cli import CliError, _open_engine
-    from ivr211.db import require_current
     from ivr211.retention import RetentionError, export_caller
+    from store.db import require_current
 
     with _open_engine(config) as engine:
         require_current(engine)
@@ -58,7 +58,7 @@ def cmd_privacy_export(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_notify_test(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.notify import Notifier
+    from research.notify import Notifier
 
     notifier = Notifier(config.notify)
     if not notifier.channels:

@@ -43,9 +43,9 @@ from sqlalchemy import Engine, delete, inspect, select, update
 from sqlalchemy.orm import Session
 
 from ivr211.config import Config
-from ivr211.linesettings import SettingsStore
-from ivr211.models import TransferRecord
-from ivr211.voicemail import VoiceMessage, VoiceNote, audit
+from store.linesettings import SettingsStore
+from store.models import TransferRecord
+from store.voicemail import VoiceMessage, VoiceNote, audit
 
 __all__ = [
     "FILE_KINDS",

@@ -110,8 +110,8 @@ def _write_then_rename(path: Path, data: bytes) -> None:
 
 def cmd_voicemail_sweep(args: argparse.Namespace, config: Config) -> int:
     from ivr211.cli import _open_engine
-    from ivr211.db import require_current
-    from ivr211.ingest import Ingester, IngestOptions, new_message_hook
+    from research.ingest import Ingester, IngestOptions, new_message_hook
+    from store.db import require_current
 
     options = IngestOptions.from_config(config)
     with _open_engine(config) as engine:
@@ -133,7 +133,7 @@ def cmd_voicemail_sweep(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_voicemail_simulate(args: argparse.Namespace, config: Config) -> int:
     from ivr211.cli import CliError
-    from ivr211.ingest import IngestOptions
+    from research.ingest import IngestOptions
 
     options = IngestOptions.from_config(config)
     box, _, context = options.mailbox.partition("@")

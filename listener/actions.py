@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ivr.channels import channel_endpoint
 from listener.ami import ActionTimeout, AmiLink, Event, EventWatch, LinkDown
-from listener.channels import channel_endpoint
-from listener.facts import Kind, Outcome, Source, TransferFact
+from store.facts import Kind, Outcome, Source, TransferFact
 
 __all__ = [
     "ActionError",
@@ -117,7 +117,7 @@ class ActionResult:
 
 @dataclass(frozen=True)
 class QueueMember:
-    """A navigator's queue membership (``ivr211.navigators``: one interface each)."""
+    """A navigator's queue membership (``store.navigators``: one interface each)."""
 
     queue: str
     interface: str

@@ -3,7 +3,7 @@
 The AMI stream is the live source; CEL is what Asterisk wrote down on its own disk, so
 it still holds the transfers made while the listener was away. This module reads the
 rows of ``asterisk_conf/cel_custom.conf`` and reaches the same facts as the AMI
-interpreter: same keys (``listener.facts``), kinds and outcomes.
+interpreter: same keys (``store.facts``), kinds and outcomes.
 
 A row, as cel_custom writes it (``CSV_QUOTE`` on every column, no header line;
 the recorded fixtures add a header line, which is accepted too)::
@@ -75,9 +75,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from listener.channels import channel_endpoint
-from listener.facts import Kind, Outcome, Source, TransferFact
+from ivr.channels import channel_endpoint
 from listener.outcome import answer_delay, consultation_outcome, dial_outcome
+from store.facts import Kind, Outcome, Source, TransferFact
 
 __all__ = [
     "COLUMNS",

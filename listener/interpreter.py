@@ -57,10 +57,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeVar
 
+from ivr.channels import aware_utc, channel_endpoint, event_time
 from listener.cel import REFERRAL_DESTINATION_HEADER, REFERRAL_USER_EVENT
-from listener.channels import aware_utc, channel_endpoint, event_time
-from listener.facts import Kind, Outcome, Source, TransferFact
 from listener.outcome import answer_delay, consultation_outcome, dial_outcome, joined_outcome
+from store.facts import Kind, Outcome, Source, TransferFact
 
 __all__ = ["Interpreter"]
 

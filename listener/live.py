@@ -3,7 +3,7 @@
 A pure state machine (no I/O, no clock: times come from the event's ``Timestamp``
 header when Asterisk sends one, else from ``received_at``), one method per event type,
 like :mod:`listener.interpreter`. :meth:`LiveTracker.snapshot` gives an immutable view
-that the listener writes to the live tables (``ivr211.live``) for the console.
+that the listener writes to the live tables (``store.live``) for the console.
 
 What Asterisk 22 sends (recorded in the lab, ``transcripts/2f-queue``, ``2f2``):
 
@@ -53,7 +53,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from ivr.callerid import caller_number
-from listener.channels import channel_endpoint, event_time
+from ivr.channels import channel_endpoint, event_time
 
 __all__ = ["CurrentCall", "LiveSnapshot", "LiveTracker", "MemberPresence", "WaitingCaller"]
 

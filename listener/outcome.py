@@ -31,7 +31,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Final
 
-from listener.facts import Outcome
+from store.facts import Outcome
 
 __all__ = [
     "BUSY_CAUSE",

@@ -4,7 +4,7 @@ The listener loses events while its AMI link is down; Asterisk keeps writing CEL
 ``/var/log/asterisk/cel-custom/Master.csv`` on the PBX host. This command reads that
 file (streaming: a year of CEL is hundreds of megabytes), concludes the facts with
 `listener.cel`, and inserts those whose key is missing through
-`ivr211.transfers.record_facts` (INSERT ... ON CONFLICT DO NOTHING): running it twice,
+`store.transfers.record_facts` (INSERT ... ON CONFLICT DO NOTHING): running it twice,
 or on a transfer the listener did record, adds nothing.
 
 Asterisk may be writing the last line while we read: a final line without its newline
@@ -39,7 +39,7 @@ from listener.cel import (
     header_columns,
     parse_row,
 )
-from listener.facts import TransferFact
+from store.facts import TransferFact
 
 if TYPE_CHECKING:
     from ivr.settings import LineSettings
@@ -178,7 +178,7 @@ def _seek(
 
 
 def _line_timezone(session_factory: SessionFactory) -> tzinfo:
-    from ivr211.transfers import line_timezone
+    from store.transfers import line_timezone
 
     with session_factory() as session:
         return line_timezone(session)
@@ -201,7 +201,7 @@ def reconcile(
     while cel.conf had a ``dateformat``; epoch rows need none); None takes the line's.
     ``since`` must be aware.
     """
-    from ivr211.transfers import record_facts
+    from store.transfers import record_facts
 
     if since is not None and since.utcoffset() is None:
         raise ReconcileError(f"since {since.isoformat()} has no time zone")
@@ -354,8 +354,8 @@ def _since(text: str | None, zone: tzinfo) -> datetime | None:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     """``ivr211 reconcile``: one summary line on stdout; unusable input -> exit 2."""
-    from ivr211.db import make_engine, require_current, session_factory
-    from ivr211.linesettings import SettingsStore
+    from store.db import make_engine, require_current, session_factory
+    from store.linesettings import SettingsStore
 
     engine = make_engine(config.database.url, password=config.database.password())
     try:

@@ -8,10 +8,10 @@ them as actions on the loop; a command past its expiry is expired there, never s
 When the link drops the interpreter forgets what was in flight; when it is back, and a
 CEL file is configured, a reconciliation recovers from CEL what the stream missed.
 The :class:`~listener.live.LiveTracker` follows presence and calls waiting; its snapshot
-goes to the live tables (``ivr211.live``) from a thread, at most every ``live_write_s``
+goes to the live tables (``store.live``) from a thread, at most every ``live_write_s``
 and on change. When the link is back it is rebuilt from ``QueueStatus`` and ``Status``.
 The link's state goes to the listener status row (``ivr211 listener status``).
-When ``voicemail`` is set, a :class:`~ivr211.ingest.Sweeper` thread moves the research
+When ``voicemail`` is set, a :class:`~research.ingest.Sweeper` thread moves the research
 box's messages from the spool to storage on every MessageWaiting event and every
 ``voicemail_sweep_s``.
 The :class:`~listener.pbxvalues.PbxValues` task pushes the line's values (hours,
@@ -40,7 +40,6 @@ from sqlalchemy.orm import sessionmaker
 
 from ivr.mirror import line_mirror
 from ivr.settings import LineSettings
-from ivr211.ingest import Ingester, IngestOptions, Sweeper
 from listener.actions import (
     ActionError,
     ActionOptions,
@@ -51,11 +50,12 @@ from listener.actions import (
     QueueMember,
 )
 from listener.ami import ActionTimeout, AmiLink, Event, LinkDown, LinkOptions, LinkState
-from listener.facts import TransferFact
 from listener.interpreter import Interpreter
 from listener.live import LiveSnapshot, LiveTracker
 from listener.pbxvalues import PbxValues
 from listener.writer import RecordWriter
+from research.ingest import Ingester, IngestOptions, Sweeper
+from store.facts import TransferFact
 
 __all__ = ["COMMAND_KINDS", "ListenerOptions", "ListenerService", "run_listener"]
 
@@ -232,7 +232,7 @@ class ListenerService:
 
     def _shutdown(self) -> None:
         with contextlib.suppress(Exception), self.sessions.begin() as session:
-            from ivr211.commands import abandon_running
+            from store.commands import abandon_running
 
             abandon_running(session, datetime.now(UTC), "the listener stopped")
         if self.writer is not None:
@@ -269,7 +269,7 @@ class ListenerService:
             self._status_pool.submit(self._write_status, state.state, state.detail, state.at)
 
     def _write_status(self, state: str, detail: str, at: datetime) -> None:
-        from ivr211.navigators import set_status
+        from store.navigators import set_status
 
         def write() -> None:
             with self.sessions.begin() as session:
@@ -361,7 +361,7 @@ class ListenerService:
             )
 
     def _write_live(self, snapshot: LiveSnapshot, connected: bool, at: datetime) -> None:
-        from ivr211.live import write_snapshot
+        from store.live import write_snapshot
 
         def write() -> None:
             with self.sessions.begin() as session:
@@ -388,7 +388,7 @@ class ListenerService:
             log.exception("cannot read the line settings (destinations)")
 
     def _poll(self) -> None:
-        from ivr211 import commands
+        from store import commands
 
         last_beat = last_settings = 0.0
         loop = self._loop
@@ -435,7 +435,7 @@ class ListenerService:
         await asyncio.to_thread(self._complete, command_id, status, payload)
 
     def _complete(self, command_id: int, status: str, payload: dict[str, Any]) -> None:
-        from ivr211 import commands
+        from store import commands
 
         def write() -> None:
             with self.sessions.begin() as session:
@@ -478,7 +478,7 @@ class ListenerService:
         return await a.queue_pause(member, paused, str(args.get("reason", "")))
 
     def _navigator(self, user: str) -> tuple[str, str, str]:
-        from ivr211.navigators import navigator_by_username
+        from store.navigators import navigator_by_username
 
         with self.sessions() as session:
             nav = navigator_by_username(session, user)
@@ -487,7 +487,7 @@ class ListenerService:
             return nav.phone_endpoint, nav.queue_interface, nav.display_name
 
     def _record(self, fact: TransferFact) -> int:
-        from ivr211.transfers import record_facts
+        from store.transfers import record_facts
 
         def write() -> int:
             with self.sessions.begin() as session:
@@ -504,8 +504,8 @@ def link_options(config: Any) -> LinkOptions:
 
 def run_listener(config: Any, options: ListenerOptions | None = None) -> None:
     """Run the listener until SIGINT or SIGTERM (blocking)."""
-    from ivr211.db import make_engine, require_current
-    from ivr211.linesettings import CachedSettings, SettingsStore
+    from store.db import make_engine, require_current
+    from store.linesettings import CachedSettings, SettingsStore
 
     engine = make_engine(config.database.url, password=config.database.password())
     try:

@@ -2,7 +2,7 @@
 
 The listener's asyncio loop concludes facts and must never wait on the database, so
 ``submit`` only puts them on a bounded queue that one daemon thread drains, writing
-each batch through ``ivr211.transfers.record_facts`` in one transaction.
+each batch through ``store.transfers.record_facts`` in one transaction.
 
 When the database is unavailable (OperationalError and friends: SQLite "database is
 locked", PostgreSQL down or restarting) the batch is appended to a spool file, one
@@ -36,8 +36,8 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from ivr211.transfers import record_facts
-from listener.facts import Kind, Outcome, Source, TransferFact
+from store.facts import Kind, Outcome, Source, TransferFact
+from store.transfers import record_facts
 
 log = logging.getLogger(__name__)
 

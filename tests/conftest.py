@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import Engine
 
 from ivr211.config import DEFAULT_SEED
-from ivr211.db import make_engine, upgrade
-from ivr211.linesettings import SettingsStore, seed_if_empty
+from store.db import make_engine, upgrade
+from store.linesettings import SettingsStore, seed_if_empty
 
 NO_POSTGRES_ENV = "IVR211_TEST_NO_POSTGRES"
 
@@ -128,7 +128,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL to a fresh, empty database: a new SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ivr211.db'}"
+        yield f"sqlite:///{tmp_path / 'store.db'}"
         return
     import psycopg
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr211.cli import build_parser, main
-from ivr211.db import head_revision
+from store.db import head_revision
 
 WEDNESDAY_10H = "2025-06-04T10:00"
 WEDNESDAY_20H = "2025-06-04T20:00"
@@ -113,7 +113,7 @@ def test_default_database_is_under_var_of_the_working_dir(
 ) -> None:
     code, _, _ = run(capsys, "db", "upgrade")
     assert code == 0
-    assert (tmp_path / "var" / "ivr211.db").is_file()
+    assert (tmp_path / "var" / "store.db").is_file()
 
 
 def test_line_status(capsys: pytest.CaptureFixture[str], ready: Path) -> None:

@@ -23,7 +23,7 @@ from listener.cel import (
 
 from .confparse import load
 
-SEED = Path(__file__).resolve().parents[2] / "ivr211" / "defaults" / "line-settings.toml"
+SEED = Path(__file__).resolve().parents[2] / "store" / "defaults" / "line-settings.toml"
 CUSTOM_VARIABLES = {
     "eventtype": "eventtype",
     "eventtime": "eventtime",

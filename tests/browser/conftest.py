@@ -39,16 +39,16 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from dashboard import close_app, create_app
-from ivr211 import accounts
 from ivr211.config import DEFAULT_SEED, Config
-from ivr211.db import make_engine, upgrade
-from ivr211.linesettings import SettingsStore, seed_if_empty
-from ivr211.live import read_live
-from ivr211.navigators import add_navigator
 from listener.actions import ActionOptions
 from listener.ami import LinkOptions
 from listener.service import ListenerOptions, ListenerService
 from listener.transcripts import Chunk, read_raw
+from store import accounts
+from store.db import make_engine, upgrade
+from store.linesettings import SettingsStore, seed_if_empty
+from store.live import read_live
+from store.navigators import add_navigator
 from tests.listener.fake_ami import FIXTURES, FakeAmi, recorded_reply
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -188,7 +188,7 @@ class _Server:
 def dashboard(tmp_path: Path) -> Iterator[Dashboard]:
     config = Config.model_validate(
         {
-            "database": {"url": f"sqlite:///{tmp_path / 'ivr211.db'}"},
+            "database": {"url": f"sqlite:///{tmp_path / 'store.db'}"},
             "dashboard": {
                 "host": "127.0.0.1",
                 "allow_plain_http": True,  # loopback only; the browser speaks plain HTTP

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ivr211 import models as m
+from store import models as m
 from tests.browser.conftest import (
     NAV_ENDPOINT,
     TRANSFER_CONTEXT,

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy.orm import Session
 
-from ivr211.transfers import record_facts
+from store.transfers import record_facts
 from tests.browser.conftest import Dashboard, LiveLine, log_in, page_errors
 from tests.browser.test_reports import FACTS
 

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
-from ivr211.transfers import record_facts
-from listener.facts import Kind, Outcome, Source, TransferFact
+from store.facts import Kind, Outcome, Source, TransferFact
+from store.transfers import record_facts
 from tests.browser.conftest import NAV_ENDPOINT, Dashboard, log_in, page_errors
 
 pytestmark = pytest.mark.browser

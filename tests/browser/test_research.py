@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page
 from sqlalchemy.orm import Session
 
-from ivr211.voicemail import VoiceMessage
+from store.voicemail import VoiceMessage
 from tests.browser.conftest import Dashboard, log_in, page_errors, wait_for
 from tests.dashboard.research_data import add_message, audit_rows
 

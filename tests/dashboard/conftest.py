@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from dashboard import create_app
-from ivr211 import accounts
 from ivr211.config import DEFAULT_SEED, Config
-from ivr211.db import make_engine, sqlite_path, upgrade
-from ivr211.linesettings import SettingsStore, seed_if_empty
-from ivr211.navigators import add_navigator
+from store import accounts
+from store.db import make_engine, sqlite_path, upgrade
+from store.linesettings import SettingsStore, seed_if_empty
+from store.navigators import add_navigator
 
 PASSWORD = "un mot de passe assez long"
 ROLES = accounts.ROLES

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ivr211.voicemail import AuditEntry, VoiceMessage
+from store.voicemail import AuditEntry, VoiceMessage
 
 RATE = 8000
 RECEIVED = datetime(2026, 11, 25, 3, 12, 21, tzinfo=UTC)

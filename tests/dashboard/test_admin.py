@@ -18,9 +18,9 @@ from werkzeug.test import TestResponse
 
 from ivr.schedule import holidays_in_year
 from ivr.settings import DayHours, LineSettings
-from ivr211 import accounts
-from ivr211 import models as m
-from ivr211.linesettings import SettingsStore, list_closures
+from store import accounts
+from store import models as m
+from store.linesettings import SettingsStore, list_closures
 from tests.dashboard.conftest import DEFAULT_NOW, PASSWORD, TestUser, do_login, read_csrf_token
 
 Post = Callable[..., TestResponse]

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from ivr.settings import ResearchConsent
-from ivr211 import models as m
-from ivr211.linesettings import SettingsStore
+from store import models as m
+from store.linesettings import SettingsStore
 from tests.dashboard.conftest import DEFAULT_NOW, TestUser, read_csrf_token
 from tests.dashboard.test_admin import refused, saved
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from dashboard import create_app, load_secret_key
 from dashboard.auth import safe_next
-from ivr211 import accounts
 from ivr211.config import Config, ConfigError, DashboardConfig, load_config
+from store import accounts
 from tests.dashboard.conftest import PASSWORD, FakeClock, TestUser, do_login, read_csrf_token
 
 BAD = "Nom d'utilisateur ou mot de passe incorrect."

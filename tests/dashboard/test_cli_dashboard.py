@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from ivr211 import accounts
 from ivr211.cli import Heartbeat, main
-from ivr211.db import make_engine
+from store import accounts
+from store.db import make_engine
 
 PASSWORD = "a long enough password"
 

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from dashboard.console import COMMAND_TTL_S
-from ivr211 import accounts, commands
-from ivr211 import models as m
-from ivr211.live import write_snapshot
-from ivr211.navigators import set_status
 from listener.live import CurrentCall, LiveSnapshot, MemberPresence
+from store import accounts, commands
+from store import models as m
+from store.live import write_snapshot
+from store.navigators import set_status
 from tests.dashboard.conftest import PASSWORD, FakeClock, TestUser, do_login, read_csrf_token
 
 JSON = {"Accept": "application/json"}

@@ -1,7 +1,7 @@
 """The managers' report pages and exports through the Flask test client, and the SVG charts.
 
 Records are written the way the listener writes them (``record_facts``); the pages must
-show what ``ivr211.reports`` computes from them, the annual section character for
+show what ``store.reports`` computes from them, the annual section character for
 character, and no export may carry a caller's number.
 """
 
@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from dashboard import charts
-from ivr211 import reports as r
-from ivr211.transfers import record_facts
-from listener.facts import Kind, Outcome, Source, TransferFact
+from store import reports as r
+from store.facts import Kind, Outcome, Source, TransferFact
+from store.transfers import record_facts
 from tests.dashboard.conftest import TestUser
 
 ZONE = ZoneInfo("America/Toronto")

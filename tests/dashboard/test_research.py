@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 
 from dashboard.research import PLAY_LINK_TTL_S, make_play_link
 from ivr211.config import Config
-from ivr211.voicemail import VoiceMessage, VoiceNote
+from store.voicemail import VoiceMessage, VoiceNote
 from tests.dashboard.conftest import FakeClock, TestUser
 from tests.dashboard.research_data import add_message, audit_rows
 
@@ -368,7 +368,7 @@ def test_csv_export_neutralises_formulas() -> None:
     from datetime import UTC, datetime
 
     from dashboard.audit import csv_rows
-    from ivr211.voicemail import AuditEntry
+    from store.voicemail import AuditEntry
 
     entry = AuditEntry(
         at=datetime(2026, 11, 25, tzinfo=UTC),

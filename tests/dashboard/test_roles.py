@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from dashboard.roles import PUBLIC, allowed_roles, role_required
-from ivr211.accounts import ROLES
+from store.accounts import ROLES
 from tests.dashboard.conftest import TestUser, read_csrf_token
 
 PLACEHOLDER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?\w+>")

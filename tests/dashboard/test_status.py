@@ -10,10 +10,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ivr211 import accounts, live
-from ivr211.accounts import ROLES
-from ivr211.linesettings import SettingsStore, set_override
-from ivr211.navigators import set_status
+from store import accounts, live
+from store.accounts import ROLES
+from store.linesettings import SettingsStore, set_override
+from store.navigators import set_status
 from tests.dashboard.conftest import FakeClock, TestUser
 
 Login = Callable[[FlaskClient, str], TestUser]

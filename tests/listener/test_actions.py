@@ -24,9 +24,9 @@ from listener.actions import (
     UnknownDestination,
 )
 from listener.ami import AmiLink, LinkOptions
-from listener.facts import Kind, Outcome, Source, TransferFact
 from listener.interpreter import Interpreter
 from listener.transcripts import messages, read_raw
+from store.facts import Kind, Outcome, Source, TransferFact
 from tests.listener.fake_ami import FIXTURES, FakeAmi, raw
 
 TIMEOUT = 15.0

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ivr.channels import channel_endpoint
 from listener.cel import (
     CONF_CHANNEL_PREFIX,
     DEFAULT_NOANSWER_TIMEOUT_S,
@@ -26,8 +27,7 @@ from listener.cel import (
     parse_eventtime,
     read_rows,
 )
-from listener.channels import channel_endpoint
-from listener.facts import Kind, Outcome, Source, TransferFact
+from store.facts import Kind, Outcome, Source, TransferFact
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cel"
 LAB_NOANSWER_TIMEOUT_S = 6.0

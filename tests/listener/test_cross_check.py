@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from listener.cel import CONF_CHANNEL_PREFIX, facts_from_rows, read_rows
-from listener.facts import Source, TransferFact
 from listener.interpreter import Interpreter
 from listener.transcripts import messages, read_raw
+from store.facts import Source, TransferFact
 
 from .test_cel import FIXTURES as CEL_FIXTURES
 from .test_cel import LAB_NOANSWER_TIMEOUT_S, conf_recording

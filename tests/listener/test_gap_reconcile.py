@@ -26,11 +26,11 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr211 import models as m
-from ivr211.db import session_factory
-from ivr211.transfers import record_facts
-from listener.facts import TransferFact
 from listener.reconcile import ReconcileReport, reconcile
+from store import models as m
+from store.db import session_factory
+from store.facts import TransferFact
+from store.transfers import record_facts
 
 from .test_cel import FIXTURES as CEL_FIXTURES
 from .test_cel import LAB_NOANSWER_TIMEOUT_S

@@ -14,10 +14,10 @@ from typing import cast
 
 import pytest
 
-from listener.channels import channel_endpoint
-from listener.facts import Outcome, TransferFact
+from ivr.channels import channel_endpoint
 from listener.interpreter import Interpreter
 from listener.transcripts import messages, read_raw
+from store.facts import Outcome, TransferFact
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 BASE = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from ivr211.linesettings import SettingsStore
-from ivr211.live import LiveMember, LiveView, read_live
-from ivr211.navigators import add_navigator
 from listener.transcripts import read_raw
+from store.linesettings import SettingsStore
+from store.live import LiveMember, LiveView, read_live
+from store.navigators import add_navigator
 from tests.listener.fake_ami import FIXTURES, FakeAmi, raw, recorded_reply
 from tests.listener.test_service import run, service_for, until
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from listener.facts import Outcome
 from listener.outcome import answer_delay, consultation_outcome, dial_outcome, joined_outcome
+from store.facts import Outcome
 
 BUSY, FAILED, NOT_ANSWERED = Outcome.BUSY, Outcome.FAILED, Outcome.NOT_ANSWERED
 

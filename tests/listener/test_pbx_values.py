@@ -21,11 +21,11 @@ from sqlalchemy.exc import OperationalError
 from ivr.dialplan import global_name
 from ivr.mirror import line_mirror
 from ivr.settings import DayHours, LineSettings
-from ivr211.linesettings import SettingsStore, set_destination_number, set_hours
 from listener.actions import ActionOptions
 from listener.ami import LinkOptions
 from listener.pbxvalues import setvar_global
 from listener.service import ListenerOptions, ListenerService
+from store.linesettings import SettingsStore, set_destination_number, set_hours
 from tests.listener.fake_ami import FakeAmi, recorded_2r, recorded_reply, with_action_id
 
 TIMEOUT = 30.0

@@ -19,15 +19,15 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr211 import models as m
-from ivr211 import reports as r
-from ivr211.db import make_engine, session_factory, upgrade
-from ivr211.transfers import record_facts
 from listener.cel import REFERRAL_CEL_EVENT, facts_from_rows, read_rows
-from listener.facts import Kind, Outcome, Source, TransferFact
 from listener.interpreter import Interpreter
 from listener.reconcile import noanswer_timeout_from_features, reconcile
 from listener.transcripts import messages, read_log
+from store import models as m
+from store import reports as r
+from store.db import make_engine, session_factory, upgrade
+from store.facts import Kind, Outcome, Source, TransferFact
+from store.transfers import record_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "project"

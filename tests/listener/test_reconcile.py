@@ -16,13 +16,8 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr211 import models as m
 from ivr211.config import load_config
-from ivr211.db import make_engine, session_factory, upgrade
-from ivr211.linesettings import SettingsStore, seed_if_empty
-from ivr211.transfers import existing_keys, record_facts
 from listener.cel import facts_from_rows, read_rows
-from listener.facts import Source
 from listener.reconcile import (
     ReconcileError,
     ReconcileReport,
@@ -31,12 +26,17 @@ from listener.reconcile import (
     reconcile,
     run,
 )
+from store import models as m
+from store.db import make_engine, session_factory, upgrade
+from store.facts import Source
+from store.linesettings import SettingsStore, seed_if_empty
+from store.transfers import existing_keys, record_facts
 
 from .test_cel import EXPECTED, FIXTURES, LAB_NOANSWER_TIMEOUT_S, resolve
 
 SCENARIOS = sorted(EXPECTED)
 ALL_KEYS = {key for rows in EXPECTED.values() for key, *_ in rows}
-SEED = Path(__file__).resolve().parents[2] / "ivr211" / "defaults" / "line-settings.toml"
+SEED = Path(__file__).resolve().parents[2] / "store" / "defaults" / "line-settings.toml"
 
 
 def master_csv(path: Path, scenarios: list[str] = SCENARIOS, *, header: bool = True) -> Path:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from listener.facts import Kind, Outcome, Source, TransferFact
 from listener.interpreter import Interpreter
 from listener.transcripts import messages, read_raw
+from store.facts import Kind, Outcome, Source, TransferFact
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 BASE = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)

@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ivr211 import commands
-from ivr211 import models as m
-from ivr211.linesettings import SettingsStore
-from ivr211.navigators import add_navigator, get_status
 from listener.actions import ActionOptions
 from listener.ami import LinkOptions
 from listener.service import ListenerOptions, ListenerService
+from store import commands
+from store import models as m
+from store.linesettings import SettingsStore
+from store.navigators import add_navigator, get_status
 from tests.listener.fake_ami import FakeAmi, raw
 
 TIMEOUT = 30.0

@@ -24,10 +24,6 @@ import pytest
 from sqlalchemy import Engine, create_engine, event, func, make_url, select
 from sqlalchemy.orm import Session
 
-from ivr211 import models as m
-from ivr211.db import make_engine, upgrade
-from ivr211.transfers import fact_of
-from listener.facts import Kind, Outcome, Source, TransferFact
 from listener.writer import (
     RecordWriter,
     Spool,
@@ -35,6 +31,10 @@ from listener.writer import (
     fact_from_json,
     fact_to_json,
 )
+from store import models as m
+from store.db import make_engine, upgrade
+from store.facts import Kind, Outcome, Source, TransferFact
+from store.transfers import fact_of
 
 T0 = datetime(2026, 3, 31, 23, 59, 58, 999999, tzinfo=UTC)
 NO_BACKGROUND_RETRY = {"retry_initial_s": 3600.0, "retry_max_s": 3600.0}
@@ -129,7 +129,7 @@ def outage(request: pytest.FixtureRequest, engine: Engine) -> Iterator[None]:
 def unreachable_engine(engine: Engine, tmp_path: Path) -> Engine:
     """An engine of the same dialect on a database that is not there."""
     if engine.dialect.name == "sqlite":
-        return create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'ivr211.db'}")
+        return create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'store.db'}")
     url = make_url(str(engine.url)).set(port=1, query={"connect_timeout": "2"})
     return create_engine(url)
 

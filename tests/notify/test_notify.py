@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ivr211.config import Config, ConfigError, NotifyConfig, load_config
-from ivr211.notify import BaseUrlHttpClient, Notifier, notify_new_message
+from research.notify import BaseUrlHttpClient, Notifier, notify_new_message
 
 from .servers import SmtpRecorder, TwilioRecorder, self_signed, smtp_server, twilio_server
 
@@ -105,7 +105,7 @@ def test_sms_refused_number_is_not_retried(caplog: pytest.LogCaptureFixture) -> 
     }
     recorder = TwilioRecorder(failures=[(400, refusal)])
     sleeps = Sleeps()
-    with caplog.at_level(logging.ERROR, "ivr211.notify"), twilio_server(recorder) as url:
+    with caplog.at_level(logging.ERROR, "research.notify"), twilio_server(recorder) as url:
         [delivery] = Notifier(sms_config(url), environ=ENV, sleep=sleeps).notify("m")
     assert (delivery.ok, delivery.attempts) == (False, 1)
     assert delivery.error is not None and "21211" in delivery.error
@@ -275,7 +275,7 @@ def test_hook_never_raises_into_the_ingester(caplog: pytest.LogCaptureFixture) -
     config = Config(
         notify=notify_config(email_to=["r@chu.test"], smtp_port=1, smtp_security="none", attempts=1)
     )
-    with caplog.at_level(logging.ERROR, "ivr211.notify"):
+    with caplog.at_level(logging.ERROR, "research.notify"):
         thread = notify_new_message(config, 9, environ=ENV)
         assert thread is not None
         thread.join()

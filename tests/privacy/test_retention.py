@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ivr211 import models as m
 from ivr211.cli import main
 from ivr211.config import Config, load_config
-from ivr211.linesettings import SettingsStore
 from ivr211.retention import export_caller, purge_file, run_retention, same_number
-from ivr211.transfers import record_facts
-from ivr211.voicemail import AuditEntry, VoiceMessage, VoiceNote
-from listener.facts import Kind, Outcome, Source, TransferFact
+from store import models as m
+from store.facts import Kind, Outcome, Source, TransferFact
+from store.linesettings import SettingsStore
+from store.transfers import record_facts
+from store.voicemail import AuditEntry, VoiceMessage, VoiceNote
 
 NOW = datetime(2027, 12, 1, 12, 0, tzinfo=UTC)
 ZONE = ZoneInfo("America/Toronto")

@@ -9,8 +9,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ivr211 import accounts
-from ivr211.accounts import AccountError, ThrottlePolicy, authenticate, create_user
+from store import accounts
+from store.accounts import AccountError, ThrottlePolicy, authenticate, create_user
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"

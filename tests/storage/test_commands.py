@@ -13,8 +13,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ivr211 import commands
-from ivr211.navigators import NavigatorError, get_status, set_status
+from store import commands
+from store.navigators import NavigatorError, get_status, set_status
 
 T0 = datetime(2026, 12, 5, 15, 0, 0, tzinfo=UTC)
 ATXFER_ARGS = {"channel": "PJSIP/nav-alice-0000002a", "destination": "911"}

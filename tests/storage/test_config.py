@@ -23,7 +23,7 @@ def test_defaults() -> None:
     assert (config.agi.host, config.agi.port) == ("127.0.0.1", 4573)
     assert (config.agi.header_timeout_s, config.agi.command_timeout_s) == (5.0, 120.0)
     assert (config.agi.max_call_s, config.agi.max_header_bytes) == (1800.0, 16384)
-    assert config.database.url == "sqlite:///var/ivr211.db"
+    assert config.database.url == "sqlite:///var/store.db"
     assert (config.ami.port, config.ami.secret_env) == (5038, "IVR211_AMI_SECRET")
     assert config.line.settings_seed == DEFAULT_SEED and DEFAULT_SEED.is_file()
     assert config.line.settings_cache_s == 5.0

@@ -6,7 +6,7 @@ import pytest
 
 from ivr.prompts import PromptRef, prompt_text
 from ivr.settings import ResearchConsent
-from ivr211.linesettings import SettingsChangeError, SettingsStore, set_research_consent
+from store.linesettings import SettingsChangeError, SettingsStore, set_research_consent
 
 
 def test_the_default_notice_until_the_centre_writes_its_own(store: SettingsStore) -> None:

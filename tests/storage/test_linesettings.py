@@ -12,9 +12,9 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from ivr.settings import DayHours
-from ivr211 import models as m
 from ivr211.config import DEFAULT_SEED
-from ivr211.linesettings import (
+from store import models as m
+from store.linesettings import (
     CachedSettings,
     SeedError,
     SettingsChangeError,

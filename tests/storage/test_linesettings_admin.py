@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from ivr.schedule import holidays_in_year
-from ivr211.linesettings import (
+from store.linesettings import (
     SettingsChangeError,
     SettingsStore,
     add_destination,

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from ivr211.db import (
+from store.db import (
     NotMigrated,
     current_revision,
     head_revision,
@@ -20,7 +20,7 @@ from ivr211.db import (
     require_current,
     upgrade,
 )
-from ivr211.models import Base
+from store.models import Base
 
 TABLES = {
     "settings_version",
@@ -111,7 +111,7 @@ def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path
 
 
 def test_sqlite_folder_is_created(tmp_path: Path) -> None:
-    path = tmp_path / "var" / "deeper" / "ivr211.db"
+    path = tmp_path / "var" / "deeper" / "store.db"
     engine = make_engine(f"sqlite:///{path}")
     try:
         upgrade(engine)
@@ -161,7 +161,7 @@ def test_0007_accepts_caller_hung_up_and_its_downgrade_keeps_the_record(engine: 
         conn.execute(text(_transfer_row("hung_up")))
     from alembic import command
 
-    from ivr211.db import _alembic_config
+    from store.db import _alembic_config
 
     cfg = _alembic_config()
     with engine.begin() as conn:

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from ivr.mirror import directory_mirror
-from ivr211 import models as m
 from ivr211.config import DEFAULT_SEED
-from ivr211.linesettings import (
+from store import models as m
+from store.linesettings import (
     SeedError,
     SettingsStore,
     is_placeholder_number,

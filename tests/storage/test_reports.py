@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
-from ivr211 import models as m
-from ivr211 import reports as r
-from ivr211.linesettings import SettingsStore
-from ivr211.navigators import add_navigator
-from ivr211.transfers import record_facts
-from listener.facts import Kind, Outcome, Source, TransferFact
+from store import models as m
+from store import reports as r
+from store.facts import Kind, Outcome, Source, TransferFact
+from store.linesettings import SettingsStore
+from store.navigators import add_navigator
+from store.transfers import record_facts
 
 ZONE = ZoneInfo("America/Toronto")
 CALLER = "4185550123"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from ivr211 import models as m
-from ivr211.db import make_engine, readonly, session_factory, upgrade
+from store import models as m
+from store.db import make_engine, readonly, session_factory, upgrade
 
 
 @pytest.fixture

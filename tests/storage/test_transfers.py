@@ -11,14 +11,16 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from ivr211 import models as m
-from ivr211.linesettings import SettingsStore
-from ivr211.navigators import (
+from ivr.channels import channel_endpoint
+from store import models as m
+from store.facts import Kind, Outcome, Source, TransferFact
+from store.linesettings import SettingsStore
+from store.navigators import (
     NavigatorError,
     add_navigator,
     navigator_for_channel,
 )
-from ivr211.transfers import (
+from store.transfers import (
     TransferStoreError,
     existing_keys,
     fact_of,
@@ -27,8 +29,6 @@ from ivr211.transfers import (
     record_facts,
     records_between,
 )
-from listener.channels import channel_endpoint
-from listener.facts import Kind, Outcome, Source, TransferFact
 
 T0 = datetime(2026, 6, 15, 14, 30, 5, 250000, tzinfo=UTC)
 

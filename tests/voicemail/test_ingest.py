@@ -20,7 +20,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ivr211.ingest import (
+from ivr211.voicemail_cli import leave_message
+from listener.transcripts import messages, read_raw
+from research.ingest import (
     RECHECK_S,
     Ingester,
     IngestOptions,
@@ -30,9 +32,7 @@ from ivr211.ingest import (
     parse_category,
     parse_message_text,
 )
-from ivr211.voicemail import AuditEntry, VoiceMessage, audit
-from ivr211.voicemail_cli import leave_message
-from listener.transcripts import messages, read_raw
+from store.voicemail import AuditEntry, VoiceMessage, audit
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "voicemail"
 RECORDED_TXT = (FIXTURES / "msg0000.txt").read_text(encoding="utf-8")

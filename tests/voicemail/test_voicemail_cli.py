@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr211.cli import main
-from ivr211.db import make_engine
-from ivr211.voicemail import VoiceMessage
+from store.db import make_engine
+from store.voicemail import VoiceMessage
 
 
 @pytest.fixture
@@ -85,9 +85,9 @@ def test_a_message_left_through_simulate_reaches_the_inbox_with_its_audio(
 
     from agi_scripts.server import ServerOptions, serve
     from ivr211.cli import main
-    from ivr211.db import make_engine
-    from ivr211.linesettings import SettingsStore
-    from ivr211.voicemail import VoiceMessage
+    from store.db import make_engine
+    from store.linesettings import SettingsStore
+    from store.voicemail import VoiceMessage
 
     monkeypatch.delenv("IVR211_CONFIG", raising=False)
     config = tmp_path / "ivr211.toml"

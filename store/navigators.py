@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
-from ivr211 import models as m
-from ivr211.models import Navigator
-from listener.channels import channel_endpoint, has_channel_suffix
+from ivr.channels import channel_endpoint, has_channel_suffix
+from store import models as m
+from store.models import Navigator
 
 __all__ = [
     "ListenerState",

@@ -27,7 +27,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, delete, select, upda
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ivr211.models import Base, UTCDateTime
+from store.models import Base, UTCDateTime
 
 ROLES: tuple[str, ...] = ("manager", "navigator", "research", "admin")
 LANGUAGES: tuple[str, ...] = ("fr", "en")

@@ -63,7 +63,7 @@ from sqlalchemy.orm import Session
 from ivr.callerid import caller_name, caller_number
 from ivr.dialplan import parse_vm_category
 from ivr211.config import Config
-from ivr211.voicemail import VoiceMessage, message_by_msg_id
+from store.voicemail import VoiceMessage, message_by_msg_id
 
 __all__ = [
     "IngestError",
@@ -267,7 +267,7 @@ class Ingester:
     """One pass over the mailbox's folders at a time (:meth:`sweep`); not thread-safe.
 
     ``on_new(message_row_id)`` runs once the message is recorded and out of the spool
-    (the notification hook, ``ivr211.notify.notify_new_message``); what it raises is logged
+    (the notification hook, ``research.notify.notify_new_message``); what it raises is logged
     and never stops the sweep. ``after_record(msg_id)`` runs between the commit and the
     spool deletion and is not guarded: a test raises there to stand for a crash.
     """
@@ -494,10 +494,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 def new_message_hook(config: Config) -> Callable[[int], object] | None:
-    """The notification of a new message (``ivr211.notify.notify_new_message``), or None
+    """The notification of a new message (``research.notify.notify_new_message``), or None
     when that module cannot be loaded: ingest never depends on notifications."""
     try:
-        from ivr211.notify import notify_new_message
+        from research.notify import notify_new_message
     except ImportError as exc:
         log.warning("new voicemail will not be notified: %s", exc)
         return None

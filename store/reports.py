@@ -37,8 +37,8 @@ from babel.numbers import format_decimal
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from ivr211 import models as m
-from ivr211.transfers import FISCAL_YEAR_START_MONTH, fiscal_year, line_timezone
+from store import models as m
+from store.transfers import FISCAL_YEAR_START_MONTH, fiscal_year, line_timezone
 
 R = m.TransferRecord
 

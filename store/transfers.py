@@ -24,9 +24,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ivr.callerid import caller_number
-from ivr211 import models as m
-from listener.channels import channel_endpoint
-from listener.facts import Kind, Outcome, Source, TransferFact
+from ivr.channels import channel_endpoint
+from store import models as m
+from store.facts import Kind, Outcome, Source, TransferFact
 
 DEFAULT_TIMEZONE = "America/Toronto"
 FISCAL_YEAR_START_MONTH = 4

@@ -272,7 +272,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 class TransferRecord(Base):
-    """One transfer or referral (``listener.facts.TransferFact``), written once.
+    """One transfer or referral (``store.facts.TransferFact``), written once.
 
     ``key`` is the fact's idempotency key: a replay, a reconnect or a CEL
     reconciliation inserts with ON CONFLICT DO NOTHING on it. ``local_date``,
@@ -376,6 +376,6 @@ class ListenerStatus(Base):
 
 # Tables defined in their own modules, registered on the same metadata (imported last:
 # they import Base from here).
-from ivr211 import accounts as _accounts  # noqa: E402, F401
-from ivr211 import live as _live  # noqa: E402, F401
-from ivr211 import voicemail as _voicemail  # noqa: E402, F401
+from store import accounts as _accounts  # noqa: E402, F401
+from store import live as _live  # noqa: E402, F401
+from store import voicemail as _voicemail  # noqa: E402, F401

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import CheckConstraint, Double, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ivr211.models import SINGLETON_ID, Base, Navigator, UTCDateTime
+from store.models import SINGLETON_ID, Base, Navigator, UTCDateTime
 
 if TYPE_CHECKING:
     from listener.live import LiveSnapshot

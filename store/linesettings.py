@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session, selectinload
 from ivr import settings as s
 from ivr.dialplan import dest_token
 from ivr.schedule import holidays_in_year
-from ivr211 import models as m
-from ivr211.db import readonly, session_factory
+from store import models as m
+from store.db import readonly, session_factory
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The research voicemail box (issue 5): messages, notes on them, and the audit log.
 
 A message is recorded by Asterisk's app_voicemail in its spool, picked up by the ingester
-(:mod:`ivr211.ingest`), copied to a storage folder the research team controls and written
+(:mod:`research.ingest`), copied to a storage folder the research team controls and written
 here, and only then removed from the spool. ``msg_id`` is app_voicemail's own message id
 (``msg_id=1795879141-00000000`` in ``msg0000.txt``) and is unique: whatever happens
 between the copy and the spool deletion, a second sweep finds the row and never makes a
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from ivr211.models import Base, UTCDateTime
+from store.models import Base, UTCDateTime
 
 __all__ = [
     "AUDIT_ACTIONS",

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from ivr211 import models as m
+from store import models as m
 
 PENDING = "pending"
 RUNNING = "running"

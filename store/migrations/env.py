@@ -1,4 +1,4 @@
-"""Alembic environment: run by ``ivr211.db.upgrade`` with a connection in
+"""Alembic environment: run by ``store.db.upgrade`` with a connection in
 ``config.attributes["connection"]``, or by the ``alembic`` command with a URL."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from ivr211.db import make_engine
-from ivr211.models import Base
+from store.db import make_engine
+from store.models import Base
 
 target_metadata = Base.metadata
 
