@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 Language = Literal["fr", "en"]
 LANGUAGES: tuple[Language, ...] = ("fr", "en")
@@ -103,6 +104,11 @@ class Schedule:
     closures: tuple[Closure, ...] = ()
     override: Override | None = None
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The line's time zone: local dates, hours and fiscal years are computed in it."""
+        return ZoneInfo(self.timezone)
+
 
 @dataclass(frozen=True)
 class Destination:
@@ -182,6 +188,11 @@ class ResearchConsent:
 @dataclass(frozen=True)
 class LineSettings:
     """Everything the call flow needs to know about the line, read on each call."""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The line's time zone (``schedule.timezone``): the one way every reader gets it."""
+        return self.schedule.zone
 
     schedule: Schedule
     destinations: tuple[Destination, ...]
