@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from ivr import settings as s
 from ivr211.config import Config, ConfigError, load_config
 from ivr211.ports import PortInUse, bind_error_message, check_free
+from store import commands
 from store import linesettings as ls
 from store.db import (
     DatabaseError,
@@ -796,20 +797,11 @@ def cmd_listener_status(args: argparse.Namespace, config: Config) -> int:
     return 0 if state.state == "connected" else 1
 
 
-_NAV_KINDS = {
-    "login": "queue_login",
-    "pause": "queue_pause",
-    "unpause": "queue_unpause",
-    "logout": "queue_logout",
-}
-
-
 def _submit_and_wait(
     config: Config, args: argparse.Namespace, kind: str, cmd_args: dict[str, Any]
 ) -> int:
     from sqlalchemy.orm import Session
 
-    from store import commands
     from store.navigators import navigator_by_username
 
     if args.ttl <= 0:
@@ -847,22 +839,24 @@ def cmd_nav_queue(args: argparse.Namespace, config: Config) -> int:
     cmd_args: dict[str, Any] = {"user": args.user}
     if getattr(args, "reason", None):
         cmd_args["reason"] = args.reason
-    return _submit_and_wait(config, args, _NAV_KINDS[args.nav_cmd], cmd_args)
+    return _submit_and_wait(config, args, commands.PRESENCE_KINDS[args.nav_cmd], cmd_args)
 
 
 def cmd_nav_transfer(args: argparse.Namespace, config: Config) -> int:
-    mode = "blind" if args.blind else "three_way" if args.three_way else "attended"
+    mode = commands.ATTENDED
+    if args.blind or args.three_way:
+        mode = commands.BLIND if args.blind else commands.THREE_WAY
     cmd_args = {"user": args.user, "destination": args.destination, "mode": mode}
-    return _submit_and_wait(config, args, "transfer", cmd_args)
+    return _submit_and_wait(config, args, commands.TRANSFER, cmd_args)
 
 
 def cmd_nav_cancel(args: argparse.Namespace, config: Config) -> int:
-    return _submit_and_wait(config, args, "cancel", {"user": args.user})
+    return _submit_and_wait(config, args, commands.CANCEL, {"user": args.user})
 
 
 def cmd_nav_referral(args: argparse.Namespace, config: Config) -> int:
     cmd_args = {"user": args.user, "linkedid": args.linkedid, "destination": args.destination}
-    return _submit_and_wait(config, args, "referral", cmd_args)
+    return _submit_and_wait(config, args, commands.REFERRAL, cmd_args)
 
 
 # ---- the parser ------------------------------------------------------------------

@@ -55,22 +55,16 @@ from listener.live import LiveSnapshot, LiveTracker
 from listener.pbxvalues import PbxValues
 from listener.writer import RecordWriter
 from research.ingest import Ingester, IngestOptions, Sweeper
+from store import commands
 from store.facts import TransferFact
+from store.live import write_snapshot
+from store.navigators import navigator_by_username, set_status
+from store.transfers import record_facts
 
-__all__ = ["COMMAND_KINDS", "ListenerOptions", "ListenerService", "run_listener"]
+__all__ = ["ListenerOptions", "ListenerService", "run_listener"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-COMMAND_KINDS = (
-    "queue_login",
-    "queue_pause",
-    "queue_unpause",
-    "queue_logout",
-    "transfer",
-    "cancel",
-    "referral",
-)
 
 
 @dataclass(frozen=True)
@@ -232,9 +226,7 @@ class ListenerService:
 
     def _shutdown(self) -> None:
         with contextlib.suppress(Exception), self.sessions.begin() as session:
-            from store.commands import abandon_running
-
-            abandon_running(session, datetime.now(UTC), "the listener stopped")
+            commands.abandon_running(session, datetime.now(UTC), "the listener stopped")
         if self.writer is not None:
             self.writer.close(timeout=10.0)
         self._status_pool.shutdown(wait=True)
@@ -269,8 +261,6 @@ class ListenerService:
             self._status_pool.submit(self._write_status, state.state, state.detail, state.at)
 
     def _write_status(self, state: str, detail: str, at: datetime) -> None:
-        from store.navigators import set_status
-
         def write() -> None:
             with self.sessions.begin() as session:
                 set_status(session, state, detail[:500], at)
@@ -361,8 +351,6 @@ class ListenerService:
             )
 
     def _write_live(self, snapshot: LiveSnapshot, connected: bool, at: datetime) -> None:
-        from store.live import write_snapshot
-
         def write() -> None:
             with self.sessions.begin() as session:
                 write_snapshot(session, snapshot, connected=connected, at=at)
@@ -388,8 +376,6 @@ class ListenerService:
             log.exception("cannot read the line settings (destinations)")
 
     def _poll(self) -> None:
-        from store import commands
-
         last_beat = last_settings = 0.0
         loop = self._loop
         assert loop is not None
@@ -435,8 +421,6 @@ class ListenerService:
         await asyncio.to_thread(self._complete, command_id, status, payload)
 
     def _complete(self, command_id: int, status: str, payload: dict[str, Any]) -> None:
-        from store import commands
-
         def write() -> None:
             with self.sessions.begin() as session:
                 commands.complete(session, command_id, "ok" if status == "ok" else "error", payload)
@@ -444,42 +428,40 @@ class ListenerService:
         _retry_locked(write)
 
     async def _run_command(self, kind: str, args: dict[str, Any]) -> ActionResult:
-        if kind not in COMMAND_KINDS:
+        if kind not in commands.KINDS:
             raise ActionError(f"unknown command {kind!r}")
         user = str(args.get("user", ""))
         endpoint, interface, name = await asyncio.to_thread(self._navigator, user)
         a = self.actions
-        if kind == "referral":
+        if kind == commands.REFERRAL:
             fact = a.record_referral(
                 str(args.get("linkedid", "")), str(args["destination"]), endpoint
             )
             new = await asyncio.to_thread(self._record, fact)
             said = "recorded" if new else "was already recorded"
             return ActionResult(f"referral to {fact.destination} {said}", {"key": fact.key})
-        if kind == "transfer":
-            mode, dest = str(args.get("mode", "attended")), str(args["destination"])
+        if kind == commands.TRANSFER:
+            mode, dest = str(args.get("mode", commands.ATTENDED)), str(args["destination"])
             try:
-                if mode == "blind":
+                if mode == commands.BLIND:
                     return await a.blind_transfer(endpoint, dest)
-                if mode == "three_way":
+                if mode == commands.THREE_WAY:
                     return await a.three_way(endpoint, dest)
                 return await a.start_warm_transfer(endpoint, dest)
             except NoNumber as exc:
                 await asyncio.to_thread(self._record, exc.fact)
                 raise
-        if kind == "cancel":
+        if kind == commands.CANCEL:
             return await a.cancel_warm_transfer(endpoint)
         member = QueueMember(self.directory.queue, interface, name)
-        if kind == "queue_login":
+        if kind == commands.QUEUE_LOGIN:
             return await a.queue_login(member)
-        if kind == "queue_logout":
+        if kind == commands.QUEUE_LOGOUT:
             return await a.queue_logout(member)
-        paused = kind == "queue_pause"
+        paused = kind == commands.QUEUE_PAUSE
         return await a.queue_pause(member, paused, str(args.get("reason", "")))
 
     def _navigator(self, user: str) -> tuple[str, str, str]:
-        from store.navigators import navigator_by_username
-
         with self.sessions() as session:
             nav = navigator_by_username(session, user)
             if nav is None:
@@ -487,8 +469,6 @@ class ListenerService:
             return nav.phone_endpoint, nav.queue_interface, nav.display_name
 
     def _record(self, fact: TransferFact) -> int:
-        from store.transfers import record_facts
-
         def write() -> int:
             with self.sessions.begin() as session:
                 return record_facts(session, [fact])

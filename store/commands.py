@@ -31,6 +31,31 @@ EXPIRED = "expired"
 FINAL_STATUSES = frozenset({OK, ERROR, EXPIRED})
 DEFAULT_TTL_S = 10.0
 
+# ---- the kinds of command: the one table the listener, the CLI and the console share ----
+
+QUEUE_LOGIN = "queue_login"
+QUEUE_PAUSE = "queue_pause"
+QUEUE_UNPAUSE = "queue_unpause"
+QUEUE_LOGOUT = "queue_logout"
+TRANSFER = "transfer"
+CANCEL = "cancel"
+REFERRAL = "referral"
+#: A navigator's presence in the queue, by the verb that asks for it (``ivr211 nav
+#: unpause``): log in, pause, come back from a pause, log out.
+PRESENCE_KINDS: dict[str, str] = {
+    "login": QUEUE_LOGIN,
+    "pause": QUEUE_PAUSE,
+    "unpause": QUEUE_UNPAUSE,
+    "logout": QUEUE_LOGOUT,
+}
+#: Every kind the listener runs; any other is refused as unknown.
+KINDS: frozenset[str] = frozenset({*PRESENCE_KINDS.values(), TRANSFER, CANCEL, REFERRAL})
+#: A ``transfer`` command's ``mode`` argument (``attended`` when absent).
+ATTENDED = "attended"
+BLIND = "blind"
+THREE_WAY = "three_way"
+TRANSFER_MODES = (ATTENDED, BLIND, THREE_WAY)
+
 
 class CommandError(Exception):
     """A command cannot be submitted, found or completed."""
