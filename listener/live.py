@@ -54,6 +54,7 @@ from typing import Final
 
 from ivr.callerid import caller_number
 from ivr.channels import channel_endpoint, event_time
+from store.live import CurrentCall, LiveSnapshot, MemberPresence, WaitingCaller
 
 __all__ = ["CurrentCall", "LiveSnapshot", "LiveTracker", "MemberPresence", "WaitingCaller"]
 
@@ -67,72 +68,6 @@ _TRUE: Final = frozenset({"1", "yes", "true", "on"})
 _BUSY_STATES: Final = frozenset({"2", "3", "7", "8"})
 
 _Handler = Callable[[Mapping[str, str], datetime], bool]
-
-
-# ---- the snapshot ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CurrentCall:
-    """A navigator's call from the queue, with what the navigator needs to know."""
-
-    navigator_channel: str | None
-    caller_channel: str | None
-    caller_uniqueid: str | None
-    linkedid: str | None
-    caller_number: str | None
-    language: str | None
-    path: str | None
-    interpreter: bool
-    queue: str | None
-    waited_s: float | None
-    connected_at: datetime | None
-    consulting: bool = False
-
-
-@dataclass(frozen=True)
-class MemberPresence:
-    """A logged-in queue member (absent from the snapshot: logged out)."""
-
-    interface: str
-    name: str
-    queues: tuple[str, ...]
-    paused: bool
-    pause_reason: str
-    on_call: bool
-    call: CurrentCall | None
-    since: datetime
-
-
-@dataclass(frozen=True)
-class WaitingCaller:
-    uniqueid: str
-    linkedid: str | None
-    channel: str
-    queue: str
-    position: int
-    joined_at: datetime | None
-    language: str | None
-    path: str | None
-
-
-@dataclass(frozen=True)
-class LiveSnapshot:
-    """``version`` moves at every change; ``synced`` once the queues' state was read
-    after connecting; ``changed_at`` is the time of the last change."""
-
-    version: int
-    synced: bool
-    changed_at: datetime | None
-    members: tuple[MemberPresence, ...]
-    callers: tuple[WaitingCaller, ...]
-
-    @classmethod
-    def empty(cls) -> LiveSnapshot:
-        return cls(0, False, None, (), ())
-
-    def member(self, interface: str) -> MemberPresence | None:
-        return next((m for m in self.members if m.interface == interface), None)
 
 
 # ---- internal state -------------------------------------------------------------------

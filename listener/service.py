@@ -51,13 +51,13 @@ from listener.actions import (
 )
 from listener.ami import ActionTimeout, AmiLink, Event, LinkDown, LinkOptions, LinkState
 from listener.interpreter import Interpreter
-from listener.live import LiveSnapshot, LiveTracker
+from listener.live import LiveTracker
 from listener.pbxvalues import PbxValues
 from listener.writer import RecordWriter
 from research.ingest import Ingester, IngestOptions, Sweeper
 from store import commands
 from store.facts import TransferFact
-from store.live import write_snapshot
+from store.live import LiveSnapshot, write_snapshot
 from store.navigators import navigator_by_username, set_status
 from store.transfers import record_facts
 

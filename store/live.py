@@ -18,24 +18,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, Double, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.models import SINGLETON_ID, Base, Navigator, UTCDateTime
 
-if TYPE_CHECKING:
-    from listener.live import LiveSnapshot
-
 __all__ = [
+    "CurrentCall",
     "LiveCall",
     "LiveMember",
+    "LiveSnapshot",
     "LiveState",
     "LiveView",
+    "MemberPresence",
     "NavigatorPresence",
     "QueueCaller",
     "WaitingCall",
+    "WaitingCaller",
     "clear",
     "presence_for",
     "read_live",
@@ -111,6 +111,72 @@ class LiveState(Base):
     synced: Mapped[bool] = mapped_column(default=False)
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     written_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# ---- the snapshot (what the listener sees, written as one) -----------------------------
+
+
+@dataclass(frozen=True)
+class CurrentCall:
+    """A navigator's call from the queue, with what the navigator needs to know."""
+
+    navigator_channel: str | None
+    caller_channel: str | None
+    caller_uniqueid: str | None
+    linkedid: str | None
+    caller_number: str | None
+    language: str | None
+    path: str | None
+    interpreter: bool
+    queue: str | None
+    waited_s: float | None
+    connected_at: datetime | None
+    consulting: bool = False
+
+
+@dataclass(frozen=True)
+class MemberPresence:
+    """A logged-in queue member (absent from the snapshot: logged out)."""
+
+    interface: str
+    name: str
+    queues: tuple[str, ...]
+    paused: bool
+    pause_reason: str
+    on_call: bool
+    call: CurrentCall | None
+    since: datetime
+
+
+@dataclass(frozen=True)
+class WaitingCaller:
+    uniqueid: str
+    linkedid: str | None
+    channel: str
+    queue: str
+    position: int
+    joined_at: datetime | None
+    language: str | None
+    path: str | None
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """``version`` moves at every change; ``synced`` once the queues' state was read
+    after connecting; ``changed_at`` is the time of the last change."""
+
+    version: int
+    synced: bool
+    changed_at: datetime | None
+    members: tuple[MemberPresence, ...]
+    callers: tuple[WaitingCaller, ...]
+
+    @classmethod
+    def empty(cls) -> LiveSnapshot:
+        return cls(0, False, None, (), ())
+
+    def member(self, interface: str) -> MemberPresence | None:
+        return next((m for m in self.members if m.interface == interface), None)
 
 
 # ---- writing (the listener) -----------------------------------------------------------
@@ -196,8 +262,6 @@ def write_snapshot(
 
 def clear(session: Session, at: datetime) -> None:
     """Nothing is known (the listener lost Asterisk, or stopped)."""
-    from listener.live import LiveSnapshot
-
     write_snapshot(session, LiveSnapshot.empty(), connected=False, at=at)
 
 
