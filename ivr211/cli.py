@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ivr import settings as s
 from ivr211.config import Config, ConfigError, load_config
+from ivr211.options import ingest_options, new_message_hook
 from ivr211.ports import PortInUse, bind_error_message, check_free
 from store import commands
 from store import linesettings as ls
@@ -505,10 +506,9 @@ def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str], None]:
     from the caller's language and callback number."""
     from ivr.dialplan import VAR_CALLBACK, VAR_LANG, vm_category
     from ivr211.voicemail_cli import leave_message
-    from research.ingest import IngestOptions
 
     def write(variables: Mapping[str, str], callerid: str) -> None:
-        options = IngestOptions.from_config(config)
+        options = ingest_options(config)
         box, _, context = options.mailbox.partition("@")
         language = variables.get(f"__{VAR_LANG}") or variables.get(VAR_LANG) or "fr"
         callback = variables.get(VAR_CALLBACK) or None
@@ -695,7 +695,6 @@ def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
 def cmd_listen(args: argparse.Namespace, config: Config) -> int:
     from listener.actions import ActionOptions
     from listener.service import ListenerOptions, run_listener
-    from research.ingest import IngestOptions, new_message_hook
 
     _configure_logging(config)
     try:
@@ -711,7 +710,7 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
             transfer_context=args.transfer_context or conf.transfer_context,
             conference_context=args.conference_context or conf.conference_context,
         ),
-        voicemail=IngestOptions.from_config(config) if config.voicemail.enabled else None,
+        voicemail=ingest_options(config) if config.voicemail.enabled else None,
         voicemail_sweep_s=config.voicemail.sweep_s,
         on_new_message=new_message_hook(config) if config.voicemail.enabled else None,
         pbx_timezone=ZoneInfo(config.pbx.timezone),

@@ -58,13 +58,21 @@ def cmd_privacy_export(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_notify_test(args: argparse.Namespace, config: Config) -> int:
-    from research.notify import Notifier
+    from ivr211.cli import CliError
 
-    notifier = Notifier(config.notify)
+    # Imported here, not above: these load twilio and requests, which only this command
+    # (and a notification) needs; the other commands work whatever state they are in.
+    from ivr211.notify import notify_options
+    from research.notify import Notifier, SettingError
+
+    notifier = Notifier(notify_options(config.notify))
     if not notifier.channels:
         print("notify: no channel configured ([notify] email_to, sms_to)")
         return 1
-    deliveries = notifier.notify("test")
+    try:
+        deliveries = notifier.notify("test")
+    except SettingError as exc:
+        raise CliError(str(exc)) from None
     for d in deliveries:
         outcome = "sent" if d.ok else f"FAILED after {d.attempts} tries: {d.error}"
         print(f"{d.channel} to {', '.join(d.recipients)}: {outcome}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from ivr.dialplan import vm_category
 from ivr211.config import Config
+from ivr211.options import ingest_options, new_message_hook
 
 __all__ = ["add_voicemail_parsers", "leave_message", "message_text", "tone_wav"]
 
@@ -110,10 +111,10 @@ def _write_then_rename(path: Path, data: bytes) -> None:
 
 def cmd_voicemail_sweep(args: argparse.Namespace, config: Config) -> int:
     from ivr211.cli import _open_engine
-    from research.ingest import Ingester, IngestOptions, new_message_hook
+    from research.ingest import Ingester
     from store.db import require_current
 
-    options = IngestOptions.from_config(config)
+    options = ingest_options(config)
     with _open_engine(config) as engine:
         require_current(engine)
         hook = None if args.no_notify else new_message_hook(config)
@@ -133,9 +134,8 @@ def cmd_voicemail_sweep(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_voicemail_simulate(args: argparse.Namespace, config: Config) -> int:
     from ivr211.cli import CliError
-    from research.ingest import IngestOptions
 
-    options = IngestOptions.from_config(config)
+    options = ingest_options(config)
     box, _, context = options.mailbox.partition("@")
     if args.seconds <= 0 or args.seconds > 600:
         raise CliError("--seconds must be between 0 and 600")

@@ -62,7 +62,6 @@ from sqlalchemy.orm import Session
 
 from ivr.callerid import caller_name, caller_number
 from ivr.dialplan import parse_vm_category
-from ivr211.config import Config
 from store.voicemail import VoiceMessage, message_by_msg_id
 
 __all__ = [
@@ -73,7 +72,6 @@ __all__ = [
     "SpoolMessage",
     "SweepReport",
     "Sweeper",
-    "new_message_hook",
     "parse_callerid",
     "parse_category",
     "parse_message_text",
@@ -218,19 +216,6 @@ class IngestOptions:
     @property
     def quarantine(self) -> Path:
         return self.quarantine_dir or self.storage_dir / "quarantine"
-
-    @classmethod
-    def from_config(cls, config: Config) -> IngestOptions:
-        vm = config.voicemail
-        return cls(
-            spool_dir=vm.spool_dir,
-            storage_dir=vm.storage_dir,
-            mailbox=vm.mailbox,
-            folders=tuple(vm.folders),
-            quarantine_dir=vm.quarantine_dir,
-            settle_s=vm.settle_s,
-            stale_s=vm.stale_s,
-        )
 
 
 @dataclass
@@ -491,21 +476,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def new_message_hook(config: Config) -> Callable[[int], object] | None:
-    """The notification of a new message (``research.notify.notify_new_message``), or None
-    when that module cannot be loaded: ingest never depends on notifications."""
-    try:
-        from research.notify import notify_new_message
-    except ImportError as exc:
-        log.warning("new voicemail will not be notified: %s", exc)
-        return None
-
-    def hook(message_id: int) -> object:
-        return notify_new_message(config, message_id)
-
-    return hook
 
 
 class Sweeper:

@@ -25,12 +25,13 @@ import smtplib
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from requests import RequestException
@@ -39,13 +40,15 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from ivr211.config import Config, ConfigError, NotifyConfig
-
 __all__ = [
+    "BaseUrlHttpClient",
     "Delivery",
+    "MissingSecret",
     "Notifier",
     "NotifyError",
+    "NotifyOptions",
     "PermanentError",
+    "SettingError",
     "TransientError",
     "notify_new_message",
 ]
@@ -63,6 +66,49 @@ class TransientError(NotifyError):
 
 class PermanentError(NotifyError):
     """Trying again will not help: refused recipient, bad credentials, bad settings."""
+
+
+class MissingSecret(PermanentError):
+    """A secret the channel needs (SMTP password, Twilio auth token) cannot be read."""
+
+
+class SettingError(NotifyError):
+    """A setting cannot be used at all (the message names it): raised to the caller,
+    never counted as a failed delivery."""
+
+
+#: Reads a secret when a message is sent (so a rotated secret file is read afresh);
+#: raises :class:`MissingSecret` when it cannot.
+SecretReader = Callable[[], str | None]
+
+
+def _no_secret() -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class NotifyOptions:
+    """Where and what to send; ``ivr211`` builds it from the [notify] section, which
+    documents each field and holds their defaults."""
+
+    message: str
+    email_subject: str
+    email_from: str
+    email_to: tuple[str, ...]
+    smtp_host: str
+    smtp_port: int
+    smtp_security: Literal["none", "starttls", "ssl"]
+    smtp_ca_file: Path | None
+    smtp_username: str | None
+    sms_to: tuple[str, ...]
+    sms_from: str | None
+    twilio_account_sid: str | None
+    twilio_api_url: str | None
+    timeout_s: float
+    attempts: int
+    retry_s: float
+    smtp_password: SecretReader = _no_secret
+    twilio_auth_token: SecretReader = _no_secret
 
 
 @dataclass(frozen=True)
@@ -89,7 +135,7 @@ class BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
         super().__init__(**kwargs)
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"notify.twilio_api_url: not an http(s) URL: {base_url!r}")
+            raise SettingError(f"notify.twilio_api_url: not an http(s) URL: {base_url!r}")
         self._scheme = parts.scheme
         self._netloc = parts.netloc
 
@@ -103,29 +149,24 @@ class Notifier:
     """Sends the configured text over every configured channel, with retries."""
 
     def __init__(
-        self,
-        config: NotifyConfig,
-        *,
-        environ: Mapping[str, str] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        self, options: NotifyOptions, *, sleep: Callable[[float], None] = time.sleep
     ) -> None:
-        self.config = config
-        self._environ = environ
+        self.options = options
         self._sleep = sleep
 
     @property
     def channels(self) -> tuple[str, ...]:
-        named = (("email", self.config.email_to), ("sms", self.config.sms_to))
+        named = (("email", self.options.email_to), ("sms", self.options.sms_to))
         return tuple(name for name, recipients in named if recipients)
 
     def notify(self, reference: str = "") -> list[Delivery]:
         """Send on every channel; never raises. ``reference`` only goes to our log."""
         deliveries: list[Delivery] = []
-        if self.config.email_to:
+        if self.options.email_to:
             deliveries.append(
-                self._with_retries("email", self.config.email_to, self.send_email, reference)
+                self._with_retries("email", self.options.email_to, self.send_email, reference)
             )
-        for number in self.config.sms_to:
+        for number in self.options.sms_to:
             deliveries.append(
                 self._with_retries("sms", (number,), partial(self.send_sms, number), reference)
             )
@@ -138,7 +179,7 @@ class Notifier:
         send: Callable[[], str],
         reference: str,
     ) -> Delivery:
-        attempts = self.config.attempts
+        attempts = self.options.attempts
         error = ""
         for attempt in range(1, attempts + 1):
             try:
@@ -149,7 +190,7 @@ class Notifier:
             except TransientError as exc:
                 error = str(exc)
                 if attempt < attempts:
-                    delay = self.config.retry_s * 2 ** (attempt - 1)
+                    delay = self.options.retry_s * 2 ** (attempt - 1)
                     log.warning(
                         "notify %s for %s failed (try %d of %d), again in %.0f s: %s",
                         channel,
@@ -171,7 +212,7 @@ class Notifier:
     # ---- email -------------------------------------------------------------------
 
     def email(self) -> EmailMessage:
-        cfg = self.config
+        cfg = self.options
         msg = EmailMessage()
         msg["Subject"] = cfg.email_subject
         msg["From"] = cfg.email_from
@@ -183,11 +224,8 @@ class Notifier:
 
     def send_email(self) -> str:
         """One SMTP transaction to all ``email_to``; returns the Message-ID."""
-        cfg = self.config
-        try:
-            password = cfg.smtp_password(self._environ)
-        except ConfigError as exc:
-            raise PermanentError(str(exc)) from None
+        cfg = self.options
+        password = cfg.smtp_password()
         msg = self.email()
         try:
             context = self._tls_context()
@@ -218,20 +256,17 @@ class Notifier:
         return str(msg["Message-ID"])
 
     def _tls_context(self) -> ssl.SSLContext:
-        ca = self.config.smtp_ca_file
+        ca = self.options.smtp_ca_file
         return ssl.create_default_context(cafile=str(ca) if ca else None)
 
     # ---- SMS ---------------------------------------------------------------------
 
     def send_sms(self, to: str) -> str:
         """One SMS through Twilio; returns the message SID Twilio gave it."""
-        cfg = self.config
+        cfg = self.options
         if not (cfg.twilio_account_sid and cfg.sms_from):
             raise PermanentError("notify.sms_to needs sms_from and twilio_account_sid")
-        try:
-            token = cfg.twilio_auth_token(self._environ)
-        except ConfigError as exc:
-            raise PermanentError(str(exc)) from None
+        token = cfg.twilio_auth_token()
         http: TwilioHttpClient
         if cfg.twilio_api_url:
             http = BaseUrlHttpClient(cfg.twilio_api_url, timeout=cfg.timeout_s)
@@ -255,11 +290,7 @@ class Notifier:
 
 
 def notify_new_message(
-    config: Config,
-    message_id: object,
-    *,
-    environ: Mapping[str, str] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    options: NotifyOptions, message_id: object, *, sleep: Callable[[float], None] = time.sleep
 ) -> threading.Thread | None:
     """Notify the research team of a new message, in a background thread.
 
@@ -268,7 +299,7 @@ def notify_new_message(
     a daemon: a one-shot ``ivr211 voicemail sweep`` waits for its notifications before
     exiting. ``message_id`` only goes to our log.
     """
-    notifier = Notifier(config.notify, environ=environ, sleep=sleep)
+    notifier = Notifier(options, sleep=sleep)
     if not notifier.channels:
         return None
     reference = f"voice_message:{message_id}"

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from ivr211.config import Config, ConfigError, NotifyConfig, load_config
-from research.notify import BaseUrlHttpClient, Notifier, notify_new_message
+from ivr211.config import Config, NotifyConfig, load_config
+from ivr211.notify import notify_options
+from research.notify import BaseUrlHttpClient, Notifier, SettingError, notify_new_message
 
 from .servers import SmtpRecorder, TwilioRecorder, self_signed, smtp_server, twilio_server
 
@@ -50,7 +51,7 @@ def test_sms_is_the_request_twilio_documents() -> None:
     recorder = TwilioRecorder()
     with twilio_server(recorder) as url:
         config = sms_config(url, sms_to=["+14185550100", "+14185550101"])
-        deliveries = Notifier(config, environ=ENV).notify("voice_message:7")
+        deliveries = Notifier(notify_options(config, environ=ENV)).notify("voice_message:7")
 
     assert [(d.channel, d.recipients, d.ok, d.attempts) for d in deliveries] == [
         ("sms", ("+14185550100",), True, 1),
@@ -75,7 +76,7 @@ def test_sms_is_the_request_twilio_documents() -> None:
 def test_sms_body_carries_no_caller_detail() -> None:
     recorder = TwilioRecorder()
     with twilio_server(recorder) as url:
-        Notifier(sms_config(url), environ=ENV).notify("voice_message:5145550123")
+        Notifier(notify_options(sms_config(url), environ=ENV)).notify("voice_message:5145550123")
     body = recorder.requests[0].form["Body"][0]
     assert body == NotifyConfig().message
     assert not any(ch.isdigit() and ch not in "211" for ch in body)
@@ -90,7 +91,9 @@ def test_sms_server_error_is_retried_with_backoff() -> None:
     )
     sleeps = Sleeps()
     with twilio_server(recorder) as url:
-        [delivery] = Notifier(sms_config(url), environ=ENV, sleep=sleeps).notify("m")
+        [delivery] = Notifier(notify_options(sms_config(url), environ=ENV), sleep=sleeps).notify(
+            "m"
+        )
     assert (delivery.ok, delivery.attempts) == (True, 3)
     assert len(recorder.requests) == 3
     assert sleeps == [2.0, 4.0]
@@ -106,7 +109,9 @@ def test_sms_refused_number_is_not_retried(caplog: pytest.LogCaptureFixture) -> 
     recorder = TwilioRecorder(failures=[(400, refusal)])
     sleeps = Sleeps()
     with caplog.at_level(logging.ERROR, "research.notify"), twilio_server(recorder) as url:
-        [delivery] = Notifier(sms_config(url), environ=ENV, sleep=sleeps).notify("m")
+        [delivery] = Notifier(notify_options(sms_config(url), environ=ENV), sleep=sleeps).notify(
+            "m"
+        )
     assert (delivery.ok, delivery.attempts) == (False, 1)
     assert delivery.error is not None and "21211" in delivery.error
     assert len(recorder.requests) == 1 and sleeps == []
@@ -117,7 +122,7 @@ def test_sms_unreachable_api_gives_up_after_the_attempts() -> None:
     with twilio_server(TwilioRecorder()) as url:
         pass  # the port is closed again: nothing listens there now
     sleeps = Sleeps()
-    [delivery] = Notifier(sms_config(url), environ=ENV, sleep=sleeps).notify("m")
+    [delivery] = Notifier(notify_options(sms_config(url), environ=ENV), sleep=sleeps).notify("m")
     assert (delivery.ok, delivery.attempts) == (False, 3)
     assert sleeps == [2.0, 4.0]
 
@@ -125,7 +130,7 @@ def test_sms_unreachable_api_gives_up_after_the_attempts() -> None:
 def test_sms_without_token_is_a_permanent_failure() -> None:
     recorder = TwilioRecorder()
     with twilio_server(recorder) as url:
-        [delivery] = Notifier(sms_config(url), environ={}).notify("m")
+        [delivery] = Notifier(notify_options(sms_config(url), environ={})).notify("m")
     assert not delivery.ok and delivery.attempts == 1
     assert (
         delivery.error
@@ -135,7 +140,7 @@ def test_sms_without_token_is_a_permanent_failure() -> None:
 
 
 def test_base_url_must_be_http() -> None:
-    with pytest.raises(ConfigError, match="twilio_api_url"):
+    with pytest.raises(SettingError, match="twilio_api_url"):
         BaseUrlHttpClient("ftp://relay")
 
 
@@ -151,7 +156,7 @@ def test_email_plain_relay() -> None:
             smtp_port=port,
             smtp_security="none",
         )
-        [delivery] = Notifier(config, environ=ENV).notify("voice_message:1")
+        [delivery] = Notifier(notify_options(config, environ=ENV)).notify("voice_message:1")
     assert (delivery.channel, delivery.ok, delivery.attempts) == ("email", True, 1)
     [received] = recorder.messages
     assert received.mail_from == "ivr211@211.test"
@@ -177,7 +182,7 @@ def test_email_starttls_and_login(tmp_path: Path) -> None:
             smtp_username="ivr211",
             smtp_password_env="SMTP_PW",
         )
-        [delivery] = Notifier(config, environ=ENV).notify("m")
+        [delivery] = Notifier(notify_options(config, environ=ENV)).notify("m")
     assert delivery.ok
     assert recorder.logins == [("ivr211", "relay-secret")]
     [received] = recorder.messages
@@ -191,7 +196,7 @@ def test_email_implicit_tls(tmp_path: Path) -> None:
         config = notify_config(
             email_to=["recherche@chu.test"], smtp_port=port, smtp_security="ssl", smtp_ca_file=ca
         )
-        [delivery] = Notifier(config, environ=ENV).notify("m")
+        [delivery] = Notifier(notify_options(config, environ=ENV)).notify("m")
     assert delivery.ok
     assert [m.rcpt_tos for m in recorder.messages] == [["recherche@chu.test"]]
 
@@ -202,7 +207,7 @@ def test_email_untrusted_certificate_is_not_sent(tmp_path: Path) -> None:
     sleeps = Sleeps()
     with smtp_server(recorder, tls=context) as port:
         config = notify_config(email_to=["r@chu.test"], smtp_port=port, attempts=2)
-        [delivery] = Notifier(config, environ=ENV, sleep=sleeps).notify("m")
+        [delivery] = Notifier(notify_options(config, environ=ENV), sleep=sleeps).notify("m")
     assert not delivery.ok and delivery.attempts == 2
     assert delivery.error is not None and "CERTIFICATE_VERIFY_FAILED" in delivery.error
     assert recorder.messages == []
@@ -220,7 +225,9 @@ def test_email_wrong_password_is_not_retried(tmp_path: Path) -> None:
             smtp_username="ivr211",
             smtp_password_env="SMTP_PW",
         )
-        [delivery] = Notifier(config, environ={"SMTP_PW": "wrong"}, sleep=sleeps).notify("m")
+        [delivery] = Notifier(
+            notify_options(config, environ={"SMTP_PW": "wrong"}), sleep=sleeps
+        ).notify("m")
     assert (delivery.ok, delivery.attempts, sleeps) == (False, 1, [])
     assert delivery.error is not None and delivery.error.startswith("SMTP 535")
     assert recorder.messages == []
@@ -231,7 +238,7 @@ def test_email_temporary_refusal_is_retried() -> None:
     sleeps = Sleeps()
     with smtp_server(recorder) as port:
         config = notify_config(email_to=["r@chu.test"], smtp_port=port, smtp_security="none")
-        notifier = Notifier(config, environ=ENV, sleep=sleeps)
+        notifier = Notifier(notify_options(config, environ=ENV), sleep=sleeps)
         [first] = notifier.notify("m")
         recorder.refuse_with = None
         [second] = notifier.notify("m")
@@ -244,7 +251,7 @@ def test_email_temporary_refusal_is_retried() -> None:
 
 
 def test_hook_without_channels_sends_nothing() -> None:
-    assert notify_new_message(Config(), 1, environ=ENV) is None
+    assert notify_new_message(notify_options(Config().notify, environ=ENV), 1) is None
 
 
 def test_hook_sends_both_in_the_background(tmp_path: Path) -> None:
@@ -264,7 +271,7 @@ def test_hook_sends_both_in_the_background(tmp_path: Path) -> None:
             encoding="utf-8",
         )
         config = load_config(path, environ={})
-        thread = notify_new_message(config, 42, environ=ENV)
+        thread = notify_new_message(notify_options(config.notify, environ=ENV), 42)
         assert thread is not None
         thread.join()
     assert [m.rcpt_tos for m in smtp.messages] == [["recherche@chu.test"]]
@@ -276,7 +283,7 @@ def test_hook_never_raises_into_the_ingester(caplog: pytest.LogCaptureFixture) -
         notify=notify_config(email_to=["r@chu.test"], smtp_port=1, smtp_security="none", attempts=1)
     )
     with caplog.at_level(logging.ERROR, "research.notify"):
-        thread = notify_new_message(config, 9, environ=ENV)
+        thread = notify_new_message(notify_options(config.notify, environ=ENV), 9)
         assert thread is not None
         thread.join()
     assert "voice_message:9" in caplog.text and "given up after 1 tries" in caplog.text

@@ -1,0 +1,46 @@
+"""The configuration mapped onto each package's own options.
+
+The adapters never read :class:`~ivr211.config.Config`: each takes a plain dataclass of
+its own (``ServerOptions``, ``LinkOptions``, ``IngestOptions``, ``NotifyOptions``...) and
+this module fills them from the sections of the file, so a setting has one name (the
+configuration's) and one default.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ivr211.config import Config
+from research.ingest import IngestOptions
+
+__all__ = ["ingest_options", "new_message_hook"]
+
+log = logging.getLogger(__name__)
+
+
+def ingest_options(config: Config) -> IngestOptions:
+    """[voicemail] as the research box's ingest options."""
+    vm = config.voicemail
+    return IngestOptions(
+        spool_dir=vm.spool_dir,
+        storage_dir=vm.storage_dir,
+        mailbox=vm.mailbox,
+        folders=tuple(vm.folders),
+        quarantine_dir=vm.quarantine_dir,
+        settle_s=vm.settle_s,
+        stale_s=vm.stale_s,
+    )
+
+
+def new_message_hook(config: Config) -> Callable[[int], object] | None:
+    """The notification of a new message ([notify]), or None when the notifications
+    cannot be loaded: the ingest never depends on them."""
+    try:
+        # Imported here, not above: it loads twilio and requests, which only a
+        # notification needs; a broken install of them costs notifications, not messages.
+        from ivr211.notify import message_notifier
+    except ImportError as exc:
+        log.warning("new voicemail will not be notified: %s", exc)
+        return None
+    return message_notifier(config.notify)
