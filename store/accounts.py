@@ -27,7 +27,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, delete, select, upda
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from store.models import Base, UTCDateTime
+from store.models import Base, UTCDateTime, one_of
 
 ROLES: tuple[str, ...] = ("manager", "navigator", "research", "admin")
 LANGUAGES: tuple[str, ...] = ("fr", "en")
@@ -57,10 +57,6 @@ __all__ = [
 ]
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class AccountError(ValueError):
     """An account change was refused (the message can be shown to an administrator)."""
 
@@ -75,8 +71,8 @@ class User(Base):
 
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(_in("role", ROLES), name="role"),
-        CheckConstraint(_in("language", LANGUAGES), name="language"),
+        CheckConstraint(one_of("role", ROLES), name="role"),
+        CheckConstraint(one_of("language", LANGUAGES), name="language"),
         CheckConstraint("failed_logins >= 0", name="failed_logins"),
     )
 
@@ -108,7 +104,7 @@ class LoginThrottle(Base):
     """Failed logins of a client address, or of a user name that has no account."""
 
     __tablename__ = "login_throttle"
-    __table_args__ = (CheckConstraint(_in("scope", THROTTLE_SCOPES), name="scope"),)
+    __table_args__ = (CheckConstraint(one_of("scope", THROTTLE_SCOPES), name="scope"),)
 
     scope: Mapped[str] = mapped_column(String(8), primary_key=True)
     key: Mapped[str] = mapped_column(String(100), primary_key=True)

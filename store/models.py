@@ -1,8 +1,13 @@
-"""Tables of the line settings (what an administrator changes without the dialplan).
+"""The declarative base and the tables of the line settings (what an administrator
+changes without the dialplan), the navigators, the transfer records and the listener's
+command and status rows.
 
-Constraint names follow one convention so Alembic can alter them by name on
-PostgreSQL and recreate them in SQLite's batch mode. Every timestamp is stored in
-UTC and comes back timezone-aware on both databases (``UTCDateTime``).
+The other tables (``accounts``, ``live``, ``voicemail``) are declared beside the code that
+reads and writes them, on this ``Base``; ``store.tables`` lists every one.
+
+Constraint names follow one convention so Alembic can alter them by name on PostgreSQL
+and recreate them in SQLite's batch mode. Every timestamp is stored in UTC and comes
+back timezone-aware on both databases (``UTCDateTime``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ NAMING_CONVENTION = {
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOLIDAY_DAY = "holiday"
 SINGLETON_ID = 1
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK constraint: ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -267,10 +277,6 @@ TRANSFER_OUTCOMES = ("completed", "abandoned", "busy", "not_answered", "failed",
 TRANSFER_SOURCES = ("ami", "cel", "action")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class TransferRecord(Base):
     """One transfer or referral (``store.facts.TransferFact``), written once.
 
@@ -282,9 +288,9 @@ class TransferRecord(Base):
 
     __tablename__ = "transfer_records"
     __table_args__ = (
-        CheckConstraint(_in("kind", TRANSFER_KINDS), name="kind"),
-        CheckConstraint(_in("outcome", TRANSFER_OUTCOMES), name="outcome"),
-        CheckConstraint(_in("source", TRANSFER_SOURCES), name="source"),
+        CheckConstraint(one_of("kind", TRANSFER_KINDS), name="kind"),
+        CheckConstraint(one_of("outcome", TRANSFER_OUTCOMES), name="outcome"),
+        CheckConstraint(one_of("source", TRANSFER_SOURCES), name="source"),
         CheckConstraint("local_hour BETWEEN 0 AND 23", name="local_hour"),
         Index(
             "ix_transfer_records_fiscal_year_destination_kind", "fiscal_year", "destination", "kind"
@@ -335,7 +341,7 @@ class ListenerCommand(Base):
 
     __tablename__ = "commands"
     __table_args__ = (
-        CheckConstraint(_in("status", COMMAND_STATUSES), name="status"),
+        CheckConstraint(one_of("status", COMMAND_STATUSES), name="status"),
         CheckConstraint("expires_at > created_at", name="expires_after_creation"),
         Index("ix_commands_status_expires_at", "status", "expires_at"),
     )
@@ -364,7 +370,7 @@ class ListenerStatus(Base):
     __tablename__ = "listener_status"
     __table_args__ = (
         CheckConstraint(f"id = {SINGLETON_ID}", name="singleton"),
-        CheckConstraint(_in("state", LISTENER_STATES), name="state"),
+        CheckConstraint(one_of("state", LISTENER_STATES), name="state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -372,10 +378,3 @@ class ListenerStatus(Base):
     detail: Mapped[str] = mapped_column(Text(), default="")
     since: Mapped[datetime] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-# Tables defined in their own modules, registered on the same metadata (imported last:
-# they import Base from here).
-from store import accounts as _accounts  # noqa: E402, F401
-from store import live as _live  # noqa: E402, F401
-from store import voicemail as _voicemail  # noqa: E402, F401

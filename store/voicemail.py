@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from store.models import Base, UTCDateTime
+from store.models import Base, UTCDateTime, one_of
 
 __all__ = [
     "AUDIT_ACTIONS",
@@ -49,10 +49,6 @@ AUDIT_ACTIONS: tuple[str, ...] = (
 )
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class VoiceMessage(Base):
     """One message of the research box, as recorded by app_voicemail.
 
@@ -64,7 +60,7 @@ class VoiceMessage(Base):
 
     __tablename__ = "voice_messages"
     __table_args__ = (
-        CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
+        CheckConstraint(one_of("status", MESSAGE_STATUSES), name="status"),
         CheckConstraint("duration_s >= 0", name="duration_s"),
         CheckConstraint("size >= 0", name="size"),
         Index("ix_voice_messages_status_received_at", "status", "received_at"),
@@ -127,7 +123,7 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_log"
-    __table_args__ = (CheckConstraint(_in("action", AUDIT_ACTIONS), name="action"),)
+    __table_args__ = (CheckConstraint(one_of("action", AUDIT_ACTIONS), name="action"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

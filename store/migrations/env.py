@@ -7,9 +7,9 @@ from alembic import context
 from sqlalchemy import Connection
 
 from store.db import make_engine
-from store.models import Base
+from store.tables import metadata
 
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:

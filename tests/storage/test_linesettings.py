@@ -30,6 +30,7 @@ from store.linesettings import (
     set_override,
     unverified_numbers,
 )
+from store.tables import metadata
 
 QC = ZoneInfo("America/Toronto")
 FUTURE = datetime(2099, 1, 1, 8, 0, tzinfo=QC)
@@ -109,7 +110,7 @@ def test_report_groups_and_unverified_numbers(store: SettingsStore) -> None:
 def _row_counts(session: Session) -> dict[str, int]:
     return {
         table.name: session.scalar(select(func.count()).select_from(table)) or 0
-        for table in m.Base.metadata.sorted_tables
+        for table in metadata.sorted_tables
     }
 
 

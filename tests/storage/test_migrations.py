@@ -20,7 +20,7 @@ from store.db import (
     require_current,
     upgrade,
 )
-from store.models import Base
+from store.tables import MODELS, metadata
 
 TABLES = {
     "settings_version",
@@ -62,7 +62,12 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
 def test_migrations_match_the_models(migrated_engine: Engine) -> None:
     with migrated_engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
+
+
+def test_every_table_is_listed_once_in_store_tables() -> None:
+    assert len(set(MODELS)) == len(MODELS)
+    assert {model.__tablename__ for model in MODELS} == set(metadata.tables) == TABLES
 
 
 def test_upgrade_twice_changes_nothing(migrated_engine: Engine) -> None:
