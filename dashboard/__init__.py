@@ -33,9 +33,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard import db, i18n
+from dashboard.options import DashboardOptions
 from dashboard.roles import allowed_roles, current_role, guard, has_role, role_label
-from ivr211.config import Config, ConfigError, DashboardConfig, load_config
-from store.db import make_engine, require_current
+from store.db import require_current
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,14 @@ NAV_ITEMS: tuple[tuple[str, Any], ...] = (
     ("status.index", _l("État de la ligne")),
 )
 
-__all__ = ["NAV_ITEMS", "close_app", "create_app", "load_secret_key"]
+__all__ = ["NAV_ITEMS", "DashboardOptions", "SecretKeyError", "create_app", "load_secret_key"]
 
 
-class SecretKeyError(ConfigError):
+class SecretKeyError(ValueError):
     """The session secret cannot be read or created."""
 
 
-def load_secret_key(conf: DashboardConfig, environ: Mapping[str, str] | None = None) -> str:
+def load_secret_key(conf: DashboardOptions, environ: Mapping[str, str] | None = None) -> str:
     """The session secret: ``secret_key_file``, else ``$secret_key_env``, else the key in
     ``generated_secret_path``, created once (mode 0600) when missing."""
     env = os.environ if environ is None else environ
@@ -117,30 +117,22 @@ def _read_private(path: Path) -> str:
 
 
 def create_app(
-    config: Config | None = None,
+    conf: DashboardOptions,
     *,
-    engine: Engine | None = None,
+    engine: Engine,
     testing: bool = False,
     clock: Callable[[], datetime] | None = None,
 ) -> Flask:
-    """The dashboard app. ``engine`` (else one from ``config.database``) must be migrated
-    to the code's revision. With ``testing`` and no configured secret, the session key
-    is random for this app (nothing written to disk). ``clock`` returns aware UTC time."""
-    config = config or load_config()
-    conf = config.dashboard
+    """The dashboard app on ``engine``, which must be migrated to the code's revision (the
+    caller owns it and disposes of it). With ``testing`` and no configured secret, the
+    session key is random for this app (nothing written to disk). ``clock`` returns aware
+    UTC time."""
     instance = conf.instance_path.resolve()
     app = Flask(__name__, instance_path=str(instance))
 
-    owns_engine = engine is None
-    if engine is None:
-        engine = make_engine(config.database.url, password=config.database.password())
     require_current(engine)
     app.extensions[db.EXTENSION] = db.DashboardContext.build(
-        config,
-        engine,
-        clock or (lambda: datetime.now(UTC)),
-        owns_engine=owns_engine,
-        settings_cache_s=config.line.settings_cache_s,
+        conf, engine, clock or (lambda: datetime.now(UTC))
     )
 
     if testing and conf.secret_key_file is None and conf.secret_key_env is None:
@@ -195,13 +187,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(__import__("dashboard.console", fromlist=["bp"]).bp)
     app.register_blueprint(__import__("dashboard.research", fromlist=["bp"]).bp)
     app.register_blueprint(__import__("dashboard.audit", fromlist=["bp"]).bp)
-
-
-def close_app(app: Flask) -> None:
-    """Dispose of the engine the app created (not one passed to ``create_app``)."""
-    ctx = db.context(app)
-    if ctx.owns_engine:
-        ctx.engine.dispose()
 
 
 def _security_headers(response: Response) -> Response:

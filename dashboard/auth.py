@@ -3,7 +3,7 @@
 A failed login always says the same thing ("Nom d'utilisateur ou mot de passe
 incorrect."), whether the name exists, the account is disabled or the password is wrong;
 a locked name or address says so with the minutes left (unknown names lock too, so the
-lock tells nothing either). See ivr211/accounts.py for the throttle itself.
+lock tells nothing either). See store/accounts.py for the throttle itself.
 
 The session holds ``<user id>:<token>``, where the token changes with the password: a
 password change or reset ends every other session of that user at its next request.
@@ -123,7 +123,7 @@ def home_url() -> str:
 
 
 def _policy() -> ThrottlePolicy:
-    conf = db.config().dashboard
+    conf = db.options()
     return ThrottlePolicy(
         max_failures=conf.login_max_failures,
         lock=timedelta(seconds=conf.login_lock_s),

@@ -135,7 +135,7 @@ def _listener(now: datetime) -> tuple[bool, str]:
     status = navigators.get_status(db.read_session())
     if status is None:
         return False, _("Le récepteur AMI n'a jamais démarré : aucune action n'est possible.")
-    if status.stale(now, db.config().dashboard.heartbeat_stale_s):
+    if status.stale(now, db.options().heartbeat_stale_s):
         return False, _(
             "Le récepteur AMI ne donne plus signe de vie : aucune action n'est possible."
         )
@@ -151,7 +151,7 @@ def current_view() -> ConsoleView:
     session = db.read_session()
     navigator = _navigator()
     up, text = _listener(now)
-    stale = db.config().dashboard.heartbeat_stale_s
+    stale = db.options().heartbeat_stale_s
     view = live.read_live(session, now=now, stale_after_s=stale)
     presence = live.presence_for(session, navigator) if navigator and view.known else None
     return ConsoleView(now, navigator, up, text, view.known, presence, _destinations())

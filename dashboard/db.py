@@ -5,7 +5,7 @@ for a writer in WAL mode) and change things in a short ``write()`` block: on SQL
 write transaction is ``BEGIN IMMEDIATE`` and holds the database's write lock, so it
 must not stay open while a template renders.
 
-Queries live beside the models (ivr211/*.py), not in the views.
+Queries live beside the models (store/), not in the views.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.options import DashboardOptions
 from ivr.settings import LineSettings
-from ivr211.config import Config
 from store.db import readonly, session_factory
 from store.linesettings import CachedSettings, SettingsStore
 
@@ -28,11 +28,11 @@ EXTENSION = "ivr211"
 
 __all__ = [
     "DashboardContext",
-    "config",
     "context",
     "engine",
     "line_settings",
     "now",
+    "options",
     "read_session",
     "settings_store",
     "write",
@@ -43,35 +43,30 @@ __all__ = [
 class DashboardContext:
     """What ``create_app`` built once, kept in ``app.extensions["ivr211"]``."""
 
-    config: Config
+    options: DashboardOptions
     engine: Engine
     store: SettingsStore
     settings: CachedSettings
     clock: Callable[[], datetime]
     reads: sessionmaker[Session]
     writes: sessionmaker[Session]
-    owns_engine: bool
 
     @classmethod
     def build(
         cls,
-        config: Config,
+        options: DashboardOptions,
         engine: Engine,
         clock: Callable[[], datetime],
-        *,
-        owns_engine: bool,
-        settings_cache_s: float,
     ) -> DashboardContext:
         store = SettingsStore(engine)
         return cls(
-            config=config,
+            options=options,
             engine=engine,
             store=store,
-            settings=CachedSettings(store, settings_cache_s),
+            settings=CachedSettings(store, options.settings_cache_s),
             clock=clock,
             reads=session_factory(readonly(engine)),
             writes=session_factory(engine),
-            owns_engine=owns_engine,
         )
 
 
@@ -80,8 +75,8 @@ def context(app: Flask | None = None) -> DashboardContext:
     return ctx
 
 
-def config() -> Config:
-    return context().config
+def options() -> DashboardOptions:
+    return context().options
 
 
 def engine() -> Engine:

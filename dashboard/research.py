@@ -179,7 +179,7 @@ def _audit(session: Session, action: str, obj: str, detail: str = "") -> None:
 
 
 def _storage_dir() -> Path:
-    storage: Path = db.config().voicemail.storage_dir
+    storage: Path = db.options().voicemail_storage_dir
     return storage.resolve()
 
 

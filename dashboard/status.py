@@ -5,7 +5,7 @@ paused or on a call.
 Each service says how it is doing in the database, and a silent one counts as down:
 the AMI listener writes its link state every 10 s (``listener_status``), ``ivr211
 serve`` writes the FastAGI server's heartbeat (``service_heartbeats``), and the
-listener mirrors the queue (``ivr211/live.py``). The page polls ``/status.json``.
+listener mirrors the queue (``store/live.py``). The page polls ``/status.json``.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _fastagi_state(session: Session, now: datetime, stale: timedelta) -> Service
 
 def current_status() -> StatusView:
     now = db.now()
-    stale = timedelta(seconds=db.config().dashboard.heartbeat_stale_s)
+    stale = timedelta(seconds=db.options().heartbeat_stale_s)
     settings = db.line_settings()
     session = db.read_session()
     ami = _ami_state(session, now, stale)

@@ -290,6 +290,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
     import waitress
 
     from dashboard import create_app
+    from ivr211.dashboard_options import dashboard_options  # imports Flask too: on demand
 
     _configure_logging(config)
     conf = config.dashboard
@@ -299,7 +300,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
         raise CliError(f"--host {host}: allow_plain_http is only allowed on a loopback address")
     with _open_engine(config) as engine:
         require_current(engine)
-        app = create_app(config, engine=engine)
+        app = create_app(dashboard_options(config), engine=engine)
         try:
             server = waitress.create_server(
                 app, host=host, port=port, threads=conf.threads, ident="ivr211"

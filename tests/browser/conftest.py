@@ -38,8 +38,9 @@ from sqlalchemy.orm import Session
 from waitress import wasyncore
 from waitress.server import create_server
 
-from dashboard import close_app, create_app
+from dashboard import create_app
 from ivr211.config import DEFAULT_SEED, Config
+from ivr211.dashboard_options import dashboard_options
 from listener.actions import ActionOptions
 from listener.ami import LinkOptions
 from listener.service import ListenerOptions, ListenerService
@@ -219,13 +220,11 @@ def dashboard(tmp_path: Path) -> Iterator[Dashboard]:
                     navigator_id=navigator_id if role == "navigator" else None,
                 )
                 users[role] = user.username
-        app = create_app(config, engine=engine)
-        server = _Server(app)
+        server = _Server(create_app(dashboard_options(config), engine=engine))
         try:
             yield Dashboard(f"http://127.0.0.1:{server.port}", engine, config, users, navigator_id)
         finally:
             server.stop()
-            close_app(app)
     finally:
         engine.dispose()
 

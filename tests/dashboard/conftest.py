@@ -30,6 +30,7 @@ from werkzeug.test import TestResponse
 
 from dashboard import create_app
 from ivr211.config import DEFAULT_SEED, Config
+from ivr211.dashboard_options import dashboard_options
 from store import accounts
 from store.db import make_engine, sqlite_path, upgrade
 from store.linesettings import SettingsStore, seed_if_empty
@@ -160,7 +161,9 @@ def app(
     users: Mapping[str, TestUser],
     clock: FakeClock,
 ) -> Flask:
-    return create_app(dashboard_config, engine=app_engine, testing=True, clock=clock)
+    return create_app(
+        dashboard_options(dashboard_config), engine=app_engine, testing=True, clock=clock
+    )
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from dashboard import create_app, load_secret_key
+from dashboard import DashboardOptions, SecretKeyError, create_app, load_secret_key
 from dashboard.auth import safe_next
-from ivr211.config import Config, ConfigError, DashboardConfig, load_config
+from ivr211.config import Config, ConfigError, load_config
+from ivr211.dashboard_options import dashboard_options
 from store import accounts
 from tests.dashboard.conftest import PASSWORD, FakeClock, TestUser, do_login, read_csrf_token
 
@@ -79,7 +80,7 @@ def test_plain_http_cookies_only_when_configured_on_loopback(
             }
         }
     )
-    app = create_app(config, engine=app_engine, testing=True)
+    app = create_app(dashboard_options(config), engine=app_engine, testing=True)
     with app.test_client() as client:
         response = do_login(client, "admin", PASSWORD)
     cookie = next(h for h in response.headers.getlist("Set-Cookie") if "ivr211_session=" in h)
@@ -272,22 +273,26 @@ def test_error_pages_use_the_layout_and_never_show_a_traceback(
     }
 
 
+def _options(**dashboard: str) -> DashboardOptions:
+    return dashboard_options(Config.model_validate({"dashboard": dashboard}))
+
+
 def test_generated_secret_is_private_and_reused(tmp_path: Path) -> None:
-    conf = DashboardConfig(generated_secret_path=tmp_path / "var" / "dashboard-secret")
+    conf = _options(generated_secret_path=str(tmp_path / "var" / "dashboard-secret"))
     first = load_secret_key(conf, environ={})
     path = tmp_path / "var" / "dashboard-secret"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_secret_key(conf, environ={}) == first and len(first) >= 64
     os.chmod(path, 0o644)
-    with pytest.raises(ConfigError, match="chmod 600"):
+    with pytest.raises(SecretKeyError, match="chmod 600"):
         load_secret_key(conf, environ={})
 
 
 def test_secret_from_environment_or_file(tmp_path: Path) -> None:
-    conf = DashboardConfig(secret_key_env="DASH_SECRET")
+    conf = _options(secret_key_env="DASH_SECRET")
     assert load_secret_key(conf, environ={"DASH_SECRET": "x" * 40}) == "x" * 40
-    with pytest.raises(ConfigError, match="DASH_SECRET"):
+    with pytest.raises(SecretKeyError, match="DASH_SECRET"):
         load_secret_key(conf, environ={})
     secret_file = tmp_path / "secret"
     secret_file.write_text("y" * 40 + "\n")
-    assert load_secret_key(DashboardConfig(secret_key_file=secret_file), environ={}) == "y" * 40
+    assert load_secret_key(_options(secret_key_file=str(secret_file)), environ={}) == "y" * 40

@@ -1,0 +1,44 @@
+"""What the dashboard needs from the configuration, as one typed object.
+
+The composition root (``ivr211.dashboard_options``) builds it from ``[dashboard]``,
+``[line]`` and ``[voicemail]``; the dashboard never reads the configuration itself. The
+database engine is passed to ``create_app`` beside it: whoever opens it closes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DashboardOptions"]
+
+
+@dataclass(frozen=True)
+class DashboardOptions:
+    """The dashboard's settings (``[dashboard]`` unless said otherwise).
+
+    The session secret comes from ``secret_key_file``, else from ``$secret_key_env``,
+    else from ``generated_secret_path`` (created once, mode 0600). ``instance_path``
+    holds what the app writes for itself (compiled translations). Cookies are
+    ``Secure`` unless ``allow_plain_http`` (which the configuration accepts only on a
+    loopback host); ``trusted_proxies`` is how many X-Forwarded-* hops to believe.
+    """
+
+    instance_path: Path
+    secret_key_file: Path | None
+    secret_key_env: str | None
+    generated_secret_path: Path
+    allow_plain_http: bool
+    trusted_proxies: int
+    session_hours: float
+    #: Login throttling: this many failures within ``login_window_s`` lock a name or an
+    #: address for ``login_lock_s``.
+    login_max_failures: int
+    login_lock_s: float
+    login_window_s: float
+    #: A service whose heartbeat is older than this counts as down.
+    heartbeat_stale_s: float
+    #: ``[line] settings_cache_s``: how long the line settings may be served from memory.
+    settings_cache_s: float
+    #: ``[voicemail] storage_dir``: the research box's audio files.
+    voicemail_storage_dir: Path

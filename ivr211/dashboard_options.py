@@ -1,0 +1,35 @@
+"""The configuration mapped onto the dashboard's own options (``dashboard.options``).
+
+The dashboard reads no configuration: ``ivr211 dashboard`` (and the tests) build its
+options here from ``[dashboard]``, ``[line]`` and ``[voicemail]`` and pass them, with an
+engine, to ``dashboard.create_app``.
+"""
+
+from __future__ import annotations
+
+from dashboard.options import DashboardOptions
+from ivr211.config import Config, load_config
+
+__all__ = ["dashboard_options"]
+
+
+def dashboard_options(config: Config | None = None) -> DashboardOptions:
+    """The dashboard's options from ``config`` (None: the configuration ``ivr211`` reads,
+    ``load_config()``)."""
+    config = config if config is not None else load_config()
+    conf = config.dashboard
+    return DashboardOptions(
+        instance_path=conf.instance_path,
+        secret_key_file=conf.secret_key_file,
+        secret_key_env=conf.secret_key_env,
+        generated_secret_path=conf.generated_secret_path,
+        allow_plain_http=conf.allow_plain_http,
+        trusted_proxies=conf.trusted_proxies,
+        session_hours=conf.session_hours,
+        login_max_failures=conf.login_max_failures,
+        login_lock_s=conf.login_lock_s,
+        login_window_s=conf.login_window_s,
+        heartbeat_stale_s=conf.heartbeat_stale_s,
+        settings_cache_s=config.line.settings_cache_s,
+        voicemail_storage_dir=config.voicemail.storage_dir,
+    )
