@@ -21,15 +21,27 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ivr import settings as s
-from ivr211.config import Config, ConfigError, load_config
-from ivr211.options import ingest_options, new_message_hook
+from ivr211.config import Config, ConfigError, ListenerConfig, load_config
+from ivr211.listen import run_listener
+from ivr211.options import ingest_options
 from ivr211.ports import PortInUse, bind_error_message, check_free
+from listener.actions import ActionOptions
+from listener.cel import DEFAULT_NOANSWER_TIMEOUT_S
+from listener.reconcile import (
+    DEFAULT_CEL_PATH,
+    DEFAULT_FEATURES_PATH,
+    ReconcileError,
+    destination_resolver,
+    noanswer_timeout_from_features,
+    reconcile,
+)
+from listener.service import ListenerOptions
 from store import commands
 from store import linesettings as ls
 from store.db import (
@@ -39,6 +51,7 @@ from store.db import (
     make_engine,
     require_current,
     safe_url,
+    session_factory,
     sqlite_path,
     upgrade,
 )
@@ -448,20 +461,96 @@ def cmd_user_unlock(args: argparse.Namespace, config: Config) -> int:
 
 
 def reconcile_arguments(parser: argparse.ArgumentParser) -> None:
-    from listener.reconcile import add_arguments
+    parser.add_argument(
+        "--cel",
+        type=Path,
+        default=DEFAULT_CEL_PATH,
+        help=f"cel_custom CSV file (default {DEFAULT_CEL_PATH})",
+    )
+    parser.add_argument(
+        "--since",
+        help="only transfers that ended at or after this ISO 8601 time "
+        "(without offset: in --tz); default: the whole file",
+    )
+    parser.add_argument(
+        "--tz",
+        help="time zone of CEL rows written with a dateformat (epoch rows need none); "
+        "default: [pbx] timezone",
+    )
+    parser.add_argument(
+        "--features",
+        type=Path,
+        default=DEFAULT_FEATURES_PATH,
+        help=f"features.conf to read atxfernoanswertimeout from (default {DEFAULT_FEATURES_PATH})",
+    )
+    parser.add_argument(
+        "--noanswer-timeout",
+        type=float,
+        help="atxfernoanswertimeout in seconds (overrides --features)",
+    )
+    parser.add_argument(
+        "--transfer-context",
+        default=_TRANSFER_CONTEXT,
+        help=f"the navigators' TRANSFER_CONTEXT (default {_TRANSFER_CONTEXT})",
+    )
 
-    add_arguments(parser)
+
+_TRANSFER_CONTEXT = ListenerConfig().transfer_context
+
+
+def _reconcile_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReconcileError(f"--tz: unknown time zone {name!r}") from None
 
 
 def cmd_reconcile(args: argparse.Namespace, config: Config) -> int:
-    from listener import reconcile
-
+    """One summary line on stdout; unusable input -> exit 2."""
     _configure_logging(config)
-    if args.cel == reconcile.DEFAULT_CEL_PATH and config.listener.cel_path is not None:
+    if args.cel == DEFAULT_CEL_PATH and config.listener.cel_path is not None:
         args.cel = config.listener.cel_path
-    if args.transfer_context == reconcile.DEFAULT_TRANSFER_CONTEXT:
+    if args.transfer_context == _TRANSFER_CONTEXT:
         args.transfer_context = config.listener.transfer_context
-    return reconcile.run(args, config)
+    engine = make_engine(config.database.url, password=config.database.password())
+    try:
+        require_current(engine)
+        settings = ls.SettingsStore(engine).load()
+        zone = _reconcile_zone(args.tz) if args.tz else config.pbx.zone
+        timeout = args.noanswer_timeout
+        if timeout is None:
+            timeout = noanswer_timeout_from_features(args.features) or DEFAULT_NOANSWER_TIMEOUT_S
+        since = None
+        if args.since is not None:
+            try:
+                since = _instant("--since", args.since, zone).astimezone(UTC)
+            except CliError as exc:
+                raise ReconcileError(str(exc)) from None
+        report = reconcile(
+            args.cel,
+            session_factory(engine),
+            destination_resolver(settings, args.transfer_context),
+            since,
+            tz=zone,
+            noanswer_timeout_s=timeout,
+            transfer_contexts={args.transfer_context},
+        )
+    except ReconcileError as exc:
+        print(f"ivr211 reconcile: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(
+        f"{report.path}: {report.rows} rows, {report.facts} transfer facts, "
+        f"{report.inserted} recorded now, {report.already} already recorded"
+        + (f", {report.bad_lines} unreadable lines" if report.bad_lines else "")
+        + (
+            ", last line still being written (left for the next run)"
+            if report.partial_last_line
+            else ""
+        )
+    )
+    return 0
 
 
 def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
@@ -694,9 +783,6 @@ def cmd_config_check(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_listen(args: argparse.Namespace, config: Config) -> int:
-    from listener.actions import ActionOptions
-    from listener.service import ListenerOptions, run_listener
-
     _configure_logging(config)
     try:
         config.ami.secret()
@@ -711,10 +797,7 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
             transfer_context=args.transfer_context or conf.transfer_context,
             conference_context=args.conference_context or conf.conference_context,
         ),
-        voicemail=ingest_options(config) if config.voicemail.enabled else None,
-        voicemail_sweep_s=config.voicemail.sweep_s,
-        on_new_message=new_message_hook(config) if config.voicemail.enabled else None,
-        pbx_timezone=ZoneInfo(config.pbx.timezone),
+        pbx_timezone=config.pbx.zone,
     )
     run_listener(config, options)
     return 0

@@ -109,6 +109,11 @@ class PbxConfig(_Section):
 
     _zone = field_validator("timezone")(_known_zone)
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """``timezone`` as a zone (checked when the file was read): the one way to it."""
+        return ZoneInfo(self.timezone)
+
 
 class LineConfig(_Section):
     """How the line settings are seeded and how long a server may cache them."""

@@ -12,11 +12,18 @@ import logging
 from collections.abc import Callable
 
 from ivr211.config import Config
+from listener.ami import LinkOptions
 from research.ingest import IngestOptions
 
-__all__ = ["ingest_options", "new_message_hook"]
+__all__ = ["ingest_options", "link_options", "new_message_hook"]
 
 log = logging.getLogger(__name__)
+
+
+def link_options(config: Config) -> LinkOptions:
+    """[ami] as the listener's link options (the secret is read now: none, no link)."""
+    ami = config.ami
+    return LinkOptions(host=ami.host, port=ami.port, username=ami.username, secret=ami.secret())
 
 
 def ingest_options(config: Config) -> IngestOptions:

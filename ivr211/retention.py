@@ -37,7 +37,6 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from glob import glob
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, delete, inspect, select, update
 from sqlalchemy.orm import Session
@@ -120,7 +119,7 @@ def run_retention(
     ``after_rewrite_command`` (default: subprocess.run, checked)."""
     cfg = config.retention
     report = RetentionReport(dry_run)
-    zone = ZoneInfo(config.pbx.timezone)
+    zone = config.pbx.zone
     message_days = SettingsStore(engine).load().research_consent.retention_days
     with Session(engine) as session:
         report.messages = _purge_messages(

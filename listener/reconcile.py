@@ -1,4 +1,5 @@
-"""`ivr211 reconcile`: record the transfers that CEL holds and the database does not.
+"""Record the transfers that CEL holds and the database does not (``ivr211 reconcile``,
+and the listener after a reconnect).
 
 The listener loses events while its AMI link is down; Asterisk keeps writing CEL to
 ``/var/log/asterisk/cel-custom/Master.csv`` on the PBX host. This command reads that
@@ -16,20 +17,19 @@ ended at or after ``since`` are kept.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import re
-import sys
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import IO
 
 from sqlalchemy.orm import Session
 
+from ivr.settings import LineSettings
+from ivr.times import require_utc
 from listener.cel import (
     COLUMNS,
     DEFAULT_NOANSWER_TIMEOUT_S,
@@ -40,26 +40,20 @@ from listener.cel import (
     parse_row,
 )
 from store.facts import TransferFact
-
-if TYPE_CHECKING:
-    from ivr.settings import LineSettings
-    from ivr211.config import Config
+from store.transfers import record_facts
 
 __all__ = [
     "DEFAULT_CEL_PATH",
     "DEFAULT_FEATURES_PATH",
     "ReconcileError",
     "ReconcileReport",
-    "add_arguments",
     "destination_resolver",
     "noanswer_timeout_from_features",
     "reconcile",
-    "run",
 ]
 
 DEFAULT_CEL_PATH = Path("/var/log/asterisk/cel-custom/Master.csv")
 DEFAULT_FEATURES_PATH = Path("/etc/asterisk/features.conf")
-DEFAULT_TRANSFER_CONTEXT = "navigator-transfers"
 DEFAULT_LOOKBACK = timedelta(hours=4)
 _SEEK_WINDOW = 64 * 1024
 _PROBE_LINES = 64
@@ -177,20 +171,13 @@ def _seek(
     return found[0] if found is not None else floor
 
 
-def _line_timezone(session_factory: SessionFactory) -> tzinfo:
-    from store.transfers import line_timezone
-
-    with session_factory() as session:
-        return line_timezone(session)
-
-
 def reconcile(
     csv_path: Path,
     session_factory: SessionFactory,
     resolve_destination: Resolver,
     since: datetime | None,
     *,
-    tz: tzinfo | None = None,
+    tz: tzinfo,
     noanswer_timeout_s: float = DEFAULT_NOANSWER_TIMEOUT_S,
     transfer_contexts: Collection[str] | None = None,
     lookback: timedelta = DEFAULT_LOOKBACK,
@@ -198,14 +185,13 @@ def reconcile(
     """Read ``csv_path`` and insert the facts whose key is not recorded yet.
 
     ``tz`` is the PBX host's zone, for rows whose ``eventtime`` has no offset (written
-    while cel.conf had a ``dateformat``; epoch rows need none); None takes the line's.
-    ``since`` must be aware.
+    while cel.conf had a ``dateformat``; epoch rows need none). ``since`` must be aware.
     """
-    from store.transfers import record_facts
-
-    if since is not None and since.utcoffset() is None:
-        raise ReconcileError(f"since {since.isoformat()} has no time zone")
-    zone = tz if tz is not None else _line_timezone(session_factory)
+    if since is not None:
+        try:
+            since = require_utc(since, "since")
+        except ValueError as exc:
+            raise ReconcileError(str(exc)) from None
     interpreter = CelInterpreter(resolve_destination, transfer_contexts, noanswer_timeout_s)
     found: dict[str, TransferFact] = {}
     rows = bad = 0
@@ -218,14 +204,14 @@ def reconcile(
         size = csv_path.stat().st_size
         offset = floor
         if since is not None:
-            offset = _seek(fh, floor, size, since - lookback, columns, zone)
+            offset = _seek(fh, floor, size, since - lookback, columns, tz)
         lines = _Lines(fh, offset)
         for record in lines:
             fields = _fields(record)
             row: CelRow | None = None
             if fields:
                 try:
-                    row = parse_row(fields, zone, columns)
+                    row = parse_row(fields, tz, columns)
                 except CelError as exc:
                     log.debug("CEL line skipped: %s", exc)
             if row is None:
@@ -266,7 +252,7 @@ def reconcile(
     return report
 
 
-# ---- the command ----------------------------------------------------------------------
+# ---- what the command reads beside the CEL file ---------------------------------------
 
 _FEATURE_LINE = re.compile(r"^\s*atxfernoanswertimeout\s*=>?\s*(\d+)\s*(?:;.*)?$")
 _SECTION_LINE = re.compile(r"^\s*\[(?P<name>[^\]]+)\]")
@@ -298,96 +284,3 @@ def destination_resolver(settings: LineSettings, transfer_context: str) -> Resol
         return by_code.get(exten) if context == transfer_context else None
 
     return resolve
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--cel",
-        type=Path,
-        default=DEFAULT_CEL_PATH,
-        help=f"cel_custom CSV file (default {DEFAULT_CEL_PATH})",
-    )
-    parser.add_argument(
-        "--since",
-        help="only transfers that ended at or after this ISO 8601 time "
-        "(without offset: in --tz); default: the whole file",
-    )
-    parser.add_argument(
-        "--tz",
-        help="time zone of CEL rows written with a dateformat (epoch rows need none); "
-        "default: [pbx] timezone",
-    )
-    parser.add_argument(
-        "--features",
-        type=Path,
-        default=DEFAULT_FEATURES_PATH,
-        help=f"features.conf to read atxfernoanswertimeout from (default {DEFAULT_FEATURES_PATH})",
-    )
-    parser.add_argument(
-        "--noanswer-timeout",
-        type=float,
-        help="atxfernoanswertimeout in seconds (overrides --features)",
-    )
-    parser.add_argument(
-        "--transfer-context",
-        default=DEFAULT_TRANSFER_CONTEXT,
-        help=f"the navigators' TRANSFER_CONTEXT (default {DEFAULT_TRANSFER_CONTEXT})",
-    )
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ReconcileError(f"--tz: unknown time zone {name!r}") from None
-
-
-def _since(text: str | None, zone: tzinfo) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ReconcileError(f"--since: not an ISO 8601 time: {text!r}") from None
-    return (value.replace(tzinfo=zone) if value.tzinfo is None else value).astimezone(UTC)
-
-
-def run(args: argparse.Namespace, config: Config) -> int:
-    """``ivr211 reconcile``: one summary line on stdout; unusable input -> exit 2."""
-    from store.db import make_engine, require_current, session_factory
-    from store.linesettings import SettingsStore
-
-    engine = make_engine(config.database.url, password=config.database.password())
-    try:
-        require_current(engine)
-        settings = SettingsStore(engine).load()
-        factory = session_factory(engine)
-        zone = _zone(args.tz or config.pbx.timezone)
-        timeout = args.noanswer_timeout
-        if timeout is None:
-            timeout = noanswer_timeout_from_features(args.features) or DEFAULT_NOANSWER_TIMEOUT_S
-        report = reconcile(
-            args.cel,
-            factory,
-            destination_resolver(settings, args.transfer_context),
-            _since(args.since, zone),
-            tz=zone,
-            noanswer_timeout_s=timeout,
-            transfer_contexts={args.transfer_context},
-        )
-    except ReconcileError as exc:
-        print(f"ivr211 reconcile: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    print(
-        f"{report.path}: {report.rows} rows, {report.facts} transfer facts, "
-        f"{report.inserted} recorded now, {report.already} already recorded"
-        + (f", {report.bad_lines} unreadable lines" if report.bad_lines else "")
-        + (
-            ", last line still being written (left for the next run)"
-            if report.partial_last_line
-            else ""
-        )
-    )
-    return 0

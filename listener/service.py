@@ -11,9 +11,9 @@ The :class:`~listener.live.LiveTracker` follows presence and calls waiting; its 
 goes to the live tables (``store.live``) from a thread, at most every ``live_write_s``
 and on change. When the link is back it is rebuilt from ``QueueStatus`` and ``Status``.
 The link's state goes to the listener status row (``ivr211 listener status``).
-When ``voicemail`` is set, a :class:`~research.ingest.Sweeper` thread moves the research
-box's messages from the spool to storage on every MessageWaiting event and every
-``voicemail_sweep_s``.
+Work that lives beside the listener (``companions``: ``ivr211`` adds the research box's
+sweeper, which moves messages from the spool to storage on every MessageWaiting event)
+is started with it, hears every event, and is stopped with it.
 The :class:`~listener.pbxvalues.PbxValues` task pushes the line's values (hours,
 override, closures, holidays, destination numbers) to Asterisk as dialplan globals
 every ``pbx_push_s`` when they changed, and all of them after every ``FullyBooted``.
@@ -25,14 +25,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -53,18 +52,33 @@ from listener.ami import ActionTimeout, AmiLink, Event, LinkDown, LinkOptions, L
 from listener.interpreter import Interpreter
 from listener.live import LiveTracker
 from listener.pbxvalues import PbxValues
+from listener.reconcile import reconcile
 from listener.writer import RecordWriter
-from research.ingest import Ingester, IngestOptions, Sweeper
 from store import commands
 from store.facts import TransferFact
 from store.live import LiveSnapshot, write_snapshot
 from store.navigators import navigator_by_username, set_status
 from store.transfers import record_facts
 
-__all__ = ["ListenerOptions", "ListenerService", "run_listener"]
+__all__ = ["Companion", "ListenerOptions", "ListenerService"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+
+class Companion(Protocol):
+    """Work that runs on its own thread beside the listener and hears every AMI event.
+
+    ``on_event`` is called on the event loop: it may only take note and return (wake its
+    thread); ``start`` is called once the listener is subscribed, ``stop`` (which may
+    block, it runs in a worker thread) once the link has stopped.
+    """
+
+    def on_event(self, event: Mapping[str, str]) -> None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,11 +92,9 @@ class ListenerOptions:
     live_write_s: float = 0.5
     live_resync: bool = True
     actions: ActionOptions = field(default_factory=ActionOptions)
-    voicemail: IngestOptions | None = None
-    voicemail_sweep_s: float = 60.0
-    on_new_message: Callable[[int], object] | None = None
+    companions: tuple[Companion, ...] = ()
     # How often the line's values are compared with what Asterisk holds (a version read
-    # when the settings source caches; see run_listener).
+    # when the settings source caches; see ivr211.listen.run_listener).
     pbx_push_s: float = 2.0
     #: The PBX host's zone, for CEL rows written without an offset (None: the line's).
     pbx_timezone: tzinfo | None = None
@@ -175,10 +187,6 @@ class ListenerService:
         self._live_connected = False
         self._live_epoch = 0
         self._resync: asyncio.Task[None] | None = None
-        self.sweeper: Sweeper | None = None
-        if self.options.voicemail is not None:
-            ingester = Ingester(engine, self.options.voicemail, on_new=self.options.on_new_message)
-            self.sweeper = Sweeper(ingester, self.options.voicemail_sweep_s)
 
     # ---- life cycle --------------------------------------------------------------------
 
@@ -192,9 +200,9 @@ class ListenerService:
         self.link.subscribe(self._interpret)
         self.link.subscribe(self.pbx.on_event)
         pbx_task = asyncio.ensure_future(self.pbx.run())
-        if self.sweeper is not None:
-            self.link.subscribe(self.sweeper.on_event)
-            self.sweeper.start()
+        for companion in self.options.companions:
+            self.link.subscribe(companion.on_event)
+            companion.start()
         self._poller = threading.Thread(target=self._poll, name="listener-commands", daemon=True)
         self._poller.start()
         if started is not None:
@@ -217,8 +225,8 @@ class ListenerService:
                 await asyncio.gather(self._resync, return_exceptions=True)
             if self._live_timer is not None:
                 self._live_timer.cancel()
-            if self.sweeper is not None:
-                await asyncio.to_thread(self.sweeper.stop)
+            for companion in self.options.companions:
+                await asyncio.to_thread(companion.stop)
             await asyncio.to_thread(self._shutdown)
 
     def stop(self) -> None:
@@ -276,8 +284,6 @@ class ListenerService:
         self._reconciling = self._status_pool.submit(self._reconcile, since)
 
     def _reconcile(self, since: datetime) -> None:
-        from listener.reconcile import reconcile
-
         path = self.options.cel_path
         if path is None:
             return
@@ -287,7 +293,7 @@ class ListenerService:
                 self.sessions,
                 self.directory.resolve,
                 since - self.options.reconcile_lookback,
-                tz=self.options.pbx_timezone,
+                tz=self.options.pbx_timezone or self.settings_source().zone,
                 transfer_contexts={self.options.actions.transfer_context},
             )
             log.info("reconciliation from %s: %s", path, report)
@@ -474,39 +480,3 @@ class ListenerService:
                 return record_facts(session, [fact])
 
         return _retry_locked(write)
-
-
-def link_options(config: Any) -> LinkOptions:
-    """The AMI section of ``ivr211.config.Config`` as :class:`LinkOptions`."""
-    ami = config.ami
-    return LinkOptions(host=ami.host, port=ami.port, username=ami.username, secret=ami.secret())
-
-
-def run_listener(config: Any, options: ListenerOptions | None = None) -> None:
-    """Run the listener until SIGINT or SIGTERM (blocking)."""
-    from store.db import make_engine, require_current
-    from store.linesettings import CachedSettings, SettingsStore
-
-    engine = make_engine(config.database.url, password=config.database.password())
-    try:
-        require_current(engine)
-        store = SettingsStore(engine)
-        # The version is read at least once per push round: a change reaches Asterisk
-        # within about ``pbx_push_s``, whatever the FastAGI server's cache time.
-        push_s = (options or ListenerOptions()).pbx_push_s
-        source = CachedSettings(store, min(config.line.settings_cache_s, push_s))
-        service = ListenerService(engine, link_options(config), source, options)
-
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, service.stop)
-            try:
-                await service.run()
-            finally:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-
-        asyncio.run(main())
-    finally:
-        engine.dispose()

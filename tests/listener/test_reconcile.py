@@ -6,7 +6,6 @@ one after another (their eventtimes increase from 2a1 to 2f2).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,15 +15,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr211.config import load_config
+from ivr211.cli import main
 from listener.cel import facts_from_rows, read_rows
 from listener.reconcile import (
     ReconcileError,
     ReconcileReport,
-    add_arguments,
     noanswer_timeout_from_features,
     reconcile,
-    run,
 )
 from store import models as m
 from store.db import make_engine, session_factory, upgrade
@@ -195,31 +192,33 @@ def test_noanswer_timeout_is_read_from_features_conf(tmp_path: Path) -> None:
 
 
 def test_the_command_records_the_file_and_says_so(
-    tmp_path: Path, db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    db_url: str,
+    engine: Engine,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with SettingsStore(engine).change() as session:
         seed_if_empty(session, SEED)
     path = master_csv(
         tmp_path / "Master.csv", ["2a1-attended-transfer-ami", "2c3-blind-transfer-dtmf"]
     )
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(
-        [
-            "--cel",
-            str(path),
-            "--tz",
-            "UTC",
-            "--transfer-context",
-            "emergency-services",
-            "--features",
-            str(tmp_path / "absent.conf"),
-            "--since",
-            "2026-11-28T10:00:00",
-        ]
-    )
-    config = load_config(None, {"IVR211_DATABASE__URL": db_url})
-    assert run(args, config) == 0
+    argv = [
+        "reconcile",
+        "--cel",
+        str(path),
+        "--tz",
+        "UTC",
+        "--transfer-context",
+        "emergency-services",
+        "--features",
+        str(tmp_path / "absent.conf"),
+        "--since",
+        "2026-11-28T10:00:00",
+    ]
+    monkeypatch.delenv("IVR211_CONFIG", raising=False)
+    monkeypatch.setenv("IVR211_DATABASE__URL", db_url)
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "2 transfer facts, 2 recorded now, 0 already recorded" in out
     with session_factory(engine)() as session:
@@ -230,8 +229,7 @@ def test_the_command_records_the_file_and_says_so(
         destinations = set(session.scalars(select(m.TransferRecord.destination)))
     assert destinations == {"911", "811"}
 
-    args.tz = "Mars/Olympus"
-    assert run(args, config) == 2
+    assert main([*argv, "--tz", "Mars/Olympus"]) == 2
     assert "unknown time zone" in capsys.readouterr().err
 
 

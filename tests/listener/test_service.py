@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -307,3 +307,56 @@ def test_a_console_transfer_to_a_number_still_to_fill_in_is_a_failed_attempt(
     assert record.answer_delay_s is None
     assert record.navigator_channel == nav and record.navigator_id is not None
     assert (record.target_exten, record.source) == ("101", "action")
+
+
+class Recorder:
+    """A companion (``ListenerOptions.companions``) that notes what the listener does."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.events: list[Mapping[str, str]] = []
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def on_event(self, event: Mapping[str, str]) -> None:
+        self.events.append(event)
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+def test_a_companion_starts_hears_every_event_and_stops_with_the_listener(
+    store: SettingsStore, tmp_path: Path
+) -> None:
+    """How ivr211 runs the research box's sweeper beside the listener."""
+    companion = Recorder()
+    waiting = (
+        b"Event: MessageWaiting\r\nPrivilege: call,all\r\nMailbox: 1001@lab211\r\n"
+        b"Waiting: 1\r\nNew: 1\r\nOld: 0\r\n\r\n"
+    )
+
+    async def scenario() -> None:
+        async with FakeAmi() as fake:
+            service = ListenerService(
+                store.engine,
+                LinkOptions(port=fake.port, secret=fake.secret, backoff_initial_s=0.05),
+                store.load,
+                ListenerOptions(spool_path=tmp_path / "spool.jsonl", companions=(companion,)),
+            )
+            task = asyncio.create_task(service.run())
+            try:
+                await service.link.wait_connected(5)
+                assert companion.calls == ["start"]
+                await fake.push(waiting)
+                await until(
+                    lambda: any(e.get("Event") == "MessageWaiting" for e in companion.events)
+                )
+            finally:
+                service.stop()
+                await task
+
+    run(scenario())
+    assert companion.calls == ["start", "stop"]
+    [event] = [e for e in companion.events if e.get("Event") == "MessageWaiting"]
+    assert event["Mailbox"] == "1001@lab211"
