@@ -8,8 +8,10 @@ raises ``ChannelHungUp``. The FastAGI server is the production path; this is the
 for a host where the server cannot run, and a proof that the runner is transport-neutral.
 
 Usage: ``python -m agi_scripts.classic incoming [--settings MODULE:CALLABLE] [--now ISO]``.
-``--settings`` names a zero-argument callable returning ``LineSettings`` (default: the
-database named by the ivr211 configuration); ``--now`` fixes the clock (replays, tests).
+``--settings`` names a zero-argument callable returning ``LineSettings``, loaded by name
+with importlib (a plug-in, not an import of this package); the default,
+:data:`DEFAULT_SETTINGS`, is ``ivr211``'s: the database named by the ivr211
+configuration. ``--now`` fixes the clock (replays, tests).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from ivr.dialplan import ROUTE_INCOMING
 from ivr.settings import LineSettings
 
 log = logging.getLogger("agi_scripts.classic")
+
+#: The settings source without ``--settings``: named, never imported here, since
+#: ``ivr211`` (the composition root) sits above this adapter.
+DEFAULT_SETTINGS = "ivr211.agi:line_settings"
 
 
 class PipeTransport:
@@ -90,22 +96,6 @@ def load_callable(spec: str) -> SettingsSource:
     return settings
 
 
-def config_settings_source() -> SettingsSource:
-    """The line settings from the database of the ivr211 configuration."""
-    from ivr211.config import load_config
-    from store.db import make_engine
-    from store.linesettings import SettingsStore
-
-    config = load_config()
-    engine = make_engine(config.database.url, password=config.database.password())
-    store = SettingsStore(engine)
-
-    def settings() -> LineSettings:
-        return store.load()
-
-    return settings
-
-
 async def run_classic(
     route: str, settings_source: SettingsSource, clock: Clock, options: ServerOptions
 ) -> int:
@@ -144,7 +134,9 @@ async def run_classic(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agi_scripts.classic")
     parser.add_argument("route", help="the AGI route, e.g. incoming")
-    parser.add_argument("--settings", help="MODULE:CALLABLE returning LineSettings")
+    parser.add_argument(
+        "--settings", default=DEFAULT_SETTINGS, help="MODULE:CALLABLE returning LineSettings"
+    )
     parser.add_argument("--now", help="fixed ISO 8601 time with offset (replays and tests)")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -159,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         clock: Clock = lambda: fixed  # noqa: E731
     else:
         clock = utc_now
-    source = load_callable(args.settings) if args.settings else config_settings_source()
+    source = load_callable(args.settings)
     try:
         return asyncio.run(run_classic(args.route, source, clock, ServerOptions()))
     except AgiError as exc:

@@ -8,7 +8,12 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 from agi_fakes import HUNG_UP_DURING_PROMPT, OPEN_NOW, PLAYED, FakeAsterisk, header_for
+
+import ivr211.agi as ivr211_agi
+from agi_scripts.classic import DEFAULT_SETTINGS, load_callable
+from store.linesettings import SettingsStore
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -103,3 +108,20 @@ def test_sighup_alone_is_enough_to_end_the_flow() -> None:
     assert after[-2:] == ["SET VARIABLE __IVR_PATH open/hangup", "SET VARIABLE IVR_ROUTE hangup"]
     assert len(after) <= 3
     assert "SET VARIABLE IVR_FLOW_DONE 1" not in fake.commands
+
+
+def test_without_settings_it_reads_the_database_of_the_ivr211_configuration(
+    store: SettingsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented dialplan call passes no --settings: the default names ivr211's
+    source, loaded by name like any other."""
+    monkeypatch.delenv("IVR211_CONFIG", raising=False)
+    monkeypatch.setenv("IVR211_DATABASE__URL", store.engine.url.render_as_string(False))
+    ivr211_agi._store.cache_clear()
+    try:
+        settings = load_callable(DEFAULT_SETTINGS)()
+        ivr211_agi._store().engine.dispose()
+    finally:
+        ivr211_agi._store.cache_clear()
+    assert DEFAULT_SETTINGS == "ivr211.agi:line_settings"
+    assert settings.version == store.load().version
