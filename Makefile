@@ -37,6 +37,7 @@ system-test-deps:
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy ivr agi_scripts ivr211 listener store research
