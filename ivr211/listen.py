@@ -16,7 +16,7 @@ import signal
 from sqlalchemy import Engine
 
 from ivr211.config import Config
-from ivr211.options import ingest_options, link_options, new_message_hook
+from ivr211.wiring import ingest_options, link_options, new_message_hook
 from listener.service import ListenerOptions, ListenerService
 from research.ingest import Ingester, Sweeper
 from store.db import make_engine, require_current

@@ -1,4 +1,4 @@
-"""Run the AMI listener as a child process of ``ivr211 serve``.
+"""Run the AMI listener (and the dashboard) as child processes of ``ivr211 serve``.
 
 The FastAGI server and the listener are separate processes on purpose: the listener is
 the only process that talks to AMI, and nothing it does (a slow database, a reconnect
@@ -91,8 +91,13 @@ class ChildSupervisor:
             delay = min(delay * 2, self._backoff_max_s)
 
 
-def listener_argv(config_path: str | None) -> list[str]:
+def cli_argv(config_path: str | None, command: str) -> list[str]:
+    """``python -m ivr211.cli [--config PATH] COMMAND``: a child running one command."""
     argv = [sys.executable, "-m", "ivr211.cli"]
     if config_path:
         argv += ["--config", config_path]
-    return [*argv, "listen"]
+    return [*argv, command]
+
+
+def listener_argv(config_path: str | None) -> list[str]:
+    return cli_argv(config_path, "listen")

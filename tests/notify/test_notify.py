@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ivr211.config import Config, NotifyConfig, load_config
-from ivr211.notify import notify_options
+from ivr211.notify_options import notify_options
 from research.notify import BaseUrlHttpClient, Notifier, SettingError, notify_new_message
 
 from .servers import SmtpRecorder, TwilioRecorder, self_signed, smtp_server, twilio_server

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ivr211.voicemail_cli import leave_message
+from ivr211.cli.research_box import leave_message
 from listener.transcripts import messages, read_raw
 from research.ingest import (
     RECHECK_S,

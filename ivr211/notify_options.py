@@ -1,8 +1,8 @@
 """The [notify] section as :class:`research.notify.NotifyOptions`, and the ingest's hook.
 
-Kept apart from :mod:`ivr211.options` because it loads ``research.notify``, and with it
+Kept apart from :mod:`ivr211.wiring` because it loads ``research.notify``, and with it
 twilio and requests: the modules that only want to know whether to notify import this
-one when a notification is due (see :func:`ivr211.options.new_message_hook`).
+one when a notification is due (see :func:`ivr211.wiring.new_message_hook`).
 """
 
 from __future__ import annotations

@@ -8,16 +8,24 @@ configuration's) and one default.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
+from agi_scripts.server import ServerOptions
 from ivr211.config import Config
 from listener.ami import LinkOptions
 from research.ingest import IngestOptions
 
-__all__ = ["ingest_options", "link_options", "new_message_hook"]
+__all__ = ["ingest_options", "link_options", "new_message_hook", "server_options"]
 
 log = logging.getLogger(__name__)
+
+
+def server_options(config: Config) -> ServerOptions:
+    """[agi] as the FastAGI server's options (the same names, field for field)."""
+    accepted = {f.name for f in dataclasses.fields(ServerOptions)}
+    return ServerOptions(**{k: v for k, v in config.agi.model_dump().items() if k in accepted})
 
 
 def link_options(config: Config) -> LinkOptions:
@@ -46,7 +54,7 @@ def new_message_hook(config: Config) -> Callable[[int], object] | None:
     try:
         # Imported here, not above: it loads twilio and requests, which only a
         # notification needs; a broken install of them costs notifications, not messages.
-        from ivr211.notify import message_notifier
+        from ivr211.notify_options import message_notifier
     except ImportError as exc:
         log.warning("new voicemail will not be notified: %s", exc)
         return None

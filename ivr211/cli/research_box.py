@@ -16,16 +16,17 @@ import secrets
 import struct
 import time
 import wave
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from ivr.dialplan import vm_category
+from ivr211.cli.common import CliError, Commands, open_engine
 from ivr211.config import Config
-from ivr211.options import ingest_options, new_message_hook
+from ivr211.wiring import ingest_options, new_message_hook
+from research.ingest import Ingester
+from store.db import require_current
 
-__all__ = ["add_voicemail_parsers", "leave_message", "message_text", "tone_wav"]
+__all__ = ["add_parsers", "leave_message", "message_text", "tone_wav"]
 
 _MSG_NUMBER = re.compile(r"^msg(\d{4})\.")
 
@@ -110,12 +111,8 @@ def _write_then_rename(path: Path, data: bytes) -> None:
 
 
 def cmd_voicemail_sweep(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.cli import _open_engine
-    from research.ingest import Ingester
-    from store.db import require_current
-
     options = ingest_options(config)
-    with _open_engine(config) as engine:
+    with open_engine(config) as engine:
         require_current(engine)
         hook = None if args.no_notify else new_message_hook(config)
         report = Ingester(engine, options, on_new=hook).sweep()
@@ -133,8 +130,6 @@ def cmd_voicemail_sweep(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_voicemail_simulate(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.cli import CliError
-
     options = ingest_options(config)
     box, _, context = options.mailbox.partition("@")
     if args.seconds <= 0 or args.seconds > 600:
@@ -156,9 +151,11 @@ def cmd_voicemail_simulate(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def add_voicemail_parsers(cmds: Any, leaf: Callable[..., Any], branch: Callable[..., Any]) -> None:
-    vm = branch(cmds, "voicemail", "The research box: ingest, simulated messages.", "vm_cmd")
-    sweep = leaf(
+def add_parsers(cli: Commands) -> None:
+    vm = cli.branch(
+        cli.root, "voicemail", "The research box: ingest, simulated messages.", "vm_cmd"
+    )
+    sweep = cli.leaf(
         vm,
         "sweep",
         "Move the research box's complete messages from Asterisk's spool to storage "
@@ -166,7 +163,7 @@ def add_voicemail_parsers(cmds: Any, leaf: Callable[..., Any], branch: Callable[
         cmd_voicemail_sweep,
     )
     sweep.add_argument("--no-notify", action="store_true", help="do not notify the team")
-    sim = leaf(
+    sim = cli.leaf(
         vm,
         "simulate",
         "Leave a message in the spool folder as app_voicemail would (a tone WAV).",

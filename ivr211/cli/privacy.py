@@ -11,21 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
+from ivr211.cli.common import CliError, Commands, open_engine
 from ivr211.config import Config
+from ivr211.retention import RetentionError, export_caller, run_retention
+from store.db import require_current
 
-__all__ = ["add_privacy_parsers"]
+__all__ = ["add_parsers"]
 
 
 def cmd_retention_run(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.cli import _open_engine
-    from ivr211.retention import run_retention
-    from store.db import require_current
-
-    with _open_engine(config) as engine:
+    with open_engine(config) as engine:
         require_current(engine)
         report = run_retention(engine, config, datetime.now(UTC), dry_run=args.dry_run)
     for line in report.lines():
@@ -34,11 +31,7 @@ def cmd_retention_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_privacy_export(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.cli import CliError, _open_engine
-    from ivr211.retention import RetentionError, export_caller
-    from store.db import require_current
-
-    with _open_engine(config) as engine:
+    with open_engine(config) as engine:
         require_current(engine)
         try:
             data = export_caller(engine, args.number, user=args.by, now=datetime.now(UTC))
@@ -58,11 +51,9 @@ def cmd_privacy_export(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_notify_test(args: argparse.Namespace, config: Config) -> int:
-    from ivr211.cli import CliError
-
     # Imported here, not above: these load twilio and requests, which only this command
     # (and a notification) needs; the other commands work whatever state they are in.
-    from ivr211.notify import notify_options
+    from ivr211.notify_options import notify_options
     from research.notify import Notifier, SettingError
 
     notifier = Notifier(notify_options(config.notify))
@@ -79,11 +70,11 @@ def cmd_notify_test(args: argparse.Namespace, config: Config) -> int:
     return 0 if all(d.ok for d in deliveries) else 1
 
 
-def add_privacy_parsers(
-    cmds: Any, leaf: Callable[..., Any], branch: Callable[..., Any], by: argparse.ArgumentParser
-) -> None:
-    ret = branch(cmds, "retention", "Purge personal data past its retention period.", "ret_cmd")
-    run = leaf(
+def add_parsers(cli: Commands) -> None:
+    ret = cli.branch(
+        cli.root, "retention", "Purge personal data past its retention period.", "ret_cmd"
+    )
+    run = cli.leaf(
         ret,
         "run",
         "Purge research messages, caller numbers of transfer records, and CDR/CEL/"
@@ -91,19 +82,19 @@ def add_privacy_parsers(
         cmd_retention_run,
     )
     run.add_argument("--dry-run", action="store_true", help="count only, change nothing")
-    priv = branch(cmds, "privacy", "Requests about one person's data.", "privacy_cmd")
-    exp = leaf(
+    priv = cli.branch(cli.root, "privacy", "Requests about one person's data.", "privacy_cmd")
+    exp = cli.leaf(
         priv,
         "export",
         "Print one caller's data as JSON (messages' metadata and notes, transfer records); "
         "the export is audited.",
         cmd_privacy_export,
-        [by],
+        [cli.by],
     )
     exp.add_argument("--number", required=True, help="the caller's phone number")
     exp.add_argument("--output", help="write to this new file instead of stdout")
-    notify = branch(cmds, "notify", "Notifications to the research team.", "notify_cmd")
-    leaf(
+    notify = cli.branch(cli.root, "notify", "Notifications to the research team.", "notify_cmd")
+    cli.leaf(
         notify,
         "test",
         "Send the new-message notification once over every channel ([notify]).",

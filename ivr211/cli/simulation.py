@@ -1,0 +1,88 @@
+"""``ivr211 simulate``: place simulated calls against the FastAGI server.
+
+The command takes the simulator's own options (``agi_scripts.simulate``), with the
+server's host and port from ``[agi]``, so its parser is built when it runs: ``ivr211
+simulate --help`` shows them, even when the configuration cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from agi_scripts import simulate
+from ivr.dialplan import VAR_CALLBACK, VAR_LANG, vm_category
+from ivr211.cli.common import PROG, Commands, Parser, configure_logging
+from ivr211.cli.research_box import leave_message
+from ivr211.config import Config, ConfigError, load_config
+from ivr211.wiring import ingest_options
+
+__all__ = ["add_parser", "run_simulate"]
+
+
+def add_parser(cli: Commands) -> None:
+    """A command whose options are parsed by :func:`run_simulate` (``handler`` None)."""
+    sim = cli.root.add_parser(
+        "simulate",
+        help="Place simulated calls against the FastAGI server (see `simulate --help`).",
+        add_help=False,
+        parents=[cli.common],
+        allow_abbrev=False,
+    )
+    sim.set_defaults(handler=None)
+
+
+def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
+    """``ivr211 simulate``: the simulator's own options, with host/port from the config."""
+    parser = Parser(
+        prog=f"{PROG} simulate",
+        description="Place simulated calls against the FastAGI server.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--config", type=Path, help="configuration file (else $IVR211_CONFIG)")
+    simulate.add_arguments(parser)
+    wants_help = any(arg in ("-h", "--help") for arg in extras)
+    config: Config | None = None
+    try:
+        config = load_config(args.config)
+    except ConfigError:
+        if not wants_help:
+            raise
+    else:
+        dests = {action.dest for action in parser._actions}
+        defaults = {k: v for k, v in (("host", config.agi.host), ("port", config.agi.port))}
+        parser.set_defaults(**{k: v for k, v in defaults.items() if k in dests})
+        configure_logging(config)
+    parser.add_argument(
+        "--leave-message",
+        action="store_true",
+        help="when the call ends on the research route, leave a message in the voicemail "
+        "spool ([voicemail] spool_dir) as app_voicemail would",
+    )
+    parsed = parser.parse_args(list(extras))
+    hook = None
+    if parsed.leave_message and config is not None:
+        hook = _spool_writer(config)
+    return int(simulate.run(parsed, hook))
+
+
+def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str], None]:
+    """Do what [ivr211-research] does after the flow: VoiceMail() with VM_CATEGORY set
+    from the caller's language and callback number."""
+
+    def write(variables: Mapping[str, str], callerid: str) -> None:
+        options = ingest_options(config)
+        box, _, context = options.mailbox.partition("@")
+        language = variables.get(f"__{VAR_LANG}") or variables.get(VAR_LANG) or "fr"
+        callback = variables.get(VAR_CALLBACK) or None
+        txt = leave_message(
+            options.mailbox_dir / "INBOX",
+            mailbox=box,
+            context=context,
+            callerid=callerid,
+            category=vm_category("en" if language == "en" else "fr", callback),
+        )
+        print(f"message left: {txt} (and {txt.with_suffix('.wav').name})")
+
+    return write

@@ -1,0 +1,161 @@
+"""``ivr211 user``: the dashboard's accounts (add, list, passwd, disable, enable, unlock).
+
+A password is asked twice on the terminal, or read from the first line of stdin with
+``--password-stdin``; it is checked (``store.accounts.check_password_strength``) before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from ivr211.cli.common import CliError, Commands, Parser, open_engine
+from ivr211.config import Config
+from store.accounts import (
+    LANGUAGES,
+    ROLES,
+    AccountError,
+    check_password_strength,
+    create_user,
+    list_users,
+    set_password,
+    unlock,
+    user_by_username,
+)
+from store.db import require_current
+from store.navigators import navigator_by_username
+
+__all__ = ["add_parsers"]
+
+
+def _read_new_password(args: argparse.Namespace, username: str) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise CliError("no terminal to ask the password: use --password-stdin")
+        password = getpass.getpass(f"password for {username}: ")
+        again = getpass.getpass("the same password again: ")
+        if password != again:
+            raise CliError("the two passwords differ")
+    try:
+        check_password_strength(password, username)
+    except AccountError as exc:
+        raise CliError(str(exc)) from None
+    return password
+
+
+@contextmanager
+def _accounts_session(config: Config) -> Iterator[Session]:
+    with open_engine(config) as engine:
+        require_current(engine)
+        try:
+            with Session(engine) as session, session.begin():
+                yield session
+        except AccountError as exc:
+            raise CliError(str(exc)) from None
+
+
+def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
+    if args.navigator and args.role != "navigator":
+        raise CliError("--navigator applies to --role navigator only")
+    password = _read_new_password(args, args.username)
+    with _accounts_session(config) as session:
+        navigator_id = None
+        if args.navigator:
+            nav = navigator_by_username(session, args.navigator)
+            if nav is None:
+                raise CliError(
+                    f"no navigator {args.navigator!r} (create it with `ivr211 navigator add`)"
+                )
+            navigator_id = nav.id
+        user = create_user(
+            session,
+            args.username,
+            password,
+            args.role,
+            display_name=args.name or "",
+            language=args.language,
+            navigator_id=navigator_id,
+        )
+        tied = f", navigator {args.navigator}" if args.navigator else ""
+        print(f"user {user.username} created: role {user.role}{tied}")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace, config: Config) -> int:
+    now = datetime.now(UTC)
+    with _accounts_session(config) as session:
+        users = list_users(session)
+        if not users:
+            print("no users: create the first admin with `ivr211 user add NAME --role admin`")
+        for user in users:
+            state = "active" if user.active else "disabled"
+            if user.locked_until is not None and user.locked_until > now:
+                state += f", locked until {user.locked_until.isoformat(timespec='seconds')}"
+            print(f"{user.username}\t{user.role}\t{user.display_name}\t{state}")
+    return 0
+
+
+def cmd_user_passwd(args: argparse.Namespace, config: Config) -> int:
+    with _accounts_session(config) as session:
+        if user_by_username(session, args.username) is None:
+            raise CliError(f"no user {args.username!r}")
+    password = _read_new_password(args, args.username)
+    with _accounts_session(config) as session:
+        set_password(session, args.username, password)
+    print(f"password of {args.username} changed; its other sessions are closed")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace, config: Config) -> int:
+    with _accounts_session(config) as session:
+        user = user_by_username(session, args.username)
+        if user is None:
+            raise CliError(f"no user {args.username!r}")
+        user.active = args.user_cmd == "enable"
+        name, active = user.username, user.active
+    print(f"user {name} {'enabled' if active else 'disabled'}")
+    return 0
+
+
+def cmd_user_unlock(args: argparse.Namespace, config: Config) -> int:
+    with _accounts_session(config) as session:
+        if user_by_username(session, args.username) is None:
+            raise CliError(f"no user {args.username!r}")
+        unlock(session, args.username)
+    print(f"login lock of {args.username} lifted")
+    return 0
+
+
+def add_parsers(cli: Commands) -> None:
+    users = cli.branch(cli.root, "user", "Dashboard users: add, list, passwd, disable.", "user_cmd")
+    secret = Parser(add_help=False)
+    secret.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (else asked twice)",
+    )
+    uadd = cli.leaf(
+        users, "add", "Create a dashboard user (asks the password).", cmd_user_add, [secret]
+    )
+    uadd.add_argument("username")
+    uadd.add_argument("--role", required=True, choices=ROLES)
+    uadd.add_argument("--navigator", metavar="USER", help="the navigator account it acts for")
+    uadd.add_argument("--name", help="display name (default: the username)")
+    uadd.add_argument("--language", choices=LANGUAGES, default="fr")
+    cli.leaf(users, "list", "List the dashboard users.", cmd_user_list)
+    upw = cli.leaf(users, "passwd", "Set a user's password (asks it).", cmd_user_passwd, [secret])
+    upw.add_argument("username")
+    for name, text in (("disable", "Stop a user from logging in."), ("enable", "Let it again.")):
+        cli.leaf(users, name, text, cmd_user_disable).add_argument("username")
+    cli.leaf(
+        users, "unlock", "Lift a login lock (too many failures).", cmd_user_unlock
+    ).add_argument("username")
