@@ -23,7 +23,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from dashboard import db
-from dashboard.admin import ADMIN, _page
+from dashboard.admin.pages import ADMIN, page
 from dashboard.roles import role_required
 from store.voicemail import AUDIT_ACTIONS, AuditEntry, audit
 
@@ -138,7 +138,7 @@ def _entries(session: Session, wanted: AuditFilter, limit: int | None) -> list[A
 def index() -> Any:
     wanted = AuditFilter.from_args(request.args)
     entries = _entries(db.read_session(), wanted, PAGE_ROWS + 1)
-    return _page(
+    return page(
         "audit/index.html",
         entries=entries[:PAGE_ROWS],
         truncated=len(entries) > PAGE_ROWS,

@@ -1,0 +1,475 @@
+"""The admin pages' forms (Flask-WTF: CSRF on every POST).
+
+Each form checks the shape of its fields with a French message; the store's change
+functions check what they mean (unknown destination, duplicate code...). The few checks
+that need the line's time zone are methods the views call once the fields are valid
+(``ClosureForm.read_span``, ``OverrideForm.read_until``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from dashboard.roles import ROLE_LABELS
+from ivr import settings as s
+from store import accounts, models
+
+DAYS: tuple[str, ...] = (*models.DAY_NAMES, models.HOLIDAY_DAY)
+KIND_CHOICES = [("emergency", _l("Urgence")), ("partner", _l("Programme partenaire"))]
+MENU_KEYS: tuple[str, ...] = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "*", "#")
+RESEARCH_CHOICE = "@research"
+
+
+def choices(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+SLUG = Regexp(r"^[a-z0-9][a-z0-9-]*$", message=_l("Lettres minuscules, chiffres et tirets."))
+NUMBER = Regexp(
+    r"^\+?[0-9 ().-]{3,30}$",
+    message=_l("Un numéro composable : chiffres, espaces, tirets, + au début."),
+)
+ENDPOINT = Regexp(
+    r"^[A-Za-z0-9]+/[^\s;]+$", message=_l("Technologie et ressource, p. ex. PJSIP/nav-alice.")
+)
+
+
+class CsrfOnlyForm(FlaskForm):  # type: ignore[misc]
+    """A button that changes something: only the CSRF token."""
+
+
+class HoursForm(FlaskForm):  # type: ignore[misc]
+    """One row per weekday and one for holidays, built below (``<day>_opens`` ...)."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok: bool = super().validate(extra_validators)
+        for day in DAYS:
+            closed = self[f"{day}_closed"].data
+            opens, closes = self[f"{day}_opens"], self[f"{day}_closes"]
+            if closed:
+                continue
+            if opens.data is None or closes.data is None:
+                target = opens if opens.data is None else closes
+                target.errors = [*target.errors, _("Indiquez l'heure ou cochez « fermé ».")]
+                ok = False
+            elif closes.data <= opens.data:
+                closes.errors = [
+                    *closes.errors,
+                    _("L'heure de fermeture doit suivre l'heure d'ouverture."),
+                ]
+                ok = False
+        return ok
+
+    def hours(self, day: str) -> s.DayHours | None:
+        if self[f"{day}_closed"].data:
+            return None
+        return s.DayHours(self[f"{day}_opens"].data, self[f"{day}_closes"].data)
+
+
+for _day in DAYS:
+    setattr(HoursForm, f"{_day}_opens", TimeField(_l("Ouverture"), validators=[Optional()]))
+    setattr(HoursForm, f"{_day}_closes", TimeField(_l("Fermeture"), validators=[Optional()]))
+    setattr(HoursForm, f"{_day}_closed", BooleanField(_l("Fermé toute la journée")))
+
+
+class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class HolidayRulesForm(FlaskForm):  # type: ignore[misc]
+    categories = MultiCheckboxField(
+        _l("Catégories"),
+        validators=[InputRequired(message=_l("Choisissez au moins une catégorie."))],
+    )
+    subdivision = SelectField(_l("Province ou territoire"), default="", validate_choice=True)
+
+
+class HolidayAddForm(FlaskForm):  # type: ignore[misc]
+    day = DateField(_l("Date"), validators=[InputRequired(message=_l("Indiquez une date."))])
+    name = StringField(
+        _l("Nom"),
+        validators=[InputRequired(message=_l("Donnez un nom au jour férié.")), Length(max=200)],
+    )
+
+
+class HolidayDayForm(FlaskForm):  # type: ignore[misc]
+    day = DateField(_l("Date"), validators=[InputRequired(message=_l("Indiquez une date."))])
+
+
+def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    """The instant of a wall-clock time in the line's zone; a time skipped by the spring
+    DST change does not exist and is refused rather than silently moved."""
+    naive = datetime.combine(day, wall)
+    aware = naive.replace(tzinfo=zone)
+    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        when = f"{day} {wall:%H:%M}"
+        raise ValidationError(_("%(when)s n'existe pas (changement d'heure).", when=when))
+    return aware
+
+
+class ClosureForm(FlaskForm):  # type: ignore[misc]
+    start_day = DateField(_l("Début (date)"), validators=[InputRequired(_l("Indiquez une date."))])
+    start_time = TimeField(
+        _l("Début (heure)"), validators=[InputRequired(_l("Indiquez une heure."))]
+    )
+    end_day = DateField(_l("Fin (date)"), validators=[InputRequired(_l("Indiquez une date."))])
+    end_time = TimeField(_l("Fin (heure)"), validators=[InputRequired(_l("Indiquez une heure."))])
+    reason = StringField(
+        _l("Motif"),
+        validators=[InputRequired(_l("Indiquez le motif (tempête, réunion...).")), Length(max=500)],
+    )
+
+    #: The closure's span, set by ``read_span``.
+    starts: datetime
+    ends: datetime
+
+    def read_span(self, zone: ZoneInfo) -> bool:
+        """The valid fields as two instants in the line's zone (``starts``, ``ends``);
+        False, with the complaint on a field, when they are not a span."""
+        try:
+            self.starts = local_instant(self.start_day.data, self.start_time.data, zone)
+        except ValidationError as exc:
+            self.start_time.errors = [*self.start_time.errors, str(exc)]
+            return False
+        try:
+            self.ends = local_instant(self.end_day.data, self.end_time.data, zone)
+        except ValidationError as exc:
+            self.end_time.errors = [*self.end_time.errors, str(exc)]
+            return False
+        if self.ends <= self.starts:
+            self.end_time.errors = [*self.end_time.errors, _("La fin doit suivre le début.")]
+            return False
+        return True
+
+
+class OverrideForm(FlaskForm):  # type: ignore[misc]
+    # A forced closure is the night switch unless it is exceptional: callers hear the
+    # opening hours, or that the line is exceptionally closed.
+    mode = RadioField(
+        _l("Forcer la ligne"),
+        choices=choices(
+            [
+                ("open", _l("ouverte")),
+                ("closed", _l("fermée, comme la nuit : on annonce les heures d'ouverture")),
+                (
+                    "exceptional",
+                    _l("fermée exceptionnellement (tempête, panne) : on l'annonce ainsi"),
+                ),
+            ]
+        ),
+        validators=[InputRequired(_l("Choisissez ouverte ou fermée."))],
+    )
+    until_day = DateField(_l("Jusqu'au (date)"), validators=[Optional()])
+    until_time = TimeField(_l("Jusqu'à (heure)"), validators=[Optional()])
+    reason = StringField(_l("Motif"), validators=[Optional(), Length(max=500)])
+
+    #: The end of the override (None: until changed), set by ``read_until``.
+    until: datetime | None = None
+
+    def read_until(self, zone: ZoneInfo) -> bool:
+        """The valid fields' end as an instant in the line's zone (``until``); False, with
+        the complaint on a field, when only half of it is given or it does not exist."""
+        day, wall = self.until_day.data, self.until_time.data
+        if day is None and wall is None:
+            self.until = None
+            return True
+        if day is None or wall is None:
+            field = self.until_day if day is None else self.until_time
+            field.errors = [
+                *field.errors,
+                _("Indiquez la date et l'heure, ou ni l'une ni l'autre."),
+            ]
+            return False
+        try:
+            self.until = local_instant(day, wall, zone)
+        except ValidationError as exc:
+            self.until_time.errors = [*self.until_time.errors, str(exc)]
+            return False
+        return True
+
+    @property
+    def override_mode(self) -> s.OverrideMode:
+        """Open or closed (an exceptional closure is closed, see ``exceptional``)."""
+        return "open" if self.mode.data == "open" else "closed"
+
+    @property
+    def exceptional(self) -> bool:
+        return bool(self.mode.data == "exceptional")
+
+
+class DestinationEditForm(FlaskForm):  # type: ignore[misc]
+    label_fr = StringField(
+        _l("Nom (français)"), validators=[InputRequired(_l("Obligatoire.")), Length(max=200)]
+    )
+    label_en = StringField(
+        _l("Nom (anglais)"), validators=[InputRequired(_l("Obligatoire.")), Length(max=200)]
+    )
+    kind = SelectField(_l("Type"), choices=choices(KIND_CHOICES))
+    report_group = StringField(
+        _l("Ligne du rapport annuel"),
+        validators=[InputRequired(_l("Obligatoire.")), Length(max=40), SLUG],
+    )
+    short_code = StringField(
+        _l("Code court (navigator-transfers)"),
+        validators=[
+            InputRequired(_l("Obligatoire.")),
+            Regexp(r"^[0-9]{1,16}$", message=_l("De 1 à 16 chiffres.")),
+        ],
+    )
+    active = BooleanField(_l("Active"))
+
+
+class DestinationAddForm(DestinationEditForm):
+    key = StringField(
+        _l("Clé (identifiant permanent)"),
+        validators=[InputRequired(_l("Obligatoire.")), Length(max=40), SLUG],
+    )
+    territory = StringField(
+        _l("Territoire du numéro"), validators=[InputRequired(_l("Obligatoire.")), Length(max=64)]
+    )
+    number = StringField(
+        _l("Numéro complet"), validators=[InputRequired(_l("Obligatoire.")), NUMBER]
+    )
+
+
+class NumberForm(FlaskForm):  # type: ignore[misc]
+    territory = StringField(
+        _l("Territoire (* = tous)"),
+        validators=[InputRequired(_l("Obligatoire.")), Length(max=64)],
+    )
+    number = StringField(
+        _l("Numéro complet"), validators=[InputRequired(_l("Obligatoire.")), NUMBER]
+    )
+    verified = BooleanField(_l("Vérifié auprès du service"))
+
+
+class NumberRemoveForm(FlaskForm):  # type: ignore[misc]
+    territory = HiddenField(validators=[InputRequired(), Length(max=64)])
+
+
+class LineOptionsForm(FlaskForm):  # type: ignore[misc]
+    territory = StringField(
+        _l("Territoire du centre"),
+        validators=[InputRequired(_l("Obligatoire.")), Length(max=64), SLUG],
+    )
+    queue_name = StringField(
+        _l("File d'attente Asterisk (queues.conf)"),
+        validators=[
+            InputRequired(_l("Obligatoire.")),
+            Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$", message=_l("Lettres, chiffres, _ . -")),
+        ],
+    )
+    research_mailbox = StringField(
+        _l("Boîte vocale de recherche (boîte@contexte)"),
+        validators=[
+            InputRequired(_l("Obligatoire.")),
+            Regexp(
+                r"^[A-Za-z0-9_-]{1,40}(@[A-Za-z0-9_-]{1,38})?$",
+                message=_l("Par exemple 1000@recherche."),
+            ),
+        ],
+    )
+
+
+class MenuForm(FlaskForm):  # type: ignore[misc]
+    max_attempts = IntegerField(
+        _l("Essais avant le choix par défaut"),
+        validators=[
+            InputRequired(_l("Obligatoire.")),
+            NumberRange(1, 9, message=_l("Entre 1 et 9.")),
+        ],
+    )
+    digit_timeout_ms = IntegerField(
+        _l("Attente d'une touche (ms)"),
+        validators=[
+            InputRequired(_l("Obligatoire.")),
+            NumberRange(1000, 30000, message=_l("Entre 1000 et 30000 ms.")),
+        ],
+    )
+
+
+class ClosedMenuForm(FlaskForm):  # type: ignore[misc]
+    """One choice per phone key (``key_1`` ... ``key_star``, ``key_hash``), built below."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok: bool = super().validate(extra_validators)
+        research = [k for k in MENU_KEYS if self[menu_field(k)].data == RESEARCH_CHOICE]
+        if len(research) != 1:
+            first = self[menu_field(MENU_KEYS[0])]
+            first.errors = [
+                *first.errors,
+                _("Une seule touche doit mener à la boîte vocale de recherche."),
+            ]
+            ok = False
+        return ok
+
+    def keys(self) -> tuple[dict[str, str], str]:
+        transfers: dict[str, str] = {}
+        research = ""
+        for key in MENU_KEYS:
+            value = self[menu_field(key)].data
+            if value == RESEARCH_CHOICE:
+                research = key
+            elif value:
+                transfers[key] = value
+        return transfers, research
+
+
+def menu_field(key: str) -> str:
+    return "key_" + {"*": "star", "#": "hash"}.get(key, key)
+
+
+for _key in MENU_KEYS:
+    setattr(ClosedMenuForm, menu_field(_key), SelectField(_key, default="", validate_choice=True))
+
+
+CONSENT_MAX_CHARS = 2000
+DAYS_PLACEHOLDER = "{days}"
+
+
+def _says_the_period(form: FlaskForm, field: Any) -> None:
+    """The notice must say how long a message is kept (Loi 25), and say it through
+    ``{days}`` so that the spoken period and the retention job cannot disagree."""
+    if field.data and DAYS_PLACEHOLDER not in field.data:
+        raise ValidationError(
+            _("Le texte doit contenir {days}, remplacé par la durée de conservation.")
+        )
+
+
+class DaysField(IntegerField):  # type: ignore[misc]
+    """A whole number of days, refused in the page's language rather than WTForms'."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_("Un nombre entier de jours, p. ex. 365.")) from None
+
+
+def _consent_text(label: Any) -> TextAreaField:
+    return TextAreaField(
+        label,
+        validators=[
+            DataRequired(_l("Obligatoire.")),
+            Length(max=CONSENT_MAX_CHARS, message=_l("Au plus 2000 caractères.")),
+            _says_the_period,
+        ],
+    )
+
+
+class ConsentForm(FlaskForm):  # type: ignore[misc]
+    text_fr = _consent_text(_l("Texte en français"))
+    text_en = _consent_text(_l("Texte en anglais"))
+    retention_days = DaysField(
+        _l("Durée de conservation des messages (jours)"),
+        validators=[
+            InputRequired(_l("Indiquez un nombre de jours.")),
+            NumberRange(1, 3650, message=_l("Entre 1 et 3650 jours.")),
+        ],
+    )
+
+
+def _new_password(label: Any, again: Any) -> tuple[PasswordField, PasswordField]:
+    """A new password and the same again (fields named ``password`` and ``confirm``)."""
+    password = PasswordField(
+        label,
+        validators=[
+            InputRequired(_l("Obligatoire.")),
+            Length(
+                min=accounts.MIN_PASSWORD_LENGTH,
+                max=1024,
+                message=_l("Au moins %(n)s caractères.", n=accounts.MIN_PASSWORD_LENGTH),
+            ),
+        ],
+    )
+    confirm = PasswordField(
+        again,
+        validators=[EqualTo("password", message=_l("Les deux mots de passe diffèrent."))],
+    )
+    return password, confirm
+
+
+class UserCreateForm(FlaskForm):  # type: ignore[misc]
+    username = StringField(
+        _l("Nom d'utilisateur"),
+        validators=[
+            InputRequired(_l("Obligatoire.")),
+            Length(max=100),
+            Regexp(r"^\S+$", message=_l("Sans espaces.")),
+        ],
+    )
+    display_name = StringField(_l("Nom affiché"), validators=[Optional(), Length(max=200)])
+    role = SelectField(_l("Rôle"), choices=choices(ROLE_LABELS.items()))
+    language = SelectField(_l("Langue"), choices=choices([("fr", "Français"), ("en", "English")]))
+    password, confirm = _new_password(_l("Mot de passe"), _l("Mot de passe (encore)"))
+    navigator = SelectField(_l("Compte de navigation existant"), default="", validate_choice=True)
+    phone_endpoint = StringField(
+        _l("Poste téléphonique (nouveau compte)"),
+        validators=[Optional(), Length(max=120), ENDPOINT],
+    )
+    queue_interface = StringField(
+        _l("Interface dans la file (vide = le poste)"),
+        validators=[Optional(), Length(max=120), ENDPOINT],
+    )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok: bool = super().validate(extra_validators)
+        if self.role.data == "navigator":
+            if not self.navigator.data and not self.phone_endpoint.data:
+                self.phone_endpoint.errors = [
+                    *self.phone_endpoint.errors,
+                    _("Un navigateur a besoin d'un poste : choisissez un compte ou donnez-en un."),
+                ]
+                ok = False
+            if self.navigator.data and self.phone_endpoint.data:
+                self.phone_endpoint.errors = [
+                    *self.phone_endpoint.errors,
+                    _("Choisissez un compte existant ou un nouveau poste, pas les deux."),
+                ]
+                ok = False
+        elif self.navigator.data or self.phone_endpoint.data or self.queue_interface.data:
+            self.role.errors = [
+                *self.role.errors,
+                _("Seul un navigateur est lié à un poste téléphonique."),
+            ]
+            ok = False
+        return ok
+
+
+class PasswordResetForm(FlaskForm):  # type: ignore[misc]
+    password, confirm = _new_password(
+        _l("Nouveau mot de passe"), _l("Nouveau mot de passe (encore)")
+    )

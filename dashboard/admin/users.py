@@ -1,0 +1,188 @@
+"""The dashboard's users: create one (a navigator tied to a phone), reset a password,
+disable or enable an account."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from dashboard import db
+from dashboard.admin.forms import CsrfOnlyForm, PasswordResetForm, UserCreateForm, choices
+from dashboard.admin.pages import ADMIN, Page, bp, by, done, page, post
+from dashboard.roles import ROLE_LABELS, role_required
+from store import accounts, models, navigators
+
+
+def _free_navigators(session: Session) -> list[navigators.Navigator]:
+    tied = {u.navigator_id for u in accounts.list_users(session) if u.navigator_id is not None}
+    return [n for n in navigators.list_navigators(session) if n.id not in tied]
+
+
+def _user_form(formdata: bool) -> UserCreateForm:
+    form = UserCreateForm() if formdata else UserCreateForm(formdata=None, data={"role": "manager"})
+    form.navigator.choices = choices(
+        [("", _("(nouveau compte, poste ci-dessous)"))]
+        + [
+            (str(n.id), f"{n.username} — {n.phone_endpoint}")
+            for n in _free_navigators(db.read_session())
+        ]
+    )
+    return form
+
+
+@bp.get("/users")
+@role_required(ADMIN)
+def users(status: int = 200, form: UserCreateForm | None = None) -> Page:
+    """The page; after a refused POST, shown again with its form and status 400."""
+    session = db.read_session()
+    by_id = {n.id: n for n in navigators.list_navigators(session)}
+    return page(
+        "admin/users.html",
+        status,
+        users=accounts.list_users(session),
+        navigators=by_id,
+        role_labels=ROLE_LABELS,
+        form=form or _user_form(formdata=False),
+    )
+
+
+@bp.post("/users")
+@role_required(ADMIN)
+def user_create() -> Page:
+    form = _user_form(formdata=True)
+
+    def change(session: Session) -> str:
+        navigator_id: int | None = None
+        if form.role.data == "navigator":
+            if form.navigator.data:
+                navigator_id = int(form.navigator.data)
+            else:
+                navigator_id = navigators.add_navigator(
+                    session,
+                    accounts.normalize_username(form.username.data),
+                    form.display_name.data or "",
+                    form.phone_endpoint.data,
+                    form.queue_interface.data or None,
+                ).id
+        user = accounts.create_user(
+            session,
+            form.username.data,
+            form.password.data,
+            form.role.data,
+            display_name=form.display_name.data or "",
+            language=form.language.data,
+            navigator_id=navigator_id,
+            now=db.now(),
+        )
+        return user.username
+
+    def created(name: str | None) -> WerkzeugResponse:
+        current_app.logger.info("user %s created by %s", name, by())
+        return done("admin.user", username=name)
+
+    def again() -> Page:
+        form.password.data = form.confirm.data = ""
+        return users(400, form)
+
+    return post(form, change, created, again)
+
+
+def _user_or_404(username: str) -> accounts.User:
+    user = accounts.user_by_username(db.read_session(), username)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/users/<username>")
+@role_required(ADMIN)
+def user(username: str, status: int = 200, form: PasswordResetForm | None = None) -> Page:
+    """The page; after a refused POST, shown again with its form and status 400."""
+    user = _user_or_404(username)
+    navigator = (
+        db.read_session().get(models.Navigator, user.navigator_id) if user.navigator_id else None
+    )
+    return page(
+        "admin/user.html",
+        status,
+        user=user,
+        navigator=navigator,
+        role_labels=ROLE_LABELS,
+        form=form or PasswordResetForm(formdata=None),
+        plain=CsrfOnlyForm(formdata=None),
+    )
+
+
+@bp.post("/users/<username>/password")
+@role_required(ADMIN)
+def user_password(username: str) -> Page:
+    _user_or_404(username)
+    form = PasswordResetForm()
+
+    def changed(_user: accounts.User | None) -> WerkzeugResponse:
+        current_app.logger.info("password of %s reset by %s", username, by())
+        flash(_("Mot de passe changé : les sessions de cet utilisateur sont fermées."), "info")
+        return redirect(url_for("admin.user", username=username))
+
+    def again() -> Page:
+        form.password.data = form.confirm.data = ""
+        return user(username, 400, form)
+
+    return post(
+        form,
+        lambda session: accounts.set_password(session, username, form.password.data),
+        changed,
+        again,
+    )
+
+
+def _set_user_active(session: Session, username: str, active: bool) -> None:
+    user = accounts.user_by_username(session, username)
+    if user is None:
+        raise accounts.AccountError(f"no user {username!r}")
+    if not active and user.id == current_user.id:
+        raise accounts.AccountError(_("vous ne pouvez pas désactiver votre propre compte"))
+    user.active = active
+    if user.navigator_id is not None:
+        navigator = session.get(models.Navigator, user.navigator_id)
+        if navigator is not None:
+            navigators.set_active(session, navigator.username, active)
+    session.flush()
+
+
+@bp.post("/users/<username>/disable")
+@role_required(ADMIN)
+def user_disable(username: str) -> Page:
+    return _user_active(username, False)
+
+
+@bp.post("/users/<username>/enable")
+@role_required(ADMIN)
+def user_enable(username: str) -> Page:
+    return _user_active(username, True)
+
+
+def _user_active(username: str, active: bool) -> Page:
+    _user_or_404(username)
+
+    def changed(_none: None) -> WerkzeugResponse:
+        current_app.logger.info(
+            "user %s %s by %s", username, "enabled" if active else "disabled", by()
+        )
+        flash(
+            _("Compte réactivé.")
+            if active
+            else _("Compte désactivé : il ne peut plus se connecter."),
+            "info",
+        )
+        return redirect(url_for("admin.user", username=username))
+
+    return post(
+        CsrfOnlyForm(),
+        lambda session: _set_user_active(session, username, active),
+        changed,
+        lambda: user(username, 400),
+    )
