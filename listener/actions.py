@@ -17,6 +17,9 @@ of the service channel we originated. Destinations are checked against the direc
 before anything is sent, and one whose number is still to fill in is refused there
 (:class:`NoNumber`, with the failed attempt to record). Errors are
 :class:`ActionError` subclasses whose message a navigator understands.
+
+The errors, options and results live in :mod:`listener.action_types`, the call tracker
+the actions find legs with in :mod:`listener.legs`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,12 +27,28 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ivr.channels import channel_endpoint
+from listener.action_types import (
+    ActionError,
+    ActionOptions,
+    ActionResult,
+    ConferenceExpectation,
+    LinkUnavailable,
+    NoConsultation,
+    NoNumber,
+    NoSuchChannel,
+    NotPermitted,
+    QueueMember,
+    Rejected,
+    TimedOut,
+    TransferNotAvailable,
+    UnknownDestination,
+)
 from listener.ami import ActionTimeout, AmiLink, Event, EventWatch, LinkDown
+from listener.legs import CallTracker, Leg
 from store.facts import Kind, Outcome, Source, TransferFact
 
 __all__ = [
@@ -50,214 +69,6 @@ __all__ = [
     "TransferNotAvailable",
     "UnknownDestination",
 ]
-
-
-class ActionError(Exception):
-    """An action that did not do what was asked; ``code`` is stable, the message is for
-    the navigator."""
-
-    code = "error"
-
-
-class NoSuchChannel(ActionError):
-    code = "no_such_channel"
-
-
-class NoConsultation(ActionError):
-    """No warm transfer in progress: CancelAtxfer would send the abort keys to the caller."""
-
-    code = "no_consultation"
-
-
-class UnknownDestination(ActionError):
-    code = "unknown_destination"
-
-
-class NoNumber(ActionError):
-    """The destination's number is still to fill in: nothing was sent to Asterisk.
-
-    ``fact`` is the failed attempt, tied to the navigator's call, for the listener to
-    record (a transfer by keys to an empty number fails in the dialplan and is recorded
-    from its events; one from the console never reaches the dialplan)."""
-
-    code = "no_number"
-
-    def __init__(self, message: str, fact: TransferFact) -> None:
-        super().__init__(message)
-        self.fact = fact
-
-
-class NotPermitted(ActionError):
-    code = "not_permitted"
-
-
-class LinkUnavailable(ActionError):
-    code = "link_down"
-
-
-class TimedOut(ActionError):
-    code = "timeout"
-
-
-class TransferNotAvailable(ActionError):
-    code = "transfer_not_available"
-
-
-class Rejected(ActionError):
-    """Asterisk answered ``Response: Error``; the message carries Asterisk's own."""
-
-    code = "rejected"
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    message: str
-    data: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class QueueMember:
-    """A navigator's queue membership (``store.navigators``: one interface each)."""
-
-    queue: str
-    interface: str
-    name: str
-    state_interface: str | None = None
-
-
-@dataclass(frozen=True)
-class ActionOptions:
-    """``transfer_context`` is the navigators' TRANSFER_CONTEXT (extensions.conf);
-    ``conference_context`` the dialplan context whose extensions are ConfBridge rooms
-    (``exten => _X.,1,ConfBridge(${EXTEN})``): three-way is refused while it is None,
-    because a Redirect to a missing extension drops the caller (``2g``)."""
-
-    transfer_context: str = "navigator-transfers"
-    conference_context: str | None = None
-    start_timeout_s: float = 5.0
-    cancel_timeout_s: float = 5.0
-    blind_timeout_s: float = 3.0
-    queue_timeout_s: float = 3.0
-    ring_timeout_s: float = 30.0
-    caller_id: str = '"211" <211>'
-
-
-class ConferenceExpectation(Protocol):
-    def expect_conference(
-        self,
-        *,
-        service_uniqueid: str,
-        conference: str,
-        navigator_channel: str,
-        caller_uniqueid: str | None,
-        linkedid: str,
-        destination: str | None,
-        exten: str,
-        context: str,
-        started_at: datetime,
-    ) -> None: ...
-
-
-@dataclass
-class Leg:
-    """A live channel as last seen: name, Uniqueid, Linkedid, bridge, and the bridge it
-    last left (None when no BridgeLeave was seen, e.g. learned from ``Status``)."""
-
-    name: str
-    uniqueid: str
-    linkedid: str
-    bridge: str | None = None
-    left_bridge: str | None = None
-
-
-class CallTracker:
-    """Which channel is in which bridge, from the event stream (and from ``Status``
-    replies after a reconnect): enough to find a navigator's live leg and the caller."""
-
-    def __init__(self) -> None:
-        self.channels: dict[str, Leg] = {}
-        self.bridges: dict[str, set[str]] = {}
-
-    def reset(self) -> None:
-        self.channels.clear()
-        self.bridges.clear()
-
-    def feed(self, event: Mapping[str, str]) -> None:
-        name = event.get("Event", "")
-        channel = event.get("Channel", "")
-        if name in ("Newchannel", "Status") and channel:
-            leg = self.channels.setdefault(
-                channel, Leg(channel, event.get("Uniqueid", ""), event.get("Linkedid", ""))
-            )
-            leg.uniqueid = event.get("Uniqueid", leg.uniqueid)
-            leg.linkedid = event.get("Linkedid", leg.linkedid)
-            if name == "Status" and event.get("BridgeID"):
-                self._enter(leg, event["BridgeID"])
-        elif name == "BridgeEnter" and channel:
-            leg = self.channels.setdefault(
-                channel, Leg(channel, event.get("Uniqueid", ""), event.get("Linkedid", ""))
-            )
-            self._enter(leg, event.get("BridgeUniqueid", ""))
-        elif name == "BridgeLeave" and channel in self.channels:
-            self._leave(self.channels[channel])
-        elif name == "Hangup" and channel in self.channels:
-            self._leave(self.channels.pop(channel))
-        elif name == "BridgeDestroy":
-            for member in self.bridges.pop(event.get("BridgeUniqueid", ""), set()):
-                if member in self.channels:
-                    self.channels[member].bridge = None
-
-    def _enter(self, leg: Leg, bridge: str) -> None:
-        if bridge and leg.bridge == bridge:  # seen again (a Status reply): not a move
-            self.bridges.setdefault(bridge, set()).add(leg.name)
-            return
-        self._leave(leg)
-        leg.bridge = bridge or None
-        if bridge:
-            self.bridges.setdefault(bridge, set()).add(leg.name)
-
-    def _leave(self, leg: Leg) -> None:
-        if leg.bridge is not None:
-            leg.left_bridge = leg.bridge
-            members = self.bridges.get(leg.bridge)
-            if members is not None:
-                members.discard(leg.name)
-                if not members:
-                    del self.bridges[leg.bridge]
-            leg.bridge = None
-
-    def peers(self, leg: Leg) -> list[Leg]:
-        if leg.bridge is None:
-            return []
-        names = sorted(self.bridges.get(leg.bridge, set()) - {leg.name})
-        return [self.channels[n] for n in names if n in self.channels]
-
-    def consulting(self, leg: Leg) -> bool:
-        """A warm transfer of ``leg`` is in progress: it talks with someone in a bridge
-        other than the one it left, and that one still holds the caller, on hold.
-
-        Once the caller has hung up (``2k``, ``2l2``: the caller's bridge is destroyed,
-        the navigator stays with the service) there is no transfer left to cancel, and
-        ``CancelAtxfer`` would answer Success and play ``*1`` to the service as DTMF.
-        After a reconnect (no BridgeLeave seen) this says False: nothing is sent blind.
-        """
-        if leg.bridge is None or leg.left_bridge is None or leg.left_bridge == leg.bridge:
-            return False
-        return bool(self.bridges.get(leg.left_bridge)) and bool(self.peers(leg))
-
-    def find(self, navigator: str) -> Leg | None:
-        """The live leg of ``navigator`` (an endpoint or a channel name) that is bridged
-        with someone else; for a Local pair, the ``;1`` half in the bridge."""
-        if navigator in self.channels:
-            return self.channels[navigator]
-        endpoint = channel_endpoint(navigator)
-        candidates = [
-            leg
-            for leg in self.channels.values()
-            if channel_endpoint(leg.name) == endpoint and leg.bridge is not None
-        ]
-        candidates.sort(key=lambda leg: (not self.peers(leg), leg.name))
-        return candidates[0] if candidates else None
 
 
 def _now() -> datetime:

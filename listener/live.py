@@ -42,6 +42,12 @@ their ``BridgeID`` and ``Variable: IVR_LANG=fr`` lines) and rebuilds the state f
 replies with :meth:`begin_resync` / :meth:`finish_resync`. The lab recorded
 ``QueueStatus`` with no caller waiting (``2f``), so the ``QueueEntry`` fields come
 from Asterisk's documentation of that event, not from a recording.
+
+One module on purpose, like :mod:`listener.interpreter`: it is one state machine, a
+table of handlers (one per event type) over private state that the resync rebuilds
+with the same helpers; cut in two, either half would reach into the other's state.
+The snapshot it produces is a storage type (``store.live.LiveSnapshot``), which the
+listener's service writes.
 """
 
 from __future__ import annotations
