@@ -19,13 +19,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from dashboard import db
 from dashboard.admin.pages import ADMIN, page
 from dashboard.roles import role_required
-from store.voicemail import AUDIT_ACTIONS, AuditEntry, audit
+from store.voicemail import AUDIT_ACTIONS, AuditEntry, audit, audit_entries
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
@@ -71,19 +70,20 @@ class AuditFilter:
             until=_day(args.get("until")),
         )
 
-    def query(self, zone: ZoneInfo) -> Select[AuditEntry]:
-        """Newest first; ``since`` and ``until`` are whole days in the line's time zone."""
-        query = select(AuditEntry)
-        if self.action:
-            query = query.where(AuditEntry.action == self.action)
-        if self.user:
-            query = query.where(AuditEntry.user == self.user)
-        if self.since:
-            query = query.where(AuditEntry.at >= datetime.combine(self.since, time(), zone))
-        if self.until:
-            end = datetime.combine(self.until + timedelta(days=1), time(), zone)
-            query = query.where(AuditEntry.at < end)
-        return query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    def entries(self, session: Session, zone: ZoneInfo, limit: int | None) -> list[AuditEntry]:
+        """The rows, newest first; ``since`` and ``until`` are whole days in ``zone``."""
+        return audit_entries(
+            session,
+            action=self.action,
+            user=self.user,
+            since=datetime.combine(self.since, time(), zone) if self.since else None,
+            before=(
+                datetime.combine(self.until + timedelta(days=1), time(), zone)
+                if self.until
+                else None
+            ),
+            limit=limit,
+        )
 
     def describe(self) -> str:
         parts = [
@@ -106,10 +106,6 @@ def _day(value: str | None) -> date | None:
         return None
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(db.line_settings().schedule.timezone)
-
-
 def _cell(value: str) -> str:
     """A spreadsheet must not run a cell as a formula (CSV injection)."""
     return "'" + value if value.startswith(_FORMULA_START) else value
@@ -126,18 +122,11 @@ def csv_rows(entries: list[AuditEntry]) -> str:
     return out.getvalue()
 
 
-def _entries(session: Session, wanted: AuditFilter, limit: int | None) -> list[AuditEntry]:
-    query = wanted.query(_zone())
-    if limit is not None:
-        query = query.limit(limit)
-    return list(session.scalars(query))
-
-
 @bp.get("/")
 @role_required(ADMIN)
 def index() -> Any:
     wanted = AuditFilter.from_args(request.args)
-    entries = _entries(db.read_session(), wanted, PAGE_ROWS + 1)
+    entries = wanted.entries(db.read_session(), db.line_settings().zone, PAGE_ROWS + 1)
     return page(
         "audit/index.html",
         entries=entries[:PAGE_ROWS],
@@ -153,7 +142,7 @@ def index() -> Any:
 def export() -> Response:
     wanted = AuditFilter.from_args(request.args)
     with db.write() as session:
-        body = csv_rows(_entries(session, wanted, None))
+        body = csv_rows(wanted.entries(session, db.line_settings().zone, None))
         audit(
             session,
             current_user.username,
@@ -163,7 +152,7 @@ def export() -> Response:
             wanted.describe(),
             at=db.now(),
         )
-    stamp = db.now().astimezone(_zone()).strftime("%Y%m%d-%H%M")
+    stamp = db.now().astimezone(db.line_settings().zone).strftime("%Y%m%d-%H%M")
     return Response(
         "\ufeff" + body,
         mimetype="text/csv",

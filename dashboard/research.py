@@ -41,7 +41,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import BooleanField, SelectChoice, SelectField, TextAreaField
@@ -51,11 +50,14 @@ from dashboard import db
 from dashboard.roles import role_required
 from store.voicemail import (
     MESSAGE_STATUSES,
-    AuditEntry,
     VoiceMessage,
-    VoiceNote,
+    add_message_note,
     audit,
+    erase_message,
+    has_audit_entry,
     list_messages,
+    live_message,
+    set_message_status,
 )
 
 log = logging.getLogger(__name__)
@@ -196,12 +198,8 @@ def _audio_file(message: VoiceMessage) -> Path:
 
 
 def _live_message(session: Session, message_id: int, *, lock: bool = False) -> VoiceMessage:
-    query = select(VoiceMessage).where(
-        VoiceMessage.id == message_id, VoiceMessage.deleted_at.is_(None)
-    )
-    if lock:
-        query = query.with_for_update()
-    message = session.scalar(query)
+    """The message, unless deleted (404)."""
+    message = live_message(session, message_id, lock=lock)
     if message is None:
         abort(404)
     return message
@@ -287,12 +285,9 @@ def play(message_id: int, token: str) -> Page:
             message=_("Ce lien d'écoute a expiré. Rouvrez le message pour l'écouter."),
         ), 410
     obj = message_object(message_id)
-    used = select(AuditEntry.id).where(
-        AuditEntry.action == "play", AuditEntry.object == obj, AuditEntry.detail == link.detail
-    )
     with db.write() as session:
         message = _live_message(session, message_id, lock=True)
-        if session.scalar(used.limit(1)) is None:
+        if not has_audit_entry(session, "play", obj, link.detail):
             _audit(session, "play", obj, link.detail)
         path = _audio_file(message)
     return _send_audio(path, message, attachment=False)
@@ -316,10 +311,9 @@ def set_status(message_id: int) -> Page:
         return _message_page(message_id, 400, status_form=form)
     with db.write() as session:
         message = _live_message(session, message_id)
-        before = message.status
-        message.status = form.status.data
-        message.handled_by = current_user.username
-        message.handled_at = db.now()
+        before = set_message_status(
+            session, message, form.status.data, current_user.username, db.now()
+        )
         _audit(session, "status", message_object(message.id), f"{before} -> {message.status}")
     flash(_("État enregistré."), "success")
     return redirect(url_for("research.message", message_id=message_id))
@@ -333,16 +327,7 @@ def add_note(message_id: int) -> Page:
         return _message_page(message_id, 400, note_form=form)
     with db.write() as session:
         message = _live_message(session, message_id)
-        now = db.now()
-        session.add(
-            VoiceNote(
-                message_id=message.id, author=current_user.username, at=now, text=form.text.data
-            )
-        )
-        if message.status == "new":
-            message.status = "in_progress"
-        message.handled_by = current_user.username
-        message.handled_at = now
+        add_message_note(session, message, current_user.username, form.text.data, db.now())
         _audit(session, "note", message_object(message.id))
     flash(_("Note ajoutée."), "success")
     return redirect(url_for("research.message", message_id=message_id))
@@ -358,15 +343,7 @@ def delete(message_id: int) -> Page:
         return _message_page(message_id, 400, delete_form=form)
     with db.write() as session:
         message = _live_message(session, message_id, lock=True)
-        audio = message.audio_path
-        message.notes.clear()
-        message.caller_name = None
-        message.caller_number = None
-        message.callback_number = None
-        message.audio_path = None
-        message.deleted_at = db.now()
-        message.handled_by = current_user.username
-        message.handled_at = message.deleted_at
+        audio = erase_message(session, message, current_user.username, db.now())
         _audit(session, "delete", message_object(message.id))
         if audio:
             _remove_audio(audio)

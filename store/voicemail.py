@@ -169,3 +169,100 @@ def list_messages(session: Session, status: str | None = None) -> list[VoiceMess
     if status is not None:
         query = query.where(VoiceMessage.status == status)
     return list(session.scalars(query.order_by(VoiceMessage.received_at.desc())))
+
+
+# ---- the research inbox and the audit log, as the dashboard reads and changes them ----
+
+
+def live_message(session: Session, message_id: int, *, lock: bool = False) -> VoiceMessage | None:
+    """The message, unless deleted. ``lock`` holds its row until the transaction ends
+    (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's write transaction is already
+    exclusive), so two requests acting on it take turns."""
+    query = select(VoiceMessage).where(
+        VoiceMessage.id == message_id, VoiceMessage.deleted_at.is_(None)
+    )
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def has_audit_entry(session: Session, action: str, object: str, detail: str) -> bool:
+    """Whether an audit row with exactly this action, object and detail exists (a play
+    link already used writes no second "play" row)."""
+    found = session.scalar(
+        select(AuditEntry.id)
+        .where(AuditEntry.action == action, AuditEntry.object == object)
+        .where(AuditEntry.detail == detail)
+        .limit(1)
+    )
+    return found is not None
+
+
+def handle_message(session: Session, message: VoiceMessage, by: str, at: datetime) -> None:
+    """``by`` handled the message at ``at`` (a status change, a note, a deletion)."""
+    message.handled_by = by
+    message.handled_at = at
+    session.flush()
+
+
+def set_message_status(
+    session: Session, message: VoiceMessage, status: str, by: str, at: datetime
+) -> str:
+    """Move the message to ``status``; returns the status it had."""
+    if status not in MESSAGE_STATUSES:
+        raise ValueError(f"unknown message status {status!r}")
+    before = message.status
+    message.status = status
+    handle_message(session, message, by, at)
+    return before
+
+
+def add_message_note(
+    session: Session, message: VoiceMessage, author: str, text: str, at: datetime
+) -> None:
+    """A note on the message; a new message is then in progress."""
+    session.add(VoiceNote(message_id=message.id, author=author, at=at, text=text))
+    if message.status == "new":
+        message.status = "in_progress"
+    handle_message(session, message, author, at)
+
+
+def erase_message(session: Session, message: VoiceMessage, by: str, at: datetime) -> str | None:
+    """Erase the notes and the personal fields and mark the message deleted; the row stays
+    as a tombstone so that its ``msg_id`` is never ingested again. Returns the audio's
+    path (relative to the storage folder), which the caller removes."""
+    audio = message.audio_path
+    message.notes.clear()
+    message.caller_name = None
+    message.caller_number = None
+    message.callback_number = None
+    message.audio_path = None
+    message.deleted_at = at
+    handle_message(session, message, by, at)
+    return audio
+
+
+def audit_entries(
+    session: Session,
+    *,
+    action: str | None = None,
+    user: str | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+    limit: int | None = None,
+) -> list[AuditEntry]:
+    """Audit rows, newest first: of one ``action`` and one ``user`` when given, at or after
+    ``since`` and before ``before``; at most ``limit``."""
+    query = select(AuditEntry)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if user:
+        query = query.where(AuditEntry.user == user)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if before is not None:
+        query = query.where(AuditEntry.at < before)
+    query = query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
