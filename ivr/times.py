@@ -1,8 +1,10 @@
-"""One rule for instants: every time the project stores or compares is aware UTC."""
+"""One rule for instants: every time the project stores or compares is aware UTC; and
+one check of a time zone's name."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def require_utc(value: datetime, name: str = "time") -> datetime:
@@ -11,3 +13,13 @@ def require_utc(value: datetime, name: str = "time") -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} has no time zone: {value.isoformat()}")
     return value.astimezone(UTC)
+
+
+def known_zone(name: str) -> str:
+    """``name`` when this machine knows it as a time zone (``America/Toronto``); else a
+    ValueError ("unknown time zone ..."), for a configuration or a seed to report."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name

@@ -27,7 +27,9 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, delete, select, upda
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ivr.times import require_utc
 from store.models import Base, UTCDateTime, one_of
+from store.rows import changed_rows, update_or_insert
 
 ROLES: tuple[str, ...] = ("manager", "navigator", "research", "admin")
 LANGUAGES: tuple[str, ...] = ("fr", "en")
@@ -150,12 +152,6 @@ def _check_language(language: str) -> str:
     return language
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise AccountError(f"naive time {value.isoformat()}")
-    return value.astimezone(UTC)
-
-
 def normalize_username(username: str) -> str:
     return username.strip().lower()
 
@@ -205,7 +201,7 @@ def create_user(
         language=language,
         navigator_id=navigator_id,
         failed_logins=0,
-        created_at=_aware(now or datetime.now(UTC)),
+        created_at=require_utc(now or datetime.now(UTC), "now"),
     )
     session.add(user)
     session.flush()
@@ -228,11 +224,9 @@ def set_password(session: Session, username: str, password: str) -> User:
 def unlock(session: Session, username: str) -> None:
     """Lift a login lock on a name (an administrator's action)."""
     name = normalize_username(username)
-    session.execute(
-        update(User)
-        .where(User.username == name)
-        .values(failed_logins=0, locked_until=None)
-        .execution_options(synchronize_session=False)
+    changed_rows(
+        session,
+        update(User).where(User.username == name).values(failed_logins=0, locked_until=None),
     )
     session.execute(
         delete(LoginThrottle).where(LoginThrottle.scope == "user", LoginThrottle.key == name)
@@ -303,7 +297,7 @@ def authenticate(
     On SQLite, call it in a write transaction (``BEGIN IMMEDIATE``): it reads then writes.
     """
     policy = policy or ThrottlePolicy()
-    now = _aware(now)
+    now = require_utc(now, "now")
     name = normalize_username(username)[:100]
     address = address[:100] or "unknown"
     user = user_by_username(session, name) if name else None
@@ -351,22 +345,14 @@ def token_matches(user: User, token: str) -> bool:
 
 def beat(session: Session, name: str, started_at: datetime, now: datetime) -> None:
     """Record that service ``name`` (this process) is alive; one UPDATE, else an INSERT."""
-    now = _aware(now)
+    now = require_utc(now, "now")
     values = {
         "host": socket.gethostname()[:200],
         "pid": os.getpid(),
-        "started_at": _aware(started_at),
+        "started_at": require_utc(started_at, "started_at"),
         "heartbeat_at": now,
     }
-    done = session.execute(
-        update(ServiceHeartbeat)
-        .where(ServiceHeartbeat.name == name)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(ServiceHeartbeat(name=name, **values))
-        session.flush()
+    update_or_insert(session, ServiceHeartbeat, {"name": name}, values)
 
 
 def get_heartbeat(session: Session, name: str) -> ServiceHeartbeat | None:

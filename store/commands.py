@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import ColumnElement, Engine, select, update
 from sqlalchemy.orm import Session
 
+from ivr.times import require_utc
 from store import models as m
+from store.rows import changed_rows
 
 PENDING = "pending"
 RUNNING = "running"
@@ -83,11 +85,7 @@ class Command:
 
 
 def _now(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise CommandError(f"naive time {now.isoformat()}")
-    return now.astimezone(UTC)
+    return datetime.now(UTC) if now is None else require_utc(now, "now")
 
 
 def _dumps(name: str, value: dict[str, Any]) -> str:
@@ -183,33 +181,19 @@ def claim_due(session: Session, now: datetime, limit: int | None = None) -> list
 
 def expire_stale(session: Session, now: datetime) -> int:
     """Pending commands past their expiry -> expired (never sent late); how many."""
-    at = _now(now)
-    done = session.execute(
-        update(m.ListenerCommand)
-        .where(m.ListenerCommand.status == PENDING, m.ListenerCommand.expires_at <= at)
-        .values(
-            status=EXPIRED,
-            completed_at=at,
-            result=_dumps("result", {"error": "expired before the listener could send it"}),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    count: int = done.rowcount  # type: ignore[attr-defined]
-    return count
+    return _expire(session, _now(now))
 
 
 def abandon_running(session: Session, now: datetime, reason: str) -> int:
     """Running commands -> error: for a listener starting after a crash, which cannot
     know whether its predecessor sent them. Never re-sent."""
     at = _now(now)
-    done = session.execute(
+    return changed_rows(
+        session,
         update(m.ListenerCommand)
         .where(m.ListenerCommand.status == RUNNING)
-        .values(status=ERROR, completed_at=at, result=_dumps("result", {"error": reason}))
-        .execution_options(synchronize_session=False)
+        .values(status=ERROR, completed_at=at, result=_dumps("result", {"error": reason})),
     )
-    count: int = done.rowcount  # type: ignore[attr-defined]
-    return count
 
 
 def complete(
@@ -225,32 +209,29 @@ def complete(
         raise CommandError(f"a command completes as 'ok' or 'error', not {status!r}")
     at = _now(now)
     payload = _dumps("result", result)
-    done = session.execute(
+    done = changed_rows(
+        session,
         update(m.ListenerCommand)
         .where(m.ListenerCommand.id == command_id, m.ListenerCommand.status == RUNNING)
-        .values(status=status, result=payload, completed_at=at)
-        .execution_options(synchronize_session=False)
+        .values(status=status, result=payload, completed_at=at),
     )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    if done != 1:
         current = get(session, command_id)
         raise CommandError(f"command {command_id} is {current.status}, not running")
     return get(session, command_id)
 
 
-def _expire_one(session: Session, command_id: int, now: datetime) -> None:
-    session.execute(
+def _expire(session: Session, now: datetime, *only: ColumnElement[bool]) -> int:
+    """Pending commands past their expiry (and matching ``only``) -> expired; how many."""
+    return changed_rows(
+        session,
         update(m.ListenerCommand)
-        .where(
-            m.ListenerCommand.id == command_id,
-            m.ListenerCommand.status == PENDING,
-            m.ListenerCommand.expires_at <= now,
-        )
+        .where(m.ListenerCommand.status == PENDING, m.ListenerCommand.expires_at <= now, *only)
         .values(
             status=EXPIRED,
             completed_at=now,
             result=_dumps("result", {"error": "expired before the listener could send it"}),
-        )
-        .execution_options(synchronize_session=False)
+        ),
     )
 
 
@@ -266,7 +247,7 @@ def wait_result(
     deadline = time.monotonic() + timeout_s
     while True:
         with Session(engine) as session, session.begin():
-            _expire_one(session, command_id, _now(None))
+            _expire(session, _now(None), m.ListenerCommand.id == command_id)
             command = get(session, command_id)
         if command.finished or time.monotonic() >= deadline:
             return command

@@ -19,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import CheckConstraint, Double, ForeignKey, String, delete, select, update
+from sqlalchemy import CheckConstraint, Double, ForeignKey, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.models import SINGLETON_ID, Base, Navigator, UTCDateTime
+from store.rows import update_or_insert
 
 __all__ = [
     "CurrentCall",
@@ -249,14 +250,7 @@ def write_snapshot(
         "changed_at": snapshot.changed_at,
         "written_at": at,
     }
-    done = session.execute(
-        update(LiveState)
-        .where(LiveState.id == SINGLETON_ID)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(LiveState(id=SINGLETON_ID, **values))
+    update_or_insert(session, LiveState, {"id": SINGLETON_ID}, values)
     session.flush()
 
 

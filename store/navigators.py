@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import case, literal, select
 from sqlalchemy.orm import Session
 
 from ivr.channels import channel_endpoint, has_channel_suffix
+from ivr.times import require_utc
 from store import models as m
 from store.models import Navigator
+from store.rows import update_or_insert
 
 __all__ = [
     "ListenerState",
@@ -138,33 +140,20 @@ def set_status(session: Session, state: str, detail: str, at: datetime) -> Liste
     """Record the listener's state; ``since`` moves only when the state changes, the
     heartbeat at every call (call it periodically with the same state).
 
-    One UPDATE (an INSERT the first time): on SQLite a transaction that reads before
-    writing fails at once if another connection committed in between.
+    One UPDATE (an INSERT the first time): ``store.rows.update_or_insert``.
     """
     if state not in m.LISTENER_STATES:
         raise NavigatorError(f"listener state {state!r} is not one of {m.LISTENER_STATES}")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise NavigatorError(f"naive time {at.isoformat()} for the listener status")
-    at = at.astimezone(UTC)
+    at = require_utc(at, "the listener status's time")
     row = m.ListenerStatus
-    done = session.execute(
-        update(row)
-        .where(row.id == m.SINGLETON_ID)
-        .values(
-            state=state,
-            detail=detail,
-            heartbeat_at=at,
-            since=case((row.state == state, row.since), else_=literal(at, m.UTCDateTime())),
-        )
-        .execution_options(synchronize_session=False)
+    since = case((row.state == state, row.since), else_=literal(at, m.UTCDateTime()))
+    update_or_insert(
+        session,
+        row,
+        {"id": m.SINGLETON_ID},
+        {"state": state, "detail": detail, "heartbeat_at": at, "since": since},
+        on_insert={"since": at},
     )
-    if done.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(
-            m.ListenerStatus(
-                id=m.SINGLETON_ID, state=state, detail=detail, since=at, heartbeat_at=at
-            )
-        )
-        session.flush()
     status = get_status(session)
     if status is None:
         raise NavigatorError("the listener status row vanished while being written")

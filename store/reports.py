@@ -38,7 +38,8 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from store import models as m
-from store.transfers import FISCAL_YEAR_START_MONTH, fiscal_year, line_timezone
+from store.linesettings import line_zone
+from store.transfers import FISCAL_YEAR_START_MONTH, fiscal_year
 
 R = m.TransferRecord
 
@@ -160,7 +161,7 @@ def fiscal_years(session: Session, today: date) -> list[int]:
 def today_on_line(session: Session, now: datetime | None = None) -> date:
     """Today's date in the line's time zone (the dates records are grouped by)."""
     moment = now or datetime.now(UTC)
-    return moment.astimezone(line_timezone(session)).date()
+    return moment.astimezone(line_zone(session)).date()
 
 
 def _in_period(period: Period) -> ColumnElement[bool]:
@@ -681,7 +682,7 @@ def records_csv(
     session: Session, period: Period, fmt: CsvFormat = EXCEL_FR, *, batch: int = 2000
 ) -> Iterator[str]:
     """The period's records, oldest first, in chunks of text to stream to the browser."""
-    zone = line_timezone(session)
+    zone = line_zone(session)
     query = (
         select(*_EXPORTED)
         .outerjoin(m.Navigator, m.Navigator.id == R.navigator_id)

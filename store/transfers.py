@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from ivr.callerid import caller_number
 from ivr.channels import channel_endpoint
+from ivr.times import require_utc
 from store import models as m
 from store.facts import Kind, Outcome, Source, TransferFact
+from store.linesettings import line_zone
 
-DEFAULT_TIMEZONE = "America/Toronto"
 FISCAL_YEAR_START_MONTH = 4
 _CHUNK = 500
 
@@ -44,22 +45,6 @@ def fiscal_year(day: date) -> int:
     2027 is fiscal year 2026).
     """
     return day.year if day.month >= FISCAL_YEAR_START_MONTH else day.year - 1
-
-
-def line_timezone(session: Session) -> ZoneInfo:
-    """The line's time zone from its options row, America/Toronto when not seeded yet."""
-    options = session.get(m.LineOptions, m.SINGLETON_ID)
-    name = options.timezone if options is not None else DEFAULT_TIMEZONE
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise TransferStoreError(f"line_options.timezone {name!r} is not a time zone") from exc
-
-
-def _aware_utc(name: str, value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise TransferStoreError(f"{name} {value.isoformat()} is naive: facts carry UTC times")
-    return value.astimezone(UTC)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -87,9 +72,9 @@ def _navigator_ids(session: Session, channels: Collection[str]) -> dict[str, int
 def _row(
     fact: TransferFact, zone: ZoneInfo, navigator_id: int | None, now: datetime
 ) -> dict[str, Any]:
-    started = _aware_utc(f"fact {fact.key}: started_at", fact.started_at)
+    started = require_utc(fact.started_at, f"fact {fact.key}: started_at")
     ended = (
-        None if fact.ended_at is None else _aware_utc(f"fact {fact.key}: ended_at", fact.ended_at)
+        None if fact.ended_at is None else require_utc(fact.ended_at, f"fact {fact.key}: ended_at")
     )
     local = started.astimezone(zone)
     return {
@@ -148,8 +133,8 @@ def insert_facts(
         unique.setdefault(fact.key, fact)
     if not unique:
         return set()
-    created = _aware_utc("now", now) if now is not None else datetime.now(UTC)
-    zone = line_timezone(session)
+    created = require_utc(now, "now") if now is not None else datetime.now(UTC)
+    zone = line_zone(session)
     navigators = _navigator_ids(session, {f.navigator_channel for f in unique.values()})
     rows = [
         _row(fact, zone, navigators.get(fact.navigator_channel), created)
@@ -182,8 +167,8 @@ def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
 
 def records_between(session: Session, start: datetime, end: datetime) -> list[m.TransferRecord]:
     """Records that started in [start, end), oldest first."""
-    lower = _aware_utc("start", start)
-    upper = _aware_utc("end", end)
+    lower = require_utc(start, "start")
+    upper = require_utc(end, "end")
     return list(
         session.scalars(
             select(m.TransferRecord)

@@ -10,7 +10,8 @@ One module per job, each importing only those above it in this list:
 * ``rules``: the package's errors and what a valid value is (dialable numbers, the
   placeholders a seed may hold, territories, labels, the exceptional-closure tag);
 * ``seed``: the seed file's schema, ``read_seed`` and ``seed_if_empty``;
-* ``load``: ``load_settings``, ``SettingsStore``, ``CachedSettings``, ``describe``;
+* ``load``: ``load_settings``, ``line_zone``, ``SettingsStore``, ``CachedSettings``,
+  ``describe``;
 * ``change``: the version bump and the changes of the schedule and the line's options;
 * ``directory``: the destinations and their numbers;
 * ``checks``: the dialplan's short codes against the directory.
@@ -52,7 +53,14 @@ from store.linesettings.directory import (
     unverified_numbers,
     update_destination,
 )
-from store.linesettings.load import CachedSettings, SettingsStore, describe, load_settings
+from store.linesettings.load import (
+    UNSEEDED_TIMEZONE,
+    CachedSettings,
+    SettingsStore,
+    describe,
+    line_zone,
+    load_settings,
+)
 from store.linesettings.rules import (
     ANY_TERRITORY,
     EXCEPTIONAL_TAG,
@@ -71,6 +79,7 @@ __all__ = [
     "EXCEPTIONAL_TAG",
     "SEED_AUTHOR",
     "SEED_FORMAT",
+    "UNSEEDED_TIMEZONE",
     "CachedSettings",
     "ClosureRecord",
     "DayName",
@@ -92,6 +101,7 @@ __all__ = [
     "holiday_categories",
     "holiday_subdivisions",
     "is_placeholder_number",
+    "line_zone",
     "list_closures",
     "list_destinations",
     "load_settings",

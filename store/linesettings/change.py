@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ivr import settings as s
 from ivr.schedule import holidays_in_year
+from ivr.times import require_utc
 from store import models as m
 from store.linesettings.rules import (
     EXCEPTIONAL_TAG,
@@ -36,12 +37,6 @@ DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _MAILBOX_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}(@[A-Za-z0-9_-]{1,38})?$")
 _PHONE_KEY_RE = re.compile(r"^[0-9*#]$")
-
-
-def _aware(name: str, value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise SettingsChangeError(f"{name} must include a UTC offset or time zone")
-    return value.astimezone(UTC)
 
 
 def bump_version(session: Session, by: str, now: datetime | None = None) -> int:
@@ -93,7 +88,7 @@ def set_override(
     if reason.startswith(EXCEPTIONAL_TAG):
         raise SettingsChangeError(f"a reason cannot start with {EXCEPTIONAL_TAG}")
     if until is not None:
-        until = _aware("until", until)
+        until = require_utc(until, "until")
         if mode is None:
             raise SettingsChangeError("an end time needs an override mode")
         if until <= now:
@@ -132,7 +127,7 @@ def add_closure(
 ) -> int:
     """Add an exceptional closure [starts, ends); returns its id."""
     now = now or datetime.now(UTC)
-    starts, ends = _aware("start", starts), _aware("end", ends)
+    starts, ends = require_utc(starts, "start"), require_utc(ends, "end")
     if ends <= starts:
         raise SettingsChangeError("a closure must end after it starts")
     if ends <= now:
@@ -161,7 +156,7 @@ def list_closures(session: Session, *, ending_after: datetime | None = None) -> 
     """Closures by start time; only those ending after ``ending_after`` when given."""
     query = select(m.Closure).order_by(m.Closure.starts_at, m.Closure.id)
     if ending_after is not None:
-        query = query.where(m.Closure.ends_at > _aware("ending_after", ending_after))
+        query = query.where(m.Closure.ends_at > require_utc(ending_after, "ending_after"))
     return [
         ClosureRecord(c.id, c.starts_at, c.ends_at, c.reason, c.created_by, c.created_at)
         for c in session.scalars(query)

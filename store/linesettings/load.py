@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
@@ -29,6 +30,9 @@ from store.linesettings.rules import (
 )
 
 log = logging.getLogger("store.linesettings")
+
+#: The zone of the packaged seed (store/defaults/line-settings.toml).
+UNSEEDED_TIMEZONE = "America/Toronto"
 
 
 def _day_hours(row: m.OpeningHours | None) -> s.DayHours | None:
@@ -139,6 +143,16 @@ def _consent(options: m.LineOptions) -> s.ResearchConsent:
             else options.consent_retention_days
         ),
     )
+
+
+def line_zone(session: Session) -> ZoneInfo:
+    """The line's time zone (``LineSettings.zone``), for what is dated in it: transfer
+    records, report exports. Before the line is seeded, ``UNSEEDED_TIMEZONE``: a record is
+    never refused for want of settings."""
+    try:
+        return load_settings(session).zone
+    except SettingsNotFound:
+        return ZoneInfo(UNSEEDED_TIMEZONE)
 
 
 class SettingsStore:

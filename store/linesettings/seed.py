@@ -11,12 +11,12 @@ import tomllib
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.orm import Session
 
 from ivr import settings as s
+from ivr.times import known_zone
 from store import models as m
 from store.linesettings.rules import (
     SEED_AUTHOR,
@@ -48,14 +48,7 @@ class _SeedLine(_Strict):
     queue_name: str = Field(min_length=1, max_length=80)
     research_mailbox: str = Field(min_length=1, max_length=80)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    _zone = field_validator("timezone")(known_zone)
 
 
 class _SeedMenu(_Strict):

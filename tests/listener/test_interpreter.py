@@ -215,10 +215,10 @@ def test_event_timestamp_is_exact_and_garbage_falls_back_to_arrival() -> None:
     for garbage in ("soon", "1e9", "99999999999999", "-5", "1795880041.85565.0", ""):
         (fact,) = new_interpreter().feed({**blind, "Timestamp": garbage}, received_at)
         assert fact.started_at == received_at
-    naive = received_at.replace(tzinfo=None)
-    (fact,) = new_interpreter().feed(blind, naive)
-    assert fact.started_at == received_at
-    assert fact.started_at.tzinfo is UTC
+    naive = received_at.replace(tzinfo=None)  # never guessed: refused, counted malformed
+    interpreter = new_interpreter()
+    assert interpreter.feed(blind, naive) == []
+    assert interpreter.stats["malformed"] == 1
 
 
 def _with_ivr_variables(scenario: str) -> list[tuple[datetime, dict[str, str]]]:

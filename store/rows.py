@@ -1,0 +1,42 @@
+"""Two statements the table modules share: an UPDATE that says how many rows it changed,
+and the update-or-insert of one keyed row (a heartbeat, a singleton status row).
+
+Both write without reading first. On SQLite a transaction that reads and then writes
+fails at once ("database is locked") when another connection committed in between, and
+several processes write these rows (``store.db``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Delete, Update, update
+from sqlalchemy.orm import Session
+
+from store.models import Base
+
+
+def changed_rows(session: Session, statement: Update | Delete) -> int:
+    """Run ``statement`` without synchronizing the session's objects; how many rows it
+    changed."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return cast(CursorResult[Any], result).rowcount
+
+
+def update_or_insert(
+    session: Session,
+    model: type[Base],
+    key: Mapping[str, Any],
+    values: Mapping[str, Any],
+    *,
+    on_insert: Mapping[str, Any] | None = None,
+) -> None:
+    """Set ``values`` on the row of ``model`` whose columns equal ``key``, in one UPDATE;
+    when there is none, add it (``key``, ``values``, then ``on_insert`` for what an UPDATE
+    computes in SQL) and flush."""
+    table = model.__table__
+    where = [table.c[name] == value for name, value in key.items()]
+    if changed_rows(session, update(model).where(*where).values(**values)) == 0:
+        session.add(model(**{**key, **values, **(on_insert or {})}))
+        session.flush()
