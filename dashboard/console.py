@@ -10,7 +10,9 @@ result is in, which it shows in plain words.
 The caller's number is shown plainly: a consultation call to 911 reaches the 911 centre
 with the 211 centre's own number, so the navigator reads the caller's to 911. What the
 console knows about calls comes from the listener's live tables (``store.live``).
-Nothing is sent when the listener is not connected to Asterisk; the page says so.
+Nothing is sent when the listener is not connected to Asterisk; the page says so. The
+kinds of command, and the verbs of presence (login, pause, unpause, logout), are the
+command table's (``store.commands``), shared with the listener and the CLI.
 """
 
 from __future__ import annotations
@@ -34,19 +36,11 @@ from store.models import Navigator
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-__all__ = ["COMMAND_TTL_S", "PRESENCE_COMMANDS", "TRANSFER_MODES", "bp"]
+__all__ = ["COMMAND_TTL_S", "bp"]
 
 #: A command not claimed by the listener within this many seconds is never sent.
 COMMAND_TTL_S = 5.0
-PRESENCE_COMMANDS = {
-    "login": "queue_login",
-    "pause": "queue_pause",
-    "resume": "queue_unpause",
-    "logout": "queue_logout",
-}
-TRANSFER_MODES = ("attended", "blind", "three_way")
 _LINKEDID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_KINDS = frozenset({*PRESENCE_COMMANDS.values(), "transfer", "cancel", "referral"})
 
 
 class ConsoleRefused(Exception):
@@ -98,11 +92,11 @@ class ConsoleView:
 
     def presence_text(self) -> str:
         if not self.live_known:
-            return _("inconnue")
+            return str(_("inconnue"))
         if self.presence is None:
-            return _("Déconnecté de la file")
+            return str(_("Déconnecté de la file"))
         if self.presence.on_call:
-            return _("En appel")
+            return str(_("En appel"))
         if self.presence.paused:
             return str(_("En pause"))
         return str(_("Disponible"))
@@ -280,21 +274,21 @@ def describe(command: commands.Command, now: datetime) -> tuple[str, str]:
             )
         text = _ERRORS.get(str(result.get("code", "")), _l("L'action a échoué."))
         return "error", str(text)
-    kind, mode = command.kind, args.get("mode", "attended")
+    kind, mode = command.kind, args.get("mode", commands.ATTENDED)
     texts = {
-        "queue_login": _("Vous êtes connecté à la file d'attente."),
-        "queue_pause": _("Vous êtes en pause."),
-        "queue_unpause": _("Vous êtes de retour de pause."),
-        "queue_logout": _("Vous êtes déconnecté de la file d'attente."),
-        "cancel": _("Transfert annulé : vous êtes de retour avec l'appelant."),
+        commands.QUEUE_LOGIN: _("Vous êtes connecté à la file d'attente."),
+        commands.QUEUE_PAUSE: _("Vous êtes en pause."),
+        commands.QUEUE_UNPAUSE: _("Vous êtes de retour de pause."),
+        commands.QUEUE_LOGOUT: _("Vous êtes déconnecté de la file d'attente."),
+        commands.CANCEL: _("Transfert annulé : vous êtes de retour avec l'appelant."),
     }
-    if kind == "transfer" and mode == "blind":
+    if kind == commands.TRANSFER and mode == commands.BLIND:
         return "ok", _("Appel transféré à %(dest)s.", dest=dest)
-    if kind == "transfer" and mode == "three_way":
+    if kind == commands.TRANSFER and mode == commands.THREE_WAY:
         return "ok", _("Conférence à trois avec %(dest)s.", dest=dest)
-    if kind == "transfer":
+    if kind == commands.TRANSFER:
         return "ok", _("Appel de %(dest)s en cours; l'appelant est en attente.", dest=dest)
-    if kind == "referral":
+    if kind == commands.REFERRAL:
         if "already" in str(result.get("message", "")):
             return "ok", _("Cette référence à %(dest)s était déjà notée.", dest=dest)
         return "ok", _("Référence sans transfert à %(dest)s notée.", dest=dest)
@@ -316,10 +310,10 @@ def index() -> str:
 @role_required("navigator")
 def presence() -> WerkzeugResponse:
     try:
-        kind = PRESENCE_COMMANDS.get(_form("action"))
+        kind = commands.PRESENCE_KINDS.get(_form("action"))
         if kind is None:
             raise ConsoleRefused(_("Action inconnue."))
-        args = {"reason": _form("reason")[:80]} if kind == "queue_pause" else {}
+        args = {"reason": _form("reason")[:80]} if kind == commands.QUEUE_PAUSE else {}
         return _answer(_submit(kind, args))
     except ConsoleRefused as exc:
         return _refused(exc)
@@ -330,10 +324,10 @@ def presence() -> WerkzeugResponse:
 def transfer() -> WerkzeugResponse:
     try:
         dest = _destination(_form("destination"))
-        mode = _form("mode") or "attended"
-        if mode not in TRANSFER_MODES:
+        mode = _form("mode") or commands.ATTENDED
+        if mode not in commands.TRANSFER_MODES:
             raise ConsoleRefused(_("Type de transfert inconnu."))
-        return _answer(_submit("transfer", {"destination": dest.key, "mode": mode}))
+        return _answer(_submit(commands.TRANSFER, {"destination": dest.key, "mode": mode}))
     except ConsoleRefused as exc:
         return _refused(exc)
 
@@ -342,7 +336,7 @@ def transfer() -> WerkzeugResponse:
 @role_required("navigator")
 def cancel() -> WerkzeugResponse:
     try:
-        return _answer(_submit("cancel", {}))
+        return _answer(_submit(commands.CANCEL, {}))
     except ConsoleRefused as exc:
         return _refused(exc)
 
@@ -358,7 +352,8 @@ def referral() -> WerkzeugResponse:
         linkedid = call.linkedid if call is not None and call.linkedid else _form("linkedid")
         if not _LINKEDID.match(linkedid or ""):
             raise ConsoleRefused(_("Aucun appel en cours : la référence se note pendant l'appel."))
-        return _answer(_submit("referral", {"destination": dest.key, "linkedid": linkedid}))
+        args = {"destination": dest.key, "linkedid": linkedid}
+        return _answer(_submit(commands.REFERRAL, args))
     except ConsoleRefused as exc:
         return _refused(exc)
 
@@ -370,7 +365,7 @@ def result(command_id: int) -> WerkzeugResponse:
         command = commands.get(db.read_session(), command_id)
     except commands.CommandNotFound:
         abort(404)
-    if command.requested_by != _requester() or command.kind not in _KINDS:
+    if command.requested_by != _requester() or command.kind not in commands.KINDS:
         abort(404)
     state, text = describe(command, db.now())
     return jsonify(

@@ -69,13 +69,7 @@ class PeriodForm:
 
 
 def _today() -> date:
-    return db.now().astimezone(_zone()).date()
-
-
-def _zone() -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(db.line_settings().schedule.timezone)
+    return db.now().astimezone(db.line_settings().zone).date()
 
 
 def _parse_day(field: str, value: str, errors: dict[str, str]) -> date | None:

@@ -126,7 +126,7 @@ def test_every_route_answers_the_navigator(
     posts = [
         ("/console/presence", {"action": "login"}),
         ("/console/presence", {"action": "pause", "reason": "dîner"}),
-        ("/console/presence", {"action": "resume"}),
+        ("/console/presence", {"action": "unpause"}),
         ("/console/presence", {"action": "logout"}),
         ("/console/transfer", {"destination": "911", "mode": "attended"}),
         ("/console/transfer", {"destination": "988", "mode": "three_way"}),
