@@ -40,7 +40,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(TEST_STAMP)
-	$(BIN)/mypy ivr agi_scripts ivr211 listener store research
+	$(BIN)/mypy ivr agi_scripts ivr211 listener store research dashboard
 
 dialplan-lint: $(TEST_STAMP)
 	$(BIN)/python tools/lint_dialplan.py asterisk_conf/extensions.conf
