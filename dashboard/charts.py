@@ -69,16 +69,6 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _check(categories: Sequence[str], series: Sequence[Series]) -> None:
-    if not series:
-        raise ChartError("a chart needs at least one series")
-    for s in series:
-        if len(s.values) != len(categories):
-            raise ChartError(
-                f"series {s.name!r} has {len(s.values)} values for {len(categories)} categories"
-            )
-
-
 def _open(chart_id: str, title: str, desc: str, frame: Frame) -> list[str]:
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{escape(chart_id)}"'
@@ -146,32 +136,63 @@ def _legend(frame: Frame, series: Sequence[Series]) -> list[str]:
     return parts
 
 
-def bar_chart(
-    chart_id: str,
-    title: str,
-    desc: str,
-    categories: Sequence[str],
-    series: Sequence[Series],
-    *,
-    y_label: str = "",
-    fmt: Formatter = _plain,
-    label_every: int = 1,
-    frame: Frame | None = None,
-) -> Markup:
+@dataclass(frozen=True)
+class Chart:
+    """What a chart shows: named by ``title`` and ``desc``, one value per category in
+    each series; the y axis labelled ``y_label``, values written by ``fmt``, one category
+    label in ``label_every``. A series of the wrong length is refused when it is made."""
+
+    chart_id: str
+    title: str
+    desc: str
+    categories: Sequence[str]
+    series: Sequence[Series]
+    y_label: str = ""
+    fmt: Formatter = _plain
+    label_every: int = 1
+    frame: Frame = Frame()
+
+    def __post_init__(self) -> None:
+        if not self.series:
+            raise ChartError("a chart needs at least one series")
+        for s in self.series:
+            if len(s.values) != len(self.categories):
+                raise ChartError(
+                    f"series {s.name!r} has {len(s.values)} values"
+                    f" for {len(self.categories)} categories"
+                )
+
+    @property
+    def slot(self) -> float:
+        """The width each category takes."""
+        return self.frame.plot_w / max(len(self.categories), 1)
+
+    def start(self, maximum: float) -> tuple[list[str], float]:
+        """The opening of the SVG and its axes for values up to ``maximum``, and the top
+        of the y axis."""
+        ticks = nice_ticks(maximum)
+        parts = _open(self.chart_id, self.title, self.desc, self.frame)
+        parts += _axes(self.frame, ticks, self.categories, self.label_every, self.y_label, self.fmt)
+        return parts, ticks[-1]
+
+    def end(self, parts: list[str]) -> Markup:
+        return Markup("".join([*parts, *_legend(self.frame, self.series), "</svg>"]))
+
+    def mark_title(self, category: str, s: Series, value: float) -> str:
+        """The ``<title>`` of one bar segment or point: "<category> — <series> : <value>"."""
+        return f"<title>{escape(category)} — {escape(s.name)} : {escape(self.fmt(value))}</title>"
+
+
+def bar_chart(chart: Chart) -> Markup:
     """Stacked bars, one per category; each segment's ``<title>`` says
     "<category> — <series> : <value>"."""
-    _check(categories, series)
-    frame = frame or Frame()
-    totals = [sum(s.values[i] for s in series) for i in range(len(categories))]
-    ticks = nice_ticks(max(totals, default=0))
-    top = ticks[-1]
-    slot = frame.plot_w / max(len(categories), 1)
-    bar_w = slot * 0.7
-    parts = _open(chart_id, title, desc, frame)
-    parts += _axes(frame, ticks, categories, label_every, y_label, fmt)
+    frame, series = chart.frame, chart.series
+    totals = [sum(s.values[i] for s in series) for i in range(len(chart.categories))]
+    parts, top = chart.start(max(totals, default=0))
+    bar_w = chart.slot * 0.7
     parts.append('<g class="bars">')
-    for i, category in enumerate(categories):
-        x = frame.left + slot * i + (slot - bar_w) / 2
+    for i, category in enumerate(chart.categories):
+        x = frame.left + chart.slot * i + (chart.slot - bar_w) / 2
         y_base = frame.top + frame.plot_h
         for j, s in enumerate(series):
             value = s.values[i]
@@ -182,51 +203,29 @@ def bar_chart(
             parts.append(
                 f'<rect x="{_num(x)}" y="{_num(y_base)}" width="{_num(bar_w)}"'
                 f' height="{_num(h)}" fill="{PALETTE[j % len(PALETTE)]}">'
-                f"<title>{escape(category)} — {escape(s.name)} : {escape(fmt(value))}</title>"
-                "</rect>"
+                f"{chart.mark_title(category, s, value)}</rect>"
             )
     parts.append("</g>")
-    parts += _legend(frame, series)
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return chart.end(parts)
 
 
-def line_chart(
-    chart_id: str,
-    title: str,
-    desc: str,
-    categories: Sequence[str],
-    series: Sequence[Series],
-    *,
-    y_label: str = "",
-    fmt: Formatter = _plain,
-    label_every: int = 1,
-    frame: Frame | None = None,
-) -> Markup:
+def line_chart(chart: Chart) -> Markup:
     """One polyline per series, with a marked point (and its ``<title>``) per category."""
-    _check(categories, series)
-    frame = frame or Frame()
-    ticks = nice_ticks(max((v for s in series for v in s.values), default=0))
-    top = ticks[-1]
-    slot = frame.plot_w / max(len(categories), 1)
-    parts = _open(chart_id, title, desc, frame)
-    parts += _axes(frame, ticks, categories, label_every, y_label, fmt)
-    for j, s in enumerate(series):
+    frame = chart.frame
+    parts, top = chart.start(max((v for s in chart.series for v in s.values), default=0))
+    for j, s in enumerate(chart.series):
         colour = PALETTE[j % len(PALETTE)]
         points = [
-            (frame.left + slot * (i + 0.5), frame.top + frame.plot_h * (1 - v / top))
+            (frame.left + chart.slot * (i + 0.5), frame.top + frame.plot_h * (1 - v / top))
             for i, v in enumerate(s.values)
         ]
         path = " ".join(f"{_num(x)},{_num(y)}" for x, y in points)
         parts.append(f'<g class="series"><polyline points="{path}" fill="none"')
         parts.append(f' stroke="{colour}" stroke-width="2"/>')
-        for (x, y), category, value in zip(points, categories, s.values, strict=True):
+        for (x, y), category, value in zip(points, chart.categories, s.values, strict=True):
             parts.append(
                 f'<circle cx="{_num(x)}" cy="{_num(y)}" r="3.5" fill="{colour}">'
-                f"<title>{escape(category)} — {escape(s.name)} : {escape(fmt(value))}</title>"
-                "</circle>"
+                f"{chart.mark_title(category, s, value)}</circle>"
             )
         parts.append("</g>")
-    parts += _legend(frame, series)
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return chart.end(parts)

@@ -9,7 +9,7 @@ carries no CSRF token; an invalid period answers 400 with the form and what is w
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -149,36 +149,45 @@ def _render(template: str, form: PeriodForm, **context: Any) -> tuple[str, int]:
     )
 
 
-def _monthly_chart(buckets: list[r.BucketCount]) -> Any:
-    categories = [str(format_date(date(y, m, 1), "MMM yy")) for y, m in (b.key for b in buckets)]
+def _transfers_chart(
+    chart_id: str, title: str, desc: str, categories: list[str], buckets: list[r.BucketCount]
+) -> Any:
+    """Transfers with and without a hand-off, per bucket (month or hour), as stacked bars;
+    at most about twelve category labels."""
     return charts.bar_chart(
+        charts.Chart(
+            chart_id,
+            title,
+            desc,
+            categories,
+            [
+                charts.Series(_("Avec bascule"), [b.avec for b in buckets]),
+                charts.Series(_("Sans bascule"), [b.sans for b in buckets]),
+            ],
+            y_label=_("Nombre"),
+            fmt=_num,
+            label_every=max(1, len(buckets) // 12),
+        )
+    )
+
+
+def _monthly_chart(buckets: list[r.BucketCount]) -> Any:
+    return _transfers_chart(
         "chart-monthly",
         _("Tendance mensuelle"),
         _("Transferts avec bascule et références sans bascule, par mois."),
-        categories,
-        [
-            charts.Series(_("Avec bascule"), [b.avec for b in buckets]),
-            charts.Series(_("Sans bascule"), [b.sans for b in buckets]),
-        ],
-        y_label=_("Nombre"),
-        fmt=_num,
-        label_every=max(1, len(buckets) // 12),
+        [str(format_date(date(y, m, 1), "MMM yy")) for y, m in (b.key for b in buckets)],
+        buckets,
     )
 
 
 def _hourly_chart(buckets: list[r.BucketCount]) -> Any:
-    return charts.bar_chart(
+    return _transfers_chart(
         "chart-hourly",
         _("Par heure de la journée"),
         _("Transferts avec bascule et références sans bascule, par heure locale."),
         [_("%(hour)d h", hour=b.key) for b in buckets],
-        [
-            charts.Series(_("Avec bascule"), [b.avec for b in buckets]),
-            charts.Series(_("Sans bascule"), [b.sans for b in buckets]),
-        ],
-        y_label=_("Nombre"),
-        fmt=_num,
-        label_every=2,
+        buckets,
     )
 
 
@@ -255,48 +264,52 @@ def annual_txt() -> Response:
     return Response(text, mimetype="text/plain")
 
 
-@bp.get("/counts.csv")
-@role_required("manager")
-def counts_csv() -> Response:
+CsvBody = Callable[[r.Period, r.CsvFormat], str | Iterator[str]]
+
+
+def _csv_export(prefix: str, body: CsvBody) -> Response:
+    """The CSV of the query string's period (400 in plain text when it is invalid), as an
+    attachment named "<prefix>-<start>-<end>.csv"."""
     form = read_period(request.args)
     if form.period is None:
         return _invalid(form)
     period = form.period
-    body = r.counts_csv(r.counts(db.read_session(), period), _csv_format())
-    name = f"comptes-{period.start.isoformat()}-{period.end.isoformat()}.csv"
-    return Response(body, mimetype="text/csv", headers=_attachment(name))
+    name = f"{prefix}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
+    content = body(period, _csv_format())
+    return Response(content, mimetype="text/csv", headers=_attachment(name))
+
+
+@bp.get("/counts.csv")
+@role_required("manager")
+def counts_csv() -> Response:
+    return _csv_export(
+        "comptes", lambda period, fmt: r.counts_csv(r.counts(db.read_session(), period), fmt)
+    )
 
 
 @bp.get("/outcomes.csv")
 @role_required("manager")
 def outcomes_csv() -> Response:
     """The outcomes table: transfer attempts per destination, one column per outcome."""
-    form = read_period(request.args)
-    if form.period is None:
-        return _invalid(form)
-    period = form.period
-    body = r.outcomes_csv(r.outcomes(db.read_session(), period), _csv_format())
-    name = f"resultats-{period.start.isoformat()}-{period.end.isoformat()}.csv"
-    return Response(body, mimetype="text/csv", headers=_attachment(name))
+    return _csv_export(
+        "resultats", lambda period, fmt: r.outcomes_csv(r.outcomes(db.read_session(), period), fmt)
+    )
 
 
 @bp.get("/records.csv")
 @role_required("manager")
 def records_csv() -> Response:
     """Every record of the period, streamed; no caller number (store.reports.RECORD_COLUMNS)."""
-    form = read_period(request.args)
-    if form.period is None:
-        return _invalid(form)
-    period = form.period
-    fmt = _csv_format()
     sessions = db.context().reads
 
-    def generate() -> Iterator[str]:
-        with sessions() as session:
-            yield from r.records_csv(session, period, fmt)
+    def stream(period: r.Period, fmt: r.CsvFormat) -> Iterator[str]:
+        def generate() -> Iterator[str]:
+            with sessions() as session:
+                yield from r.records_csv(session, period, fmt)
 
-    name = f"transferts-{period.start.isoformat()}-{period.end.isoformat()}.csv"
-    return Response(stream_with_context(generate()), mimetype="text/csv", headers=_attachment(name))
+        return stream_with_context(generate())
+
+    return _csv_export("transferts", stream)
 
 
 def export_links(form: PeriodForm) -> dict[str, str]:

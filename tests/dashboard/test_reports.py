@@ -330,11 +330,13 @@ def test_the_page_draws_both_charts_as_accessible_svg(manager: FlaskClient) -> N
 
 def test_bar_segments_carry_their_values_and_escape_labels() -> None:
     markup = charts.bar_chart(
-        "c1",
-        "Titre <b>",
-        "Description & détails",
-        ["janv.", "févr.", "<mars>"],
-        [charts.Series("Avec", [3, 0, 1]), charts.Series("Sans", [2, 5, 0])],
+        charts.Chart(
+            "c1",
+            "Titre <b>",
+            "Description & détails",
+            ["janv.", "févr.", "<mars>"],
+            [charts.Series("Avec", [3, 0, 1]), charts.Series("Sans", [2, 5, 0])],
+        )
     )
     svg = ET.fromstring(str(markup))
     titles = [t.text for t in svg.iter(f"{SVG}title")]
@@ -355,7 +357,11 @@ def test_bar_segments_carry_their_values_and_escape_labels() -> None:
 
 def test_line_chart_has_a_point_per_category() -> None:
     svg = ET.fromstring(
-        str(charts.line_chart("c2", "T", "D", ["a", "b", "c"], [charts.Series("S", [1, 4, 2])]))
+        str(
+            charts.line_chart(
+                charts.Chart("c2", "T", "D", ["a", "b", "c"], [charts.Series("S", [1, 4, 2])])
+            )
+        )
     )
     points = svg.findall(f"{SVG}g[@class='series']/{SVG}circle")
     assert [p.find(f"{SVG}title").text for p in points] == ["a — S : 1", "b — S : 4", "c — S : 2"]  # type: ignore[union-attr]
@@ -373,7 +379,7 @@ def test_ticks_are_round_numbers(maximum: float, ticks: list[float]) -> None:
 
 def test_a_series_of_the_wrong_length_is_refused() -> None:
     with pytest.raises(charts.ChartError, match="2 values for 3 categories"):
-        charts.bar_chart("c3", "T", "D", ["a", "b", "c"], [charts.Series("S", [1, 2])])
+        charts.Chart("c3", "T", "D", ["a", "b", "c"], [charts.Series("S", [1, 2])])
 
 
 @pytest.fixture
