@@ -76,7 +76,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from ivr.channels import channel_endpoint
-from listener.outcome import answer_delay, consultation_outcome, dial_outcome
+from listener.outcome import LOCAL_CHANNEL, answer_delay, consultation_outcome, dial_outcome
 from store.facts import Kind, Outcome, Source, TransferFact
 
 __all__ = [
@@ -128,7 +128,6 @@ _COLUMN_ALIASES = {"eventextra": "extra"}
 #: The application that writes a Local ``;2`` half's ANSWER row when the service itself
 #: answered its Dial(); a prompt of the dialplan writes ``Playback`` (2q, 6a).
 _DIAL_APP = "Dial"
-_LOCAL_NAME = re.compile(r"^Local/(?P<exten>[^@]+)@(?P<context>.+)-[0-9a-f]{8};1$")
 _EPOCH = re.compile(r"^\d{9,}(?:\.\d+)?$")
 
 Resolver = Callable[[str, str], str | None]
@@ -495,7 +494,8 @@ class CelInterpreter:
                 started, chan.answered_at, answered_by_dial=self._answered_by_dial(chan)
             )
         elif target:
-            match = _LOCAL_NAME.match(_str(row.extra, "transfer_target_channel_name"))
+            match = LOCAL_CHANNEL.fullmatch(_str(row.extra, "transfer_target_channel_name"))
+            match = match if match and match["half"] == "1" else None
             exten = match["exten"] if match else ""
             context = match["context"] if match else ""
             started = row.eventtime

@@ -51,15 +51,21 @@ garbage fields, huge values) is counted and logged, never raised.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeVar
 
-from ivr.channels import aware_utc, channel_endpoint, event_time
+from ivr.channels import MAX_FIELD, channel_endpoint, event_text, event_time
+from ivr.times import require_utc
 from listener.cel import REFERRAL_DESTINATION_HEADER, REFERRAL_USER_EVENT
-from listener.outcome import answer_delay, consultation_outcome, dial_outcome, joined_outcome
+from listener.outcome import (
+    LOCAL_CHANNEL,
+    answer_delay,
+    consultation_outcome,
+    dial_outcome,
+    joined_outcome,
+)
 from store.facts import Kind, Outcome, Source, TransferFact
 
 __all__ = ["Interpreter"]
@@ -70,11 +76,10 @@ ResolveDestination = Callable[[str, str], str | None]
 _Handler = Callable[[Mapping[str, str], datetime], list[TransferFact]]
 _T = TypeVar("_T")
 
-_MAX_FIELD: Final = 512
+
 _MAX_DIGITS: Final = 16
 _MAX_VARS: Final = 32
 _MAX_GONE: Final = 4096
-_LOCAL = re.compile(r"Local/(?P<exten>[^@]+)@(?P<context>.+)-[0-9A-Fa-f]{8};(?P<half>[12])")
 _IVR_PREFIX: Final = "IVR_"
 _TRUE: Final = frozenset({"1", "yes", "true", "on"})
 _DIALING: Final = "DIALING"  # the ;2 half's Dial() began (DialBegin), no DialEnd yet
@@ -84,18 +89,8 @@ class _BadEvent(Exception):
     """An event this interpreter handles, missing a field it needs (internal only)."""
 
 
-def _text(event: Mapping[str, str], name: str) -> str | None:
-    value = event.get(name)
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    if not value or value == "<unknown>" or len(value) > _MAX_FIELD:
-        return None
-    return value
-
-
 def _need(event: Mapping[str, str], name: str) -> str:
-    value = _text(event, name)
+    value = event_text(event, name)
     if value is None:
         raise _BadEvent(name)
     return value
@@ -305,7 +300,7 @@ class Interpreter:
             destination=destination,
             exten=exten,
             context=context,
-            started_at=aware_utc(started_at),
+            started_at=require_utc(started_at, "started_at"),
         )
         self._bound(self._conferences)
 
@@ -364,10 +359,10 @@ class Interpreter:
             name = _need(event, f"{prefix}Channel")
             channel = _Channel(uniqueid=uid, name=name)
             self._add_channel(channel)
-        linkedid = _text(event, f"{prefix}Linkedid")
+        linkedid = event_text(event, f"{prefix}Linkedid")
         if linkedid:
             channel.linkedid = linkedid
-        number = _text(event, f"{prefix}CallerIDNum")
+        number = event_text(event, f"{prefix}CallerIDNum")
         if number:
             channel.number = number
         return channel
@@ -412,8 +407,8 @@ class Interpreter:
         channel = _Channel(
             uniqueid=_need(event, "Uniqueid"),
             name=_need(event, "Channel"),
-            linkedid=_text(event, "Linkedid"),
-            number=_text(event, "CallerIDNum"),
+            linkedid=event_text(event, "Linkedid"),
+            number=event_text(event, "CallerIDNum"),
             created_at=at,
         )
         self._add_channel(channel)
@@ -429,7 +424,7 @@ class Interpreter:
         if not (variable.startswith(_IVR_PREFIX) or variable == "ATTENDEDTRANSFER"):
             return []
         value = event.get("Value", "")
-        if not isinstance(value, str) or len(value) > _MAX_FIELD:
+        if not isinstance(value, str) or len(value) > MAX_FIELD:
             raise _BadEvent("Value")
         value = value.strip()
         if variable.startswith(_IVR_PREFIX):
@@ -457,7 +452,7 @@ class Interpreter:
         return []
 
     def _on_dtmf_end(self, event: Mapping[str, str], at: datetime) -> list[TransferFact]:
-        if _text(event, "Direction") != "Received":
+        if event_text(event, "Direction") != "Received":
             return []
         digit = _need(event, "Digit")
         if len(digit) != 1:
@@ -483,7 +478,7 @@ class Interpreter:
         elif consultation is not None:
             ended = consultation.returned_at or at
             facts.append(
-                self._conclude_consultation(consultation, ended, _cause(_text(event, "Cause")))
+                self._conclude_consultation(consultation, ended, _cause(event_text(event, "Cause")))
             )
         for waiting in [c for c in self._consultations.values() if c.caller_uid == uid]:
             facts.append(self._conclude_consultation(waiting, at, None, caller_hung_up=True))
@@ -493,7 +488,7 @@ class Interpreter:
         conference = self._conferences.pop(uid, None)
         if conference is not None and conference.certain:
             statuses = [channel.dial_status, channel.inner_status] if channel else []
-            outcome = dial_outcome(statuses, [_cause(_text(event, "Cause"))]) or Outcome.FAILED
+            outcome = dial_outcome(statuses, [_cause(event_text(event, "Cause"))]) or Outcome.FAILED
             facts.append(self._conference_fact(conference, outcome, at))
         self._forget_channel(uid)
         self._gone[uid] = None
@@ -592,7 +587,7 @@ class Interpreter:
             target = self._channels.get(uid)
             if target is None or uid == navigator.uniqueid or target.created_at is None:
                 continue
-            local = _LOCAL.fullmatch(target.name)
+            local = LOCAL_CHANNEL.fullmatch(target.name)
             if local is None or local["half"] != "1" or uid in self._by_target:
                 continue
             exten, context = local["exten"], local["context"]
@@ -632,10 +627,10 @@ class Interpreter:
 
     def _first_half(self, event: Mapping[str, str]) -> _Channel | None:
         """The ``;1`` of the Local pair whose ``;2`` half is this event's ``Channel``."""
-        if not _text(event, "Uniqueid"):
+        if not event_text(event, "Uniqueid"):
             return None
         two = self._channel(event, learn=False)
-        if two is None or not two.name.endswith(";2") or not _LOCAL.fullmatch(two.name):
+        if two is None or not two.name.endswith(";2") or not LOCAL_CHANNEL.fullmatch(two.name):
             return None
         return self._channels.get(self._by_name.get(two.name[:-1] + "1", ""))
 
@@ -663,7 +658,7 @@ class Interpreter:
             dest.dial_status = status
             if status == "ANSWER" and dest.answered_at is None:
                 dest.answered_at = at
-        if _text(event, "Uniqueid"):
+        if event_text(event, "Uniqueid"):
             caller = self._channel(event, learn=False)
             if caller is not None:
                 caller.outbound_status = status
@@ -675,17 +670,17 @@ class Interpreter:
     # -- transfers ----------------------------------------------------------------
 
     def _find_consultation(self, event: Mapping[str, str]) -> _Consultation | None:
-        target_uid = _text(event, "TransferTargetUniqueid")
+        target_uid = event_text(event, "TransferTargetUniqueid")
         if target_uid:
             found = self._consultation_of_target(target_uid)
             if found is not None:
                 return found
-        second_bridge = _text(event, "SecondBridgeUniqueid")
+        second_bridge = event_text(event, "SecondBridgeUniqueid")
         for consultation in self._consultations.values():
             if second_bridge is not None and consultation.consult_bridge == second_bridge:
                 return consultation
         for field_name in ("SecondTransfererUniqueid", "OrigTransfererUniqueid"):
-            key_uid = self._by_navigator.get(_text(event, field_name) or "")
+            key_uid = self._by_navigator.get(event_text(event, field_name) or "")
             if key_uid is not None:
                 return self._consultations.get(key_uid)
         return None
@@ -693,16 +688,16 @@ class Interpreter:
     def _local_in_bridge(self, event: Mapping[str, str]) -> _Channel | None:
         """After a reconnect: the ``Local/<exten>@<context>-XXXXXXXX;1`` channel last seen
         in the consultation bridge (``SecondBridgeUniqueid``), the navigator excepted."""
-        bridge = _text(event, "SecondBridgeUniqueid")
+        bridge = event_text(event, "SecondBridgeUniqueid")
         transferers = {
-            _text(event, "OrigTransfererUniqueid"),
-            _text(event, "SecondTransfererUniqueid"),
+            event_text(event, "OrigTransfererUniqueid"),
+            event_text(event, "SecondTransfererUniqueid"),
         }
         if bridge is None:
             return None
         found: list[_Channel] = []
         for channel in self._channels.values():
-            local = _LOCAL.fullmatch(channel.name)
+            local = LOCAL_CHANNEL.fullmatch(channel.name)
             if (
                 local is not None
                 and local["half"] == "1"
@@ -732,22 +727,22 @@ class Interpreter:
             key_uid = consultation.key_uid
             target = self._channels.get(consultation.target_uid)
         else:
-            target_uid = _text(event, "TransferTargetUniqueid")
+            target_uid = event_text(event, "TransferTargetUniqueid")
             target = self._channels.get(target_uid) if target_uid else self._local_in_bridge(event)
             key_uid = target_uid or (
                 target.uniqueid if target else _need(event, "TransferTargetUniqueid")
             )
-        local = _LOCAL.fullmatch(
-            _text(event, "TransferTargetChannel") or (target.name if target else "")
+        local = LOCAL_CHANNEL.fullmatch(
+            event_text(event, "TransferTargetChannel") or (target.name if target else "")
         )
         exten = (
             (consultation.exten if consultation else None)
-            or _text(event, "TransferTargetExten")
+            or event_text(event, "TransferTargetExten")
             or (local["exten"] if local else None)
         )
         context = (
             (consultation.context if consultation else None)
-            or _text(event, "TransferTargetContext")
+            or event_text(event, "TransferTargetContext")
             or (local["context"] if local else None)
         )
         if exten is None or context is None:
@@ -755,13 +750,13 @@ class Interpreter:
         if not self._accepts(context):
             return []
         transferer = (
-            _text(event, "OrigTransfererChannel")
-            or _text(event, "SecondTransfererChannel")
+            event_text(event, "OrigTransfererChannel")
+            or event_text(event, "SecondTransfererChannel")
             or (consultation.navigator if consultation else None)
         )
         if transferer is None:
             raise _BadEvent("OrigTransfererChannel")
-        caller_uid = _text(event, "TransfereeUniqueid") or (
+        caller_uid = event_text(event, "TransfereeUniqueid") or (
             consultation.caller_uid if consultation else None
         )
         caller = self._channels.get(caller_uid) if caller_uid else None
@@ -769,14 +764,14 @@ class Interpreter:
         if started is None:
             started = target.created_at if target and target.created_at else at
         linkedid = (
-            _text(event, "TransfereeLinkedid")
+            event_text(event, "TransfereeLinkedid")
             or (consultation.linkedid if consultation else None)
             or _need(event, "OrigTransfererLinkedid")
         )
         variables = (caller.variables if caller else None) or (
             consultation.variables if consultation else {}
         )
-        kind = Kind.THREEWAY if _text(event, "DestType") == "Threeway" else Kind.ATTENDED
+        kind = Kind.THREEWAY if event_text(event, "DestType") == "Threeway" else Kind.ATTENDED
         return [
             self._fact(
                 key=f"atxfer:{key_uid}",
@@ -790,7 +785,7 @@ class Interpreter:
                 context=context,
                 answer_delay_s=_delay(started, target),
                 caller_uid=caller_uid,
-                caller_number=_text(event, "TransfereeCallerIDNum")
+                caller_number=event_text(event, "TransfereeCallerIDNum")
                 or (caller.number if caller else None)
                 or (consultation.caller_number if consultation else None),
                 variables=variables,
@@ -818,13 +813,14 @@ class Interpreter:
                 outcome=Outcome.COMPLETED,
                 started_at=at,
                 ended_at=at,
-                linkedid=_text(event, "TransfereeLinkedid") or _need(event, "TransfererLinkedid"),
+                linkedid=event_text(event, "TransfereeLinkedid")
+                or _need(event, "TransfererLinkedid"),
                 navigator=_need(event, "TransfererChannel"),
                 exten=exten,
                 context=context,
                 answer_delay_s=None,
                 caller_uid=transferee,
-                caller_number=_text(event, "TransfereeCallerIDNum")
+                caller_number=event_text(event, "TransfereeCallerIDNum")
                 or (caller.number if caller else None),
                 variables=caller.variables if caller else {},
             )
@@ -844,7 +840,7 @@ class Interpreter:
         Keyed ``referral:<Linkedid>:<Destination>`` like its CEL row ``IVR211_REFERRAL``
         (same call, same destination key), so either source writes it once. The caller
         is the one bridged with the navigator; language and path are the caller's."""
-        if _text(event, "UserEvent") != REFERRAL_USER_EVENT:
+        if event_text(event, "UserEvent") != REFERRAL_USER_EVENT:
             return []
         destination = _need(event, REFERRAL_DESTINATION_HEADER)
         if len(destination) > 40:
@@ -889,7 +885,7 @@ class Interpreter:
         done (never seen in the lab: it happens ~0.4 s after it), the channel that takes
         its place (``SourceUniqueid``) carries the consultation on, under the same key."""
         one = self._channel(event, "LocalOne", learn=False)
-        source = _text(event, "SourceUniqueid")
+        source = event_text(event, "SourceUniqueid")
         if one is not None and source and self._consultation_of_target(one.uniqueid):
             one.optimizing_into = source
         return []
@@ -940,7 +936,7 @@ class Interpreter:
     def _on_confbridge_join(self, event: Mapping[str, str], at: datetime) -> list[TransferFact]:
         uid = _need(event, "Uniqueid")
         conference = self._conferences.get(uid)
-        if conference is None or _text(event, "Conference") != conference.conference:
+        if conference is None or event_text(event, "Conference") != conference.conference:
             return []
         del self._conferences[uid]
         channel = self._channels.get(uid)
@@ -949,7 +945,7 @@ class Interpreter:
         # (number busy, or no number): the prompt joined, not the service.
         by_dial = (
             channel is None
-            or not _LOCAL.fullmatch(channel.name)
+            or not LOCAL_CHANNEL.fullmatch(channel.name)
             or channel.inner_status in ("ANSWER", _DIALING)
         )
         outcome = joined_outcome(

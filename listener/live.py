@@ -59,14 +59,14 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from ivr.callerid import caller_number
-from ivr.channels import channel_endpoint, event_time
+from ivr.channels import MAX_FIELD, channel_endpoint, event_text, event_time
 from store.live import CurrentCall, LiveSnapshot, MemberPresence, WaitingCaller
 
 __all__ = ["CurrentCall", "LiveSnapshot", "LiveTracker", "MemberPresence", "WaitingCaller"]
 
 log = logging.getLogger(__name__)
 
-_MAX_FIELD: Final = 512
+
 _MAX_CHANNELS: Final = 4096
 _TRACKED_VARS: Final = frozenset({"IVR_LANG", "IVR_PATH", "IVR_INTERPRETER"})
 _TRUE: Final = frozenset({"1", "yes", "true", "on"})
@@ -118,31 +118,21 @@ class _Waiting:
     joined_at: datetime | None
 
 
-def _text(event: Mapping[str, str], name: str) -> str | None:
-    value = event.get(name)
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    if not value or value == "<unknown>" or len(value) > _MAX_FIELD:
-        return None
-    return value
-
-
 def _number(event: Mapping[str, str], name: str = "CallerIDNum") -> str | None:
     """The caller's number, or None when it is withheld (``anonymous``, ``<unknown>``...:
     ``ivr.callerid``, the rule the call flow and the voicemail ingest use too)."""
-    return caller_number(_text(event, name))
+    return caller_number(event_text(event, name))
 
 
 def _int(event: Mapping[str, str], name: str) -> int | None:
-    value = _text(event, name)
+    value = event_text(event, name)
     if value is None or not value.isdigit() or len(value) > 9:
         return None
     return int(value)
 
 
 def _flag(event: Mapping[str, str], name: str) -> bool:
-    return (_text(event, name) or "").lower() in _TRUE
+    return (event_text(event, name) or "").lower() in _TRUE
 
 
 def endpoint_of(name: str) -> str:
@@ -158,7 +148,7 @@ def _status_variables(raw: str | None) -> dict[str, str]:
     for line in (raw or "").splitlines():
         name, sep, value = line.partition("=")
         name = name.strip().lstrip("_")
-        if sep and name in _TRACKED_VARS and len(value) <= _MAX_FIELD:
+        if sep and name in _TRACKED_VARS and len(value) <= MAX_FIELD:
             found[name] = value.strip()
     return found
 
@@ -255,22 +245,24 @@ class LiveTracker:
         for event in replies:
             if event.get("Event") != "QueueMember":
                 continue
-            interface, queue = _text(event, "Location"), _text(event, "Queue")
+            interface, queue = event_text(event, "Location"), event_text(event, "Queue")
             if interface is None or queue is None:
                 continue
             old = self._members.get(interface)
             member = members.setdefault(
                 interface,
-                _Member(interface, _text(event, "Name") or interface, old.since if old else at),
+                _Member(
+                    interface, event_text(event, "Name") or interface, old.since if old else at
+                ),
             )
             member.queues[queue] = _Membership(
-                _flag(event, "Paused"), _text(event, "PausedReason") or ""
+                _flag(event, "Paused"), event_text(event, "PausedReason") or ""
             )
-            if _flag(event, "InCall") or _text(event, "Status") in _BUSY_STATES:
+            if _flag(event, "InCall") or event_text(event, "Status") in _BUSY_STATES:
                 busy.add(interface)
-        channels = [e for e in replies if e.get("Event") == "Status" and _text(e, "Channel")]
+        channels = [e for e in replies if e.get("Event") == "Status" and event_text(e, "Channel")]
         for event in channels:
-            uid = _text(event, "Uniqueid")
+            uid = event_text(event, "Uniqueid")
             variables = _status_variables(event.get("Variable"))
             if uid and variables:
                 self._vars.setdefault(uid, {}).update(variables)
@@ -289,12 +281,13 @@ class LiveTracker:
         for event in replies:
             if event.get("Event") != "QueueEntry":
                 continue
-            uid, queue, channel = (_text(event, k) for k in ("Uniqueid", "Queue", "Channel"))
+            uid, queue, channel = (event_text(event, k) for k in ("Uniqueid", "Queue", "Channel"))
             if uid is None or queue is None or channel is None:
                 continue
             wait = _int(event, "Wait")
             linkedid = next(
-                (_text(c, "Linkedid") for c in channels if _text(c, "Uniqueid") == uid), None
+                (event_text(c, "Linkedid") for c in channels if event_text(c, "Uniqueid") == uid),
+                None,
             )
             joined = at - timedelta(seconds=wait) if wait is not None else None
             waiting[uid] = _Waiting(
@@ -375,22 +368,22 @@ class LiveTracker:
         """The member's leg in a bridge with a channel of another endpoint: the caller."""
         endpoint = endpoint_of(interface)
         for mine in channels:
-            name, bridge = _text(mine, "Channel"), _text(mine, "BridgeID")
+            name, bridge = event_text(mine, "Channel"), event_text(mine, "BridgeID")
             if name is None or bridge is None or endpoint_of(name) != endpoint:
                 continue
             for peer in channels:
-                peer_name = _text(peer, "Channel")
+                peer_name = event_text(peer, "Channel")
                 if (
                     peer_name is None
-                    or _text(peer, "BridgeID") != bridge
+                    or event_text(peer, "BridgeID") != bridge
                     or endpoint_of(peer_name) == endpoint
                 ):
                     continue
                 return _Call(
                     navigator_channel=name,
                     caller_channel=peer_name,
-                    caller_uniqueid=_text(peer, "Uniqueid"),
-                    linkedid=_text(peer, "Linkedid"),
+                    caller_uniqueid=event_text(peer, "Uniqueid"),
+                    linkedid=event_text(peer, "Linkedid"),
                     caller_number=_number(peer),
                     queue=None,
                     waited_s=None,
@@ -421,27 +414,27 @@ class LiveTracker:
     # ---- handlers: queue members -------------------------------------------------
 
     def _on_member(self, event: Mapping[str, str], at: datetime) -> bool:
-        interface, queue = _text(event, "Interface"), _text(event, "Queue")
+        interface, queue = event_text(event, "Interface"), event_text(event, "Queue")
         if interface is None or queue is None:
             return False
         member = self._members.get(interface)
         if member is None:
             member = self._members[interface] = _Member(
-                interface, _text(event, "MemberName") or interface, at
+                interface, event_text(event, "MemberName") or interface, at
             )
             changed = True
         else:
             changed = False
         before = self._state(member)
-        membership = _Membership(_flag(event, "Paused"), _text(event, "PausedReason") or "")
+        membership = _Membership(_flag(event, "Paused"), event_text(event, "PausedReason") or "")
         if member.queues.get(queue) != membership:
             member.queues[queue] = membership
             changed = True
-        name = _text(event, "MemberName")
+        name = event_text(event, "MemberName")
         if name and name != member.name:
             member.name = name
             changed = True
-        status = _text(event, "Status")
+        status = event_text(event, "Status")
         if member.busy_hint and status is not None and status not in _BUSY_STATES:
             member.busy_hint = False
             changed = True
@@ -449,7 +442,7 @@ class LiveTracker:
         return changed
 
     def _on_member_removed(self, event: Mapping[str, str], at: datetime) -> bool:
-        interface, queue = _text(event, "Interface"), _text(event, "Queue")
+        interface, queue = event_text(event, "Interface"), event_text(event, "Queue")
         member = self._members.get(interface or "")
         if member is None or queue not in member.queues:
             return False
@@ -462,13 +455,13 @@ class LiveTracker:
     # ---- handlers: callers ---------------------------------------------------------
 
     def _on_caller_join(self, event: Mapping[str, str], at: datetime) -> bool:
-        uid, queue, channel = (_text(event, k) for k in ("Uniqueid", "Queue", "Channel"))
+        uid, queue, channel = (event_text(event, k) for k in ("Uniqueid", "Queue", "Channel"))
         if uid is None or queue is None or channel is None:
             return False
         if len(self._waiting) >= _MAX_CHANNELS:
             return False
         self._waiting[uid] = _Waiting(
-            uid, _text(event, "Linkedid"), channel, queue, _int(event, "Position") or 0, at
+            uid, event_text(event, "Linkedid"), channel, queue, _int(event, "Position") or 0, at
         )
         self._joined[uid] = at
         number = _number(event)
@@ -477,7 +470,7 @@ class LiveTracker:
         return True
 
     def _on_caller_leave(self, event: Mapping[str, str], at: datetime) -> bool:
-        uid = _text(event, "Uniqueid")
+        uid = event_text(event, "Uniqueid")
         waiting = self._waiting.pop(uid or "", None)
         if waiting is None:
             return False
@@ -491,16 +484,16 @@ class LiveTracker:
     # ---- handlers: calls -----------------------------------------------------------
 
     def _on_agent_connect(self, event: Mapping[str, str], at: datetime) -> bool:
-        interface = _text(event, "Interface")
+        interface = event_text(event, "Interface")
         if interface is None:
             return False
-        uid = _text(event, "Uniqueid")
+        uid = event_text(event, "Uniqueid")
         member = self._members.get(interface)
         if member is None:
             member = self._members[interface] = _Member(
-                interface, _text(event, "MemberName") or interface, at
+                interface, event_text(event, "MemberName") or interface, at
             )
-            queue = _text(event, "Queue")
+            queue = event_text(event, "Queue")
             if queue is not None:
                 member.queues[queue] = _Membership(False, "")
         before = self._state(member)
@@ -515,12 +508,12 @@ class LiveTracker:
         if uid:
             self._waiting.pop(uid, None)
         self._calls[interface] = _Call(
-            navigator_channel=_text(event, "DestChannel"),
-            caller_channel=_text(event, "Channel"),
+            navigator_channel=event_text(event, "DestChannel"),
+            caller_channel=event_text(event, "Channel"),
             caller_uniqueid=uid,
-            linkedid=_text(event, "Linkedid"),
+            linkedid=event_text(event, "Linkedid"),
             caller_number=_number(event) or self._numbers.get(uid or ""),
-            queue=_text(event, "Queue"),
+            queue=event_text(event, "Queue"),
             waited_s=waited,
             connected_at=at,
         )
@@ -531,7 +524,7 @@ class LiveTracker:
         return True
 
     def _on_agent_complete(self, event: Mapping[str, str], at: datetime) -> bool:
-        interface = _text(event, "Interface")
+        interface = event_text(event, "Interface")
         member = self._members.get(interface or "")
         call = self._calls.get(interface or "")
         if call is None or interface is None:
@@ -540,7 +533,7 @@ class LiveTracker:
                 member.since = at
                 return True
             return False
-        if call.caller_uniqueid not in (None, _text(event, "Uniqueid")):
+        if call.caller_uniqueid not in (None, event_text(event, "Uniqueid")):
             return False
         before = self._state(member) if member else (False, True)
         self._end_call(interface)
@@ -549,7 +542,7 @@ class LiveTracker:
         return True
 
     def _on_bridge_enter(self, event: Mapping[str, str], at: datetime) -> bool:
-        channel, bridge = _text(event, "Channel"), _text(event, "BridgeUniqueid")
+        channel, bridge = event_text(event, "Channel"), event_text(event, "BridgeUniqueid")
         if channel is None or bridge is None:
             return False
         for call in self._calls.values():
@@ -565,15 +558,15 @@ class LiveTracker:
         return False
 
     def _on_varset(self, event: Mapping[str, str], at: datetime) -> bool:
-        variable = (_text(event, "Variable") or "").lstrip("_")
+        variable = (event_text(event, "Variable") or "").lstrip("_")
         if variable not in _TRACKED_VARS:
             return False
-        uid = _text(event, "Uniqueid")
+        uid = event_text(event, "Uniqueid")
         if uid is None:
             return False
         if uid not in self._vars and len(self._vars) >= _MAX_CHANNELS:
             return False
-        value = (event.get("Value") or "").strip()[:_MAX_FIELD]
+        value = (event.get("Value") or "").strip()[:MAX_FIELD]
         variables = self._vars.setdefault(uid, {})
         if variables.get(variable) == value:
             return False
@@ -581,7 +574,7 @@ class LiveTracker:
         return uid in self._waiting or any(c.caller_uniqueid == uid for c in self._calls.values())
 
     def _on_hangup(self, event: Mapping[str, str], at: datetime) -> bool:
-        channel, uid = _text(event, "Channel"), _text(event, "Uniqueid")
+        channel, uid = event_text(event, "Channel"), event_text(event, "Uniqueid")
         changed = False
         for interface, call in list(self._calls.items()):
             if channel is not None and channel == call.navigator_channel:

@@ -27,6 +27,7 @@ carries no answer delay. A no-answer still ends on the feature's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Final
@@ -35,12 +36,18 @@ from store.facts import Outcome
 
 __all__ = [
     "BUSY_CAUSE",
+    "LOCAL_CHANNEL",
     "answer_delay",
     "consultation_outcome",
     "dial_outcome",
     "joined_outcome",
 ]
 
+#: A consultation's name, ``Local/<exten>@<context>-XXXXXXXX;<half>`` (``fullmatch`` it):
+#: the ``;1`` half is the navigator's side, the ``;2`` half runs the inner ``Dial()``.
+LOCAL_CHANNEL: Final = re.compile(
+    r"Local/(?P<exten>[^@]+)@(?P<context>.+)-[0-9A-Fa-f]{8};(?P<half>[12])"
+)
 #: Q.850 cause 17, "User busy".
 BUSY_CAUSE: Final = 17
 #: 18 "No user responding", 19 "No answer from user".
