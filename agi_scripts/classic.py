@@ -28,8 +28,8 @@ from datetime import datetime
 from typing import BinaryIO
 
 from agi_scripts.channel import Channel
-from agi_scripts.errors import AgiError, AgiProtocolError, ChannelHungUp
-from agi_scripts.protocol import LINE_LIMIT, read_header
+from agi_scripts.errors import AgiError, ChannelHungUp
+from agi_scripts.protocol import LINE_LIMIT, read_header, read_stream_line
 from agi_scripts.runner import AstdbMemo, Clock, SettingsSource, run_incoming
 from agi_scripts.server import ServerOptions, utc_now
 from ivr.dialplan import ROUTE_INCOMING
@@ -59,12 +59,7 @@ class PipeTransport:
         return cls(reader, sys.stdout.buffer)
 
     async def read_line(self) -> bytes:
-        try:
-            return await self._reader.readline()
-        except ValueError as exc:
-            raise AgiProtocolError(f"line longer than the stream limit: {exc}") from exc
-        except OSError:
-            return b""
+        return await read_stream_line(self._reader)
 
     async def write(self, data: bytes) -> None:
         try:

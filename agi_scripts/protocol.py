@@ -69,6 +69,17 @@ class LineTransport(Protocol):
     async def close(self) -> None: ...
 
 
+async def read_stream_line(reader: asyncio.StreamReader) -> bytes:
+    """One line from ``reader`` (a socket or a pipe); ``b""`` at its end or when the peer
+    is gone; a line longer than the stream's limit is a protocol error."""
+    try:
+        return await reader.readline()
+    except ValueError as exc:
+        raise AgiProtocolError(f"line longer than the stream limit: {exc}") from exc
+    except OSError:
+        return b""
+
+
 class StreamTransport:
     """``LineTransport`` over an asyncio stream pair (the FastAGI socket)."""
 
@@ -77,12 +88,7 @@ class StreamTransport:
         self._writer = writer
 
     async def read_line(self) -> bytes:
-        try:
-            return await self._reader.readline()
-        except ValueError as exc:
-            raise AgiProtocolError(f"line longer than the stream limit: {exc}") from exc
-        except OSError:
-            return b""
+        return await read_stream_line(self._reader)
 
     async def write(self, data: bytes) -> None:
         if self._writer.is_closing():

@@ -8,8 +8,6 @@ the console chooses its words from it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
 
 from store.facts import TransferFact
 
@@ -17,7 +15,6 @@ __all__ = [
     "ActionError",
     "ActionOptions",
     "ActionResult",
-    "ConferenceExpectation",
     "LinkUnavailable",
     "NoConsultation",
     "NoNumber",
@@ -119,19 +116,3 @@ class ActionOptions:
     queue_timeout_s: float = 3.0
     ring_timeout_s: float = 30.0
     caller_id: str = '"211" <211>'
-
-
-class ConferenceExpectation(Protocol):
-    def expect_conference(
-        self,
-        *,
-        service_uniqueid: str,
-        conference: str,
-        navigator_channel: str,
-        caller_uniqueid: str | None,
-        linkedid: str,
-        destination: str | None,
-        exten: str,
-        context: str,
-        started_at: datetime,
-    ) -> None: ...

@@ -35,7 +35,6 @@ from listener.action_types import (
     ActionError,
     ActionOptions,
     ActionResult,
-    ConferenceExpectation,
     LinkUnavailable,
     NoConsultation,
     NoNumber,
@@ -48,6 +47,7 @@ from listener.action_types import (
     UnknownDestination,
 )
 from listener.ami import ActionTimeout, AmiLink, Event, EventWatch, LinkDown
+from listener.interpreter import Interpreter
 from listener.legs import CallTracker, Leg
 from store.facts import Kind, Outcome, Source, TransferFact
 
@@ -88,7 +88,7 @@ class Actions:
         destinations: Callable[[], Mapping[str, str]],
         options: ActionOptions | None = None,
         *,
-        conferences: ConferenceExpectation | None = None,
+        conferences: Interpreter | None = None,
         clock: Callable[[], datetime] = _now,
         dialable: Callable[[str], bool] | None = None,
     ) -> None:
