@@ -58,7 +58,3 @@ def event_time(event: Mapping[str, str], received_at: datetime) -> datetime:
             except (OverflowError, OSError, ValueError):
                 pass
     return require_utc(received_at, "received_at")
-
-
-#: The old name of ``require_utc``, for ``listener.interpreter`` until it imports that.
-aware_utc = require_utc
