@@ -72,9 +72,14 @@ def test_2a1_is_recorded_once_across_a_replay_after_reconnect(
                 await until(lambda: service.interpreter.stats.get("facts", 0) >= 2)
                 assert service.writer is not None
                 assert await asyncio.to_thread(service.writer.flush, 10.0)
-                with Session(store.engine) as session:
-                    status = get_status(session)
-                assert status is not None and status.state == "connected"
+
+                def connected() -> bool:
+                    # written from the status thread, which may lag behind on a busy host
+                    with Session(store.engine) as session:
+                        status = get_status(session)
+                    return status is not None and status.state == "connected"
+
+                await until(connected)
             finally:
                 service.stop()
                 await task
