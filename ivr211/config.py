@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from ivr.times import known_zone
 
 ENV_CONFIG = "IVR211_CONFIG"
 ENV_PREFIX = "IVR211_"
@@ -91,14 +93,6 @@ class AmiConfig(_Section):
         return f"file {self.secret_file}" if self.secret_file else f"${self.secret_env}"
 
 
-def _known_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}") from None
-    return value
-
-
 class PbxConfig(_Section):
     """The Asterisk host. ``timezone`` is its local time zone: every reader of its files
     (CEL rows written while cel.conf still had a ``dateformat``, cdr_csv, log files) reads
@@ -107,7 +101,7 @@ class PbxConfig(_Section):
 
     timezone: str = "America/Toronto"
 
-    _zone = field_validator("timezone")(_known_zone)
+    _zone = field_validator("timezone")(known_zone)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -42,6 +42,7 @@ from sqlalchemy import Engine, delete, inspect, select, update
 from sqlalchemy.orm import Session
 
 from ivr211.config import Config
+from store.files import fsync_dir
 from store.linesettings import SettingsStore
 from store.models import TransferRecord
 from store.voicemail import VoiceMessage, VoiceNote, audit
@@ -330,11 +331,7 @@ def _replace(path: Path, content: bytes, read_size: int) -> None:
     finally:
         if not replaced:
             tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(path.parent)
 
 
 # ---- export ----------------------------------------------------------------------------

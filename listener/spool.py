@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from store.facts import Kind, Outcome, Source, TransferFact
+from store.files import fsync_dir
 
 __all__ = [
     "Spool",
@@ -85,14 +86,6 @@ def fact_from_json(line: str | bytes) -> TransferFact:
 # ---- the spool file --------------------------------------------------------------------
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Spool:
     """An append-only file of JSON facts, one per line, shared by threads under a lock."""
 
@@ -126,7 +119,7 @@ class Spool:
             file.flush()
             os.fsync(file.fileno())
         if new:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
 
     def has_data(self) -> bool:
         with self._lock:
@@ -157,7 +150,7 @@ class Spool:
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
 
 
 def parse_spool(data: bytes) -> tuple[list[TransferFact], list[tuple[str, str]]]:

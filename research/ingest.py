@@ -53,6 +53,7 @@ from research.message_info import (
     parse_category,
     parse_message_text,
 )
+from store.files import fsync_dir
 from store.voicemail import VoiceMessage, message_by_msg_id
 
 __all__ = [
@@ -275,7 +276,7 @@ class Ingester:
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         checksum = digest.hexdigest()
         if _sha256(target) != checksum:
             raise IngestError(f"{target}: the copy does not match {source}")
@@ -321,7 +322,7 @@ class Ingester:
             if sibling != txt:
                 sibling.unlink(missing_ok=True)
         txt.unlink(missing_ok=True)
-        _fsync_dir(txt.parent)
+        fsync_dir(txt.parent)
 
     def _quarantine(self, path: Path, why: str, report: SweepReport) -> None:
         """Move the message's files aside (a folder per sweep time) and report it."""
@@ -352,14 +353,6 @@ def _sha256(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Sweeper:

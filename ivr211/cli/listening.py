@@ -14,11 +14,12 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ivr.times import known_zone
 from ivr211.cli.common import CliError, Commands, configure_logging, instant, open_engine
 from ivr211.config import Config, ConfigError, ListenerConfig
 from ivr211.listen import run_listener
@@ -131,9 +132,9 @@ def _reconcile_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _reconcile_zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ReconcileError(f"--tz: unknown time zone {name!r}") from None
+        return ZoneInfo(known_zone(name))
+    except ValueError as exc:
+        raise ReconcileError(f"--tz: {exc}") from None
 
 
 def cmd_reconcile(args: argparse.Namespace, config: Config) -> int:
