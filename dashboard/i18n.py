@@ -23,6 +23,7 @@ from flask import Flask, session
 from flask_babel import Babel, format_date, format_decimal, format_time
 from flask_login import current_user
 
+from dashboard.db import line_settings
 from store.accounts import LANGUAGES
 
 SOURCE_DIR = Path(__file__).resolve().parent / "translations"
@@ -80,8 +81,6 @@ def _select_locale() -> str:
 
 
 def _select_timezone() -> str:
-    from dashboard.db import line_settings
-
     return line_settings().schedule.timezone
 
 
