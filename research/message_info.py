@@ -40,6 +40,9 @@ __all__ = [
 _MSG_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$")
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:_[A-Za-z]{2})?$")
+#: A recording longer than a day is not one app_voicemail made (``maxsecs`` is minutes);
+#: the bound also keeps the value inside the database's integer column.
+MAX_DURATION_S = 86_400
 
 
 class IngestError(Exception):
@@ -102,13 +105,20 @@ def parse_message_text(data: bytes) -> SpoolMessage | None:
         duration = int(fields["duration"])
     except ValueError:
         raise SpoolFormatError("origtime and duration must be whole numbers") from None
-    if duration < 0 or origtime <= 0:
-        raise SpoolFormatError(f"origtime {origtime} or duration {duration} out of range")
+    if not 0 <= duration <= MAX_DURATION_S:
+        raise SpoolFormatError(f"duration {duration} out of range (0 to {MAX_DURATION_S} s)")
+    if origtime <= 0:
+        raise SpoolFormatError(f"origtime {origtime} out of range")
+    try:
+        received_at = datetime.fromtimestamp(origtime, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        # origtime=99999999999999: "year 3170843 is out of range"
+        raise SpoolFormatError(f"origtime {str(origtime)[:24]} is no time: {exc}") from None
     name, number = parse_callerid(fields.get("callerid", ""))
     language, callback = parse_category(fields.get("category", ""))
     return SpoolMessage(
         msg_id=msg_id,
-        received_at=datetime.fromtimestamp(origtime, UTC),
+        received_at=received_at,
         duration_s=duration,
         caller_name=name,
         caller_number=number,

@@ -273,6 +273,9 @@ def test_same_msg_id_with_other_audio_is_moved_aside_not_deleted(
     [
         "this is not an app_voicemail file\n",
         recorded_txt(origtime="yesterday"),
+        recorded_txt(origtime="99999999999999"),  # year 3170843: no datetime holds it
+        recorded_txt(origtime="9" * 400),
+        recorded_txt(duration="99999999999999999999"),  # no database integer holds it
         recorded_txt(msg_id="../../etc/passwd"),
         "callerid=4185550199\nmsg_id=1\nduration=1\n",
     ],
@@ -295,6 +298,26 @@ def test_unreadable_message_is_moved_aside_and_the_others_still_ingested(
     assert "msg0000.txt" in (moved / "REASON.txt").read_text(encoding="utf-8")
     (row,) = rows(migrated_engine)
     assert row.checksum == hashlib.sha256(audio).hexdigest()
+
+
+def test_a_time_out_of_range_is_moved_aside_with_its_reason_and_later_sweeps_go_on(
+    migrated_engine: Engine, options: IngestOptions
+) -> None:
+    folder = inbox(options)
+    put_message(folder, 0, txt=recorded_txt(origtime="99999999999999", msg_id="1-bad"))
+    ingester = Ingester(migrated_engine, options)
+
+    first = ingester.sweep()
+    put_message(folder, 1)
+    second = ingester.sweep()
+
+    assert first.ingested == [] and len(first.quarantined) == 1
+    (moved,) = options.quarantine.iterdir()
+    reason = (moved / "REASON.txt").read_text(encoding="utf-8")
+    assert "msg0000.txt" in reason and "origtime 99999999999999" in reason
+    assert second.ingested == [RECORDED_MSG_ID]
+    assert (second.quarantined, second.problems) == ([], [])
+    assert [row.msg_id for row in rows(migrated_engine)] == [RECORDED_MSG_ID]
 
 
 def test_simulated_message_is_in_the_spool_format_and_ingested(
