@@ -54,7 +54,7 @@ from research.message_info import (
     parse_message_text,
 )
 from store.files import fsync_dir
-from store.voicemail import VoiceMessage, message_by_msg_id
+from store.voicemail import add_message, message_by_msg_id
 
 __all__ = [
     "IngestError",
@@ -286,26 +286,23 @@ class Ingester:
         self, message: SpoolMessage, relative: Path, checksum: str, size: int
     ) -> int | None:
         """Insert the row; None when another sweep recorded this msg_id first."""
-        row = VoiceMessage(
-            msg_id=message.msg_id,
-            mailbox=self.options.mailbox,
-            received_at=message.received_at,
-            duration_s=message.duration_s,
-            caller_name=message.caller_name,
-            caller_number=message.caller_number,
-            callback_number=message.callback_number,
-            language=message.language,
-            checksum=checksum,
-            audio_path=relative.as_posix(),
-            size=size,
-            status="new",
-            ingested_at=datetime.now(UTC),
-        )
         try:
             with Session(self.engine) as session, session.begin():
-                session.add(row)
-                session.flush()
-                return row.id
+                return add_message(
+                    session,
+                    msg_id=message.msg_id,
+                    mailbox=self.options.mailbox,
+                    received_at=message.received_at,
+                    duration_s=message.duration_s,
+                    caller_name=message.caller_name,
+                    caller_number=message.caller_number,
+                    callback_number=message.callback_number,
+                    language=message.language,
+                    checksum=checksum,
+                    audio_path=relative.as_posix(),
+                    size=size,
+                    ingested_at=datetime.now(UTC),
+                ).id
         except IntegrityError:
             with Session(self.engine) as session:
                 if message_by_msg_id(session, message.msg_id) is None:

@@ -28,11 +28,14 @@ __all__ = [
     "AuditEntry",
     "VoiceMessage",
     "VoiceNote",
+    "add_message",
     "audit",
     "list_messages",
     "message_by_msg_id",
 ]
 
+#: The largest id a row can have: ``integer`` on PostgreSQL, the narrower database.
+MAX_ROW_ID = 2**31 - 1
 MESSAGE_STATUSES: tuple[str, ...] = ("new", "in_progress", "called_back", "closed")
 AUDIT_ACTIONS: tuple[str, ...] = (
     "list",
@@ -159,6 +162,44 @@ def audit(
     return entry
 
 
+def add_message(
+    session: Session,
+    *,
+    msg_id: str,
+    mailbox: str,
+    received_at: datetime,
+    duration_s: int,
+    caller_name: str | None,
+    caller_number: str | None,
+    callback_number: str | None,
+    language: str | None,
+    checksum: str,
+    audio_path: str,
+    size: int,
+    ingested_at: datetime,
+) -> VoiceMessage:
+    """Record a new message (status "new"); flushed, so its ``id`` is known. A ``msg_id``
+    already recorded raises ``IntegrityError`` at the flush."""
+    message = VoiceMessage(
+        msg_id=msg_id,
+        mailbox=mailbox,
+        received_at=received_at,
+        duration_s=duration_s,
+        caller_name=caller_name,
+        caller_number=caller_number,
+        callback_number=callback_number,
+        language=language,
+        checksum=checksum,
+        audio_path=audio_path,
+        size=size,
+        status="new",
+        ingested_at=ingested_at,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
 def message_by_msg_id(session: Session, msg_id: str) -> VoiceMessage | None:
     return session.scalar(select(VoiceMessage).where(VoiceMessage.msg_id == msg_id))
 
@@ -177,7 +218,11 @@ def list_messages(session: Session, status: str | None = None) -> list[VoiceMess
 def live_message(session: Session, message_id: int, *, lock: bool = False) -> VoiceMessage | None:
     """The message, unless deleted. ``lock`` holds its row until the transaction ends
     (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's write transaction is already
-    exclusive), so two requests acting on it take turns."""
+    exclusive), so two requests acting on it take turns. An id no row can have (beyond
+    PostgreSQL's ``integer``, which SQLite's driver cannot even bind past 2**63 - 1) is
+    None, never a database error."""
+    if not 0 < message_id <= MAX_ROW_ID:
+        return None
     query = select(VoiceMessage).where(
         VoiceMessage.id == message_id, VoiceMessage.deleted_at.is_(None)
     )

@@ -333,6 +333,18 @@ def test_missing_audio_is_a_404_without_a_play_row(
     assert actions(app_engine) == ["view"]
 
 
+@pytest.mark.parametrize("message_id", ["99999999999999999999", str(2**63), str(2**63 - 1)])
+def test_an_id_no_message_can_have_is_a_404(
+    research: FlaskClient, app_engine: Engine, message_id: str, post_form: Post
+) -> None:
+    for path in ("", "/download", "/play/x"):
+        assert research.get(f"/research/messages/{message_id}{path}").status_code == 404
+    for action, form in (("status", {"status": "closed"}), ("notes", {"text": "x"})):
+        answer = post_form(research, f"/research/messages/{message_id}/{action}", form)
+        assert answer.status_code == 404
+    assert actions(app_engine) == []
+
+
 # ---- the admin's audit log ---------------------------------------------------------------
 
 
