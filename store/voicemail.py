@@ -49,6 +49,7 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "purge",
     "ingest",
     "login",
+    "account",
 )
 
 

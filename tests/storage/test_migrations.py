@@ -54,7 +54,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0007"
+    assert current_revision(engine) == head_revision() == "0008"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 
@@ -175,3 +175,22 @@ def test_0007_accepts_caller_hung_up_and_its_downgrade_keeps_the_record(engine: 
     with engine.connect() as conn:
         kept = conn.execute(text("SELECT outcome FROM transfer_records")).scalars().all()
     assert kept == ["abandoned"]
+
+
+def _audit_row(action: str) -> str:
+    return (
+        'INSERT INTO audit_log (at, "user", role, action, object, detail) VALUES'
+        f" ('2026-12-05 03:10:00', 'admin', 'admin', '{action}', 'user:research', 'x')"
+    )
+
+
+def test_0008_accepts_the_account_audit_action(engine: Engine) -> None:
+    upgrade(engine, "0007")
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(_audit_row("account")))
+    upgrade(engine, "0008")
+    with engine.begin() as conn:
+        conn.execute(text(_audit_row("account")))
+        conn.execute(text(_audit_row("login")))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(_audit_row("became")))
