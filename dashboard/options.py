@@ -7,8 +7,11 @@ database engine is passed to ``create_app`` beside it: whoever opens it closes i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from store.research_access import AccountChange
 
 __all__ = ["DashboardOptions"]
 
@@ -42,3 +45,6 @@ class DashboardOptions:
     settings_cache_s: float
     #: ``[voicemail] storage_dir``: the research box's audio files.
     voicemail_storage_dir: Path
+    #: Tells the research team (``[notify]``) that a research account's password was
+    #: reset or such an account created; None: nobody is told (the audit row stays).
+    on_research_account_change: Callable[[AccountChange], object] | None = None

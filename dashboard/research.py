@@ -6,6 +6,11 @@ audit log (dashboard/audit.py), never a message — and every access writes exac
 :class:`~store.voicemail.AuditEntry`: the list ("list"), a message's page ("view"), a
 play, a download, a note, a status change, a deletion.
 
+An administrator who resets a research member's password could log in as that member;
+the team's own page ``/research/accounts`` shows every such reset and every research
+account created (who, whom, when: ``store.research_access``), and
+:func:`tell_research_team` sends the team a notice once the change is committed.
+
 Playing goes through a short-lived signed link, made when the message page is shown and
 bound to the message, the user and a random nonce. A browser fetches audio in several
 HTTP range requests (``Range: bytes=0-``, then more); the first request on a link writes
@@ -48,6 +53,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from dashboard import db
 from dashboard.roles import role_required
+from store.research_access import AccountChange, account_changes
 from store.voicemail import (
     MESSAGE_STATUSES,
     VoiceMessage,
@@ -78,6 +84,10 @@ STATUS_LABELS: dict[str, Any] = {
     "closed": _l("Fermé"),
 }
 LANGUAGE_LABELS: dict[str, Any] = {"fr": _l("français"), "en": _l("anglais")}
+ACCOUNT_CHANGE_LABELS: dict[str, Any] = {
+    "password reset": _l("mot de passe réinitialisé"),
+    "created": _l("compte créé"),
+}
 
 __all__ = [
     "AUDIO_MIMETYPE",
@@ -87,6 +97,7 @@ __all__ = [
     "bp",
     "message_object",
     "read_play_link",
+    "tell_research_team",
 ]
 
 Page = str | WerkzeugResponse | tuple[str, int]
@@ -244,6 +255,18 @@ def _message_page(message_id: int, status: int = 200, **forms: FlaskForm) -> tup
     )
 
 
+def tell_research_team(change: AccountChange | None) -> None:
+    """After the commit of an account change: tell the research team ([notify]) when it
+    touched a research account. A failure is logged; the audit row stays either way."""
+    hook = db.options().on_research_account_change
+    if change is None or not change.audited or hook is None:
+        return
+    try:
+        hook(change)
+    except Exception:
+        log.exception("the research team could not be told of %s", change.object)
+
+
 # ---- views -----------------------------------------------------------------------------
 
 
@@ -261,6 +284,19 @@ def index() -> Page:
         status=status,
         status_labels=STATUS_LABELS,
         language_labels=LANGUAGE_LABELS,
+    )
+
+
+@bp.get("/accounts")
+@role_required(RESEARCH)
+def accounts() -> Page:
+    """Who reset a research account's password or created one, and when."""
+    entries = [
+        (e.at, e.user, e.role, e.object.removeprefix("user:"), e.detail)
+        for e in account_changes(db.read_session())
+    ]
+    return render_template(
+        "research/accounts.html", entries=entries, change_labels=ACCOUNT_CHANGE_LABELS
     )
 
 

@@ -1,14 +1,15 @@
 """The configuration mapped onto the dashboard's own options (``dashboard.options``).
 
 The dashboard reads no configuration: ``ivr211 dashboard`` (and the tests) build its
-options here from ``[dashboard]``, ``[line]`` and ``[voicemail]`` and pass them, with an
-engine, to ``dashboard.create_app``.
+options here from ``[dashboard]``, ``[line]``, ``[voicemail]`` and ``[notify]`` and pass
+them, with an engine, to ``dashboard.create_app``.
 """
 
 from __future__ import annotations
 
 from dashboard.options import DashboardOptions
 from ivr211.config import Config, load_config
+from ivr211.wiring import account_change_hook
 
 __all__ = ["dashboard_options"]
 
@@ -32,4 +33,5 @@ def dashboard_options(config: Config | None = None) -> DashboardOptions:
         heartbeat_stale_s=conf.heartbeat_stale_s,
         settings_cache_s=config.line.settings_cache_s,
         voicemail_storage_dir=config.voicemail.storage_dir,
+        on_research_account_change=account_change_hook(config),
     )

@@ -10,9 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ivr211.config import ConfigError, NotifyConfig
-from research.notify import MissingSecret, NotifyOptions, SecretReader, notify_new_message
+from research.notify import (
+    MissingSecret,
+    NotifyOptions,
+    SecretReader,
+    notify_account_change,
+    notify_new_message,
+)
+from store.research_access import AccountChange
 
-__all__ = ["message_notifier", "notify_options"]
+__all__ = ["account_change_notifier", "message_notifier", "notify_options"]
 
 
 def _reader(
@@ -62,5 +69,18 @@ def message_notifier(
 
     def hook(message_id: int) -> object:
         return notify_new_message(options, message_id)
+
+    return hook
+
+
+def account_change_notifier(
+    config: NotifyConfig, *, environ: Mapping[str, str] | None = None
+) -> Callable[[AccountChange], object]:
+    """Tell the research team that one of its accounts was given a new password (or
+    created), in the background; the thread is returned so a CLI waits for it."""
+    options = notify_options(config, environ=environ)
+
+    def hook(change: AccountChange) -> object:
+        return notify_account_change(options, change)
 
     return hook

@@ -16,8 +16,15 @@ from agi_scripts.server import ServerOptions
 from ivr211.config import Config
 from listener.ami import LinkOptions
 from research.ingest import IngestOptions
+from store.research_access import AccountChange
 
-__all__ = ["ingest_options", "link_options", "new_message_hook", "server_options"]
+__all__ = [
+    "account_change_hook",
+    "ingest_options",
+    "link_options",
+    "new_message_hook",
+    "server_options",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +66,16 @@ def new_message_hook(config: Config) -> Callable[[int], object] | None:
         log.warning("new voicemail will not be notified: %s", exc)
         return None
     return message_notifier(config.notify)
+
+
+def account_change_hook(config: Config) -> Callable[[AccountChange], object] | None:
+    """Telling the research team of a change to one of its accounts ([notify]), or None
+    when no channel is configured or the notifications cannot be loaded."""
+    if not (config.notify.email_to or config.notify.sms_to):
+        return None
+    try:
+        from ivr211.notify_options import account_change_notifier
+    except ImportError as exc:
+        log.warning("changes to research accounts will not be notified: %s", exc)
+        return None
+    return account_change_notifier(config.notify)

@@ -26,7 +26,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import partial
@@ -40,6 +40,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from store.research_access import AccountChange
+
 __all__ = [
     "BaseUrlHttpClient",
     "Delivery",
@@ -50,6 +52,8 @@ __all__ = [
     "PermanentError",
     "SettingError",
     "TransientError",
+    "account_change_text",
+    "notify_account_change",
     "notify_new_message",
 ]
 
@@ -311,5 +315,53 @@ def notify_new_message(
             log.exception("notify for %s failed", reference)
 
     thread = threading.Thread(target=run, name=f"notify-{message_id}")
+    thread.start()
+    return thread
+
+
+_CHANGE_WORDS = {
+    "password reset": ("mot de passe réinitialisé", "password reset"),
+    "created": ("compte créé", "account created"),
+}
+
+
+def account_change_text(change: AccountChange) -> tuple[str, str]:
+    """The subject and text telling the research team who reset a research account's
+    password, or created one, and when (French, then English): whoever holds that
+    password can read the research box. It names accounts only, never a message."""
+    fr, en = _CHANGE_WORDS.get(change.kind, (change.kind, change.kind))
+    when = f"{change.at:%Y-%m-%d %H:%M} UTC"
+    subject = f"Compte de recherche {change.account} : {fr} / Research account: {en}"
+    text = (
+        f"Compte de recherche « {change.account} » : {fr} par {change.by}"
+        f" ({change.by_role}) le {when}. Si l'équipe de recherche ne l'a pas demandé,"
+        " prévenez la personne responsable de la protection des renseignements personnels."
+        f'\n\nResearch account "{change.account}": {en} by {change.by} ({change.by_role})'
+        f" on {when}. If the research team did not ask for it, tell the privacy officer.\n"
+    )
+    return subject, text
+
+
+def notify_account_change(
+    options: NotifyOptions, change: AccountChange, *, sleep: Callable[[float], None] = time.sleep
+) -> threading.Thread | None:
+    """Tell the research team (every configured channel) of an audited change to a
+    research account, in a background thread as :func:`notify_new_message` does; None
+    when the change is not audited or no channel is configured."""
+    if not change.audited:
+        return None
+    subject, text = account_change_text(change)
+    notifier = Notifier(replace(options, email_subject=subject, message=text), sleep=sleep)
+    if not notifier.channels:
+        return None
+    reference = change.object
+
+    def run() -> None:
+        try:
+            notifier.notify(reference)
+        except Exception:
+            log.exception("notify for %s failed", reference)
+
+    thread = threading.Thread(target=run, name=f"notify-{reference}")
     thread.start()
     return thread

@@ -12,8 +12,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from dashboard import db
 from dashboard.admin.forms import CsrfOnlyForm, PasswordResetForm, UserCreateForm, choices
 from dashboard.admin.pages import ADMIN, Page, bp, by, done, page, post
+from dashboard.research import tell_research_team
 from dashboard.roles import ROLE_LABELS, role_required
-from store import accounts, models, navigators
+from store import accounts, models, navigators, research_access
 
 
 def _free_navigators(session: Session) -> list[navigators.Navigator]:
@@ -54,7 +55,7 @@ def users(status: int = 200, form: UserCreateForm | None = None) -> Page:
 def user_create() -> Page:
     form = _user_form(formdata=True)
 
-    def change(session: Session) -> str:
+    def change(session: Session) -> research_access.AccountChange:
         navigator_id: int | None = None
         if form.role.data == "navigator":
             if form.navigator.data:
@@ -77,10 +78,14 @@ def user_create() -> Page:
             navigator_id=navigator_id,
             now=db.now(),
         )
-        return user.username
+        return research_access.record_research_account_created(
+            session, user, by=current_user.username, by_role=current_user.role, at=db.now()
+        )
 
-    def created(name: str | None) -> WerkzeugResponse:
+    def created(change: research_access.AccountChange | None) -> WerkzeugResponse:
+        name = change.account if change else None
         current_app.logger.info("user %s created by %s", name, by())
+        tell_research_team(change)
         return done("admin.user", username=name)
 
     def again() -> Page:
@@ -122,8 +127,9 @@ def user_password(username: str) -> Page:
     _user_or_404(username)
     form = PasswordResetForm()
 
-    def changed(_user: accounts.User | None) -> WerkzeugResponse:
+    def changed(change: research_access.AccountChange | None) -> WerkzeugResponse:
         current_app.logger.info("password of %s reset by %s", username, by())
+        tell_research_team(change)
         flash(_("Mot de passe changé : les sessions de cet utilisateur sont fermées."), "info")
         return redirect(url_for("admin.user", username=username))
 
@@ -133,7 +139,14 @@ def user_password(username: str) -> Page:
 
     return post(
         form,
-        lambda session: accounts.set_password(session, username, form.password.data),
+        lambda session: research_access.reset_password(
+            session,
+            username,
+            form.password.data,
+            by=current_user.username,
+            by_role=current_user.role,
+            at=db.now(),
+        ),
         changed,
         again,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ivr211.cli.common import CliError, Commands, Parser, open_engine
 from ivr211.config import Config
+from ivr211.wiring import account_change_hook
 from store.accounts import (
     LANGUAGES,
     ROLES,
@@ -25,12 +27,16 @@ from store.accounts import (
     check_password_strength,
     create_user,
     list_users,
-    set_password,
     unlock,
     user_by_username,
 )
 from store.db import require_current
 from store.navigators import navigator_by_username
+from store.research_access import (
+    AccountChange,
+    record_research_account_created,
+    reset_password,
+)
 
 __all__ = ["add_parsers"]
 
@@ -50,6 +56,29 @@ def _read_new_password(args: argparse.Namespace, username: str) -> str:
     except AccountError as exc:
         raise CliError(str(exc)) from None
     return password
+
+
+def _operator() -> str:
+    """Who runs the command, as the audit log names them: the system account."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _tell_research_team(config: Config, change: AccountChange) -> None:
+    """A research account was given a new password or created: the audit row is written;
+    tell the team ([notify]) and wait for the notice to go."""
+    if not change.audited:
+        return
+    hook = account_change_hook(config)
+    if hook is None:
+        print("research team not told: no [notify] channel (the change is on its audit page)")
+        return
+    thread = hook(change)
+    if isinstance(thread, threading.Thread):
+        thread.join()
+    print("research team told ([notify])")
 
 
 @contextmanager
@@ -85,8 +114,12 @@ def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
             language=args.language,
             navigator_id=navigator_id,
         )
+        change = record_research_account_created(
+            session, user, by=_operator(), by_role="cli", at=datetime.now(UTC)
+        )
         tied = f", navigator {args.navigator}" if args.navigator else ""
         print(f"user {user.username} created: role {user.role}{tied}")
+    _tell_research_team(config, change)
     return 0
 
 
@@ -110,8 +143,11 @@ def cmd_user_passwd(args: argparse.Namespace, config: Config) -> int:
             raise CliError(f"no user {args.username!r}")
     password = _read_new_password(args, args.username)
     with _accounts_session(config) as session:
-        set_password(session, args.username, password)
+        change = reset_password(
+            session, args.username, password, by=_operator(), by_role="cli", at=datetime.now(UTC)
+        )
     print(f"password of {args.username} changed; its other sessions are closed")
+    _tell_research_team(config, change)
     return 0
 
 
