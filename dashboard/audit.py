@@ -45,6 +45,7 @@ ACTION_LABELS: dict[str, Any] = {
     "purge": _l("purge"),
     "ingest": _l("réception"),
     "login": _l("connexion"),
+    "account": _l("compte de recherche"),
 }
 
 __all__ = ["ACTION_LABELS", "AuditFilter", "bp", "csv_rows"]

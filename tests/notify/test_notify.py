@@ -6,21 +6,38 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import getpass
+import io
 import logging
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from ivr211.cli import main
 from ivr211.config import Config, NotifyConfig, load_config
 from ivr211.notify_options import notify_options
-from research.notify import BaseUrlHttpClient, Notifier, SettingError, notify_new_message
+from research.notify import (
+    BaseUrlHttpClient,
+    Notifier,
+    SettingError,
+    notify_account_change,
+    notify_new_message,
+)
+from store.db import make_engine
+from store.research_access import AccountChange
+from store.voicemail import AuditEntry
 
 from .servers import SmtpRecorder, TwilioRecorder, self_signed, smtp_server, twilio_server
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "twilio-token-value"
 ENV = {"IVR211_TWILIO_AUTH_TOKEN": TOKEN, "SMTP_PW": "relay-secret"}
+PASSWORD = "a long enough password"
 
 
 def notify_config(**values: Any) -> NotifyConfig:
@@ -292,3 +309,65 @@ def test_hook_never_raises_into_the_ingester(caplog: pytest.LogCaptureFixture) -
 def test_sms_needs_an_account() -> None:
     with pytest.raises(ValueError, match="sms_to needs sms_from and twilio_account_sid"):
         NotifyConfig.model_validate({"sms_to": ["+14185550100"]})
+
+
+# ---- a research account's password reset or creation ------------------------------------
+
+
+def test_cli_reset_of_a_research_password_is_audited_and_mailed_to_the_team(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    smtp = SmtpRecorder()
+    with smtp_server(smtp) as port:
+        path = tmp_path / "ivr211.toml"
+        path.write_text(
+            f'[database]\nurl = "sqlite:///{tmp_path / "line.db"}"\n'
+            "[notify]\n"
+            'email_to = ["recherche@chu.test"]\n'
+            f"smtp_port = {port}\n"
+            'smtp_security = "none"\n',
+            encoding="utf-8",
+        )
+        cfg = ["--config", str(path)]
+        assert main(["db", "upgrade", *cfg]) == 0
+        for name, role in (("lea", "research"), ("marc", "manager")):
+            monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
+            assert main(["user", "add", name, "--role", role, "--password-stdin", *cfg]) == 0
+        for name in ("lea", "marc"):
+            monkeypatch.setattr(sys, "stdin", io.StringIO("un tout nouveau mot de passe\n"))
+            assert main(["user", "passwd", name, "--password-stdin", *cfg]) == 0
+        out = capsys.readouterr().out
+    assert out.count("research team told ([notify])") == 2  # lea created, lea reset
+    engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
+    try:
+        with Session(engine) as session:
+            rows = session.scalars(select(AuditEntry).where(AuditEntry.action == "account"))
+            audited = [(r.user, r.role, r.object, r.detail) for r in rows]
+    finally:
+        engine.dispose()
+    me = getpass.getuser()
+    assert audited == [
+        (me, "cli", "user:lea", "created"),
+        (me, "cli", "user:lea", "password reset"),
+    ]
+    subjects = [
+        email.message_from_bytes(m.content, policy=email.policy.default)["Subject"]
+        for m in smtp.messages
+    ]
+    assert subjects == [
+        "Compte de recherche lea : compte créé / Research account: account created",
+        "Compte de recherche lea : mot de passe réinitialisé / Research account: password reset",
+    ]
+    body = email.message_from_bytes(smtp.messages[1].content, policy=email.policy.default)
+    text = body.get_body()
+    assert text is not None
+    assert f"par {me} (cli)" in text.get_content() and f"by {me} (cli)" in text.get_content()
+
+
+def test_no_notice_for_another_account_or_without_a_channel() -> None:
+    at = datetime(2026, 12, 5, 3, 10, tzinfo=UTC)
+    options = notify_options(notify_config(email_to=["r@chu.test"], smtp_port=1), environ=ENV)
+    manager = AccountChange("marc", "manager", "password reset", "admin", "admin", at)
+    research = AccountChange("lea", "research", "password reset", "admin", "admin", at)
+    assert notify_account_change(options, manager) is None
+    assert notify_account_change(notify_options(Config().notify, environ=ENV), research) is None
