@@ -4,11 +4,21 @@
 now and replays it once the database is back; a line cut short by a crash is reported,
 never fatal (:func:`parse_spool`). Each fact is one line of lossless JSON
 (:func:`fact_to_json`, :func:`fact_from_json`).
+
+Every append starts on a fresh line: when the file ends inside a line (a crash or a
+full disk cut the last write), a newline closes that fragment first, so the fragment
+alone is unreadable and the facts after it are not. An append the disk cuts short
+raises :class:`SpoolWriteError` saying how many of its facts are whole in the file.
+
+One process owns a spool (:class:`SpoolLock`): the replay rewrites the file, and a
+second process appending meanwhile would lose what it appended.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import json
 import os
 import threading
@@ -22,7 +32,10 @@ from store.files import fsync_dir
 
 __all__ = [
     "Spool",
+    "SpoolBusy",
     "SpoolFormatError",
+    "SpoolLock",
+    "SpoolWriteError",
     "WriterError",
     "fact_from_json",
     "fact_to_json",
@@ -39,6 +52,19 @@ class WriterError(Exception):
 
 class SpoolFormatError(WriterError, ValueError):
     """A spool line is not a fact this code can read."""
+
+
+class SpoolWriteError(OSError):
+    """An append failed (disk full, I/O error); the first ``kept`` lines of it are whole in
+    the file (and will be replayed), the others are not there at all."""
+
+    def __init__(self, cause: OSError, kept: int) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.kept = kept
+
+
+class SpoolBusy(WriterError):
+    """Another process holds the spool's lock: another listener is running on it."""
 
 
 # ---- facts as JSON lines -------------------------------------------------------------
@@ -96,6 +122,7 @@ class Spool:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, facts: Sequence[TransferFact]) -> None:
+        """Append one line per fact, fsync'ed; SpoolWriteError says how many made it."""
         if not facts:
             return
         data = "".join(fact_to_json(f) + "\n" for f in facts).encode()
@@ -113,11 +140,25 @@ class Spool:
 
     @staticmethod
     def _append_bytes(path: Path, data: bytes) -> None:
+        """Append ``data`` (whole lines) on a fresh line: a fragment left at the end of
+        the file by a cut write is closed by a newline first."""
         new = not path.exists()
-        with path.open("ab") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            fresh = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+            head = b"" if fresh else b"\n"
+            payload = head + data
+            done = 0
+            try:
+                while done < len(payload):
+                    done += os.write(fd, payload[done:])
+                os.fsync(fd)
+            except OSError as exc:
+                kept = payload[len(head) : max(done, len(head))].count(b"\n")
+                raise SpoolWriteError(exc, kept) from exc
+        finally:
+            os.close(fd)
         if new:
             fsync_dir(path.parent)
 
@@ -151,6 +192,64 @@ class Spool:
                 os.fsync(file.fileno())
             os.replace(tmp, self.path)
             fsync_dir(self.path.parent)
+
+
+class SpoolLock:
+    """An exclusive ``flock`` on ``<spool>.lock``, held until :meth:`release` or the
+    process ends (the kernel releases it then, even after kill -9: a restart is never
+    refused). The holder's pid is written in the file, for the message to whoever is
+    refused."""
+
+    def __init__(self, spool_path: Path) -> None:
+        self.spool_path = spool_path
+        self.path = spool_path.with_name(spool_path.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise SpoolBusy at once (never waits)."""
+        if self._fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise WriterError(f"cannot lock {self.path}: {exc.strerror}") from None
+            who = f" (pid {holder})" if holder else ""
+            raise SpoolBusy(
+                f"the spool {self.spool_path} is held by another listener{who}: only one "
+                f"listener may run on a spool and its AMI link (lock file {self.path})"
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass  # the pid is only informative; the lock is what counts
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let the next listener in (the file stays: removing it would race a newcomer)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __enter__(self) -> SpoolLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def parse_spool(data: bytes) -> tuple[list[TransferFact], list[tuple[str, str]]]:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from listener.spool import (
     Spool,
     SpoolFormatError,
+    SpoolWriteError,
     WriterError,
     fact_from_json,
     fact_to_json,
@@ -290,14 +291,22 @@ class RecordWriter:
 
     def _to_spool(self, facts: Sequence[TransferFact]) -> None:
         """Append to the spool; if even that fails (disk full), log the facts themselves
-        so a person can still recover them from the log."""
+        so a person can still recover them from the log: only those not whole in the
+        spool (the first lines of a cut write are there, and will be replayed)."""
         try:
             self.spool.append(facts)
         except OSError as exc:
-            lines = "\n".join(fact_to_json(f) for f in facts)
+            kept = exc.kept if isinstance(exc, SpoolWriteError) else 0
+            lines = "\n".join(fact_to_json(f) for f in facts[kept:])
             log.critical(
-                "cannot write the spool %s (%s); facts lost:\n%s", self.spool.path, exc, lines
+                "cannot write the spool %s (%s); %d facts lost:\n%s",
+                self.spool.path,
+                exc,
+                len(facts) - kept,
+                lines,
             )
+            with self._counts_lock:
+                self._spooled += kept
             return
         with self._counts_lock:
             self._spooled += len(facts)

@@ -1,0 +1,174 @@
+"""The spool file itself: a line cut short never takes a good fact with it, a write cut
+by a full disk loses (and reports) only what did not reach the file, and one listener
+at a time owns a spool.
+
+A full disk is real here: ``RLIMIT_FSIZE`` makes the kernel stop a write at a chosen
+file size (``write`` returns a short count, then fails with EFBIG), as it does at the
+end of a full filesystem (ENOSPC).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from listener.spool import SpoolBusy, SpoolLock
+from listener.writer import RecordWriter, fact_to_json
+
+from .test_writer import (
+    NO_BACKGROUND_RETRY,
+    db,  # noqa: F401  (the fixture)
+    fact,
+    outage,
+    spooled_keys,
+    stored_keys,
+)
+
+
+def rejected_lines(path: Path) -> list[str]:
+    rejected = Path(f"{path}.rejected")
+    if not rejected.exists():
+        return []
+    return [json.loads(line)["line"] for line in rejected.read_text().splitlines()]
+
+
+@contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """Writes past ``limit`` bytes of any file fail with EFBIG (the signal is ignored)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+# ---- a line cut short ------------------------------------------------------------------
+
+
+def test_a_fact_spooled_after_a_cut_line_reaches_the_database(
+    db: Engine,  # noqa: F811
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """A crash (or a full disk) cut the last line; the next fact is spooled while the
+    database is still down; when it is back, that fact is stored and only the broken
+    fragment goes to ``.rejected``."""
+    path = tmp_path / "spool.jsonl"
+    first, good = fact("atxfer:first"), fact("atxfer:good")
+    cut = fact_to_json(fact("atxfer:cut"))[:40]
+    writer = RecordWriter(db, path, **NO_BACKGROUND_RETRY)
+    try:
+        with outage(request, db):
+            writer.submit([first])
+            assert not writer.flush(timeout=30)
+            with path.open("a") as spool:
+                spool.write(cut)  # what a write cut short leaves
+            writer.submit([good])
+            assert not writer.flush(timeout=30)
+            assert path.read_text().endswith(cut + "\n" + fact_to_json(good) + "\n")
+        assert writer.flush(timeout=30)
+    finally:
+        writer.close()
+    assert stored_keys(db) == ["atxfer:first", "atxfer:good"]
+    assert spooled_keys(path) == []
+    assert rejected_lines(path) == [cut]
+
+
+def test_a_write_cut_by_a_full_disk_loses_only_what_did_not_reach_the_file(
+    db: Engine,  # noqa: F811
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "spool.jsonl"
+    kept, cut, after = fact("atxfer:kept"), fact("atxfer:cut"), fact("atxfer:after")
+    closed = RecordWriter(db, path)
+    closed.close()  # a closed writer spools at once, in this thread
+    room = len(fact_to_json(kept)) + 1 + 30  # the first line and 30 bytes of the second
+    with caplog.at_level(logging.CRITICAL, "listener.writer"), file_size_limit(room):
+        closed.submit([kept, cut, after])
+    (lost,) = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    message = lost.getMessage()
+    assert "atxfer:cut" in message and "atxfer:after" in message
+    assert "atxfer:kept" not in message
+    assert path.stat().st_size == room
+    later = fact("atxfer:later")
+    closed.submit([later])  # the disk has room again
+    with RecordWriter(db, path) as writer:
+        assert writer.flush(timeout=30)
+    assert stored_keys(db) == ["atxfer:kept", "atxfer:later"]
+    assert rejected_lines(path) == [fact_to_json(cut)[:30]]
+
+
+# ---- one listener per spool --------------------------------------------------------------
+
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from listener.spool import SpoolBusy, SpoolLock
+    try:
+        SpoolLock(Path(sys.argv[1])).acquire()
+    except SpoolBusy as exc:
+        print("BUSY", exc, flush=True)
+        sys.exit(3)
+    print("HELD", flush=True)
+    sys.stdin.read()  # hold until the test closes stdin or kills us
+    """
+)
+
+
+def holder(spool: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(spool)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """kill -9, and close the pipes."""
+    process.kill()
+    process.communicate(timeout=30)
+
+
+def test_a_second_process_is_refused_and_a_restart_after_kill_9_is_not(tmp_path: Path) -> None:
+    spool = tmp_path / "spool.jsonl"
+    first = holder(spool)
+    try:
+        assert first.stdout is not None
+        assert first.stdout.readline() == "HELD\n"
+        second = holder(spool)
+        out, _ = second.communicate(timeout=30)
+        assert second.returncode == 3
+        assert out.startswith("BUSY ")
+        assert str(spool) in out
+        assert f"pid {first.pid}" in out
+        with pytest.raises(SpoolBusy, match="another listener"):
+            SpoolLock(spool).acquire()  # this process too
+    finally:
+        stop(first)  # the kernel releases the lock
+    third = holder(spool)
+    try:
+        assert third.stdout is not None
+        assert third.stdout.readline() == "HELD\n"
+    finally:
+        stop(third)
+    with SpoolLock(spool):
+        assert (tmp_path / "spool.jsonl.lock").read_text().strip() == str(os.getpid())
