@@ -8,7 +8,11 @@
   so the two cannot disagree): the audio file is removed
   first, then the row becomes a tombstone (personal fields and notes emptied,
   ``deleted_at`` set; ``msg_id`` stays so the ingester never takes it twice). A crash
-  between the two leaves a row whose audio is already gone, which the next run finishes;
+  between the two leaves a row whose audio is already gone, which the next run finishes.
+  When the storage folder is not there (an unmounted disk) or an audio file cannot be
+  removed, the message stays as it is, reported, for the next run;
+* messages the ingester moved aside (``[voicemail] quarantine_dir``) longer ago than the
+  same period: their folder, audio included, is removed;
 * caller numbers of transfer records that started more than ``transfer_numbers_days`` ago
   (set to NULL; the records stay for the annual report);
 * lines of Asterisk's CDR CSV (cdr_csv, ``start`` column), CEL CSV (cel_custom,
@@ -20,8 +24,13 @@
   be read is kept and reported, never guessed at.
 
 Every purge writes one audit row (user "system", action "purge"); a dry run counts and
-writes nothing. ``ivr211 privacy export --number N`` gives one caller's data as JSON
-(messages' metadata and notes, transfer records with that number) and is audited too.
+writes nothing. The report names what could not be purged (``problems``: the command
+exits 1) and what this job never reaches (backups and other copies, which
+docs/operations.md says how to purge). The rows are read and changed in
+:mod:`store.privacy`; the files are handled here.
+
+``ivr211 privacy export --number N`` gives one caller's data as JSON (messages' metadata
+and notes, transfer records with that number) and is audited too.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import contextlib
 import csv
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,14 +48,21 @@ from glob import glob
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, inspect, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ivr211.config import Config
 from store.files import fsync_dir
 from store.linesettings import SettingsStore
-from store.models import TransferRecord
-from store.voicemail import VoiceMessage, VoiceNote, audit
+from store.privacy import (
+    caller_data,
+    digits,
+    messages_due,
+    purge_message,
+    purge_transfer_numbers,
+    record_file_purge,
+    same_number,
+)
 
 __all__ = [
     "FILE_KINDS",
@@ -58,8 +75,6 @@ __all__ = [
     "same_number",
 ]
 
-SYSTEM_USER = "system"
-SYSTEM_ROLE = "system"
 FILE_KINDS = ("cdr", "cel", "queue_log", "log")
 _CDR_START = 9  # cdr_csv's default columns: accountcode,src,dst,dcontext,clid,...,start
 _CEL_EVENTTIME = 1  # asterisk_conf/cel_custom.conf: eventtype,eventtime,...
@@ -86,14 +101,20 @@ class FilePurge:
 class RetentionReport:
     dry_run: bool
     messages: list[str] = field(default_factory=list)
+    #: Folders of messages the ingester moved aside (they may hold audio).
+    quarantine: list[str] = field(default_factory=list)
     transfer_numbers: int = 0
     files: list[FilePurge] = field(default_factory=list)
+    #: What could not be purged although it should have been: the run failed at it.
     problems: list[str] = field(default_factory=list)
+    #: What this job does not reach and someone must see to (backups, copies).
+    beyond_reach: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         verb = "would purge" if self.dry_run else "purged"
         out = [
             f"messages: {verb} {len(self.messages)}",
+            f"messages moved aside: {verb} {len(self.quarantine)}",
             f"transfer records: {verb} the caller number of {self.transfer_numbers}",
         ]
         out += [
@@ -102,6 +123,7 @@ class RetentionReport:
             for f in self.files
         ]
         out += [f"problem: {p}" for p in self.problems]
+        out += [f"not reached: {p}" for p in self.beyond_reach]
         return out
 
 
@@ -122,18 +144,20 @@ def run_retention(
     report = RetentionReport(dry_run)
     zone = config.pbx.zone
     message_days = SettingsStore(engine).load().research_consent.retention_days
+    message_cutoff = now - timedelta(days=message_days)
     with Session(engine) as session:
-        report.messages = _purge_messages(
-            session,
-            config.voicemail.storage_dir,
-            now - timedelta(days=message_days),
-            now,
-            message_days,
-            dry_run,
+        _purge_messages(
+            session, config.voicemail.storage_dir, message_cutoff, now, message_days, report
         )
-        report.transfer_numbers = _purge_transfer_numbers(
-            session, now - timedelta(days=cfg.transfer_numbers_days), now, dry_run
+        report.transfer_numbers = purge_transfer_numbers(
+            session, now - timedelta(days=cfg.transfer_numbers_days), now, dry_run=dry_run
         )
+    _purge_quarantine(engine, _quarantine_dir(config), message_cutoff, now, message_days, report)
+    report.beyond_reach.append(
+        f"backups and copies of {config.voicemail.storage_dir} and of the database: purge"
+        f" research messages received before {message_cutoff:%Y-%m-%d} from them"
+        " (docs/operations.md, Backups and retention)"
+    )
     rewritten = False
     for kind, paths, days in (
         ("cdr", cfg.cdr_paths, cfg.cdr_days),
@@ -142,7 +166,7 @@ def run_retention(
         ("log", cfg.log_paths, cfg.logs_days),
     ):
         cutoff = now - timedelta(days=days)
-        for path in _expand(paths):
+        for path in _expand(paths, kind, report):
             try:
                 result = purge_file(path, kind, cutoff, zone, dry_run=dry_run)
             except OSError as exc:
@@ -156,15 +180,12 @@ def run_retention(
             if result.removed and not dry_run:
                 rewritten = rewritten or kind != "log"
                 with Session(engine) as session, session.begin():
-                    audit(
+                    record_file_purge(
                         session,
-                        SYSTEM_USER,
-                        SYSTEM_ROLE,
-                        "purge",
-                        f"file:{path}",
+                        str(path),
                         f"{kind}: {result.removed} lines before {cutoff:%Y-%m-%d %H:%M} UTC"
                         f" removed, {result.kept} kept (retention {days} days)",
-                        at=now,
+                        now,
                     )
     if rewritten and cfg.after_rewrite_command:
         runner = run or (lambda argv: subprocess.run(argv, check=True, capture_output=True))
@@ -175,14 +196,21 @@ def run_retention(
     return report
 
 
-def _expand(paths: Sequence[Path]) -> list[Path]:
+def _expand(paths: Sequence[Path], kind: str, report: RetentionReport) -> list[Path]:
+    """The configured files that exist. A named file that does not is a problem (a moved
+    log, an unmounted disk: its lines are not purged); a pattern may match nothing."""
     out: list[Path] = []
     for path in paths:
         text = str(path)
         if any(ch in text for ch in "*?["):
-            out += [Path(p) for p in sorted(glob(text))]
+            matched = [Path(p) for p in sorted(glob(text))]
+            if not matched:
+                report.beyond_reach.append(f"{kind} {path}: no file matches")
+            out += matched
         elif path.exists():
             out.append(path)
+        else:
+            report.problems.append(f"{kind} {path}: not found, nothing purged from it")
     return out
 
 
@@ -192,64 +220,83 @@ def _purge_messages(
     cutoff: datetime,
     now: datetime,
     days: int,
-    dry_run: bool,
-) -> list[str]:
-    due = list(
-        session.scalars(
-            select(VoiceMessage)
-            .where(VoiceMessage.deleted_at.is_(None), VoiceMessage.received_at < cutoff)
-            .order_by(VoiceMessage.received_at)
+    report: RetentionReport,
+) -> None:
+    """Remove the audio, then make the row a tombstone (one commit per message). Audio
+    that cannot be reached leaves its message as it is, reported, for the next run."""
+    due = messages_due(session, cutoff)
+    if any(m.audio_path for m in due) and not storage_dir.is_dir():
+        report.problems.append(
+            f"research audio: storage folder {storage_dir} not reachable;"
+            f" {len(due)} messages past retention left for the next run"
         )
-    )
-    if dry_run:
-        return [m.msg_id for m in due]
-    purged = []
+        return
+    if report.dry_run:
+        report.messages = [m.msg_id for m in due]
+        return
     for message in due:
         if message.audio_path:
-            (storage_dir / message.audio_path).unlink(missing_ok=True)
-        received = message.received_at
-        message.caller_name = None
-        message.caller_number = None
-        message.callback_number = None
-        message.audio_path = None
-        message.deleted_at = now
-        session.execute(delete(VoiceNote).where(VoiceNote.message_id == message.id))
-        audit(
-            session,
-            SYSTEM_USER,
-            SYSTEM_ROLE,
-            "purge",
-            f"voice_message:{message.id}",
-            f"retention {days} days: received {received:%Y-%m-%d}; audio, numbers and notes"
-            " removed",
-            at=now,
-        )
+            try:
+                (storage_dir / message.audio_path).unlink(missing_ok=True)
+            except OSError as exc:
+                report.problems.append(
+                    f"research audio {storage_dir / message.audio_path}: not removed"
+                    f" ({exc.strerror or exc}); message {message.msg_id} left for the next run"
+                )
+                continue
+        purge_message(session, message, days, now)
         session.commit()
-        purged.append(message.msg_id)
-    return purged
+        report.messages.append(message.msg_id)
 
 
-def _purge_transfer_numbers(
-    session: Session, cutoff: datetime, now: datetime, dry_run: bool
-) -> int:
-    due = (TransferRecord.caller_number.is_not(None), TransferRecord.started_at < cutoff)
-    ids = list(session.scalars(select(TransferRecord.id).where(*due)))
-    if dry_run or not ids:
-        return len(ids)
-    session.execute(
-        update(TransferRecord).where(TransferRecord.id.in_(ids)).values(caller_number=None)
-    )
-    audit(
-        session,
-        SYSTEM_USER,
-        SYSTEM_ROLE,
-        "purge",
-        "transfer_records",
-        f"caller_number emptied on {len(ids)} records started before {cutoff:%Y-%m-%d %H:%M} UTC",
-        at=now,
-    )
-    session.commit()
-    return len(ids)
+def _quarantine_dir(config: Config) -> Path:
+    vm = config.voicemail
+    return vm.quarantine_dir or vm.storage_dir / "quarantine"
+
+
+def _moved_aside_at(entry: Path) -> datetime:
+    """When the ingester moved a message aside: its folder's name starts with the UTC
+    time (``20261128T151901123456-INBOX-msg0000``, research.ingest), else its mtime."""
+    try:
+        return datetime.strptime(entry.name[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+
+
+def _purge_quarantine(
+    engine: Engine,
+    folder: Path,
+    cutoff: datetime,
+    now: datetime,
+    days: int,
+    report: RetentionReport,
+) -> None:
+    """Messages the ingester moved aside hold research audio too: each one moved aside
+    before ``cutoff`` is removed (the whole folder), audited."""
+    if not folder.is_dir():
+        return
+    for entry in sorted(folder.iterdir()):
+        try:
+            if _moved_aside_at(entry) >= cutoff:
+                continue
+            if not report.dry_run:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        except OSError as exc:
+            report.problems.append(f"quarantine {entry}: not removed ({exc.strerror or exc})")
+            continue
+        report.quarantine.append(entry.name)
+        if not report.dry_run:
+            with Session(engine) as session, session.begin():
+                record_file_purge(
+                    session,
+                    str(entry),
+                    f"research message moved aside before {cutoff:%Y-%m-%d}: removed"
+                    f" (retention {days} days)",
+                    now,
+                )
 
 
 # ---- files -----------------------------------------------------------------------------
@@ -337,80 +384,14 @@ def _replace(path: Path, content: bytes, read_size: int) -> None:
 # ---- export ----------------------------------------------------------------------------
 
 
-def _digits(number: str) -> str:
-    digits = "".join(ch for ch in number if ch.isdigit())
-    return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
-
-
-def same_number(a: str | None, b: str) -> bool:
-    """``+1 418-555-0100``, ``14185550100`` and ``4185550100`` are one number."""
-    return a is not None and bool(_digits(b)) and _digits(a) == _digits(b)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def _columns(row: Any, skip: Sequence[str] = ()) -> dict[str, Any]:
-    return {
-        attr.key: _plain(getattr(row, attr.key))
-        for attr in inspect(type(row)).column_attrs
-        if attr.key not in skip
-    }
-
-
 def export_caller(
     engine: Engine, number: str, *, user: str, role: str = "cli", now: datetime
 ) -> dict[str, Any]:
-    """Everything we hold about the caller of ``number``, as plain JSON-able data.
-
-    Messages give their metadata and notes (the audio file's name and checksum, not the
-    audio); transfer records give every column. One audit row records the export with
-    the number masked to its last four digits.
-    """
-    if not _digits(number):
+    """Everything we hold about the caller of ``number``, as plain JSON-able data
+    (``store.privacy.caller_data``), the export audited with the number masked."""
+    if not digits(number):
         raise RetentionError(f"not a phone number: {number!r}")
     with Session(engine) as session:
-        messages = [
-            m
-            for m in session.scalars(select(VoiceMessage).order_by(VoiceMessage.received_at))
-            if same_number(m.caller_number, number) or same_number(m.callback_number, number)
-        ]
-        transfers = [
-            t
-            for t in session.scalars(
-                select(TransferRecord)
-                .where(TransferRecord.caller_number.is_not(None))
-                .order_by(TransferRecord.started_at)
-            )
-            if same_number(t.caller_number, number)
-        ]
-        data: dict[str, Any] = {
-            "exported_at": _plain(now),
-            "number": number,
-            "voice_messages": [
-                {
-                    **_columns(m),
-                    "notes": [
-                        {"author": n.author, "at": _plain(n.at), "text": n.text} for n in m.notes
-                    ],
-                }
-                for m in messages
-            ],
-            "transfer_records": [_columns(t, skip=("key",)) for t in transfers],
-        }
-        audit(
-            session,
-            user,
-            role,
-            "export",
-            f"caller:…{_digits(number)[-4:]}",
-            f"{len(messages)} messages, {len(transfers)} transfer records",
-            at=now,
-        )
+        data = caller_data(session, number, user=user, role=role, now=now)
         session.commit()
     return data

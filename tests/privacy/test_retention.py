@@ -165,6 +165,94 @@ def test_a_crash_after_the_audio_was_removed_is_finished_next_run(
         assert session.scalar(select(VoiceMessage.deleted_at)) == NOW
 
 
+def test_a_storage_folder_out_of_reach_is_reported_and_its_messages_kept_for_later(
+    store: SettingsStore, tmp_path: Path, storage: Path
+) -> None:
+    engine = store.engine
+    with Session(engine, expire_on_commit=False) as session:
+        old = write_message(session, storage, 1, NOW - timedelta(days=400))
+    storage.rename(tmp_path / "unmounted")  # the disk is not there at this run
+
+    report = run_retention(engine, config_for(tmp_path), NOW)
+
+    assert report.messages == []
+    assert report.problems == [
+        f"research audio: storage folder {storage} not reachable;"
+        " 1 messages past retention left for the next run"
+    ]
+    with Session(engine) as session:
+        assert session.scalar(select(VoiceMessage.deleted_at)) is None
+    assert audits(engine) == []
+    (tmp_path / "unmounted").rename(storage)
+    again = run_retention(engine, config_for(tmp_path), NOW)
+    assert (again.messages, again.problems) == ([old.msg_id], [])
+    assert not (storage / "msg-1.wav").exists()
+
+
+def test_audio_that_cannot_be_removed_is_reported_and_the_others_purged(
+    store: SettingsStore, tmp_path: Path, storage: Path
+) -> None:
+    engine = store.engine
+    with Session(engine, expire_on_commit=False) as session:
+        stuck = write_message(session, storage, 1, NOW - timedelta(days=401))
+        old = write_message(session, storage, 2, NOW - timedelta(days=400))
+    (storage / "msg-1.wav").unlink()
+    (storage / "msg-1.wav").mkdir()  # unlink() refuses a folder, whoever runs the job
+
+    report = run_retention(engine, config_for(tmp_path), NOW)
+
+    assert report.messages == [old.msg_id]
+    [problem] = report.problems
+    assert problem.startswith(f"research audio {storage / 'msg-1.wav'}: not removed")
+    assert problem.endswith(f"message {stuck.msg_id} left for the next run")
+    with Session(engine) as session:
+        assert session.get(VoiceMessage, stuck.id).deleted_at is None  # type: ignore[union-attr]
+    assert [a[2] for a in audits(engine)] == [f"voice_message:{old.id}"]
+
+
+def test_files_out_of_reach_and_backups_are_reported(store: SettingsStore, tmp_path: Path) -> None:
+    gone = tmp_path / "moved" / "Master.csv"
+    pattern = tmp_path / "rotated" / "queue_log.*"
+    config = config_for(tmp_path, cdr_paths=(gone,), queue_log_paths=(pattern,))
+
+    report = run_retention(store.engine, config, NOW)
+
+    assert report.problems == [f"cdr {gone}: not found, nothing purged from it"]
+    assert report.beyond_reach == [
+        f"backups and copies of {tmp_path / 'storage'} and of the database: purge research"
+        " messages received before 2026-12-01 from them (docs/operations.md, Backups and"
+        " retention)",
+        f"queue_log {pattern}: no file matches",
+    ]
+    lines = report.lines()
+    assert f"problem: cdr {gone}: not found, nothing purged from it" in lines
+    assert f"not reached: queue_log {pattern}: no file matches" in lines
+
+
+def test_messages_moved_aside_follow_the_retention_period(
+    store: SettingsStore, tmp_path: Path, storage: Path
+) -> None:
+    quarantine = storage / "quarantine"
+    old = quarantine / "20261128T151901123456-INBOX-msg0000"
+    young = quarantine / "20271128T151901123456-INBOX-msg0001"
+    for folder in (old, young):
+        folder.mkdir(parents=True)
+        (folder / "msg0000.wav").write_bytes(b"RIFF....WAVEfmt ")
+        (folder / "REASON.txt").write_text("origtime out of range\n", encoding="utf-8")
+    config = config_for(tmp_path)
+
+    dry = run_retention(store.engine, config, NOW, dry_run=True)
+    assert dry.quarantine == [old.name] and old.exists() and audits(store.engine) == []
+    report = run_retention(store.engine, config, NOW)
+
+    assert (report.quarantine, report.problems) == ([old.name], [])
+    assert "messages moved aside: purged 1" in report.lines()
+    assert sorted(p.name for p in quarantine.iterdir()) == [young.name]
+    [row] = audits(store.engine)
+    assert row[:3] == ("system", "purge", f"file:{old}")
+    assert "moved aside before 2026-12-01" in row[3]
+
+
 def test_old_transfer_numbers_are_emptied_once(store: SettingsStore, tmp_path: Path) -> None:
     engine = store.engine
     with Session(engine) as session:
