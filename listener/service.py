@@ -7,6 +7,13 @@ A poller thread claims due commands from the command table every ``poll_s`` and 
 them as actions on the loop; a command past its expiry is expired there, never sent.
 When the link drops the interpreter forgets what was in flight; when it is back, and a
 CEL file is configured, a reconciliation recovers from CEL what the stream missed.
+At start, the same reconciliation runs from the last heartbeat of the listener that ran
+before (the status row), ``reconcile_lookback`` earlier: what a crash lost (facts still
+in the writer's queue, calls the dead listener was following) and what happened while no
+listener ran are taken from the CEL that Asterisk kept writing.
+One listener at a time runs on a spool (and so on an AMI link): :meth:`run` takes the
+spool's lock (:class:`~listener.spool.SpoolLock`) before anything else, and a second one
+is refused with :class:`~listener.spool.SpoolBusy`.
 The :class:`~listener.live.LiveTracker` follows presence and calls waiting; its snapshot
 goes to the live tables (``store.live``) from a thread, at most every ``live_write_s``
 and on change. When the link is back it is rebuilt from ``QueueStatus`` and ``Status``.
@@ -49,15 +56,17 @@ from listener.actions import (
     QueueMember,
 )
 from listener.ami import ActionTimeout, AmiLink, Event, LinkDown, LinkOptions, LinkState
+from listener.cel import DEFAULT_NOANSWER_TIMEOUT_S
 from listener.interpreter import Interpreter
 from listener.live import LiveTracker
 from listener.pbxvalues import PbxValues
 from listener.reconcile import reconcile
+from listener.spool import SpoolLock
 from listener.writer import RecordWriter
 from store import commands
 from store.facts import TransferFact
 from store.live import LiveSnapshot, write_snapshot
-from store.navigators import navigator_by_username, set_status
+from store.navigators import get_status, navigator_by_username, set_status
 from store.transfers import record_facts
 
 __all__ = ["Companion", "ListenerOptions", "ListenerService"]
@@ -89,6 +98,8 @@ class ListenerOptions:
     heartbeat_s: float = 10.0
     settings_refresh_s: float = 5.0
     reconcile_lookback: timedelta = timedelta(hours=2)
+    #: The PBX's ``atxfernoanswertimeout`` (features.conf), for reading CEL.
+    noanswer_timeout_s: float = DEFAULT_NOANSWER_TIMEOUT_S
     live_write_s: float = 0.5
     live_resync: bool = True
     actions: ActionOptions = field(default_factory=ActionOptions)
@@ -171,6 +182,7 @@ class ListenerService:
             dialable=self.directory.dialable,
         )
         self.writer: RecordWriter | None = None
+        self.spool_lock = SpoolLock(self.options.spool_path)
         self.pbx = PbxValues(self.link, self._line_values, self.options.pbx_push_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._status_pool = concurrent.futures.ThreadPoolExecutor(1, "listener-status")
@@ -191,10 +203,22 @@ class ListenerService:
     # ---- life cycle --------------------------------------------------------------------
 
     async def run(self, started: asyncio.Event | None = None) -> None:
-        """Run until :meth:`stop`; the database must be migrated."""
+        """Run until :meth:`stop`; the database must be migrated. Raises SpoolBusy at once,
+        having touched nothing, when another listener holds the spool."""
+        self.spool_lock.acquire()
+        try:
+            await self._run(started)
+        finally:
+            self.spool_lock.release()
+
+    async def _run(self, started: asyncio.Event | None) -> None:
         self._loop = asyncio.get_running_loop()
+        mark = await asyncio.to_thread(self._last_heartbeat)
         await asyncio.to_thread(self._refresh_settings)
         self.writer = RecordWriter(self.engine, self.options.spool_path)
+        if mark is not None and self.options.cel_path is not None:
+            log.info("reconciling from CEL since the last listener's heartbeat %s", mark)
+            self._start_reconcile(mark)
         self.link.subscribe(self._feed_live)
         self.link.subscribe(self.tracker.feed)
         self.link.subscribe(self._interpret)
@@ -278,6 +302,17 @@ class ListenerService:
         except Exception:
             log.exception("cannot write the listener status")
 
+    def _last_heartbeat(self) -> datetime | None:
+        """The last sign of life of the listener that ran before this one (read before
+        this one writes its own), or None when none ever ran here."""
+        try:
+            with self.sessions() as session:
+                status = get_status(session)
+        except Exception:
+            log.exception("cannot read the listener status: no reconciliation at start")
+            return None
+        return None if status is None else status.heartbeat_at
+
     def _start_reconcile(self, since: datetime) -> None:
         if self._reconciling is not None and not self._reconciling.done():
             return
@@ -294,6 +329,7 @@ class ListenerService:
                 self.directory.resolve,
                 since - self.options.reconcile_lookback,
                 tz=self.options.pbx_timezone or self.settings_source().zone,
+                noanswer_timeout_s=self.options.noanswer_timeout_s,
                 transfer_contexts={self.options.actions.transfer_context},
             )
             log.info("reconciliation from %s: %s", path, report)

@@ -4,7 +4,9 @@ and ``ivr211 reconcile`` (the transfers CEL holds and the database misses).
 ``listen`` maps ``[listener]`` (and its command-line overrides) onto the listener's
 options and runs it through :func:`ivr211.listen.run_listener`; when the AMI secret is
 missing it leaves the reason in the listener's status row and exits with status 2,
-which ``serve`` takes as "do not restart".
+which ``serve`` takes as "do not restart". So does a second listener on a spool another
+one holds (it says which spool, and the other's pid), without touching the status row:
+that row is the running listener's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from listener.reconcile import (
     reconcile,
 )
 from listener.service import ListenerOptions
+from listener.spool import SpoolBusy
 from store.db import DatabaseError, make_engine, require_current, session_factory
 from store.linesettings import SettingsStore
 from store.navigators import get_status, set_status
@@ -49,6 +52,9 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
         _record_listener_stopped(config, f"not started: {exc}")
         raise
     conf = config.listener
+    timeout = args.noanswer_timeout
+    if timeout is None:
+        timeout = noanswer_timeout_from_features(args.features) or DEFAULT_NOANSWER_TIMEOUT_S
     options = ListenerOptions(
         spool_path=args.spool or conf.spool_path,
         cel_path=args.cel or conf.cel_path,
@@ -57,8 +63,13 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
             conference_context=args.conference_context or conf.conference_context,
         ),
         pbx_timezone=config.pbx.zone,
+        noanswer_timeout_s=timeout,
     )
-    run_listener(config, options)
+    try:
+        run_listener(config, options)
+    except SpoolBusy as exc:
+        logging.getLogger(__name__).error("listener not started: %s", exc)
+        raise CliError(f"not started: {exc}") from None
     return 0
 
 
@@ -209,9 +220,23 @@ def add_listen_parser(cli: Commands) -> None:
         help="durable spool for records while the database is down ([listener] spool_path)",
     )
     listen.add_argument(
-        "--cel", type=Path, help="CEL CSV to reconcile from after a reconnect ([listener] cel_path)"
+        "--cel",
+        type=Path,
+        help="CEL CSV to reconcile from at start and after a reconnect ([listener] cel_path)",
     )
     listen.add_argument("--transfer-context", help="[listener] transfer_context")
+    listen.add_argument(
+        "--features",
+        type=Path,
+        default=DEFAULT_FEATURES_PATH,
+        help="features.conf to read atxfernoanswertimeout from, for reading CEL "
+        f"(default {DEFAULT_FEATURES_PATH})",
+    )
+    listen.add_argument(
+        "--noanswer-timeout",
+        type=float,
+        help="atxfernoanswertimeout in seconds (overrides --features)",
+    )
     listen.add_argument(
         "--conference-context",
         help="ConfBridge room context ([listener] conference_context; three-way is off without it)",
