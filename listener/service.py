@@ -10,7 +10,9 @@ CEL file is configured, a reconciliation recovers from CEL what the stream misse
 At start, the same reconciliation runs from the last heartbeat of the listener that ran
 before (the status row), ``reconcile_lookback`` earlier: what a crash lost (facts still
 in the writer's queue, calls the dead listener was following) and what happened while no
-listener ran are taken from the CEL that Asterisk kept writing.
+listener ran are taken from the CEL that Asterisk kept writing. Each reconciliation is
+done once more ``reconcile_again_s`` later, from the same time: a call in progress at the
+first pass (a consultation still ringing) is complete in CEL by then.
 One listener at a time runs on a spool (and so on an AMI link): :meth:`run` takes the
 spool's lock (:class:`~listener.spool.SpoolLock`) before anything else, and a second one
 is refused with :class:`~listener.spool.SpoolBusy`.
@@ -98,6 +100,9 @@ class ListenerOptions:
     heartbeat_s: float = 10.0
     settings_refresh_s: float = 5.0
     reconcile_lookback: timedelta = timedelta(hours=2)
+    #: A reconciliation is done again this long after, from the same time: a call still
+    #: in progress at the first pass (begun before a crash or a drop) is complete in CEL.
+    reconcile_again_s: float = 600.0
     #: The PBX's ``atxfernoanswertimeout`` (features.conf), for reading CEL.
     noanswer_timeout_s: float = DEFAULT_NOANSWER_TIMEOUT_S
     live_write_s: float = 0.5
@@ -192,6 +197,8 @@ class ListenerService:
         self._was_connected = False
         self._disconnected_at: datetime | None = None
         self._reconciling: concurrent.futures.Future[None] | None = None
+        self._reconcile_timers: set[asyncio.TimerHandle] = set()
+        self._stopping = False
         self.live = LiveTracker()
         self._live_pool = concurrent.futures.ThreadPoolExecutor(1, "listener-live")
         self._live_timer: asyncio.TimerHandle | None = None
@@ -243,6 +250,9 @@ class ListenerService:
             pending = [asyncio.wrap_future(f) for f in list(self._running)]
             if pending:
                 await asyncio.wait(pending, timeout=5.0)
+            self._stopping = True
+            for timer in self._reconcile_timers:
+                timer.cancel()
             if self._reconciling is not None:
                 await asyncio.wrap_future(self._reconciling)
             if self._resync is not None:
@@ -313,10 +323,29 @@ class ListenerService:
             return None
         return None if status is None else status.heartbeat_at
 
-    def _start_reconcile(self, since: datetime) -> None:
+    def _start_reconcile(self, since: datetime, again: bool = True) -> None:
+        """Reconcile from ``since`` now (or as soon as the pass under way is done), and
+        once more ``reconcile_again_s`` later (on the loop's thread)."""
+        loop = self._loop
         if self._reconciling is not None and not self._reconciling.done():
+            if loop is not None:
+                self._later(1.0, since, again)
             return
-        self._reconciling = self._status_pool.submit(self._reconcile, since)
+        try:
+            self._reconciling = self._status_pool.submit(self._reconcile, since)
+        except RuntimeError:
+            return  # shutting down
+        if again:
+            self._later(self.options.reconcile_again_s, since, False)
+
+    def _later(self, delay_s: float, since: datetime, again: bool) -> None:
+        if self._loop is None or self._stopping:
+            return
+        handle = self._loop.call_later(delay_s, self._start_reconcile, since, again)
+        self._reconcile_timers.add(handle)
+        # forget fired timers (a TimerHandle cannot say it ran; prune the cancelled/past)
+        now = self._loop.time()
+        self._reconcile_timers = {h for h in self._reconcile_timers if h.when() > now}
 
     def _reconcile(self, since: datetime) -> None:
         path = self.options.cel_path

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import os
 import re
 import signal
@@ -34,11 +35,14 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from listener.actions import ActionOptions
+from listener.ami import LinkOptions
+from listener.service import ListenerOptions, ListenerService
 from listener.spool import parse_spool
 from listener.transcripts import Chunk, read_raw
 from store import models as m
 from store.linesettings import SettingsStore
-from store.navigators import get_status
+from store.navigators import get_status, set_status
 from tests.listener.fake_ami import FakeAmi
 
 from .test_cel import FIXTURES as CEL_FIXTURES
@@ -317,3 +321,69 @@ def test_a_second_listener_on_the_same_spool_is_refused_and_says_why(
                 third.ensure_gone()
 
     asyncio.run(asyncio.wait_for(scenario(), 4 * TIMEOUT_S))
+
+
+def test_a_call_in_progress_at_restart_is_recorded_once(
+    store: SettingsStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dead listener saw the start of a transfer, the new one hears only its end: the
+    first reconciliation at start finds it unfinished in CEL; a later pass from the same
+    mark records it (and the end heard live adds nothing)."""
+    scenario = "2b1-attended-transfer-noanswer"  # restart while the consultation rings
+    expected = expected_records([scenario])
+    cel = tmp_path / "Master.csv"
+    now = datetime.now(UTC).replace(microsecond=0)
+    shift = now.replace(tzinfo=None) - timedelta(minutes=5) - first_cel_time(scenario)
+    lines = cel_rows([scenario], shift).splitlines(keepends=True)
+    cel.write_text("".join(lines[: len(lines) * 6 // 10]), encoding="utf-8")
+    with Session(store.engine) as session, session.begin():
+        set_status(session, "connected", "the listener that died", now - timedelta(minutes=6))
+    chunks = raw(scenario)
+
+    def passes() -> int:
+        return sum(r.getMessage().startswith("reconciliation from") for r in caplog.records)
+
+    async def restart() -> None:
+        async with FakeAmi() as fake:
+            service = ListenerService(
+                store.engine,
+                LinkOptions(port=fake.port, secret=fake.secret, backoff_initial_s=0.05),
+                store.load,
+                ListenerOptions(
+                    spool_path=tmp_path / "spool.jsonl",
+                    cel_path=cel,
+                    poll_s=0.05,
+                    pbx_timezone=UTC,
+                    noanswer_timeout_s=LAB_NOANSWER_TIMEOUT_S,
+                    reconcile_again_s=0.2,
+                    actions=ActionOptions(transfer_context=TRANSFER_CONTEXT),
+                ),
+            )
+            task = asyncio.create_task(service.run())
+            try:
+                await service.link.wait_connected(TIMEOUT_S)
+                await wait_for(lambda: passes() >= 1, "the reconciliation at start")
+                assert stored(store.engine) == {}
+                # the end of the call: heard live, and written to CEL by Asterisk
+                await fake.replay(chunks[len(chunks) * 6 // 10 :])
+                cel.write_text("".join(lines), encoding="utf-8")
+                await wait_for(lambda: stored(store.engine) == expected, "the late pass")
+            finally:
+                service.stop()
+                await task
+
+    with caplog.at_level(logging.INFO, "listener.service"):
+        asyncio.run(asyncio.wait_for(restart(), 4 * TIMEOUT_S))
+    assert len(records(store.engine)) == 1
+    assert stored(store.engine) == expected
+
+
+async def wait_for(check: Callable[[], bool], what: str) -> None:
+    async def loop() -> None:
+        while not await asyncio.to_thread(check):
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(loop(), TIMEOUT_S / 2)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {what}")
