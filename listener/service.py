@@ -8,7 +8,9 @@ them as actions on the loop; a command past its expiry is expired there, never s
 When the link drops the interpreter forgets what was in flight; when it is back, and a
 CEL file is configured, a reconciliation recovers from CEL what the stream missed.
 At start, the same reconciliation runs from the last heartbeat of the listener that ran
-before (the status row), ``reconcile_lookback`` earlier: what a crash lost (facts still
+before (its ``service_heartbeats`` row, which only a running listener writes; the status
+row, which a refused start also writes, for a database where none was written yet),
+``reconcile_lookback`` earlier: what a crash lost (facts still
 in the writer's queue, calls the dead listener was following) and what happened while no
 listener ran are taken from the CEL that Asterisk kept writing. Each reconciliation is
 done once more ``reconcile_again_s`` later, from the same time: a call in progress at the
@@ -66,12 +68,16 @@ from listener.reconcile import reconcile
 from listener.spool import SpoolLock
 from listener.writer import RecordWriter
 from store import commands
+from store.accounts import beat, get_heartbeat
 from store.facts import TransferFact
 from store.live import LiveSnapshot, write_snapshot
 from store.navigators import get_status, navigator_by_username, set_status
 from store.transfers import record_facts
 
-__all__ = ["Companion", "ListenerOptions", "ListenerService"]
+__all__ = ["HEARTBEAT_NAME", "Companion", "ListenerOptions", "ListenerService"]
+
+#: The listener's row in ``service_heartbeats``: the mark its successor reconciles from.
+HEARTBEAT_NAME = "listener"
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -199,6 +205,7 @@ class ListenerService:
         self._reconciling: concurrent.futures.Future[None] | None = None
         self._reconcile_timers: set[asyncio.TimerHandle] = set()
         self._stopping = False
+        self._started_at = datetime.now(UTC)
         self.live = LiveTracker()
         self._live_pool = concurrent.futures.ThreadPoolExecutor(1, "listener-live")
         self._live_timer: asyncio.TimerHandle | None = None
@@ -220,6 +227,7 @@ class ListenerService:
 
     async def _run(self, started: asyncio.Event | None) -> None:
         self._loop = asyncio.get_running_loop()
+        self._started_at = datetime.now(UTC)
         mark = await asyncio.to_thread(self._last_heartbeat)
         await asyncio.to_thread(self._refresh_settings)
         self.writer = RecordWriter(self.engine, self.options.spool_path)
@@ -317,11 +325,24 @@ class ListenerService:
         this one writes its own), or None when none ever ran here."""
         try:
             with self.sessions() as session:
+                beat_row = get_heartbeat(session, HEARTBEAT_NAME)
+                if beat_row is not None:
+                    return beat_row.heartbeat_at
                 status = get_status(session)
         except Exception:
-            log.exception("cannot read the listener status: no reconciliation at start")
+            log.exception("cannot read the listener's last heartbeat: no reconciliation at start")
             return None
         return None if status is None else status.heartbeat_at
+
+    def _beat(self, now: datetime) -> None:
+        def write() -> None:
+            with self.sessions.begin() as session:
+                beat(session, HEARTBEAT_NAME, self._started_at, now)
+
+        try:
+            _retry_locked(write)
+        except Exception:
+            log.exception("cannot write the listener's heartbeat")
 
     def _start_reconcile(self, since: datetime, again: bool = True) -> None:
         """Reconcile from ``since`` now (or as soon as the pass under way is done), and
@@ -478,6 +499,7 @@ class ListenerService:
                 last_beat = mono
                 loop.call_soon_threadsafe(self._schedule_live)
                 self._write_status(state.state, state.detail, now)
+                self._beat(now)
 
     async def _execute(self, command_id: int, kind: str, args: dict[str, Any]) -> None:
         try:

@@ -37,10 +37,11 @@ from sqlalchemy.orm import Session
 
 from listener.actions import ActionOptions
 from listener.ami import LinkOptions
-from listener.service import ListenerOptions, ListenerService
+from listener.service import HEARTBEAT_NAME, ListenerOptions, ListenerService
 from listener.spool import parse_spool
 from listener.transcripts import Chunk, read_raw
 from store import models as m
+from store.accounts import beat, get_heartbeat
 from store.linesettings import SettingsStore
 from store.navigators import get_status, set_status
 from tests.listener.fake_ami import FakeAmi
@@ -387,3 +388,52 @@ async def wait_for(check: Callable[[], bool], what: str) -> None:
         await asyncio.wait_for(loop(), TIMEOUT_S / 2)
     except TimeoutError:
         pytest.fail(f"timed out waiting for {what}")
+
+
+def test_the_mark_is_the_last_heartbeat_of_a_running_listener(
+    store: SettingsStore, tmp_path: Path
+) -> None:
+    """A listener died; a start refused for want of the AMI secret then wrote the status
+    row (now). The next listener reconciles from the last heartbeat the dead one wrote,
+    not from that row: the calls in between are recorded."""
+    scenario = "2a1-attended-transfer-ami"
+    now = datetime.now(UTC).replace(microsecond=0)
+    shift = now.replace(tzinfo=None) - timedelta(minutes=9) - first_cel_time(scenario)
+    cel = tmp_path / "Master.csv"
+    cel.write_text(cel_rows([scenario], shift), encoding="utf-8")
+    with Session(store.engine) as session, session.begin():
+        beat(session, HEARTBEAT_NAME, now - timedelta(hours=1), now - timedelta(minutes=7))
+        set_status(session, "stopped", "not started: AMI secret: not set", now)
+    expected = expected_records([scenario])
+
+    async def start() -> None:
+        async with FakeAmi() as fake:
+            service = ListenerService(
+                store.engine,
+                LinkOptions(port=fake.port, secret=fake.secret, backoff_initial_s=0.05),
+                store.load,
+                ListenerOptions(
+                    spool_path=tmp_path / "spool.jsonl",
+                    cel_path=cel,
+                    poll_s=0.05,
+                    pbx_timezone=UTC,
+                    reconcile_lookback=timedelta(minutes=3),
+                    actions=ActionOptions(transfer_context=TRANSFER_CONTEXT),
+                ),
+            )
+            task = asyncio.create_task(service.run())
+            try:
+                await wait_for(lambda: stored(store.engine) == expected, "the reconciliation")
+                await wait_for(lambda: own_beat() > now, "this listener's own heartbeat")
+            finally:
+                service.stop()
+                await task
+
+    def own_beat() -> datetime:
+        with Session(store.engine) as session:
+            mark = get_heartbeat(session, HEARTBEAT_NAME)
+        assert mark is not None
+        return mark.heartbeat_at
+
+    asyncio.run(asyncio.wait_for(start(), 4 * TIMEOUT_S))
+    assert stored(store.engine) == expected
