@@ -260,9 +260,34 @@ def parse_spool(data: bytes) -> tuple[list[TransferFact], list[tuple[str, str]]]
     for raw in data.splitlines():
         if not raw.strip():
             continue
-        line = raw.decode("utf-8", errors="replace")
         try:
             facts.append(fact_from_json(raw))
+            continue
         except SpoolFormatError as exc:
-            bad.append((line, str(exc)))
+            error = str(exc)
+        fragment, fact = _split_glued(raw)
+        if fact is not None:
+            facts.append(fact)
+            try:
+                facts.append(fact_from_json(fragment))  # a whole line that lost its newline
+                continue
+            except SpoolFormatError as exc:
+                error = str(exc)
+        bad.append((fragment.decode("utf-8", errors="replace"), error))
     return facts, bad
+
+
+_FACT_START = b'{"key":'
+
+
+def _split_glued(raw: bytes) -> tuple[bytes, TransferFact | None]:
+    """A fragment and the whole fact after it on one line (what an append made before
+    appends started on a fresh line), or (raw, None). Every fact line starts with
+    ``{"key":``, which JSON cannot hold unescaped inside a value."""
+    start = raw.find(_FACT_START, 1)
+    while start > 0:
+        try:
+            return raw[:start], fact_from_json(raw[start:])
+        except SpoolFormatError:
+            start = raw.find(_FACT_START, start + 1)
+    return raw, None

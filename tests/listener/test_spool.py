@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from listener.spool import SpoolBusy, SpoolLock
+from listener.spool import SpoolBusy, SpoolLock, parse_spool
 from listener.writer import RecordWriter, fact_to_json
 
 from .test_writer import (
@@ -114,13 +114,26 @@ def test_a_write_cut_by_a_full_disk_loses_only_what_did_not_reach_the_file(
     assert rejected_lines(path) == [fact_to_json(cut)[:30]]
 
 
+def test_a_fact_glued_to_a_fragment_by_an_older_append_is_taken_out_of_it() -> None:
+    """Spools written before appends started on a fresh line may hold a fragment with a
+    whole fact after it on the same line: the fact is read, the fragment alone is bad."""
+    good = fact("atxfer:good")
+    cut = fact_to_json(fact("atxfer:cut"))[:40]
+    whole, after = fact("atxfer:whole"), fact("atxfer:after")
+    data = (cut + fact_to_json(good) + "\n" + cut + "\n").encode()
+    data += (fact_to_json(whole) + fact_to_json(after) + "\n").encode()  # lost its newline
+    facts, bad = parse_spool(data)
+    assert sorted(f.key for f in facts) == ["atxfer:after", "atxfer:good", "atxfer:whole"]
+    assert [line for line, _ in bad] == [cut, cut]
+
+
 # ---- one listener per spool --------------------------------------------------------------
 
 HOLDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from listener.spool import SpoolBusy, SpoolLock
+    from listener.spool import SpoolBusy, SpoolLock, parse_spool
     try:
         SpoolLock(Path(sys.argv[1])).acquire()
     except SpoolBusy as exc:
