@@ -8,8 +8,9 @@ them as actions on the loop; a command past its expiry is expired there, never s
 When the link drops the interpreter forgets what was in flight; when it is back, and a
 CEL file is configured, a reconciliation recovers from CEL what the stream missed.
 At start, the same reconciliation runs from the last heartbeat of the listener that ran
-before (its ``service_heartbeats`` row, which only a running listener writes; the status
-row, which a refused start also writes, for a database where none was written yet),
+before on the same AMI link (its ``service_heartbeats`` row, which only a running
+listener writes; the status row, which a refused start also writes, for a database
+where none was written yet),
 ``reconcile_lookback`` earlier: what a crash lost (facts still
 in the writer's queue, calls the dead listener was following) and what happened while no
 listener ran are taken from the CEL that Asterisk kept writing. Each reconciliation is
@@ -74,10 +75,7 @@ from store.live import LiveSnapshot, write_snapshot
 from store.navigators import get_status, navigator_by_username, set_status
 from store.transfers import record_facts
 
-__all__ = ["HEARTBEAT_NAME", "Companion", "ListenerOptions", "ListenerService"]
-
-#: The listener's row in ``service_heartbeats``: the mark its successor reconciles from.
-HEARTBEAT_NAME = "listener"
+__all__ = ["Companion", "ListenerOptions", "ListenerService", "heartbeat_name"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -166,6 +164,12 @@ def _retry_locked(fn: Callable[[], _T], attempts: int = 8) -> _T:
     raise AssertionError("unreachable")
 
 
+def heartbeat_name(link: LinkOptions) -> str:
+    """The listener's row in ``service_heartbeats``: the mark its successor on the same
+    PBX (the same AMI link, the same CEL) reconciles from."""
+    return f"listener {link.host}:{link.port}"[:40]
+
+
 class ListenerService:
     def __init__(
         self,
@@ -184,6 +188,7 @@ class ListenerService:
         )
         self.tracker = CallTracker()
         self.link = AmiLink(link_options, on_state=self._on_state)
+        self.heartbeat_name = heartbeat_name(link_options)
         self.actions = Actions(
             self.link,
             self.tracker,
@@ -325,7 +330,7 @@ class ListenerService:
         this one writes its own), or None when none ever ran here."""
         try:
             with self.sessions() as session:
-                beat_row = get_heartbeat(session, HEARTBEAT_NAME)
+                beat_row = get_heartbeat(session, self.heartbeat_name)
                 if beat_row is not None:
                     return beat_row.heartbeat_at
                 status = get_status(session)
@@ -337,7 +342,7 @@ class ListenerService:
     def _beat(self, now: datetime) -> None:
         def write() -> None:
             with self.sessions.begin() as session:
-                beat(session, HEARTBEAT_NAME, self._started_at, now)
+                beat(session, self.heartbeat_name, self._started_at, now)
 
         try:
             _retry_locked(write)
@@ -347,10 +352,8 @@ class ListenerService:
     def _start_reconcile(self, since: datetime, again: bool = True) -> None:
         """Reconcile from ``since`` now (or as soon as the pass under way is done), and
         once more ``reconcile_again_s`` later (on the loop's thread)."""
-        loop = self._loop
         if self._reconciling is not None and not self._reconciling.done():
-            if loop is not None:
-                self._later(1.0, since, again)
+            self._later(1.0, since, again)
             return
         try:
             self._reconciling = self._status_pool.submit(self._reconcile, since)

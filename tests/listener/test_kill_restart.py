@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from listener.actions import ActionOptions
 from listener.ami import LinkOptions
-from listener.service import HEARTBEAT_NAME, ListenerOptions, ListenerService
+from listener.service import ListenerOptions, ListenerService, heartbeat_name
 from listener.spool import parse_spool
 from listener.transcripts import Chunk, read_raw
 from store import models as m
@@ -394,23 +395,31 @@ def test_the_mark_is_the_last_heartbeat_of_a_running_listener(
     store: SettingsStore, tmp_path: Path
 ) -> None:
     """A listener died; a start refused for want of the AMI secret then wrote the status
-    row (now). The next listener reconciles from the last heartbeat the dead one wrote,
-    not from that row: the calls in between are recorded."""
+    row (now), and another PBX's listener beats on the same database. The next listener
+    reconciles from the last heartbeat the dead one wrote, not from either: the calls in
+    between are recorded."""
     scenario = "2a1-attended-transfer-ami"
     now = datetime.now(UTC).replace(microsecond=0)
     shift = now.replace(tzinfo=None) - timedelta(minutes=9) - first_cel_time(scenario)
     cel = tmp_path / "Master.csv"
     cel.write_text(cel_rows([scenario], shift), encoding="utf-8")
-    with Session(store.engine) as session, session.begin():
-        beat(session, HEARTBEAT_NAME, now - timedelta(hours=1), now - timedelta(minutes=7))
-        set_status(session, "stopped", "not started: AMI secret: not set", now)
     expected = expected_records([scenario])
+    names: list[str] = []
 
     async def start() -> None:
         async with FakeAmi() as fake:
+            link = LinkOptions(port=fake.port, secret=fake.secret, backoff_initial_s=0.05)
+            with Session(store.engine) as session, session.begin():
+                name = heartbeat_name(link)
+                beat(session, name, now - timedelta(hours=1), now - timedelta(minutes=7))
+                set_status(session, "stopped", "not started: AMI secret: not set", now)
+                # another PBX's listener on the same database, alive
+                other = heartbeat_name(dataclasses.replace(link, host="192.0.2.7"))
+                beat(session, other, now - timedelta(hours=1), now)
+            names.append(name)
             service = ListenerService(
                 store.engine,
-                LinkOptions(port=fake.port, secret=fake.secret, backoff_initial_s=0.05),
+                link,
                 store.load,
                 ListenerOptions(
                     spool_path=tmp_path / "spool.jsonl",
@@ -431,7 +440,7 @@ def test_the_mark_is_the_last_heartbeat_of_a_running_listener(
 
     def own_beat() -> datetime:
         with Session(store.engine) as session:
-            mark = get_heartbeat(session, HEARTBEAT_NAME)
+            mark = get_heartbeat(session, names[0])
         assert mark is not None
         return mark.heartbeat_at
 
