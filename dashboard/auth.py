@@ -5,8 +5,9 @@ incorrect."), whether the name exists, the account is disabled or the password i
 a locked name or address says so with the minutes left (unknown names lock too, so the
 lock tells nothing either). See store/accounts.py for the throttle itself.
 
-The session holds ``<user id>:<token>``, where the token changes with the password: a
-password change or reset ends every other session of that user at its next request.
+The session cookie holds ``<user id>:<secret>`` of a session row: logging out deletes
+the row, so the cookie is refused afterwards even if someone kept a copy; a password
+change or reset deletes every session of that user.
 """
 
 from __future__ import annotations
@@ -61,17 +62,17 @@ class CurrentUser:
     role: str
     language: str
     navigator_id: int | None
-    token: str
+    secret: str
 
     is_authenticated = True
     is_active = True
     is_anonymous = False
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.token}"
+        return f"{self.id}:{self.secret}"
 
     @classmethod
-    def of(cls, user: accounts.User) -> CurrentUser:
+    def of(cls, user: accounts.User, secret: str) -> CurrentUser:
         return cls(
             id=user.id,
             username=user.username,
@@ -79,7 +80,7 @@ class CurrentUser:
             role=user.role,
             language=user.language,
             navigator_id=user.navigator_id,
-            token=user.session_token,
+            secret=secret,
         )
 
 
@@ -96,13 +97,11 @@ def init_login(app_login: LoginManager) -> None:
 
 
 def _load_user(user_id: str) -> CurrentUser | None:
-    ident, _sep, token = user_id.partition(":")
-    if not ident.isdigit() or not token:
+    ident, _sep, secret = user_id.partition(":")
+    if not ident.isdigit() or len(ident) > 18 or not secret:
         return None
-    user = db.read_session().get(accounts.User, int(ident))
-    if user is None or not user.active or not accounts.token_matches(user, token):
-        return None
-    return CurrentUser.of(user)
+    user = accounts.user_for_session(db.read_session(), int(ident), secret, db.now())
+    return None if user is None else CurrentUser.of(user, secret)
 
 
 def safe_next(target: str | None) -> str | None:
@@ -128,6 +127,7 @@ def _policy() -> ThrottlePolicy:
         max_failures=conf.login_max_failures,
         lock=timedelta(seconds=conf.login_lock_s),
         window=timedelta(seconds=conf.login_window_s),
+        address_max_failures=conf.login_address_max_failures,
     )
 
 
@@ -149,7 +149,11 @@ def login() -> str | WerkzeugResponse | tuple[str, int]:
                 now,
                 _policy(),
             )
-            who = CurrentUser.of(result.user) if result.user is not None else None
+            who = None
+            if result.user is not None:
+                lifetime = timedelta(hours=db.options().session_hours)
+                secret = accounts.start_session(s, result.user, now, lifetime)
+                who = CurrentUser.of(result.user, secret)
         if who is not None:
             language = session.get(SESSION_KEY)
             session.clear()
@@ -187,6 +191,8 @@ def login() -> str | WerkzeugResponse | tuple[str, int]:
 @role_required(*ALL_ROLES)
 def logout() -> WerkzeugResponse:
     language = session.get(SESSION_KEY)
+    with db.write() as s:
+        accounts.end_session(s, current_user.secret)
     logout_user()
     session.clear()
     if language in LANGUAGES:
@@ -210,8 +216,6 @@ def language() -> WerkzeugResponse:
         session[SESSION_KEY] = chosen
         if current_user.is_authenticated:
             with db.write() as s:
-                user = s.get(accounts.User, current_user.id)
-                if user is not None:
-                    user.language = chosen
+                accounts.set_language(s, current_user.id, chosen)
     back = safe_next(request.form.get("next"))
     return redirect(back or url_for("auth.home"))

@@ -122,7 +122,7 @@ def _navigator() -> Navigator | None:
     nav_id = getattr(current_user, "navigator_id", None)
     if nav_id is None:
         return None
-    return db.read_session().get(Navigator, nav_id)
+    return navigators.navigator_by_id(db.read_session(), nav_id)
 
 
 def _listener(now: datetime) -> tuple[bool, str]:

@@ -34,11 +34,13 @@ class DashboardOptions:
     allow_plain_http: bool
     trusted_proxies: int
     session_hours: float
-    #: Login throttling: this many failures within ``login_window_s`` lock a name or an
-    #: address for ``login_lock_s``.
+    #: Login throttling: ``login_max_failures`` failures of one name within
+    #: ``login_window_s`` lock that name for ``login_lock_s``;
+    #: ``login_address_max_failures`` from one client address lock the address.
     login_max_failures: int
     login_lock_s: float
     login_window_s: float
+    login_address_max_failures: int
     #: A service whose heartbeat is older than this counts as down.
     heartbeat_stale_s: float
     #: ``[line] settings_cache_s``: how long the line settings may be served from memory.

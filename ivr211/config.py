@@ -159,6 +159,7 @@ class DashboardConfig(_Section):
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_s: float = Field(default=300.0, gt=0)
     login_window_s: float = Field(default=900.0, gt=0)
+    login_address_max_failures: int = Field(default=50, ge=1)
     heartbeat_stale_s: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ def dashboard_options(config: Config | None = None) -> DashboardOptions:
         login_max_failures=conf.login_max_failures,
         login_lock_s=conf.login_lock_s,
         login_window_s=conf.login_window_s,
+        login_address_max_failures=conf.login_address_max_failures,
         heartbeat_stale_s=conf.heartbeat_stale_s,
         settings_cache_s=config.line.settings_cache_s,
         voicemail_storage_dir=config.voicemail.storage_dir,

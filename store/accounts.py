@@ -1,13 +1,19 @@
-"""Dashboard user accounts, login throttling and service heartbeats (issue 4).
+"""Dashboard user accounts, their sessions, login throttling and service heartbeats.
 
 Passwords are stored as werkzeug hashes (scrypt by default) and checked in constant
 time; a login for an unknown name still checks a dummy hash, so the answer takes as
 long and says the same thing whether or not the account exists.
 
 Throttling counts failures per user name (existing or not: an unknown name locks the
-same way, or the lock message would tell which names exist) and per client address.
-After ``max_failures`` failures within ``window`` the name or address is locked for
-``lock``; while locked, no password is even checked.
+same way, or the lock message would tell which names exist) and, at a much higher
+threshold, per client address (a centre's whole staff may share one address). After
+``max_failures`` failures of a name within ``window`` the name is locked for ``lock``;
+after ``address_max_failures`` from one address, the address is. While locked, no
+password is even checked. An administrator lifts either (``unlock``,
+``unlock_address``).
+
+A dashboard session is a row (``UserSession``): logging out deletes it, so a cookie
+copied before the logout is refused afterwards; a new password deletes all of them.
 
 Heartbeats let the dashboard tell a service that runs from one that died without a
 word: ``ivr211 serve`` writes one for the FastAGI server every few seconds.
@@ -16,18 +22,31 @@ word: ``ivr211 serve`` writes one for the FastAGI server every few seconds.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
+import secrets
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, delete, select, update
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    String,
+    case,
+    delete,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr.times import require_utc
+from store import navigators
 from store.models import Base, UTCDateTime, one_of
 from store.rows import changed_rows, update_or_insert
 
@@ -42,20 +61,31 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "ROLES",
     "AccountError",
+    "Lock",
     "LoginResult",
     "LoginThrottle",
     "ServiceHeartbeat",
     "ThrottlePolicy",
     "User",
+    "UserSession",
     "authenticate",
     "beat",
     "check_password_strength",
     "create_user",
+    "end_session",
+    "end_sessions",
     "get_heartbeat",
     "list_users",
+    "lock_of",
+    "locks",
+    "set_language",
     "set_password",
+    "set_user_active",
+    "start_session",
     "unlock",
+    "unlock_address",
     "user_by_username",
+    "user_for_session",
 ]
 
 
@@ -67,15 +97,14 @@ class User(Base):
     """A person who logs in to the dashboard.
 
     A navigator user is tied to a ``navigators`` row (phone endpoint and queue member),
-    so the console acts on that navigator's phone. ``failed_logins`` and
-    ``locked_until`` are this name's login throttle (see module docstring).
+    so the console acts on that navigator's phone. Its login throttle is the
+    ``login_throttle`` row of its name (see module docstring).
     """
 
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(one_of("role", ROLES), name="role"),
         CheckConstraint(one_of("language", LANGUAGES), name="language"),
-        CheckConstraint("failed_logins >= 0", name="failed_logins"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -88,22 +117,26 @@ class User(Base):
     navigator_id: Mapped[int | None] = mapped_column(
         ForeignKey("navigators.id", ondelete="SET NULL"), unique=True
     )
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
-    @property
-    def session_token(self) -> str:
-        """Changes with the password: a password change or reset ends other sessions."""
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:20]
+
+class UserSession(Base):
+    """An open dashboard session; ``id`` is the hash of the secret its cookie holds."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class LoginThrottle(Base):
-    """Failed logins of a client address, or of a user name that has no account."""
+    """Failed logins of a user name (with an account or not) or of a client address."""
 
     __tablename__ = "login_throttle"
     __table_args__ = (CheckConstraint(one_of("scope", THROTTLE_SCOPES), name="scope"),)
@@ -200,7 +233,6 @@ def create_user(
         active=True,
         language=language,
         navigator_id=navigator_id,
-        failed_logins=0,
         created_at=require_utc(now or datetime.now(UTC), "now"),
     )
     session.add(user)
@@ -209,27 +241,37 @@ def create_user(
 
 
 def set_password(session: Session, username: str, password: str) -> User:
-    """Change the password (ends the user's other sessions) and lift any lock."""
+    """Change the password (ends every session of the user) and lift any lock."""
     user = user_by_username(session, username)
     if user is None:
         raise AccountError(f"no user {normalize_username(username)!r}")
     check_password_strength(password, user.username)
     user.password_hash = generate_password_hash(password)
-    user.failed_logins = 0
-    user.locked_until = None
+    end_sessions(session, user.id)
+    unlock(session, user.username)
     session.flush()
     return user
 
 
-def unlock(session: Session, username: str) -> None:
-    """Lift a login lock on a name (an administrator's action)."""
-    name = normalize_username(username)
+def set_user_active(session: Session, username: str, active: bool) -> User:
+    """Let a user log in, or stop them (and the navigator account tied to them)."""
+    user = user_by_username(session, username)
+    if user is None:
+        raise AccountError(f"no user {normalize_username(username)!r}")
+    user.active = active
+    if user.navigator_id is not None:
+        navigator = navigators.navigator_by_id(session, user.navigator_id)
+        if navigator is not None:
+            navigators.set_active(session, navigator.username, active)
+    session.flush()
+    return user
+
+
+def set_language(session: Session, user_id: int, language: str) -> None:
+    """Save the language a user chose."""
     changed_rows(
         session,
-        update(User).where(User.username == name).values(failed_logins=0, locked_until=None),
-    )
-    session.execute(
-        delete(LoginThrottle).where(LoginThrottle.scope == "user", LoginThrottle.key == name)
+        update(User).where(User.id == user_id).values(language=_check_language(language)),
     )
 
 
@@ -238,9 +280,17 @@ def unlock(session: Session, username: str) -> None:
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
+    """``max_failures`` failures of one name within ``window`` lock that name for
+    ``lock``; ``address_max_failures`` failures from one client address lock the
+    address (much higher: a whole centre may sit behind one address)."""
+
     max_failures: int = 5
     lock: timedelta = timedelta(minutes=5)
     window: timedelta = timedelta(minutes=15)
+    address_max_failures: int = 50
+
+    def limit(self, scope: str) -> int:
+        return self.max_failures if scope == "user" else self.address_max_failures
 
 
 @dataclass(frozen=True)
@@ -251,37 +301,99 @@ class LoginResult:
     locked_until: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Lock:
+    """A name or a client address that cannot log in until ``until``."""
+
+    scope: str
+    key: str
+    until: datetime
+
+
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     return generate_password_hash(os.urandom(16).hex())
 
 
-def _later(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
+@dataclass(frozen=True)
+class _Claim:
+    scope: str
+    key: str
+    counted: bool
+    locked_until: datetime | None
+    over: bool = False
 
 
-def _throttle_row(session: Session, scope: str, key: str) -> LoginThrottle | None:
-    return session.get(LoginThrottle, (scope, key), populate_existing=True)
+def _upsert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(LoginThrottle)
+    if dialect == "sqlite":
+        return sqlite.insert(LoginThrottle)
+    raise AccountError(f"no login throttle for the {dialect} database")
 
 
-def _count_failure(
-    session: Session, scope: str, key: str, now: datetime, policy: ThrottlePolicy
-) -> None:
-    row = _throttle_row(session, scope, key)
-    if row is None:
-        row = LoginThrottle(scope=scope, key=key, failures=0, last_failure_at=now)
-        session.add(row)
-    elif now - row.last_failure_at > policy.window:
-        row.failures = 0
-    row.failures += 1
-    row.last_failure_at = now
-    if row.failures >= policy.max_failures:
-        row.locked_until = now + policy.lock
-        row.failures = 0
+def _claim(session: Session, scope: str, key: str, now: datetime, policy: ThrottlePolicy) -> _Claim:
+    """Count an attempt of ``key`` as a failure before its password is checked, in one
+    statement that also locks the row until the caller's transaction ends.
+
+    Counting first is what makes the limit exact: a concurrent attempt on the same key
+    waits for this one's transaction (PostgreSQL's row lock, SQLite's write lock), then
+    sees its outcome. A success takes the count back (``authenticate``). A locked key is
+    left as it is. A count that has gone stale (``window``) or outlived its lock starts
+    again.
+    """
+    t = LoginThrottle.__table__.c
+    at = literal(now, UTCDateTime())
+    locked = t.locked_until > now
+    fresh = or_(t.last_failure_at < now - policy.window, t.locked_until.is_not(None))
+    statement = (
+        _upsert(session)
+        .values(scope=scope, key=key, failures=1, last_failure_at=now, locked_until=None)
+        .on_conflict_do_update(
+            index_elements=["scope", "key"],
+            set_={
+                "failures": case((locked, t.failures), (fresh, literal(1)), else_=t.failures + 1),
+                "last_failure_at": case((locked, t.last_failure_at), else_=at),
+                "locked_until": case((locked, t.locked_until), else_=None),
+            },
+        )
+        .returning(LoginThrottle.failures, LoginThrottle.locked_until)
+    )
+    failures, until = session.execute(statement).one()
+    if until is not None and until > now:
+        return _Claim(scope, key, counted=False, locked_until=until)
+    if failures > policy.limit(scope):
+        # Counted past the limit (the limit was lowered since): refused, and locked.
+        return _Claim(scope, key, counted=True, locked_until=now + policy.lock, over=True)
+    return _Claim(scope, key, counted=True, locked_until=None)
+
+
+def _take_back(session: Session, claim: _Claim) -> None:
+    if claim.counted:
+        changed_rows(
+            session,
+            update(LoginThrottle)
+            .where(
+                LoginThrottle.scope == claim.scope,
+                LoginThrottle.key == claim.key,
+                LoginThrottle.failures > 0,
+            )
+            .values(failures=LoginThrottle.failures - 1),
+        )
+
+
+def _lock_if_over(session: Session, claim: _Claim, now: datetime, policy: ThrottlePolicy) -> None:
+    changed_rows(
+        session,
+        update(LoginThrottle)
+        .where(
+            LoginThrottle.scope == claim.scope,
+            LoginThrottle.key == claim.key,
+            LoginThrottle.failures >= policy.limit(claim.scope),
+        )
+        .values(failures=0, locked_until=now + policy.lock),
+    )
 
 
 def authenticate(
@@ -294,50 +406,135 @@ def authenticate(
 ) -> LoginResult:
     """Check a login attempt and update the throttles, in the caller's transaction.
 
-    On SQLite, call it in a write transaction (``BEGIN IMMEDIATE``): it reads then writes.
+    The throttle rows of the address and of the name stay locked until that
+    transaction ends, so concurrent attempts on one name are checked one after the
+    other and never more than ``max_failures`` times in a row. Keep the transaction
+    to this call (on SQLite, a write transaction: ``BEGIN IMMEDIATE``).
     """
     policy = policy or ThrottlePolicy()
     now = require_utc(now, "now")
     name = normalize_username(username)[:100]
     address = address[:100] or "unknown"
+
+    # Always the address first, then the name: two attempts never wait on each other
+    # in opposite orders.
+    claims = [_claim(session, "address", address, now, policy)]
+    if name:
+        claims.append(_claim(session, "user", name, now, policy))
+    locks = [c.locked_until for c in claims if c.locked_until is not None]
+    if locks:
+        for claim in claims:
+            if claim.over:
+                _lock_if_over(session, claim, now, policy)
+            else:
+                _take_back(session, claim)
+        return LoginResult(None, max(locks))
+
     user = user_by_username(session, name) if name else None
-
-    address_row = _throttle_row(session, "address", address)
-    name_row = None if user is not None else _throttle_row(session, "user", name)
-    locks = [
-        address_row.locked_until if address_row else None,
-        user.locked_until if user else None,
-        name_row.locked_until if name_row else None,
-    ]
-    locked_until = None
-    for lock in locks:
-        if lock is not None and lock > now:
-            locked_until = _later(locked_until, lock)
-    if locked_until is not None:
-        return LoginResult(None, locked_until)
-
     matches = check_password_hash(user.password_hash if user else _dummy_hash(), password)
     if user is not None and matches and user.active:
-        user.failed_logins = 0
-        user.locked_until = None
+        for claim in claims:
+            if claim.scope == "user":
+                session.execute(
+                    delete(LoginThrottle).where(
+                        LoginThrottle.scope == "user", LoginThrottle.key == name
+                    )
+                )
+            else:
+                _take_back(session, claim)
         user.last_login_at = now
         session.flush()
         return LoginResult(user)
 
-    _count_failure(session, "address", address, now, policy)
-    if user is not None:
-        user.failed_logins += 1
-        if user.failed_logins >= policy.max_failures:
-            user.locked_until = now + policy.lock
-            user.failed_logins = 0
-    elif name:
-        _count_failure(session, "user", name, now, policy)
-    session.flush()
+    for claim in claims:
+        _lock_if_over(session, claim, now, policy)
     return LoginResult(None)
 
 
-def token_matches(user: User, token: str) -> bool:
-    return hmac.compare_digest(user.session_token, token)
+def locks(session: Session, now: datetime) -> list[Lock]:
+    """The names and addresses locked at ``now``, names first."""
+    rows = session.scalars(
+        select(LoginThrottle)
+        .where(LoginThrottle.locked_until > require_utc(now, "now"))
+        .order_by(LoginThrottle.scope.desc(), LoginThrottle.key)
+    )
+    return [Lock(r.scope, r.key, r.locked_until) for r in rows if r.locked_until is not None]
+
+
+def lock_of(session: Session, username: str, now: datetime) -> datetime | None:
+    """Until when ``username`` cannot log in (None: it can)."""
+    until = session.scalar(
+        select(LoginThrottle.locked_until).where(
+            LoginThrottle.scope == "user", LoginThrottle.key == normalize_username(username)
+        )
+    )
+    return until if until is not None and until > require_utc(now, "now") else None
+
+
+def unlock(session: Session, username: str) -> bool:
+    """Lift the login lock and the failure count of a name; whether there was one."""
+    return _forget(session, "user", normalize_username(username))
+
+
+def unlock_address(session: Session, address: str) -> bool:
+    """Lift the login lock and the failure count of a client address; whether there
+    was one."""
+    return _forget(session, "address", address.strip())
+
+
+def _forget(session: Session, scope: str, key: str) -> bool:
+    deleted = changed_rows(
+        session,
+        delete(LoginThrottle).where(LoginThrottle.scope == scope, LoginThrottle.key == key),
+    )
+    return deleted > 0
+
+
+# ---- sessions -----------------------------------------------------------------------
+
+
+def _session_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def start_session(session: Session, user: User, now: datetime, lifetime: timedelta) -> str:
+    """Open a dashboard session for ``user`` until ``now + lifetime``; the secret to keep
+    in its cookie (only its hash is stored). Sessions already over are removed."""
+    now = require_utc(now, "now")
+    session.execute(delete(UserSession).where(UserSession.expires_at <= now))
+    secret = secrets.token_urlsafe(24)
+    session.add(
+        UserSession(
+            id=_session_id(secret), user_id=user.id, created_at=now, expires_at=now + lifetime
+        )
+    )
+    session.flush()
+    return secret
+
+
+def user_for_session(session: Session, user_id: int, secret: str, now: datetime) -> User | None:
+    """The active user whose open session this is, or None (ended, expired, another
+    user's, or the account is disabled)."""
+    return session.scalars(
+        select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == user_id,
+            User.active.is_(True),
+            UserSession.id == _session_id(secret),
+            UserSession.expires_at > require_utc(now, "now"),
+        )
+    ).first()
+
+
+def end_session(session: Session, secret: str) -> None:
+    """End one session (logging out): its cookie is refused from now on."""
+    session.execute(delete(UserSession).where(UserSession.id == _session_id(secret)))
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """End every session of a user (a new password)."""
+    session.execute(delete(UserSession).where(UserSession.user_id == user_id))
 
 
 # ---- heartbeats ----------------------------------------------------------------------

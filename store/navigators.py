@@ -31,6 +31,7 @@ __all__ = [
     "add_navigator",
     "get_status",
     "list_navigators",
+    "navigator_by_id",
     "navigator_by_username",
     "navigator_for_channel",
     "set_active",
@@ -96,6 +97,10 @@ def add_navigator(
 
 def navigator_by_username(session: Session, username: str) -> Navigator | None:
     return session.scalars(select(Navigator).where(Navigator.username == username)).first()
+
+
+def navigator_by_id(session: Session, navigator_id: int) -> Navigator | None:
+    return session.get(Navigator, navigator_id)
 
 
 def list_navigators(session: Session, *, active_only: bool = False) -> list[Navigator]:

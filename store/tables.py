@@ -31,6 +31,7 @@ MODELS: tuple[type[models.Base], ...] = (
     models.ListenerStatus,
     accounts.User,
     accounts.LoginThrottle,
+    accounts.UserSession,
     accounts.ServiceHeartbeat,
     live.NavigatorPresence,
     live.QueueCaller,

@@ -31,6 +31,7 @@ from wtforms import (
     TimeField,
 )
 from wtforms.validators import (
+    AnyOf,
     DataRequired,
     EqualTo,
     InputRequired,
@@ -473,3 +474,10 @@ class PasswordResetForm(FlaskForm):  # type: ignore[misc]
     password, confirm = _new_password(
         _l("Nouveau mot de passe"), _l("Nouveau mot de passe (encore)")
     )
+
+
+class UnlockForm(FlaskForm):  # type: ignore[misc]
+    """Lift the login lock of a user name or of a client address (hidden fields)."""
+
+    scope = HiddenField(validators=[InputRequired(), AnyOf(("user", "address"))])
+    key = HiddenField(validators=[InputRequired(), Length(max=100)])

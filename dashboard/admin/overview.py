@@ -8,7 +8,6 @@ from dashboard.admin.destinations import dialplan_problems
 from dashboard.admin.pages import ADMIN, Page, bp, page
 from dashboard.roles import role_required
 from store import linesettings as ls
-from store import models
 
 
 @bp.get("/")
@@ -19,6 +18,6 @@ def index() -> Page:
         "admin/index.html",
         unverified=ls.unverified_numbers(session),
         to_fill=ls.numbers_to_fill(session),
-        version=session.get(models.SettingsVersion, models.SINGLETON_ID),
+        version=ls.settings_version(session),
         dialplan_problems=dialplan_problems(ls.list_destinations(session)),
     )

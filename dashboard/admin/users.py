@@ -1,20 +1,26 @@
 """The dashboard's users: create one (a navigator tied to a phone), reset a password,
-disable or enable an account."""
+disable or enable an account, lift a login lock (of a name or of a client address)."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard import db
-from dashboard.admin.forms import CsrfOnlyForm, PasswordResetForm, UserCreateForm, choices
+from dashboard.admin.forms import (
+    CsrfOnlyForm,
+    PasswordResetForm,
+    UnlockForm,
+    UserCreateForm,
+    choices,
+)
 from dashboard.admin.pages import ADMIN, Page, bp, by, done, page, post
 from dashboard.research import tell_research_team
 from dashboard.roles import ROLE_LABELS, role_required
-from store import accounts, models, navigators, research_access
+from store import accounts, navigators, research_access
 
 
 def _free_navigators(session: Session) -> list[navigators.Navigator]:
@@ -47,6 +53,8 @@ def users(status: int = 200, form: UserCreateForm | None = None) -> Page:
         navigators=by_id,
         role_labels=ROLE_LABELS,
         form=form or _user_form(formdata=False),
+        locks=accounts.locks(session, db.now()),
+        unlock_form=UnlockForm(formdata=None),
     )
 
 
@@ -107,14 +115,17 @@ def _user_or_404(username: str) -> accounts.User:
 def user(username: str, status: int = 200, form: PasswordResetForm | None = None) -> Page:
     """The page; after a refused POST, shown again with its form and status 400."""
     user = _user_or_404(username)
-    navigator = (
-        db.read_session().get(models.Navigator, user.navigator_id) if user.navigator_id else None
-    )
+    session = db.read_session()
+    navigator = None
+    if user.navigator_id is not None:
+        navigator = navigators.navigator_by_id(session, user.navigator_id)
     return page(
         "admin/user.html",
         status,
         user=user,
         navigator=navigator,
+        locked_until=accounts.lock_of(session, user.username, db.now()),
+        unlock_form=UnlockForm(formdata=None),
         role_labels=ROLE_LABELS,
         form=form or PasswordResetForm(formdata=None),
         plain=CsrfOnlyForm(formdata=None),
@@ -154,16 +165,9 @@ def user_password(username: str) -> Page:
 
 def _set_user_active(session: Session, username: str, active: bool) -> None:
     user = accounts.user_by_username(session, username)
-    if user is None:
-        raise accounts.AccountError(f"no user {username!r}")
-    if not active and user.id == current_user.id:
+    if user is not None and not active and user.id == current_user.id:
         raise accounts.AccountError(_("vous ne pouvez pas désactiver votre propre compte"))
-    user.active = active
-    if user.navigator_id is not None:
-        navigator = session.get(models.Navigator, user.navigator_id)
-        if navigator is not None:
-            navigators.set_active(session, navigator.username, active)
-    session.flush()
+    accounts.set_user_active(session, username, active)
 
 
 @bp.post("/users/<username>/disable")
@@ -199,3 +203,28 @@ def _user_active(username: str, active: bool) -> Page:
         changed,
         lambda: user(username, 400),
     )
+
+
+@bp.post("/users/locks/unlock")
+@role_required(ADMIN)
+def user_unlock() -> Page:
+    """Lift the login lock of a name or of a client address; back to where it was shown."""
+    form = UnlockForm()
+    scope, key = form.scope.data or "", form.key.data or ""
+    back = (
+        url_for("admin.user", username=key)
+        if scope == "user" and request.form.get("back") == "user"
+        else url_for("admin.users")
+    )
+
+    def lift(session: Session) -> bool:
+        if scope == "address":
+            return accounts.unlock_address(session, key)
+        return accounts.unlock(session, key)
+
+    def lifted(_was_locked: bool | None) -> WerkzeugResponse:
+        current_app.logger.info("login lock of %s %r lifted by %s", scope, key, by())
+        flash(_("Blocage levé : la connexion est de nouveau possible."), "info")
+        return redirect(back)
+
+    return post(form, lift, lifted, lambda: users(400))

@@ -1,5 +1,8 @@
 """``ivr211 user``: the dashboard's accounts (add, list, passwd, disable, enable, unlock).
 
+``unlock NAME`` lifts the login lock of a user name, ``unlock --address ADDR`` that of a
+client address; ``list`` shows the locks running.
+
 A password is asked twice on the terminal, or read from the first line of stdin with
 ``--password-stdin``; it is checked (``store.accounts.check_password_strength``) before
 anything is written.
@@ -27,7 +30,10 @@ from store.accounts import (
     check_password_strength,
     create_user,
     list_users,
+    locks,
+    set_user_active,
     unlock,
+    unlock_address,
     user_by_username,
 )
 from store.db import require_current
@@ -129,11 +135,17 @@ def cmd_user_list(args: argparse.Namespace, config: Config) -> int:
         users = list_users(session)
         if not users:
             print("no users: create the first admin with `ivr211 user add NAME --role admin`")
+        running = locks(session, now)
+        names = {lock.key: lock.until for lock in running if lock.scope == "user"}
         for user in users:
             state = "active" if user.active else "disabled"
-            if user.locked_until is not None and user.locked_until > now:
-                state += f", locked until {user.locked_until.isoformat(timespec='seconds')}"
+            if user.username in names:
+                state += f", locked until {names[user.username].isoformat(timespec='seconds')}"
             print(f"{user.username}\t{user.role}\t{user.display_name}\t{state}")
+        for lock in running:
+            if lock.scope == "address":
+                until = lock.until.isoformat(timespec="seconds")
+                print(f"address {lock.key} locked until {until} (`ivr211 user unlock --address`)")
     return 0
 
 
@@ -153,21 +165,26 @@ def cmd_user_passwd(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_user_disable(args: argparse.Namespace, config: Config) -> int:
     with _accounts_session(config) as session:
-        user = user_by_username(session, args.username)
-        if user is None:
+        if user_by_username(session, args.username) is None:
             raise CliError(f"no user {args.username!r}")
-        user.active = args.user_cmd == "enable"
+        user = set_user_active(session, args.username, args.user_cmd == "enable")
         name, active = user.username, user.active
     print(f"user {name} {'enabled' if active else 'disabled'}")
     return 0
 
 
 def cmd_user_unlock(args: argparse.Namespace, config: Config) -> int:
+    if (args.username is None) == (args.address is None):
+        raise CliError("give a user name, or --address ADDRESS")
     with _accounts_session(config) as session:
-        if user_by_username(session, args.username) is None:
-            raise CliError(f"no user {args.username!r}")
-        unlock(session, args.username)
-    print(f"login lock of {args.username} lifted")
+        if args.address is not None:
+            lifted = unlock_address(session, args.address)
+            what = f"address {args.address.strip()}"
+        else:
+            # Unknown names lock too (the lock must not tell which names exist).
+            lifted = unlock(session, args.username)
+            what = args.username
+    print(f"login lock of {what} lifted" if lifted else f"{what} was not locked")
     return 0
 
 
@@ -192,6 +209,11 @@ def add_parsers(cli: Commands) -> None:
     upw.add_argument("username")
     for name, text in (("disable", "Stop a user from logging in."), ("enable", "Let it again.")):
         cli.leaf(users, name, text, cmd_user_disable).add_argument("username")
-    cli.leaf(
-        users, "unlock", "Lift a login lock (too many failures).", cmd_user_unlock
-    ).add_argument("username")
+    unl = cli.leaf(
+        users,
+        "unlock",
+        "Lift a login lock (too many failures) of a user name or a client address.",
+        cmd_user_unlock,
+    )
+    unl.add_argument("username", nargs="?", help="the user name (or an unknown name) locked")
+    unl.add_argument("--address", metavar="ADDR", help="a client address locked instead")

@@ -60,6 +60,7 @@ from store.linesettings.load import (
     describe,
     line_zone,
     load_settings,
+    settings_version,
 )
 from store.linesettings.rules import (
     ANY_TERRITORY,
@@ -120,6 +121,7 @@ __all__ = [
     "set_menu",
     "set_override",
     "set_research_consent",
+    "settings_version",
     "unverified_numbers",
     "update_destination",
 ]

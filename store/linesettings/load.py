@@ -41,6 +41,12 @@ def _day_hours(row: m.OpeningHours | None) -> s.DayHours | None:
     return s.DayHours(opens=row.opens, closes=row.closes)
 
 
+def settings_version(session: Session) -> m.SettingsVersion | None:
+    """The settings' version row (number, when and by whom it last changed), or None
+    before the database is seeded."""
+    return session.get(m.SettingsVersion, m.SINGLETON_ID)
+
+
 def load_settings(session: Session, now: datetime | None = None) -> s.LineSettings:
     """Build the immutable ``LineSettings`` from the rows, as of ``now``.
 

@@ -6,6 +6,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -163,16 +164,98 @@ def test_unknown_names_lock_like_real_ones(client: FlaskClient, app: Flask) -> N
     assert LOCKED.search(response.text) is not None
 
 
-def test_five_failures_from_one_address_lock_that_address_only(
+def test_one_users_failures_do_not_lock_the_others_behind_the_same_address(
     client: FlaskClient, app: Flask, users: Mapping[str, TestUser]
 ) -> None:
+    """A whole centre may reach the dashboard from one address (NAT)."""
     client.environ_base["REMOTE_ADDR"] = "198.51.100.7"
-    for name in ("manager", "admin", "research", "navigator", "someone"):
-        do_login(client, name, "wrong password!")
+    for _ in range(5):
+        do_login(client, "manager", "wrong password!")
+    assert do_login(client, "manager", PASSWORD).status_code == 429
+    colleague = app.test_client()
+    colleague.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert do_login(colleague, "admin", PASSWORD).status_code == 302
+
+
+def test_many_failures_from_one_address_lock_that_address_until_an_admin_lifts_it(
+    dashboard_config: Config,
+    app_engine: Engine,
+    users: Mapping[str, TestUser],
+    clock: FakeClock,
+    csrf_token: Callable[[FlaskClient], str],
+) -> None:
+    options = replace(dashboard_options(dashboard_config), login_address_max_failures=8)
+    app = create_app(options, engine=app_engine, testing=True, clock=clock)
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    for n in range(8):  # under five per name: only the address's count reaches its limit
+        do_login(client, ("manager", "research", "navigator", "someone")[n % 4], "wrong!")
     assert do_login(client, "admin", PASSWORD).status_code == 429
-    other = app.test_client()
-    other.environ_base["REMOTE_ADDR"] = "198.51.100.8"
-    assert do_login(other, "admin", PASSWORD).status_code == 302
+    admin = app.test_client()
+    admin.environ_base["REMOTE_ADDR"] = "198.51.100.8"
+    assert do_login(admin, "admin", PASSWORD).status_code == 302
+    page = admin.get("/admin/users")
+    assert page.status_code == 200
+    assert 'id="lock-address-198.51.100.7"' in page.text
+    assert "lock-user-" not in page.text
+    response = admin.post(
+        "/admin/users/locks/unlock",
+        data={"scope": "address", "key": "198.51.100.7", "csrf_token": csrf_token(admin)},
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/users"
+    assert "Aucune connexion bloquée." in _text(admin.get("/admin/users").text)
+    assert do_login(client, "admin", PASSWORD).status_code == 302
+
+
+def test_an_admin_lifts_a_name_lock_from_the_users_pages(
+    client: FlaskClient,
+    app: Flask,
+    users: Mapping[str, TestUser],
+    login: Callable[[FlaskClient, str], TestUser],
+    csrf_token: Callable[[FlaskClient], str],
+) -> None:
+    for _ in range(5):
+        do_login(client, "manager", "wrong password!")
+    admin = app.test_client()
+    admin.environ_base["REMOTE_ADDR"] = "198.51.100.8"
+    login(admin, "admin")
+    assert 'id="lock-user-manager"' in admin.get("/admin/users").text
+    page = admin.get("/admin/users/manager")
+    assert 'id="login-lock"' in page.text
+    for bad in ({"scope": "root", "key": "manager"}, {"scope": "user", "key": "x" * 101}):
+        refused = admin.post(
+            "/admin/users/locks/unlock", data={**bad, "csrf_token": csrf_token(admin)}
+        )
+        assert refused.status_code == 400
+    assert do_login(client, "manager", PASSWORD).status_code == 429
+    response = admin.post(
+        "/admin/users/locks/unlock",
+        data={
+            "scope": "user",
+            "key": "manager",
+            "back": "user",
+            "csrf_token": csrf_token(admin),
+        },
+    )
+    assert response.headers["Location"] == "/admin/users/manager"
+    assert 'id="login-lock"' not in admin.get("/admin/users/manager").text
+    assert do_login(client, "manager", PASSWORD).status_code == 302
+
+
+def test_a_session_cookie_kept_from_before_logout_is_refused(
+    client: FlaskClient, app: Flask, login: Callable[[FlaskClient, str], TestUser]
+) -> None:
+    login(client, "manager")
+    name = app.config["SESSION_COOKIE_NAME"]
+    kept = client.get_cookie(name)
+    assert kept is not None
+    thief = app.test_client()
+    thief.set_cookie(name, kept.value, domain=kept.domain, secure=kept.secure)
+    assert thief.get("/status").status_code == 200  # the copy works while logged in
+    response = client.post("/logout", data={"csrf_token": read_csrf_token(client)})
+    assert response.status_code == 302
+    assert thief.get("/status").status_code == 302
+    assert client.get("/status").status_code == 302
 
 
 def test_success_resets_the_name_counter(

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -122,12 +122,48 @@ def test_user_add_list_passwd_disable_unlock(
     )
     assert "disabled" in run(capsys, monkeypatch, "user", "list", *cfg)[1]
     assert run(capsys, monkeypatch, "user", "enable", "admin", *cfg)[0] == 0
-    assert run(capsys, monkeypatch, "user", "unlock", "admin", *cfg)[0] == 0
+    assert run(capsys, monkeypatch, "user", "unlock", "admin", *cfg)[:2] == (
+        0,
+        "admin was not locked\n",
+    )
     engine = make_engine(f"sqlite:///{config_path.parent / 'line.db'}")
     try:
         with Session(engine) as session:
             user = accounts.user_by_username(session, "admin")
             assert user is not None and user.active and user.check_password("another long password")
+    finally:
+        engine.dispose()
+
+
+def test_user_unlock_lifts_a_name_or_an_address_lock(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, config_path: Path
+) -> None:
+    cfg = ("--config", str(config_path))
+    engine = make_engine(f"sqlite:///{config_path.parent / 'line.db'}")
+    now = datetime.now(UTC)
+    policy = accounts.ThrottlePolicy(max_failures=2, address_max_failures=3)
+    try:
+        with Session(engine) as session, session.begin():
+            accounts.create_user(session, "admin", PASSWORD, "admin")
+        for name, address in (("admin", "192.0.2.1"), ("admin", "192.0.2.1"), ("x", "192.0.2.1")):
+            with Session(engine) as session, session.begin():
+                accounts.authenticate(session, name, "wrong", address, now, policy)
+        code, out, _ = run(capsys, monkeypatch, "user", "list", *cfg)
+        assert code == 0 and out.startswith("admin\tadmin\tadmin\tactive, locked until ")
+        assert "address 192.0.2.1 locked until " in out
+        code, _, err = run(capsys, monkeypatch, "user", "unlock", *cfg)
+        assert (code, err) == (2, "ivr211: error: give a user name, or --address ADDRESS\n")
+        assert run(capsys, monkeypatch, "user", "unlock", "--address", "192.0.2.1", *cfg)[:2] == (
+            0,
+            "login lock of address 192.0.2.1 lifted\n",
+        )
+        assert run(capsys, monkeypatch, "user", "unlock", "ADMIN", *cfg)[:2] == (
+            0,
+            "login lock of ADMIN lifted\n",
+        )
+        assert run(capsys, monkeypatch, "user", "list", *cfg)[1] == "admin\tadmin\tadmin\tactive\n"
+        with Session(engine) as session:
+            assert accounts.locks(session, now) == []
     finally:
         engine.dispose()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -86,3 +88,117 @@ def test_heartbeat_upsert(migrated_engine: Engine) -> None:
         row = accounts.get_heartbeat(session, "fastagi")
         assert row is not None and row.heartbeat_at == NOW + timedelta(seconds=10)
         assert row.started_at == NOW
+
+
+def _throttle(engine: Engine, scope: str, key: str) -> accounts.LoginThrottle | None:
+    with Session(engine) as session:
+        return session.get(accounts.LoginThrottle, (scope, key))
+
+
+def test_forty_parallel_wrong_passwords_check_exactly_the_limit(migrated_engine: Engine) -> None:
+    """Each attempt in its own thread and transaction, all let go at once: the count is
+    atomic, so five are checked (and refused as wrong), the other 35 find the name
+    locked, and nothing fails."""
+    _add(migrated_engine)
+    attempts = 40
+    start = threading.Barrier(attempts)
+
+    def attempt(_n: int) -> accounts.LoginResult:
+        start.wait()
+        return _try(migrated_engine, "alice", "wrong", NOW)
+
+    with ThreadPoolExecutor(attempts) as pool:
+        results = list(pool.map(attempt, range(attempts)))
+    checked = [r for r in results if r.locked_until is None]
+    locked = [r for r in results if r.locked_until is not None]
+    assert len(checked) == ThrottlePolicy().max_failures
+    assert len(locked) == attempts - ThrottlePolicy().max_failures
+    assert {r.locked_until for r in locked} == {NOW + ThrottlePolicy().lock}
+    row = _throttle(migrated_engine, "user", "alice")
+    assert row is not None and row.failures == 0 and row.locked_until == NOW + timedelta(minutes=5)
+    address = _throttle(migrated_engine, "address", "10.0.0.1")
+    assert address is not None and address.failures == ThrottlePolicy().max_failures
+    assert _try(migrated_engine, "alice", PASSWORD, NOW).locked_until is not None
+
+
+def test_one_name_failing_does_not_lock_others_behind_the_same_address(
+    migrated_engine: Engine,
+) -> None:
+    _add(migrated_engine, "alice")
+    _add(migrated_engine, "bob")
+    for _ in range(5):
+        _try(migrated_engine, "alice", "wrong", NOW)
+    assert _try(migrated_engine, "alice", PASSWORD, NOW).locked_until is not None
+    assert _try(migrated_engine, "bob", PASSWORD, NOW).user is not None
+
+
+def test_an_address_locks_at_its_own_much_higher_threshold(migrated_engine: Engine) -> None:
+    _add(migrated_engine)
+    policy = ThrottlePolicy()
+    assert policy.address_max_failures >= 10 * policy.max_failures
+
+    def attempt(name: str, password: str, address: str = "10.0.0.1") -> accounts.LoginResult:
+        with Session(migrated_engine, expire_on_commit=False) as session, session.begin():
+            return authenticate(session, name, password, address, NOW, policy)
+
+    for n in range(policy.address_max_failures):
+        assert attempt(f"guess{n}", "wrong").locked_until is None
+    assert attempt("alice", PASSWORD).locked_until == NOW + policy.lock
+    assert attempt("alice", PASSWORD, "10.0.0.2").user is not None
+    with Session(migrated_engine) as session, session.begin():
+        assert [(lock.scope, lock.key) for lock in accounts.locks(session, NOW)] == [
+            ("address", "10.0.0.1")
+        ]
+        assert accounts.unlock_address(session, "10.0.0.1")
+        assert not accounts.unlock_address(session, "10.0.0.1")
+    assert attempt("alice", PASSWORD).user is not None
+
+
+def test_success_takes_its_count_back_and_unlock_lifts_a_name(migrated_engine: Engine) -> None:
+    _add(migrated_engine)
+    for _ in range(3):
+        _try(migrated_engine, "alice", "wrong", NOW)
+    assert _try(migrated_engine, "alice", PASSWORD, NOW).user is not None
+    assert _throttle(migrated_engine, "user", "alice") is None
+    address = _throttle(migrated_engine, "address", "10.0.0.1")
+    assert address is not None and address.failures == 3
+    for _ in range(5):
+        _try(migrated_engine, "alice", "wrong", NOW)
+    with Session(migrated_engine) as session, session.begin():
+        assert accounts.lock_of(session, "ALICE", NOW) == NOW + timedelta(minutes=5)
+        assert accounts.unlock(session, "Alice")
+        assert accounts.lock_of(session, "alice", NOW) is None
+    assert _try(migrated_engine, "alice", PASSWORD, NOW).user is not None
+
+
+def test_sessions_end_at_logout_at_a_new_password_and_when_over(migrated_engine: Engine) -> None:
+    _add(migrated_engine)
+    hours = timedelta(hours=12)
+    with Session(migrated_engine) as session, session.begin():
+        alice = accounts.user_by_username(session, "alice")
+        assert alice is not None
+        first = accounts.start_session(session, alice, NOW, hours)
+        second = accounts.start_session(session, alice, NOW, hours)
+        assert first != second
+        assert accounts.user_for_session(session, alice.id, first, NOW) is alice
+        assert accounts.user_for_session(session, alice.id + 1, first, NOW) is None
+        assert accounts.user_for_session(session, alice.id, first, NOW + hours) is None
+        accounts.end_session(session, first)
+        assert accounts.user_for_session(session, alice.id, first, NOW) is None
+        assert accounts.user_for_session(session, alice.id, second, NOW) is alice
+        accounts.set_password(session, "alice", "another long password")
+        assert accounts.user_for_session(session, alice.id, second, NOW) is None
+
+
+def test_a_count_past_a_lowered_limit_locks_at_the_next_attempt(migrated_engine: Engine) -> None:
+    _add(migrated_engine)
+    for _ in range(4):
+        _try(migrated_engine, "alice", "wrong", NOW)
+    lower = ThrottlePolicy(max_failures=2)
+
+    def attempt(at: datetime) -> accounts.LoginResult:
+        with Session(migrated_engine, expire_on_commit=False) as session, session.begin():
+            return authenticate(session, "alice", PASSWORD, "10.0.0.1", at, lower)
+
+    assert attempt(NOW).locked_until == NOW + lower.lock
+    assert attempt(NOW + lower.lock + timedelta(seconds=1)).user is not None

@@ -39,6 +39,7 @@ TABLES = {
     "listener_status",
     "users",
     "login_throttle",
+    "user_sessions",
     "service_heartbeats",
     "navigator_presence",
     "queue_callers",
@@ -54,7 +55,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0008"
+    assert current_revision(engine) == head_revision() == "0009"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 
@@ -194,3 +195,39 @@ def test_0008_accepts_the_account_audit_action(engine: Engine) -> None:
         conn.execute(text(_audit_row("login")))
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(text(_audit_row("became")))
+
+
+def test_0009_moves_a_running_name_lock_to_the_throttle_and_back(engine: Engine) -> None:
+    upgrade(engine, "0008")
+    with engine.begin() as conn:
+        for name, locked in (("alice", "'2026-12-05 03:30:00'"), ("bob", "NULL")):
+            conn.execute(
+                text(
+                    "INSERT INTO users (username, display_name, password_hash, role, active,"
+                    " language, failed_logins, locked_until, created_at) VALUES"
+                    f" ('{name}', '{name}', 'x', 'manager', true, 'fr', 2, {locked},"
+                    " '2026-12-01 12:00:00')"
+                )
+            )
+    upgrade(engine, "0009")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text('SELECT scope, "key", failures FROM login_throttle ORDER BY "key"')
+        ).all()
+        columns = {c["name"] for c in inspect(conn).get_columns("users")}
+    assert [tuple(r) for r in rows] == [("user", "alice", 0)]
+    assert not {"failed_logins", "locked_until"} & columns
+    from alembic import command
+
+    from store.db import _alembic_config
+
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+    with engine.connect() as conn:
+        back = conn.execute(
+            text("SELECT username, locked_until IS NOT NULL FROM users ORDER BY username")
+        ).all()
+    assert [tuple(r) for r in back] == [("alice", True), ("bob", False)]
+    assert "user_sessions" not in inspect(engine).get_table_names()
