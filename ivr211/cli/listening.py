@@ -36,7 +36,7 @@ from listener.reconcile import (
     reconcile,
 )
 from listener.service import ListenerOptions
-from listener.spool import SpoolBusy
+from listener.spool import WriterError
 from store.db import DatabaseError, make_engine, require_current, session_factory
 from store.linesettings import SettingsStore
 from store.navigators import get_status, set_status
@@ -67,7 +67,7 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
     )
     try:
         run_listener(config, options)
-    except SpoolBusy as exc:
+    except WriterError as exc:  # SpoolBusy: another listener holds the spool
         logging.getLogger(__name__).error("listener not started: %s", exc)
         raise CliError(f"not started: {exc}") from None
     return 0

@@ -185,3 +185,27 @@ def test_a_second_process_is_refused_and_a_restart_after_kill_9_is_not(tmp_path:
         stop(third)
     with SpoolLock(spool):
         assert (tmp_path / "spool.jsonl.lock").read_text().strip() == str(os.getpid())
+
+
+def test_a_spool_where_nothing_can_be_written_is_said_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ivr211.cli import main
+
+    monkeypatch.delenv("IVR211_CONFIG", raising=False)
+    monkeypatch.setenv("IVR211_AMI_SECRET", "test-secret")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = tmp_path / "ivr211.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "line.db"}"\n'
+        f'[listener]\nspool_path = "{blocker / "spool.jsonl"}"\n'
+        "[voicemail]\nenabled = false\n",
+        encoding="utf-8",
+    )
+    assert main(["db", "upgrade", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["listen", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"not started: cannot lock {blocker / 'spool.jsonl.lock'}" in err
+    assert "Traceback" not in err
