@@ -27,6 +27,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from dashboard import admin, audit, auth, console, db, i18n, reports, research, status
 from dashboard.options import DashboardOptions
@@ -34,6 +35,7 @@ from dashboard.roles import allowed_roles, current_role, guard, has_role, role_l
 from dashboard.secret import load_secret_key, random_secret
 from ivr.schedule import compute_state
 from store.db import require_current
+from store.rows import MAX_ROW_ID
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,25 @@ def create_app(
     app.after_request(_security_headers)
     app.context_processor(_template_context)
     _register_error_pages(app)
+    # Before the blueprints: a rule takes its converters when it is added to the map.
+    app.url_map.converters["int"] = RowIdConverter
     _register_blueprints(app)
     return app
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a row id, 1 to ``MAX_ROW_ID``. Any other number
+    matches no route (404) instead of reaching a query the database cannot run (500)."""
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = 1,
+        max: int | None = MAX_ROW_ID,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)
 
 
 #: Every blueprint, in the order they are registered; each sets its own ``url_prefix``.
@@ -199,7 +218,9 @@ def _register_error_pages(app: Flask) -> None:
         code = exc.code or 500
         if code < 400:
             return exc
-        return _error_page(code if code in _ERROR_TEXT else 500 if code >= 500 else 400)
+        # A view that aborts with its own description (abort(400, text)) shows it.
+        own = exc.description if exc.description != type(exc).description else None
+        return _error_page(code if code in _ERROR_TEXT else 500 if code >= 500 else 400, own)
 
     @app.errorhandler(InternalServerError)
     def server_error(exc: InternalServerError) -> tuple[Any, int]:

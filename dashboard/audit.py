@@ -17,9 +17,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import BadRequest
 
 from dashboard import db
 from dashboard.admin.pages import ADMIN, page
@@ -32,6 +34,10 @@ bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 PAGE_ROWS = 500
 CSV_COLUMNS = ("at", "user", "role", "action", "object", "detail")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: The days a filter may name: the day after exists, and midnight converts to UTC in any
+#: zone (a day at the calendar's edge would overflow ``datetime``).
+FIRST_DAY = date(1, 1, 2)
+LAST_DAY = date(9999, 12, 30)
 
 ACTION_LABELS: dict[str, Any] = {
     "list": _l("liste"),
@@ -53,7 +59,8 @@ __all__ = ["ACTION_LABELS", "AuditFilter", "bp", "csv_rows"]
 
 @dataclass(frozen=True)
 class AuditFilter:
-    """The page's filters, read from the query string; a bad value is ignored."""
+    """The page's filters, read from the query string; a bad value is ignored, a day out of
+    ``FIRST_DAY``..``LAST_DAY`` is refused (400, saying so)."""
 
     action: str | None = None
     user: str | None = None
@@ -102,9 +109,18 @@ class AuditFilter:
 
 def _day(value: str | None) -> date | None:
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise BadRequest(
+            _(
+                "Date hors limites : choisissez un jour du %(first)s au %(last)s.",
+                first=FIRST_DAY.isoformat(),
+                last=LAST_DAY.isoformat(),
+            )
+        )
+    return day
 
 
 def _cell(value: str) -> str:

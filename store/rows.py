@@ -16,6 +16,10 @@ from sqlalchemy.orm import Session
 
 from store.models import Base
 
+#: The largest id a row can have: every table's id is an ``integer`` (PostgreSQL's 4-byte
+#: one; SQLite's driver cannot even bind an int past 2**63 - 1). An id past it names no row.
+MAX_ROW_ID = 2**31 - 1
+
 
 def changed_rows(session: Session, statement: Update | Delete) -> int:
     """Run ``statement`` without synchronizing the session's objects; how many rows it
