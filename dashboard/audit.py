@@ -9,7 +9,6 @@ row.
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -26,6 +25,7 @@ from werkzeug.exceptions import BadRequest
 from dashboard import db
 from dashboard.admin.pages import ADMIN, page
 from dashboard.roles import role_required
+from store import csvfile
 from store.voicemail import AUDIT_ACTIONS, AuditEntry, audit, audit_entries
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
@@ -33,7 +33,6 @@ bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 #: At most this many rows on the page (the export has them all).
 PAGE_ROWS = 500
 CSV_COLUMNS = ("at", "user", "role", "action", "object", "detail")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: The days a filter may name: the day after exists, and midnight converts to UTC in any
 #: zone (a day at the calendar's edge would overflow ``datetime``).
 FIRST_DAY = date(1, 1, 2)
@@ -123,19 +122,12 @@ def _day(value: str | None) -> date | None:
     return day
 
 
-def _cell(value: str) -> str:
-    """A spreadsheet must not run a cell as a formula (CSV injection)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def csv_rows(entries: list[AuditEntry]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csvfile.writer(out)
     writer.writerow(CSV_COLUMNS)
     for e in entries:
-        writer.writerow(
-            [e.at.isoformat(), *(_cell(v) for v in (e.user, e.role, e.action, e.object, e.detail))]
-        )
+        writer.writerow([e.at.isoformat(), e.user, e.role, e.action, e.object, e.detail])
     return out.getvalue()
 
 

@@ -1,9 +1,9 @@
 """CSV exports of the report pages and of the period's records, for a spreadsheet to
-open without an import wizard. Never the caller's number."""
+open without an import wizard. Never the caller's number. Written by ``store.csvfile``
+(no cell runs as a formula)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from store import csvfile
 from store import models as m
 from store.linesettings import line_zone
 from store.reports.basis import ATTEMPT_OUTCOMES, Period, R, in_period
@@ -106,8 +107,8 @@ _EXPORTED = (
 )
 
 
-def _writer(out: io.StringIO, fmt: CsvFormat) -> Any:
-    return csv.writer(out, delimiter=fmt.separator, lineterminator="\r\n")
+def _writer(out: io.StringIO, fmt: CsvFormat) -> csvfile.SafeWriter:
+    return csvfile.writer(out, delimiter=fmt.separator)
 
 
 def _number(value: float | None, fmt: CsvFormat) -> str:
