@@ -13,8 +13,9 @@
   removed, the message stays as it is, reported, for the next run;
 * messages the ingester moved aside (``[voicemail] quarantine_dir``) longer ago than the
   same period: their folder, audio included, is removed;
-* caller numbers of transfer records that started more than ``transfer_numbers_days`` ago
-  (set to NULL; the records stay for the annual report);
+* caller numbers of transfer records that started, and of call records of calls that
+  arrived, more than ``transfer_numbers_days`` ago (set to NULL; the records stay for the
+  reports);
 * lines of Asterisk's CDR CSV (cdr_csv, ``start`` column), CEL CSV (cel_custom,
   ``eventtime``), queue_log (epoch first field, ``1795878642|fA-78443-caller|navigators|
   NONE|ENTERQUEUE||5145550123|1``) and our own log files (``2026-11-28 15:07:23,120 INFO
@@ -58,6 +59,7 @@ from store.privacy import (
     caller_data,
     digits,
     messages_due,
+    purge_call_numbers,
     purge_message,
     purge_transfer_numbers,
     record_file_purge,
@@ -104,6 +106,7 @@ class RetentionReport:
     #: Folders of messages the ingester moved aside (they may hold audio).
     quarantine: list[str] = field(default_factory=list)
     transfer_numbers: int = 0
+    call_numbers: int = 0
     files: list[FilePurge] = field(default_factory=list)
     #: What could not be purged although it should have been: the run failed at it.
     problems: list[str] = field(default_factory=list)
@@ -116,6 +119,7 @@ class RetentionReport:
             f"messages: {verb} {len(self.messages)}",
             f"messages moved aside: {verb} {len(self.quarantine)}",
             f"transfer records: {verb} the caller number of {self.transfer_numbers}",
+            f"call records: {verb} the caller number of {self.call_numbers}",
         ]
         out += [
             f"{f.kind} {f.path}: {verb} {f.removed} lines, kept {f.kept}"
@@ -150,6 +154,9 @@ def run_retention(
             session, config.voicemail.storage_dir, message_cutoff, now, message_days, report
         )
         report.transfer_numbers = purge_transfer_numbers(
+            session, now - timedelta(days=cfg.transfer_numbers_days), now, dry_run=dry_run
+        )
+        report.call_numbers = purge_call_numbers(
             session, now - timedelta(days=cfg.transfer_numbers_days), now, dry_run=dry_run
         )
     _purge_quarantine(engine, _quarantine_dir(config), message_cutoff, now, message_days, report)

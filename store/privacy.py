@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, inspect, select, update
 from sqlalchemy.orm import Session
 
+from store.calls import CallRecord
 from store.models import TransferRecord
 from store.voicemail import VoiceMessage, VoiceNote, audit
 
@@ -80,29 +81,55 @@ def purge_message(session: Session, message: VoiceMessage, days: int, now: datet
     )
 
 
-def purge_transfer_numbers(
-    session: Session, cutoff: datetime, now: datetime, *, dry_run: bool
+def _purge_numbers(
+    session: Session,
+    model: type[TransferRecord] | type[CallRecord],
+    started: Any,
+    label: str,
+    cutoff: datetime,
+    now: datetime,
+    dry_run: bool,
 ) -> int:
-    """Empty the caller number of transfer records started before ``cutoff`` (the records
-    stay for the report); commits and audits once. Returns how many (would) change."""
-    due = (TransferRecord.caller_number.is_not(None), TransferRecord.started_at < cutoff)
-    ids = list(session.scalars(select(TransferRecord.id).where(*due)))
+    due = (model.caller_number.is_not(None), started < cutoff)
+    ids = list(session.scalars(select(model.id).where(*due)))
     if dry_run or not ids:
         return len(ids)
-    session.execute(
-        update(TransferRecord).where(TransferRecord.id.in_(ids)).values(caller_number=None)
-    )
+    session.execute(update(model).where(model.id.in_(ids)).values(caller_number=None))
     audit(
         session,
         SYSTEM_USER,
         SYSTEM_ROLE,
         "purge",
-        "transfer_records",
-        f"caller_number emptied on {len(ids)} records started before {cutoff:%Y-%m-%d %H:%M} UTC",
+        model.__tablename__,
+        f"caller_number emptied on {len(ids)} {label} before {cutoff:%Y-%m-%d %H:%M} UTC",
         at=now,
     )
     session.commit()
     return len(ids)
+
+
+def purge_transfer_numbers(
+    session: Session, cutoff: datetime, now: datetime, *, dry_run: bool
+) -> int:
+    """Empty the caller number of transfer records started before ``cutoff`` (the records
+    stay for the report); commits and audits once. Returns how many (would) change."""
+    return _purge_numbers(
+        session,
+        TransferRecord,
+        TransferRecord.started_at,
+        "records started",
+        cutoff,
+        now,
+        dry_run,
+    )
+
+
+def purge_call_numbers(session: Session, cutoff: datetime, now: datetime, *, dry_run: bool) -> int:
+    """Empty the caller number of call records of calls that arrived before ``cutoff``
+    (the records stay for the reports); commits and audits once."""
+    return _purge_numbers(
+        session, CallRecord, CallRecord.arrived_at, "calls arrived", cutoff, now, dry_run
+    )
 
 
 def record_file_purge(session: Session, path: str, detail: str, now: datetime) -> None:
@@ -152,6 +179,15 @@ def caller_data(
         )
         if same_number(t.caller_number, number)
     ]
+    calls = [
+        c
+        for c in session.scalars(
+            select(CallRecord)
+            .where(CallRecord.caller_number.is_not(None))
+            .order_by(CallRecord.arrived_at)
+        )
+        if same_number(c.caller_number, number)
+    ]
     data: dict[str, Any] = {
         "exported_at": _plain(now),
         "number": number,
@@ -165,6 +201,7 @@ def caller_data(
             for m in messages
         ],
         "transfer_records": [_columns(t, skip=("key",)) for t in transfers],
+        "calls": [_columns(c, skip=("linkedid", "caller_uniqueid")) for c in calls],
     }
     audit(
         session,
@@ -172,7 +209,7 @@ def caller_data(
         role,
         "export",
         f"caller:…{digits(number)[-4:]}",
-        f"{len(messages)} messages, {len(transfers)} transfer records",
+        f"{len(messages)} messages, {len(transfers)} transfer records, {len(calls)} calls",
         at=now,
     )
     return data

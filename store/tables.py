@@ -2,7 +2,7 @@
 
 The tables are declared beside the code that reads and writes them, all on
 ``models.Base``: ``models`` (line settings, navigators, transfer records, the listener's
-command and status rows), ``accounts``, ``live`` and ``voicemail``. No module imports
+command and status rows), ``accounts``, ``calls``, ``live`` and ``voicemail``. No module imports
 another only to get its tables registered; what needs the whole schema at once (the
 Alembic environment, the check that the migrations match the models, a test that counts
 every table) takes ``metadata`` from here, and a new table is added to ``MODELS``.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from store import accounts, live, models, voicemail
+from store import accounts, calls, live, models, voicemail
 
 MODELS: tuple[type[models.Base], ...] = (
     models.SettingsVersion,
@@ -39,6 +39,8 @@ MODELS: tuple[type[models.Base], ...] = (
     voicemail.VoiceMessage,
     voicemail.VoiceNote,
     voicemail.AuditEntry,
+    calls.CallRecord,
+    calls.NavigatorActivity,
 )
 
 #: The schema: every table of ``MODELS`` (and only those).

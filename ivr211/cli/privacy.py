@@ -45,7 +45,7 @@ def cmd_privacy_export(args: argparse.Namespace, config: Config) -> int:
             out.write(text)
         print(
             f"{args.output}: {len(data['voice_messages'])} messages,"
-            f" {len(data['transfer_records'])} transfer records"
+            f" {len(data['transfer_records'])} transfer records, {len(data['calls'])} calls"
         )
     return 0
 

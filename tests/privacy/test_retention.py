@@ -17,6 +17,7 @@ from ivr211.cli import main
 from ivr211.config import Config, load_config
 from ivr211.retention import export_caller, purge_file, run_retention, same_number
 from store import models as m
+from store.calls import CallFact, CallRecord, CallSource, record_calls
 from store.facts import Kind, Outcome, Source, TransferFact
 from store.linesettings import SettingsStore
 from store.transfers import record_facts
@@ -367,6 +368,14 @@ def test_export_one_caller(store: SettingsStore, tmp_path: Path, storage: Path) 
                 transfer("t-other", NOW - timedelta(days=4), "8195550142"),
             ],
         )
+        record_calls(
+            session,
+            [
+                CallFact(linkedid=linkedid, at=NOW - timedelta(days=4), source=CallSource.FLOW,
+                         caller_number=number, route="queue")
+                for linkedid, number in (("c-mine", "4185550123"), ("c-other", "8195550142"))
+            ],
+        )  # fmt: skip
         session.commit()
     data = export_caller(engine, "418-555-0123", user="admin1", now=NOW)
     assert json.loads(json.dumps(data)) == data
@@ -377,7 +386,15 @@ def test_export_one_caller(store: SettingsStore, tmp_path: Path, storage: Path) 
     assert [t["linkedid"] for t in data["transfer_records"]] == ["t-mine"]
     assert data["transfer_records"][0]["caller_number"] == "14185550123"
     [row] = audits(engine)
-    assert row == ("admin1", "export", "caller:…0123", "2 messages, 1 transfer records")
+    assert [c["route"] for c in data["calls"]] == ["queue"]
+    assert data["calls"][0]["caller_number"] == "4185550123"
+    assert "linkedid" not in data["calls"][0]
+    assert row == (
+        "admin1",
+        "export",
+        "caller:…0123",
+        "2 messages, 1 transfer records, 1 calls",
+    )
 
 
 def test_cli_retention_and_export(
@@ -407,3 +424,34 @@ def test_cli_retention_and_export(
     assert exported["voice_messages"] == [] and exported["transfer_records"] == []
     assert main(["privacy", "export", "--number", "abc", "--config", str(config_path)]) == 2
     assert audits(store.engine)[-1][:2] == ("dpo", "export")
+
+
+def test_old_call_numbers_are_emptied_once_and_the_calls_stay(
+    store: SettingsStore, tmp_path: Path
+) -> None:
+    engine = store.engine
+    with Session(engine) as session:
+        record_calls(
+            session,
+            [
+                CallFact(
+                    linkedid=name,
+                    at=NOW - timedelta(days=age),
+                    source=CallSource.FLOW,
+                    caller_number="4185550123",
+                    route="queue",
+                )
+                for name, age in (("old", 400), ("young", 5))
+            ],
+        )
+        session.commit()
+    report = run_retention(engine, config_for(tmp_path, transfer_numbers_days=365), NOW)
+    assert report.call_numbers == 1
+    assert "call records: purged the caller number of 1" in report.lines()
+    with Session(engine) as session:
+        rows = session.execute(select(CallRecord.linkedid, CallRecord.caller_number))
+        assert dict(rows.all()) == {"old": None, "young": "4185550123"}
+    [row] = audits(engine)
+    assert row[:3] == ("system", "purge", "calls")
+    assert row[3].startswith("caller_number emptied on 1 calls arrived before")
+    assert run_retention(engine, config_for(tmp_path), NOW).call_numbers == 0

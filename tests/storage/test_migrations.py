@@ -35,6 +35,8 @@ TABLES = {
     "closed_menu_keys",
     "navigators",
     "transfer_records",
+    "calls",
+    "navigator_activity",
     "commands",
     "listener_status",
     "users",
@@ -55,7 +57,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0009"
+    assert current_revision(engine) == head_revision() == "0010"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 
