@@ -48,9 +48,9 @@ MAX_USAGE_LINES: Final = 200
 LINE_LIMIT: Final = 64 * 1024
 
 _HEADER_LINE = re.compile(r"(agi_[a-z0-9_]+): ?(.*)")
-_SUCCESS = re.compile(
-    r"200 result=(?P<result>\S*)(?: \((?P<data>.*)\))?(?P<extra>(?: [A-Za-z_]+=\S*)*)"
-)
+_SUCCESS_PREFIX = "200 result="
+_RESULT = re.compile(r"\S*")
+_EXTRA_PAIR = re.compile(r"[A-Za-z_]+=\S*")
 _STATUS = re.compile(r"(?P<code>[1-9]\d\d)(?P<sep>[ -])(?P<text>.*)")
 _ARG_KEY = re.compile(r"agi_arg_(\d+)")
 
@@ -228,20 +228,61 @@ def parse_reply_line(line: str) -> Reply:
     >>> parse_reply_line("200 result= (timeout)").result
     ''
     """
-    success = _SUCCESS.fullmatch(line)
+    success = _split_success(line)
     if success is not None:
-        extra = dict(pair.split("=", 1) for pair in success.group("extra").split(" ") if pair)
-        return Reply(
-            code=200,
-            result=success.group("result"),
-            data=success.group("data"),
-            extra=extra,
-            lines=(line,),
-        )
+        result, data, extra = success
+        return Reply(code=200, result=result, data=data, extra=extra, lines=(line,))
     status = _STATUS.fullmatch(line)
     if status is None or status.group("code") == "200":
         raise AgiProtocolError(f"unreadable reply line {line[:120]!r}")
     return Reply(code=int(status.group("code")), lines=(line,))
+
+
+def _split_success(line: str) -> tuple[str, str | None, dict[str, str]] | None:
+    """``200 result=<result>[ (<data>)][ key=value...]`` -> (result, data, extra), else None.
+
+    The data runs to the *last* ``)`` that only ``key=value`` pairs follow (``(Jean
+    (bureau))`` is one value). Read in one pass from the right: the regular expression
+    this replaces backtracked over every ``)`` and took seconds on one 64 KiB line, the
+    whole server's loop with it.
+    """
+    if not line.startswith(_SUCCESS_PREFIX) or "\n" in line:
+        return None
+    matched = _RESULT.match(line, len(_SUCCESS_PREFIX))
+    result = matched.group() if matched else ""
+    rest = line[len(_SUCCESS_PREFIX) + len(result) :]
+    data: str | None = None
+    if rest.startswith(" ("):
+        close = _data_end(rest)
+        if close is None:
+            return None
+        data, rest = rest[2:close], rest[close + 1 :]
+    extra = _extra_pairs(rest)
+    return None if extra is None else (result, data, extra)
+
+
+def _data_end(rest: str) -> int | None:
+    """Index in ``rest`` (`` (data) k=v...``) of the ``)`` that ends the data."""
+    end = len(rest)
+    while True:
+        if end >= 3 and rest[end - 1] == ")":
+            return end - 1
+        space = rest.rfind(" ", 0, end)
+        if space < 0 or not _EXTRA_PAIR.fullmatch(rest, space + 1, end):
+            return None
+        end = space
+
+
+def _extra_pairs(rest: str) -> dict[str, str] | None:
+    """`` endpos=17760 k=v`` -> {"endpos": "17760", "k": "v"}; None if not such pairs."""
+    if not rest:
+        return {}
+    if not rest.startswith(" "):
+        return None
+    pairs = rest[1:].split(" ")
+    if not all(_EXTRA_PAIR.fullmatch(pair) for pair in pairs):
+        return None
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 def _decode(line: bytes) -> str:

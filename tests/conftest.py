@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine
 
 from ivr211.config import DEFAULT_SEED
@@ -27,6 +28,17 @@ from store.db import make_engine, upgrade
 from store.linesettings import SettingsStore, seed_if_empty
 
 NO_POSTGRES_ENV = "IVR211_TEST_NO_POSTGRES"
+
+#: The fuzz tests of the parsers that read outside input (``test_*_fuzz.py``): "ci" by
+#: default, a few dozen inputs each and the same ones every run; "nightly"
+#: (``HYPOTHESIS_PROFILE=nightly``, ``make fuzz-nightly``) 12,000 each, over 100,000 in
+#: all. No deadline: a slow input is not a failure (a hang is, each test bounds its own).
+FUZZ_INPUTS = {"ci": 40, "nightly": 12_000}
+settings.register_profile("ci", max_examples=FUZZ_INPUTS["ci"], deadline=None, derandomize=True)
+settings.register_profile(
+    "nightly", max_examples=FUZZ_INPUTS["nightly"], deadline=None, print_blob=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @dataclass(frozen=True)
