@@ -394,18 +394,22 @@ class AmiLink:
         except Exception:
             log.exception("AMI: cannot read event %r", message)
             return
-        for watch in list(self._watches):
-            try:
-                watch._offer(event)
-            except Exception:
-                log.exception("AMI: event watch failed on %s", event.get("Event"))
-        for callback in list(self._subscribers):
+        self._on_event(event)
+
+    def _on_event(self, event: Event) -> None:
+        if self._watches:
+            for watch in list(self._watches):
+                try:
+                    watch._offer(event)
+                except Exception:
+                    log.exception("AMI: event watch failed on %s", event.get("Event"))
+        for callback in tuple(self._subscribers):
             try:
                 result = callback(event)
             except Exception:
                 log.exception("AMI: event callback %r failed on %s", callback, event.get("Event"))
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 task = asyncio.ensure_future(result)
                 self._tasks.add(task)
                 task.add_done_callback(self._task_done)

@@ -9,6 +9,14 @@ with two of their traps guarded (measured against Asterisk 22,
   than ``max_message_bytes`` is dropped (and logged) and the stream resynchronises on
   the next blank line.
 
+An event (a message that starts with ``Event:``) is read once, straight into the plain
+dict the subscribers get (:func:`read_event`), with the result panoramisk's ``Message``
+and :func:`to_event` would give: building the ``Message`` (a case-insensitive dict) and
+converting it cost three quarters of the listener's time per event. A message this
+reading does not cover exactly (a reply to an action, an event carrying an
+``ActionID``, ``CommandID``, ``Result`` or ``Content`` header, two headers differing
+only by case, ``Shutdown``) goes through panoramisk as before.
+
 :class:`LinkManager` hands every message and the loss of the connection to its link,
 drops the actions left unanswered (never re-sent) and leaves the keepalive to the link.
 """
@@ -25,7 +33,16 @@ from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-__all__ = ["BANNER", "EOM", "MIB", "AmiProtocol", "Event", "LinkManager", "to_event"]
+__all__ = [
+    "BANNER",
+    "EOM",
+    "MIB",
+    "AmiProtocol",
+    "Event",
+    "LinkManager",
+    "read_event",
+    "to_event",
+]
 
 log = logging.getLogger("listener.ami")  # the link's log: one name for what the AMI does
 
@@ -44,6 +61,52 @@ def to_event(message: Mapping[str, Any]) -> Event:
         if key == "content" and not value:
             continue
         event[str(key)] = "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+    return event
+
+
+#: Headers panoramisk reads with a meaning of its own (lower case): the id of the action
+#: a message answers, an unquoted ``Result``, the body of a reply.
+_OWN_HEADERS = frozenset({"actionid", "commandid", "result", "content"})
+_EVENT = "Event: "
+
+
+_PLAIN: dict[tuple[str, ...], bool] = {}  # header names of an event -> read_event reads it
+_PLAIN_MAX = 4096  # distinct layouts remembered (a few dozen in practice)
+
+
+def _plain_headers(names: tuple[str, ...]) -> bool:
+    """No two of ``names`` differ only by case, none is one panoramisk reads itself."""
+    plain = _PLAIN.get(names)
+    if plain is None:
+        lowered = set(map(str.lower, names))
+        plain = len(lowered) == len(names) and lowered.isdisjoint(_OWN_HEADERS)
+        if len(_PLAIN) >= _PLAIN_MAX:
+            _PLAIN.clear()
+        _PLAIN[names] = plain
+    return plain
+
+
+def read_event(block: str) -> Event | None:
+    """The event in ``block`` (one message, stripped, without its blank line) as
+    ``to_event(Message.from_line(block))`` gives it, when panoramisk would hand it to
+    ``dispatch`` as it is: it starts with ``Event:``, carries none of the headers
+    panoramisk reads itself, no two header names differ only by case, it is not
+    ``Shutdown``. Anything else: None (let panoramisk read it)."""
+    if not block.startswith(_EVENT):
+        return None
+    event: Event = {}
+    for line in block.split("\r\n"):
+        key, sep, value = line.partition(": ")
+        if sep:
+            if key in event:
+                event[key] = f"{event[key]}\n{value}"
+            else:
+                event[key] = value
+    if not _plain_headers(tuple(event)):
+        return None
+    name = event["Event"]
+    if "\n" in name or name.lower() == "shutdown":
+        return None
     return event
 
 
@@ -86,14 +149,15 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
 
     def _split(self, text: str) -> None:
         limit = self.max_message_chars
-        while text:
-            end = text.find(EOM)
+        pos, size = 0, len(text)  # read in place: no copy of what is left after each message
+        while pos < size:
+            end = text.find(EOM, pos)
             if self._discarding:
                 if end < 0:
-                    self._discarded += max(0, len(text) - 3)
-                    self._pending = text[-3:]
+                    self._discarded += max(0, size - pos - 3)
+                    self._pending = text[max(pos, size - 3) :]
                     return
-                self._discarded += end
+                self._discarded += end - pos
                 log.error(
                     "AMI: dropped a message of about %d bytes (limit %d)",
                     self._discarded,
@@ -101,23 +165,30 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
                 )
                 self._discarding = False
                 self._discarded = 0
-                text = text[end + len(EOM) :]
+                pos = end + len(EOM)
                 continue
             if end < 0:
-                if len(text) > limit:
+                if size - pos > limit:
                     self._discarding = True
-                    self._discarded = len(text) - 3
-                    self._pending = text[-3:]
+                    self._discarded = size - pos - 3
+                    self._pending = text[size - 3 :]
                 else:
-                    self._pending = text
+                    self._pending = text[pos:]
                 return
-            block, text = text[:end], text[end + len(EOM) :]
-            if len(block) > limit:
-                log.error("AMI: dropped a message of %d bytes (limit %d)", len(block), limit)
-                continue
-            self._handle_block(block.strip())
+            if end - pos > limit:
+                log.error("AMI: dropped a message of %d bytes (limit %d)", end - pos, limit)
+            else:
+                self._handle_block(text[pos:end].strip())
+            pos = end + len(EOM)
 
     def _handle_block(self, block: str) -> None:
+        event = read_event(block)
+        if event is not None:
+            try:
+                self.factory.dispatch_event(event)
+            except Exception:
+                log.exception("AMI: message not handled: %.200r", block)
+            return
         message = Message.from_line(block)
         if message is None:
             return
@@ -148,6 +219,8 @@ class LinkCallbacks(Protocol):
 
     def _on_message(self, message: Any) -> None: ...
 
+    def _on_event(self, event: Event) -> None: ...
+
     def _on_connection_lost(self, exc: object) -> None: ...
 
 
@@ -161,6 +234,10 @@ class LinkManager(Manager):  # type: ignore[misc]
     def dispatch(self, event: Any) -> list[str]:
         self._link._on_message(event)
         return []
+
+    def dispatch_event(self, event: Event) -> None:
+        """An event already read by :func:`read_event`."""
+        self._link._on_event(event)
 
     def connection_lost(self, exc: object) -> None:
         self._connected = False
