@@ -69,6 +69,7 @@ nor why an unanswered consultation hung up when no cause or dial status says it.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -165,15 +166,17 @@ def parse_eventtime(text: str, tz: tzinfo) -> tuple[datetime, bool]:
     first occurrence is taken (the key of a fact never depends on its time).
     """
     value = text.strip()
-    if _EPOCH.match(value):
-        return datetime.fromtimestamp(float(value), UTC), "." in value
     try:
+        if _EPOCH.match(value):
+            return datetime.fromtimestamp(float(value), UTC), "." in value
         local = datetime.strptime(
             value, "%Y-%m-%d %H:%M:%S.%f" if "." in value else "%Y-%m-%d %H:%M:%S"
         )
-    except ValueError:
-        raise CelError(f"eventtime not understood: {text!r}") from None
-    return local.replace(tzinfo=tz).astimezone(UTC), "." in value
+        return local.replace(tzinfo=tz).astimezone(UTC), "." in value
+    except (ValueError, OverflowError, OSError):
+        # 99999999999999: "year 3170843 is out of range"; 9999-12-31 23:59:59 in a zone
+        # behind UTC: "date value out of range".
+        raise CelError(f"eventtime not understood: {text[:60]!r}") from None
 
 
 def _extra(text: str) -> Mapping[str, object]:
@@ -181,7 +184,8 @@ def _extra(text: str) -> Mapping[str, object]:
         return {}
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
+        # Not JSON, an integer of more than 4300 digits, or arrays nested too deep.
         return {"extra": text}
     return value if isinstance(value, dict) else {"extra": text}
 
@@ -224,7 +228,14 @@ def read_rows(lines: Iterable[str], tz: tzinfo) -> Iterator[CelRow]:
     with its own tolerant loop.
     """
     columns: Sequence[str] = COLUMNS
-    for number, fields in enumerate(csv.reader(lines)):
+    reader = csv.reader(lines)
+    for number in itertools.count():
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field longer than csv's field_size_limit
+            raise CelError(f"line {reader.line_num}: {exc}") from None
         if number == 0 and (named := header_columns(fields)) is not None:
             columns = named
             continue
