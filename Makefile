@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 CONFIG ?= config/ivr211.sample.toml
 
-.PHONY: run test venv install install-test system-test-deps lint typecheck dialplan-lint pytest prompts clean
+.PHONY: run test venv install install-test system-test-deps lint typecheck dialplan-lint pytest fuzz-nightly prompts clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ pytest: install-test
 
 ## test: install the test dependencies and run every check and the whole suite
 test: install-test lint typecheck dialplan-lint pytest
+
+## fuzz-nightly: the parsers' fuzz tests with the "nightly" hypothesis profile (12,000
+## inputs each, over 100,000 in all; tests/conftest.py); `make test` runs them small ("ci")
+FUZZ_TESTS := tests/agi/test_agi_fuzz.py tests/listener/test_ami_fuzz.py \
+	tests/listener/test_cel_fuzz.py tests/voicemail/test_message_info_fuzz.py
+fuzz-nightly: install-test
+	HYPOTHESIS_PROFILE=nightly $(BIN)/pytest -q --hypothesis-show-statistics $(FUZZ_TESTS)
 
 ## prompts: generate the 8 kHz prompt audio for both languages (espeak-ng + sox)
 prompts: install system-test-deps
