@@ -452,8 +452,18 @@ def record_calls(
     rows = [
         _row(fact, sources[linkedid], zone, navigators, stamp) for linkedid, fact in merged.items()
     ]
+    # The roll-ups of the days these calls were on before and are on after (store.rollups).
+    from store import rollups  # here: store.rollups reads this module's tables
+
+    rollups.lock_call_writes(session)
+    days: set[date] = set()
     for chunk in _chunks(rows):
-        session.execute(_upsert(session, chunk))
+        linkedids = [row["linkedid"] for row in chunk]
+        days.update(
+            session.scalars(select(CallRecord.local_date).where(CallRecord.linkedid.in_(linkedids)))
+        )
+        days.update(session.scalars(_upsert(session, chunk).returning(CallRecord.local_date)))
+    rollups.refresh_call_days(session, days)
     return len(rows)
 
 
@@ -497,7 +507,19 @@ def record_activity(session: Session, facts: Iterable[ActivityFact]) -> int:
         else:
             raise CallStoreError(f"no idempotent insert for the {dialect} database")
         stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(NavigatorActivity.key)
-        inserted += len(list(session.scalars(stmt)))
+        new_keys = set(session.scalars(stmt))
+        inserted += len(new_keys)
+        # Intervals never change once written: the roll-up is added to (store.rollups).
+        from store import rollups  # here: store.rollups reads this module's tables
+
+        rollups.add_activity(
+            session,
+            [
+                (r["navigator_id"], r["state"], r["started_at"], r["ended_at"])
+                for r in chunk
+                if r["key"] in new_keys
+            ],
+        )
     return inserted
 
 

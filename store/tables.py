@@ -2,17 +2,17 @@
 
 The tables are declared beside the code that reads and writes them, all on
 ``models.Base``: ``models`` (line settings, navigators, transfer records, the listener's
-command and status rows), ``accounts``, ``calls``, ``live`` and ``voicemail``. No module imports
-another only to get its tables registered; what needs the whole schema at once (the
-Alembic environment, the check that the migrations match the models, a test that counts
-every table) takes ``metadata`` from here, and a new table is added to ``MODELS``.
+command and status rows), ``accounts``, ``calls``, ``rollups``, ``live`` and ``voicemail``.
+No module imports another only to get its tables registered; what needs the whole schema
+at once (the Alembic environment, the check that the migrations match the models, a test
+that counts every table) takes ``metadata`` from here, and a new table is added to ``MODELS``.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from store import accounts, calls, live, models, voicemail
+from store import accounts, calls, live, models, rollups, voicemail
 
 MODELS: tuple[type[models.Base], ...] = (
     models.SettingsVersion,
@@ -41,6 +41,11 @@ MODELS: tuple[type[models.Base], ...] = (
     voicemail.AuditEntry,
     calls.CallRecord,
     calls.NavigatorActivity,
+    rollups.CallHourRollup,
+    rollups.CallWaitRollup,
+    rollups.CallPathRollup,
+    rollups.CallNavigatorRollup,
+    rollups.ActivityRollup,
 )
 
 #: The schema: every table of ``MODELS`` (and only those).

@@ -37,6 +37,11 @@ TABLES = {
     "transfer_records",
     "calls",
     "navigator_activity",
+    "call_hour_rollups",
+    "call_wait_rollups",
+    "call_path_rollups",
+    "call_navigator_rollups",
+    "activity_rollups",
     "commands",
     "listener_status",
     "users",
@@ -57,7 +62,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0010"
+    assert current_revision(engine) == head_revision() == "0011"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 

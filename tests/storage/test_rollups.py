@@ -1,0 +1,148 @@
+"""The roll-ups stay equal to the same sums taken from the raw tables, whatever order the
+sources complete a call in, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, true
+from sqlalchemy.orm import Session
+
+from store import rollups
+from store.calls import (
+    ActivityFact,
+    CallFact,
+    CallSource,
+    QueueOutcome,
+    record_activity,
+    record_calls,
+)
+from store.navigators import add_navigator
+
+# 00:00:30 on April 1, 2027 in Montréal (EDT): fiscal 2027; the flow saw the call 40 s
+# earlier, on March 31 (fiscal 2026).
+JOINED = datetime(2027, 4, 1, 4, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def session(migrated_engine: Engine) -> Iterator[Session]:
+    with Session(migrated_engine, expire_on_commit=False) as sess:
+        add_navigator(sess, "alice", "Alice", "PJSIP/nav-alice")
+        sess.commit()
+        yield sess
+
+
+def table_rows(session: Session, model: type[Any]) -> list[tuple[Any, ...]]:
+    return sorted(tuple(row) for row in session.execute(select(model.__table__)).all())
+
+
+def raw_rows(session: Session, model: type[Any]) -> list[tuple[Any, ...]]:
+    dialect = session.get_bind().dialect.name
+    query = rollups.call_aggregate(model.__tablename__, dialect, true())
+    return sorted(tuple(row) for row in session.execute(query).all())
+
+
+def assert_rollups_match(session: Session) -> None:
+    for model in rollups.CALL_ROLLUPS:
+        assert table_rows(session, model) == raw_rows(session, model), model.__tablename__
+
+
+def ami(linkedid: str, at: datetime, **changes: Any) -> CallFact:
+    fact = CallFact(
+        linkedid=linkedid,
+        at=at,
+        source=CallSource.AMI,
+        queue="navigators",
+        queue_joined_at=at,
+        queue_outcome=QueueOutcome.ANSWERED,
+        wait_s=30.4,
+        answered_interface="PJSIP/nav-alice",
+        talk_s=120.0,
+    )
+    return replace(fact, **changes)
+
+
+def flow(linkedid: str, at: datetime, **changes: Any) -> CallFact:
+    fact = CallFact(
+        linkedid=linkedid,
+        at=at,
+        source=CallSource.FLOW,
+        line_state="hours",
+        language="fr",
+        path="lang:fr/main:1",
+        route="queue",
+    )
+    return replace(fact, **changes)
+
+
+def test_a_call_moved_to_the_previous_day_leaves_the_later_day(session: Session) -> None:
+    record_calls(session, [ami("a.1", JOINED)])
+    session.commit()
+    (hour,) = session.scalars(select(rollups.CallHourRollup)).all()
+    assert (hour.local_date, hour.language, hour.answered) == (date(2027, 4, 1), "", 1)
+    (wait,) = session.scalars(select(rollups.CallWaitRollup)).all()
+    assert (wait.outcome, wait.seconds) == ("answered", 31)  # 30.4 s rounded up
+    record_calls(session, [flow("a.1", JOINED - timedelta(seconds=40))])
+    session.commit()
+    (hour,) = session.scalars(select(rollups.CallHourRollup)).all()
+    assert (hour.local_date, hour.local_hour, hour.language) == (date(2027, 3, 31), 23, "fr")
+    assert (hour.received, hour.offered, hour.answered, hour.talk_s) == (1, 1, 1, 120.0)
+    assert_rollups_match(session)
+
+
+def test_rollups_equal_the_raw_sums_after_mixed_batches(session: Session) -> None:
+    start = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # the night clocks go back
+    facts = []
+    for n in range(40):
+        at = start + timedelta(minutes=17 * n)
+        outcome = (QueueOutcome.ANSWERED, QueueOutcome.ABANDONED, QueueOutcome.FULL)[n % 3]
+        facts.append(flow(f"c.{n}", at, language=("fr", "en", None)[n % 3]))
+        facts.append(ami(f"c.{n}", at + timedelta(seconds=20), queue_outcome=outcome))
+    record_calls(session, facts[::2])
+    session.commit()
+    assert_rollups_match(session)
+    record_calls(session, facts[1::2])
+    record_calls(session, [ami("c.0", start, wait_s=99.0)])  # known values stay
+    session.commit()
+    assert_rollups_match(session)
+    assert sum(r.calls for r in session.scalars(select(rollups.CallWaitRollup))) == 27
+
+
+def test_rebuild_gives_what_the_writes_kept(session: Session) -> None:
+    record_calls(session, [ami("b.1", JOINED), flow("b.2", JOINED, research_message=True)])
+    record_activity(
+        session,
+        [
+            ActivityFact("PJSIP/nav-alice", "logged_in", JOINED, JOINED + timedelta(hours=2)),
+            ActivityFact("PJSIP/nav-bob", "paused", JOINED, JOINED + timedelta(minutes=90)),
+        ],
+    )
+    session.commit()
+    kept = {
+        model: table_rows(session, model)
+        for model in (*rollups.CALL_ROLLUPS, rollups.ActivityRollup)
+    }
+    counts = rollups.rebuild(session)
+    session.commit()
+    assert counts["call_hour_rollups"] == 2
+    for model, rows in kept.items():
+        assert table_rows(session, model) == rows
+
+
+def test_activity_is_cut_at_local_hours_and_counted_once(session: Session) -> None:
+    begin = datetime(2026, 11, 1, 5, 20, tzinfo=UTC)  # 01:20 EDT; at 06:00 UTC, 01:00 EST
+    pause = ActivityFact("PJSIP/nav-alice", "paused", begin, begin + timedelta(minutes=70))
+    record_activity(session, [pause])
+    record_activity(session, [pause])  # replayed: nothing added
+    session.commit()
+    rows = table_rows(session, rollups.ActivityRollup)
+    (navigator,) = {row[2] for row in rows}
+    assert navigator != 0
+    # 40 min in the first 1 a.m. (EDT), 30 min in the second (EST): one local hour.
+    assert [(row[0], row[1], row[3], row[4]) for row in rows] == [
+        (date(2026, 11, 1), 1, "paused", 4200.0)
+    ]
