@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from dashboard import admin, audit, auth, console, db, i18n, reports, research, status
+from dashboard import admin, audit, auth, console, db, i18n, reports, research, status, wallboard
 from dashboard.options import DashboardOptions
 from dashboard.roles import allowed_roles, current_role, guard, has_role, role_label
 from dashboard.secret import load_secret_key, random_secret
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 #: the user's role may open it. Name a blueprint's landing page "<blueprint>.index".
 NAV_ITEMS: tuple[tuple[str, Any], ...] = (
     ("console.index", _l("Console")),
+    ("wallboard.index", _l("Tableau mural")),
     ("reports.index", _l("Rapports")),
     ("research.index", _l("Recherche")),
     ("admin.index", _l("Administration")),
@@ -127,7 +128,16 @@ class RowIdConverter(IntegerConverter):
 
 
 #: Every blueprint, in the order they are registered; each sets its own ``url_prefix``.
-BLUEPRINTS = (auth.bp, status.bp, reports.bp, admin.bp, console.bp, research.bp, audit.bp)
+BLUEPRINTS = (
+    auth.bp,
+    status.bp,
+    reports.bp,
+    admin.bp,
+    console.bp,
+    research.bp,
+    audit.bp,
+    wallboard.bp,
+)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -50,3 +50,5 @@ class DashboardOptions:
     #: Tells the research team (``[notify]``) that a research account's password was
     #: reset or such an account created; None: nobody is told (the audit row stays).
     on_research_account_change: Callable[[AccountChange], object] | None = None
+    #: The wallboard's service level counts the calls answered within this many seconds.
+    service_level_s: float = 30.0

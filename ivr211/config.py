@@ -161,6 +161,8 @@ class DashboardConfig(_Section):
     login_window_s: float = Field(default=900.0, gt=0)
     login_address_max_failures: int = Field(default=50, ge=1)
     heartbeat_stale_s: float = Field(default=30.0, gt=0)
+    #: The wallboard's service level: the share of queued calls answered within this.
+    service_level_s: float = Field(default=30.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _plain_http_only_on_loopback(self) -> DashboardConfig:

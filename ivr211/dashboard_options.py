@@ -32,6 +32,7 @@ def dashboard_options(config: Config | None = None) -> DashboardOptions:
         login_window_s=conf.login_window_s,
         login_address_max_failures=conf.login_address_max_failures,
         heartbeat_stale_s=conf.heartbeat_stale_s,
+        service_level_s=conf.service_level_s,
         settings_cache_s=config.line.settings_cache_s,
         voicemail_storage_dir=config.voicemail.storage_dir,
         on_research_account_change=account_change_hook(config),
