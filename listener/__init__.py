@@ -8,6 +8,8 @@ What lives here: the link (``ami``, over ``ami_wire``), the pure readers that co
 transfer facts (``interpreter`` from the event stream, ``cel`` and ``reconcile`` from
 Asterisk's CEL file, one ``outcome`` rule for both), the navigators' actions
 (``actions``, ``action_types``, ``legs``), the live presence tracker (``live``), the
+callers' call records and the navigators' activity (``calls``, pure, written by
+``callwriter`` with its own spool), the
 line's values pushed to Asterisk (``pbxvalues``), the record writer and its spool
 (``writer``, ``spool``), the process that puts them together (``service``) and the
 reader of the lab's recordings (``transcripts``).

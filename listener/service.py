@@ -19,6 +19,11 @@ first pass (a consultation still ringing) is complete in CEL by then.
 One listener at a time runs on a spool (and so on an AMI link): :meth:`run` takes the
 spool's lock (:class:`~listener.spool.SpoolLock`) before anything else, and a second one
 is refused with :class:`~listener.spool.SpoolBusy`.
+The :class:`~listener.calls.CallFollower` (pure) concludes the callers' call records and
+the navigators' activity intervals from the same events; the
+:class:`~listener.callwriter.CallWriter` writes them (its own spool beside the transfer
+spool); when the link drops the follower forgets what was in progress, which the
+reconciliation from CEL and queue_log fills.
 The :class:`~listener.live.LiveTracker` follows presence and calls waiting; its snapshot
 goes to the live tables (``store.live``) from a thread, at most every ``live_write_s``
 and on change. When the link is back it is rebuilt from ``QueueStatus`` and ``Status``.
@@ -61,6 +66,8 @@ from listener.actions import (
     QueueMember,
 )
 from listener.ami import ActionTimeout, AmiLink, Event, LinkDown, LinkOptions, LinkState
+from listener.calls import DEFAULT_WRAPUP_S, CallFollower
+from listener.callwriter import CallWriter, spool_path_for
 from listener.cel import DEFAULT_NOANSWER_TIMEOUT_S
 from listener.interpreter import Interpreter
 from listener.live import LiveTracker
@@ -118,6 +125,8 @@ class ListenerOptions:
     pbx_push_s: float = 2.0
     #: The PBX host's zone, for CEL rows written without an offset (None: the line's).
     pbx_timezone: tzinfo | None = None
+    #: The navigators' queue ``wrapuptime`` (queues.conf): after-call work after each call.
+    wrapup_s: float = DEFAULT_WRAPUP_S
 
 
 class _Directory:
@@ -198,6 +207,8 @@ class ListenerService:
             dialable=self.directory.dialable,
         )
         self.writer: RecordWriter | None = None
+        self.calls = CallFollower(wrapup_s=self.options.wrapup_s)
+        self.call_writer: CallWriter | None = None
         self.spool_lock = SpoolLock(self.options.spool_path)
         self.pbx = PbxValues(self.link, self._line_values, self.options.pbx_push_s)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -236,12 +247,14 @@ class ListenerService:
         mark = await asyncio.to_thread(self._last_heartbeat)
         await asyncio.to_thread(self._refresh_settings)
         self.writer = RecordWriter(self.engine, self.options.spool_path)
+        self.call_writer = CallWriter(self.engine, spool_path_for(self.options.spool_path))
         if mark is not None and self.options.cel_path is not None:
             log.info("reconciling from CEL since the last listener's heartbeat %s", mark)
             self._start_reconcile(mark)
         self.link.subscribe(self._feed_live)
         self.link.subscribe(self.tracker.feed)
         self.link.subscribe(self._interpret)
+        self.link.subscribe(self._follow_calls)
         self.link.subscribe(self.pbx.on_event)
         pbx_task = asyncio.ensure_future(self.pbx.run())
         for companion in self.options.companions:
@@ -284,6 +297,8 @@ class ListenerService:
             commands.abandon_running(session, datetime.now(UTC), "the listener stopped")
         if self.writer is not None:
             self.writer.close(timeout=10.0)
+        if self.call_writer is not None:
+            self.call_writer.close(timeout=10.0)
         self._status_pool.shutdown(wait=True)
         self._live_pool.submit(self._write_live, LiveSnapshot.empty(), False, datetime.now(UTC))
         self._live_pool.shutdown(wait=True)
@@ -294,6 +309,11 @@ class ListenerService:
         facts = self.interpreter.feed(event, datetime.now(UTC))
         if facts:
             self._submit(facts)
+
+    def _follow_calls(self, event: Event) -> None:
+        facts = self.calls.feed(event, datetime.now(UTC))
+        if facts and self.call_writer is not None:
+            self.call_writer.submit(facts)
 
     def _submit(self, facts: list[TransferFact]) -> None:
         if self.writer is not None and facts:
@@ -306,6 +326,7 @@ class ListenerService:
             self._was_connected = False
             self._disconnected_at = state.at
             self.tracker.reset()
+            self.calls.reset()
             self._submit(self.interpreter.reset())
         elif state.state == "connected":
             if self._disconnected_at is not None and self.options.cel_path is not None:
