@@ -484,7 +484,9 @@ class CallFollower:
         if route not in ROUTES:
             route = None
         language: str | None = None
-        if flow.get(VAR_INTERPRETER) == "1":
+        if route == "hangup":
+            pass  # IVR_LANG holds the default then: only the flow knows if one was chosen
+        elif flow.get(VAR_INTERPRETER) == "1":
             language = "interpreter"
         elif flow.get(VAR_LANG) in LANGUAGES:
             language = flow[VAR_LANG]

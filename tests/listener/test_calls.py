@@ -495,3 +495,85 @@ def test_pause_intervals_are_stored_once(session: Session) -> None:
         ("paused", "still lunch"),
         ("paused", "meeting"),
     ]
+
+
+# ---- the flow's variables -------------------------------------------------------------
+
+
+def with_varsets(
+    events: list[tuple[datetime, dict[str, str]]],
+    uid: str,
+    before: str,
+    varsets: list[tuple[str, str, str]],
+) -> list[tuple[datetime, dict[str, str]]]:
+    """``events`` with VarSets of the caller's channel put before its first ``before``
+    event: each a recorded VarSet of that channel (same headers) with another variable,
+    value and context, as the project's dialplan and flow set them (2m, 6a)."""
+    mine = [(i, t, m) for i, (t, m) in enumerate(events) if m.get("Uniqueid") == uid]
+    index = next(i for i, _, m in mine if m.get("Event") == before)
+    received_at, recorded = next((t, m) for _, t, m in mine if m.get("Event") == "VarSet")
+    added = [
+        (received_at, dict(recorded, Variable=name, Value=value, Context=context))
+        for name, value, context in varsets
+    ]
+    return [*events[:index], *added, *events[index:]]
+
+
+FLOW = "ivr211-incoming"
+
+
+def test_the_flows_variables_and_the_queue_exit_route() -> None:
+    uid = "p3-574-caller"
+    decided = [
+        ("IVR_ROUTE", "queue", FLOW),
+        ("__IVR_LANG", "en", FLOW),
+        ("__IVR_PATH", "open/lang:en/main:1", FLOW),
+        ("__IVR_INTERPRETER", "0", FLOW),
+        ("IVR_LINE_STATE", "hours", FLOW),
+        ("__IVR_LANG", "fr", "ivr211-queue"),  # a later value does not replace the decision
+    ]
+    events = with_varsets(stream(P3), uid, "QueueCallerJoin", decided)
+    # after QUEUESTATUS=TIMEOUT the queue-exit menu (a second pass of the flow) decides
+    exit_menu = [("IVR_ROUTE", "", "ivr211-queue"), ("IVR_ROUTE", "research", "ivr211-queue")]
+    events = with_varsets(events, uid, "Hangup", exit_menu)
+    call = calls_of(replay(P3, events=events))[uid]
+    assert (call.route, call.language, call.path, call.line_state) == (
+        "queue",
+        "en",
+        "open/lang:en/main:1",
+        "hours",
+    )
+    assert (call.queue_outcome, call.exit_route) == (QueueOutcome.TIMEOUT, "research")
+
+
+def test_the_interpreters_path_is_its_own_language() -> None:
+    uid = "p2a-574-caller"
+    varsets = [("IVR_ROUTE", "queue", FLOW), ("__IVR_LANG", "fr", FLOW)]
+    varsets.append(("__IVR_INTERPRETER", "1", FLOW))
+    call = calls_of(replay(P2, events=with_varsets(stream(P2), uid, "QueueCallerJoin", varsets)))[
+        uid
+    ]
+    assert call.language == "interpreter"
+
+
+def test_the_fallback_makes_the_flows_variables_unknown() -> None:
+    """The flow set a route, then broke: the dialplan's fallback ran (its own VarSets)."""
+    uid = "p2a-574-caller"
+    varsets = [
+        ("IVR_ROUTE", "research", FLOW),
+        ("__IVR_LANG", "en", FLOW),
+        ("NOW", "1796400683", "ivr211-fallback"),
+        ("__IVR_LANG", "fr", "ivr211-queue"),
+    ]
+    call = calls_of(replay(P2, events=with_varsets(stream(P2), uid, "QueueCallerJoin", varsets)))[
+        uid
+    ]
+    assert (call.route, call.language, call.path) == ("fallback", None, None)
+    assert call.queue_outcome is QueueOutcome.ANSWERED
+
+
+def test_a_caller_who_hung_up_in_the_menu_leaves_the_language_to_the_flow() -> None:
+    uid = "p4b-574-caller"
+    varsets = [("IVR_ROUTE", "hangup", FLOW), ("__IVR_LANG", "fr", FLOW)]
+    call = calls_of(replay(P4, events=with_varsets(stream(P4), uid, "Newstate", varsets)))[uid]
+    assert (call.route, call.language) == ("hangup", None)
