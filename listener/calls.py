@@ -120,8 +120,6 @@ _QUEUESTATUS: Final = {
     "LEAVEUNAVAIL": QueueOutcome.LEAVEEMPTY,
 }
 _REFUSED: Final = frozenset({QueueOutcome.FULL, QueueOutcome.JOINEMPTY})
-# A Queue() timeout cut to closing time ends at IVR_CLOSES_AT (whole seconds) or later.
-_CLOSING_SLACK: Final = timedelta(seconds=1)
 _PATH_MAX: Final = 200
 _TEXT_MAX: Final = 40
 
@@ -358,8 +356,11 @@ class CallFollower:
         raw = call.flow.get(VAR_CLOSES_AT, "")
         if call.fallback or not raw.isdigit() or len(raw) > 12:
             return False
-        closes_at = datetime.fromtimestamp(int(raw), UTC)
-        return left_at >= closes_at - _CLOSING_SLACK
+        # [ivr211-queue] gives Queue() the seconds left, IVR_CLOSES_AT - ${EPOCH}, when
+        # fewer than QUEUE_MAX_WAIT (or QUEUE_MIN_WAIT, longer): app_queue counts them from
+        # its start in whole seconds, so a wait cut to closing ends at IVR_CLOSES_AT or
+        # later, and a wait of QUEUE_MAX_WAIT before it (but when the two are equal).
+        return left_at >= datetime.fromtimestamp(int(raw), UTC)
 
     def _note_number(self, call: _Call, event: Mapping[str, str]) -> None:
         if call.number is None:

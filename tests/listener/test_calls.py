@@ -330,11 +330,20 @@ def test_a_timeout_at_closing_time_is_closing() -> None:
     )
     left = at(P3, "QueueCallerAbandon", Uniqueid="p3-574-caller")
     results = {}
-    for label, closes_at in (("closing", left), ("max wait", left + timedelta(seconds=600))):
-        closes = dict(varset, Variable="IVR_CLOSES_AT", Value=str(int(closes_at.timestamp())))
+    cases = (
+        ("closing", int(left.timestamp())),  # Queue(..., IVR_CLOSES_AT - EPOCH): 8 s left
+        ("max wait", int(left.timestamp()) + 1),  # the wait ended before closing time
+        ("far from closing", int(left.timestamp()) + 600),
+    )
+    for label, closes_at in cases:
+        closes = dict(varset, Variable="IVR_CLOSES_AT", Value=str(closes_at))
         run = [*events[:join], (received_at, closes), *events[join:]]
         results[label] = calls_of(replay(P3, events=run))["p3-574-caller"].queue_outcome
-    assert results == {"closing": QueueOutcome.CLOSING, "max wait": QueueOutcome.TIMEOUT}
+    assert results == {
+        "closing": QueueOutcome.CLOSING,
+        "max wait": QueueOutcome.TIMEOUT,
+        "far from closing": QueueOutcome.TIMEOUT,
+    }
 
 
 def test_member_actions_give_the_logged_in_and_paused_intervals() -> None:
