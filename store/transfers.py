@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -103,21 +103,28 @@ def _row(
     }
 
 
-def _insert_ignoring_duplicates(session: Session, rows: Sequence[dict[str, Any]]) -> Insert:
+_INSERTS: dict[str, Insert] = {}  # dialect name -> the statement, built (and compiled) once
+
+
+def _insert_ignoring_duplicates(session: Session) -> Insert:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key`` for the session's
+    database, one statement for any number of rows: executed with a list of rows, it is
+    compiled once and cached, and SQLAlchemy sends the rows in pages of one multi-row
+    INSERT each ("insertmanyvalues"), returning the keys really inserted."""
     dialect = session.get_bind().dialect.name
+    stmt = _INSERTS.get(dialect)
+    if stmt is not None:
+        return stmt
+    table = cast(Table, m.TransferRecord.__table__)
     if dialect == "postgresql":
-        return (
-            postgresql.insert(m.TransferRecord)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-    if dialect == "sqlite":
-        return (
-            sqlite.insert(m.TransferRecord)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-    raise TransferStoreError(f"no idempotent insert for the {dialect} database")
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["key"])
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["key"])
+    else:
+        raise TransferStoreError(f"no idempotent insert for the {dialect} database")
+    stmt = stmt.returning(table.c.key)
+    _INSERTS[dialect] = stmt
+    return stmt
 
 
 def insert_facts(
@@ -140,11 +147,7 @@ def insert_facts(
         _row(fact, zone, navigators.get(fact.navigator_channel), created)
         for fact in unique.values()
     ]
-    inserted: set[str] = set()
-    for chunk in _chunks(rows):
-        stmt = _insert_ignoring_duplicates(session, chunk).returning(m.TransferRecord.key)
-        inserted.update(session.scalars(stmt))
-    return inserted
+    return set(session.scalars(_insert_ignoring_duplicates(session), rows))
 
 
 def record_facts(

@@ -154,11 +154,16 @@ def _consent(options: m.LineOptions) -> s.ResearchConsent:
 def line_zone(session: Session) -> ZoneInfo:
     """The line's time zone (``LineSettings.zone``), for what is dated in it: transfer
     records, report exports. Before the line is seeded, ``UNSEEDED_TIMEZONE``: a record is
-    never refused for want of settings."""
-    try:
-        return load_settings(session).zone
-    except SettingsNotFound:
-        return ZoneInfo(UNSEEDED_TIMEZONE)
+    never refused for want of settings. One query (the listener's writer asks it for
+    every transaction), seeded meaning what ``load_settings`` requires."""
+    seeded = (
+        select(m.LineOptions.timezone)
+        .where(m.LineOptions.id == m.SINGLETON_ID)
+        .where(select(m.SettingsVersion.id).where(m.SettingsVersion.id == m.SINGLETON_ID).exists())
+        .where(select(m.HolidayRule.id).where(m.HolidayRule.id == m.SINGLETON_ID).exists())
+    )
+    timezone = session.scalar(seeded)
+    return ZoneInfo(UNSEEDED_TIMEZONE if timezone is None else timezone)
 
 
 class SettingsStore:

@@ -314,6 +314,29 @@ def test_a_full_queue_spools_at_once(db: Engine, tmp_path: Path) -> None:
     assert spooled_keys(path) == []
 
 
+#: Ten times the peak of 1,000 calls ending at once: one fact each, submitted together.
+BURST = 10_000
+
+
+def test_a_burst_of_ten_times_the_peak_is_stored_once_without_spilling(
+    db: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "spool.jsonl"
+    burst = facts("burst", BURST)
+    with RecordWriter(db, path) as writer:  # as the listener makes it
+        for one in burst:
+            writer.submit([one])  # from one thread, as the event loop does
+        assert writer.flush(timeout=300)
+        assert writer.counts == {"written": BURST, "spooled": 0, "rejected": 0}
+        assert not path.exists() or path.read_bytes() == b""
+        for one in burst:  # the same burst again (a replay, a reconnect): nothing doubled
+            writer.submit([one])
+        assert writer.flush(timeout=300)
+        assert writer.counts == {"written": BURST, "spooled": 0, "rejected": 0}
+    assert row_count(db) == BURST
+    assert stored_keys(db) == sorted(f.key for f in burst)
+
+
 def test_a_fact_the_database_refuses_is_set_aside(db: Engine, tmp_path: Path) -> None:
     path = tmp_path / "spool.jsonl"
     poison = fact("atxfer:naive", started_at=datetime(2026, 6, 1, 12, 0))
