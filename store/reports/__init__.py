@@ -25,7 +25,7 @@ space (U+00A0 for fr_CA; U+202F is France's).
 One module per part, each importing only those before it: ``basis`` (periods, what
 counts, the destination directory), ``figures`` (the report pages' queries), ``annual``
 (the annual report's section), ``calls`` (the call reports, from ``store.rollups``),
-``exports`` (CSV). Callers import from the package
+``exports`` and ``call_exports`` (CSV). Callers import from the package
 (``from store import reports as r``).
 """
 
@@ -62,6 +62,21 @@ from store.reports.basis import (
     destinations,
     fiscal_years,
     today_on_line,
+)
+from store.reports.call_exports import (
+    NAVIGATOR_COLUMNS,
+    STAFFING_COLUMNS,
+    closed_csv,
+    days_csv,
+    heat_csv,
+    languages_csv,
+    menu_csv,
+    months_csv,
+    navigators_csv,
+    routes_csv,
+    staffing_csv,
+    summary_csv,
+    table_csv,
 )
 from store.reports.calls import (
     DEFAULT_THRESHOLDS,
@@ -137,12 +152,14 @@ __all__ = [
     "LANGUES_FOOTNOTE",
     "LANGUES_TITLE",
     "MAX_PERIOD_DAYS",
+    "NAVIGATOR_COLUMNS",
     "OUTCOME_COLUMNS",
     "OUTCOME_COLUMN_NAMES",
     "PARTNERS_TITLE",
     "RECORD_COLUMNS",
     "REFERRAL_KIND",
     "REPORT_LOCALE",
+    "STAFFING_COLUMNS",
     "UNANSWERED_OUTCOMES",
     "UNKNOWN_DESTINATION_EN",
     "UNKNOWN_DESTINATION_FR",
@@ -178,25 +195,36 @@ __all__ = [
     "calls_by_month",
     "calls_by_weekday_hour",
     "closed_choices",
+    "closed_csv",
     "counts",
     "counts_csv",
     "current_fiscal_year",
+    "days_csv",
     "destinations",
     "erlang_c",
     "erlang_service_level",
     "fiscal_years",
     "format_count",
     "format_percent",
+    "heat_csv",
+    "languages_csv",
     "languages_section",
     "languages_text",
     "menu_choices",
+    "menu_csv",
     "monthly",
+    "months_csv",
     "navigator_figures",
+    "navigators_csv",
     "outcomes",
     "outcomes_csv",
     "partners_text",
     "records_csv",
     "routes",
+    "routes_csv",
     "staffing",
+    "staffing_csv",
+    "summary_csv",
+    "table_csv",
     "today_on_line",
 ]
