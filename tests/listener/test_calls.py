@@ -476,7 +476,7 @@ def write(session: Session, facts: list[Fact]) -> None:
         record_activity(session, [f for f in facts if isinstance(f, ActivityFact)])
 
 
-@pytest.mark.parametrize("scenario", [P1, P2, P3, P4, "2m-fastagi-ivr-vars-then-queue"])
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_replayed_calls_are_one_row_each_with_the_figures(session: Session, scenario: str) -> None:
     facts = replay(scenario)
     write(session, facts)
