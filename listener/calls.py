@@ -32,9 +32,13 @@ What Asterisk 22 sends (recorded in the lab, ``transcripts/2f``, ``2f2``, ``2j``
   on LEAVEEMPTY (``2p4``). Queue() then sets ``QUEUESTATUS`` on the caller's channel
   (``VarSet``: ``TIMEOUT``, ``LEAVEEMPTY``...) and the dialplan goes on; a caller who hung
   up gets no ``QUEUESTATUS``: their channel's ``Hangup`` comes instead (``2p1``). So the
-  outcome is concluded on that ``VarSet`` or that ``Hangup``. ``JOINEMPTY`` and ``FULL``
-  send no queue event at all, only the ``VarSet`` (``2p4``). A ``TIMEOUT`` at the closing
-  time the flow gave (``IVR_CLOSES_AT``: the dialplan cuts the wait there) is ``closing``.
+  outcome is concluded on that ``VarSet`` or that ``Hangup``. ``JOINEMPTY`` sends no
+  queue event at all, only the ``VarSet`` (``2p4``); ``FULL`` (at ``maxlen``, not
+  recorded) is refused before joining as well and is read the same way. A ``TIMEOUT``
+  at the closing time the flow gave (``IVR_CLOSES_AT``: the dialplan cuts the wait
+  there) is ``closing``.
+* A caller who hung up in the menus (``IVR_ROUTE=hangup``) gets no language from here:
+  ``IVR_LANG`` then holds the flow's default, and only the flow knows if one was chosen.
 * Only the caller's first time in a queue counts (``store.calls``): a later
   ``QueueCallerJoin`` of the same call (after a transfer back, or the queue-exit menu)
   changes nothing.
