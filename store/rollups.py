@@ -62,17 +62,26 @@ __all__ = [
     "BLOCKED_OUTCOMES",
     "CLOSED_STATES",
     "ENTERED_OUTCOMES",
+    "MONTHLY",
+    "ActivityMonthRollup",
     "ActivityRollup",
+    "CallHourMonthRollup",
     "CallHourRollup",
+    "CallNavigatorMonthRollup",
     "CallNavigatorRollup",
+    "CallPathMonthRollup",
     "CallPathRollup",
+    "CallWaitMonthRollup",
     "CallWaitRollup",
     "activity_pieces",
     "add_activity",
     "call_aggregate",
     "lock_call_writes",
+    "month_end",
+    "month_of",
     "rebuild",
     "refresh_call_days",
+    "refresh_months",
 ]
 
 #: The line's states in which it was closed to callers.
@@ -161,6 +170,133 @@ class ActivityRollup(m.Base):
     navigator_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     state: Mapped[str] = mapped_column(String(16), primary_key=True)
     seconds: Mapped[float] = mapped_column(Double())
+
+
+class CallHourMonthRollup(m.Base):
+    """``call_hour_rollups`` summed per month (``local_date`` = its first day) and weekday."""
+
+    __tablename__ = "call_hour_month_rollups"
+
+    local_date: Mapped[date] = mapped_column(Date(), primary_key=True)
+    local_hour: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    language: Mapped[str] = mapped_column(String(12), primary_key=True)
+    local_weekday: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    received: Mapped[int]
+    closed: Mapped[int]
+    fallback: Mapped[int]
+    research: Mapped[int]
+    offered: Mapped[int]
+    answered: Mapped[int]
+    abandoned: Mapped[int]
+    timeout: Mapped[int]
+    closing: Mapped[int]
+    leaveempty: Mapped[int]
+    joinempty: Mapped[int]
+    full: Mapped[int]
+    wait_answered_s: Mapped[float] = mapped_column(Double())
+    wait_max_s: Mapped[float | None] = mapped_column(Double())
+    talk_s: Mapped[float] = mapped_column(Double())
+
+
+class CallWaitMonthRollup(m.Base):
+    """``call_wait_rollups`` summed per month (``local_date`` = its first day)."""
+
+    __tablename__ = "call_wait_month_rollups"
+
+    local_date: Mapped[date] = mapped_column(Date(), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(12), primary_key=True)
+    seconds: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    calls: Mapped[int]
+
+
+class CallPathMonthRollup(m.Base):
+    """``call_path_rollups`` summed per month (``local_date`` = its first day)."""
+
+    __tablename__ = "call_path_month_rollups"
+
+    local_date: Mapped[date] = mapped_column(Date(), primary_key=True)
+    line_state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    route: Mapped[str] = mapped_column(String(12), primary_key=True)
+    route_destination: Mapped[str] = mapped_column(String(40), primary_key=True)
+    exit_route: Mapped[str] = mapped_column(String(40), primary_key=True)
+    calls: Mapped[int]
+
+
+class CallNavigatorMonthRollup(m.Base):
+    """``call_navigator_rollups`` summed per month (``local_date`` = its first day)."""
+
+    __tablename__ = "call_navigator_month_rollups"
+
+    local_date: Mapped[date] = mapped_column(Date(), primary_key=True)
+    navigator_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    answered: Mapped[int]
+    talk_s: Mapped[float] = mapped_column(Double())
+
+
+class ActivityMonthRollup(m.Base):
+    """``activity_rollups`` summed per month (``local_date`` = its first day)."""
+
+    __tablename__ = "activity_month_rollups"
+
+    local_date: Mapped[date] = mapped_column(Date(), primary_key=True)
+    local_hour: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    navigator_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seconds: Mapped[float] = mapped_column(Double())
+
+
+#: Each daily roll-up and its monthly sum. A whole month of a period is read from the
+#: monthly one (a year: twelve months of rows instead of 365 days of them).
+MONTHLY: Final[dict[type[m.Base], type[m.Base]]] = {
+    CallHourRollup: CallHourMonthRollup,
+    CallWaitRollup: CallWaitMonthRollup,
+    CallPathRollup: CallPathMonthRollup,
+    CallNavigatorRollup: CallNavigatorMonthRollup,
+    ActivityRollup: ActivityMonthRollup,
+}
+_MAXED: Final = frozenset({"wait_max_s"})
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_end(month: date) -> date:
+    following = (
+        date(month.year + 1, 1, 1) if month.month == 12 else month.replace(month=month.month + 1)
+    )
+    return following - timedelta(days=1)
+
+
+def refresh_months(
+    session: Session, models: Iterable[type[m.Base]], months: Iterable[date]
+) -> None:
+    """Sum the months again from the daily roll-ups ``models``."""
+    for month in sorted({month_of(d) for d in months}):
+        for daily in models:
+            monthly = MONTHLY[daily]
+            source: Any = daily.__table__
+            target: Any = monthly.__table__
+            names = _columns(monthly)
+            keys = [c.key for c in target.primary_key.columns if c.key != "local_date"]
+            values = []
+            for name in names:
+                if name == "local_date":
+                    values.append(literal(month, Date()).label(name))
+                elif name in keys:
+                    values.append(source.c[name])
+                elif name in _MAXED:
+                    values.append(func.max(source.c[name]).label(name))
+                else:
+                    values.append(func.sum(source.c[name]).label(name))
+            query = (
+                select(*values)
+                .where(source.c.local_date >= month, source.c.local_date <= month_end(month))
+                .group_by(*(source.c[k] for k in keys))
+            )
+            session.execute(delete(target).where(target.c.local_date == month))
+            session.execute(insert(target).from_select(names, query))
 
 
 # ---- the aggregates, from the raw tables -----------------------------------------------
@@ -290,6 +426,7 @@ def refresh_call_days(session: Session, days: Iterable[date]) -> int:
                     call_aggregate(model.__tablename__, dialect, C.local_date.in_(chunk)),
                 )
             )
+    refresh_months(session, CALL_ROLLUPS, touched)
     return len(touched)
 
 
@@ -326,22 +463,25 @@ def _activity_rows(
 
 
 def _add_activity_totals(session: Session, totals: dict[tuple[date, int, int, str], float]) -> None:
-    rows = [
-        {"local_date": d, "local_hour": h, "navigator_key": n, "state": s, "seconds": v}
-        for (d, h, n, s), v in totals.items()
-    ]
-    dialect = _dialect(session)
-    table: Any = ActivityRollup.__table__
-    for chunk in _chunks(rows, 400):
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(table).values(list(chunk))
+    monthly: dict[tuple[date, int, int, str], float] = {}
+    for (d, h, n, st), v in totals.items():
+        key = (month_of(d), h, n, st)
+        monthly[key] = monthly.get(key, 0.0) + v
+    for model, sums in ((ActivityRollup, totals), (ActivityMonthRollup, monthly)):
+        rows = [
+            {"local_date": d, "local_hour": h, "navigator_key": n, "state": st, "seconds": v}
+            for (d, h, n, st), v in sums.items()
+        ]
+        table: Any = model.__table__
+        if _dialect(session) == "postgresql":
+            stmt: Any = postgresql.insert(table)
         else:
-            stmt = sqlite.insert(table).values(list(chunk))
+            stmt = sqlite.insert(table)
         stmt = stmt.on_conflict_do_update(
             index_elements=["local_date", "local_hour", "navigator_key", "state"],
             set_={"seconds": table.c.seconds + stmt.excluded.seconds},
         )
-        session.execute(stmt)
+        session.execute(stmt, rows)  # one statement, executed for every row
 
 
 def add_activity(
@@ -361,7 +501,8 @@ def rebuild(session: Session) -> dict[str, int]:
     of the line's time zone); returns the rows of each roll-up."""
     lock_call_writes(session)
     dialect = _dialect(session)
-    for model in (*CALL_ROLLUPS, ActivityRollup):
+    every: tuple[type[m.Base], ...] = (*CALL_ROLLUPS, ActivityRollup, *MONTHLY.values())
+    for model in every:
         session.execute(delete(model))
     for model in CALL_ROLLUPS:
         session.execute(
@@ -369,6 +510,8 @@ def rebuild(session: Session) -> dict[str, int]:
                 _columns(model), call_aggregate(model.__tablename__, dialect, true())
             )
         )
+    days = session.scalars(select(CallHourRollup.local_date).distinct())
+    refresh_months(session, CALL_ROLLUPS, {month_of(d) for d in days})
     A = NavigatorActivity
     query = select(A.navigator_id, A.state, A.started_at, A.ended_at).execution_options(
         yield_per=5000
@@ -388,7 +531,7 @@ def rebuild(session: Session) -> dict[str, int]:
         model.__tablename__: int(
             session.scalar(select(func.count()).select_from(model.__table__)) or 0
         )
-        for model in (*CALL_ROLLUPS, ActivityRollup)
+        for model in every
     }
 
 

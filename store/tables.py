@@ -46,6 +46,11 @@ MODELS: tuple[type[models.Base], ...] = (
     rollups.CallPathRollup,
     rollups.CallNavigatorRollup,
     rollups.ActivityRollup,
+    rollups.CallHourMonthRollup,
+    rollups.CallWaitMonthRollup,
+    rollups.CallPathMonthRollup,
+    rollups.CallNavigatorMonthRollup,
+    rollups.ActivityMonthRollup,
 )
 
 #: The schema: every table of ``MODELS`` (and only those).

@@ -10,6 +10,7 @@ rows of each roll-up, and ``--check`` only says whether they were right.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,11 +24,16 @@ __all__ = ["add_parsers"]
 
 
 def _snapshot(session: Session) -> dict[str, list[tuple[object, ...]]]:
+    every: tuple[type[Any], ...] = (
+        *rollups.CALL_ROLLUPS,
+        rollups.ActivityRollup,
+        *rollups.MONTHLY.values(),
+    )
     return {
         model.__tablename__: sorted(
             (tuple(row) for row in session.execute(select(model.__table__))), key=repr
         )
-        for model in (*rollups.CALL_ROLLUPS, rollups.ActivityRollup)
+        for model in every
     }
 
 

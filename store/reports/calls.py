@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select, union_all
 from sqlalchemy.orm import Session
 
 from store import models as m
@@ -87,17 +87,58 @@ def _calls_in(period: Period) -> ColumnElement[bool]:
     return dates if year is None else and_(CallRecord.fiscal_year == year, dates)
 
 
-def _source(session: Session, model: type[m.Base], period: Period, raw: bool) -> Any:
+def _split(period: Period) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """The period as its whole months (first and last, as month starts) and the days
+    around them: ``(None, [(start, end)])`` when it holds no whole month."""
+    first = ru.month_of(period.start)
+    if first < period.start:
+        first = ru.month_end(first) + timedelta(days=1)
+    last = ru.month_of(period.end)
+    if ru.month_end(last) > period.end:
+        last = ru.month_of(last - timedelta(days=1))
+    if first > last:
+        return None, [(period.start, period.end)]
+    days = []
+    if period.start < first:
+        days.append((period.start, first - timedelta(days=1)))
+    if ru.month_end(last) < period.end:
+        days.append((ru.month_end(last) + timedelta(days=1), period.end))
+    return (first, last), days
+
+
+def _rollup(model: type[m.Base], period: Period, *, daily_only: bool = False) -> Any:
+    """Rows of the daily roll-up ``model`` for the period, the whole months from its
+    monthly sums: one subquery with the daily roll-up's columns."""
+    names = [column.key for column in model.__table__.columns]
+    daily: Any = model.__table__
+    months, days = (None, [(period.start, period.end)]) if daily_only else _split(period)
+    parts: list[Any] = [
+        select(*(daily.c[n] for n in names)).where(
+            daily.c.local_date >= start, daily.c.local_date <= end
+        )
+        for start, end in days
+    ]
+    if months is not None:
+        monthly: Any = ru.MONTHLY[model].__table__
+        parts.append(
+            select(*(monthly.c[n] for n in names)).where(
+                monthly.c.local_date >= months[0], monthly.c.local_date <= months[1]
+            )
+        )
+    if len(parts) == 1:
+        return parts[0].subquery()
+    combined: Any = union_all(*parts)
+    return combined.subquery()
+
+
+def _source(
+    session: Session, model: type[m.Base], period: Period, raw: bool, *, daily_only: bool = False
+) -> Any:
     """Rows of ``model`` for the period, as a subquery with the roll-up's columns."""
     if raw:
         dialect = session.get_bind().dialect.name
         return ru.call_aggregate(model.__tablename__, dialect, _calls_in(period)).subquery()
-    table: Any = model.__table__
-    return (
-        select(table)
-        .where(table.c.local_date >= period.start, table.c.local_date <= period.end)
-        .subquery()
-    )
+    return _rollup(model, period, daily_only=daily_only)
 
 
 ActivityKey = tuple[int, str, int]  # navigator key, state, local hour
@@ -106,12 +147,10 @@ ActivityKey = tuple[int, str, int]  # navigator key, state, local hour
 def _activity(session: Session, period: Period, raw: bool) -> dict[ActivityKey, float]:
     """Seconds per (navigator key, state, local hour) over the period."""
     if not raw:
-        A = ru.ActivityRollup
-        query = (
-            select(A.navigator_key, A.state, A.local_hour, func.sum(A.seconds))
-            .where(A.local_date >= period.start, A.local_date <= period.end)
-            .group_by(A.navigator_key, A.state, A.local_hour)
-        )
+        A = _rollup(ru.ActivityRollup, period)
+        query = select(
+            A.c.navigator_key, A.c.state, A.c.local_hour, func.sum(A.c.seconds)
+        ).group_by(A.c.navigator_key, A.c.state, A.c.local_hour)
         return {(n, s, h): float(v or 0.0) for n, s, h, v in session.execute(query)}
     zone = line_zone(session)
     first = datetime.combine(period.start, time(), zone).astimezone(UTC)
@@ -311,7 +350,7 @@ _COUNT_SUMS = ("received", "offered", "answered", "abandoned", "blocked", "close
 
 
 def _counts(session: Session, period: Period, raw: bool, *keys: str) -> dict[Any, list[int]]:
-    src = _source(session, ru.CallHourRollup, period, raw)
+    src = _source(session, ru.CallHourRollup, period, raw, daily_only="local_date" in keys)
     columns = [src.c[k] for k in keys]
     query = select(
         *columns,
@@ -627,7 +666,7 @@ def staffing(
     calls at that hour, their handle time, the navigators needed for the target
     (``service_level_target`` within ``service_levels_s[0]``) by Erlang C, beside the
     navigators logged in on average."""
-    src = _source(session, ru.CallHourRollup, period, raw)
+    src = _source(session, ru.CallHourRollup, period, raw, daily_only=True)
     per_day = (
         select(
             src.c.local_date,

@@ -42,6 +42,11 @@ TABLES = {
     "call_path_rollups",
     "call_navigator_rollups",
     "activity_rollups",
+    "call_hour_month_rollups",
+    "call_wait_month_rollups",
+    "call_path_month_rollups",
+    "call_navigator_month_rollups",
+    "activity_month_rollups",
     "commands",
     "listener_status",
     "users",
@@ -62,7 +67,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0011"
+    assert current_revision(engine) == head_revision() == "0012"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 

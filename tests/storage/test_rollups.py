@@ -46,9 +46,36 @@ def raw_rows(session: Session, model: type[Any]) -> list[tuple[Any, ...]]:
     return sorted(tuple(row) for row in session.execute(query).all())
 
 
+def monthly_from_daily(session: Session, daily: type[Any]) -> list[tuple[Any, ...]]:
+    """The daily rows folded into months here, in Python."""
+    monthly: Any = rollups.MONTHLY[daily].__table__
+    names = [c.key for c in monthly.columns]
+    keys = [c.key for c in monthly.primary_key.columns if c.key != "local_date"]
+    folded: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in session.execute(select(daily.__table__)).mappings():
+        key = (row["local_date"].replace(day=1), *(row[k] for k in keys))
+        into = folded.setdefault(key, {})
+        for name in names:
+            if name == "local_date" or name in keys:
+                continue
+            value = row[name]
+            if name == "wait_max_s":
+                known = [v for v in (into.get(name), value) if v is not None]
+                into[name] = max(known) if known else None
+            else:
+                into[name] = into.get(name, 0) + value
+    out = []
+    for key, values in folded.items():
+        record = dict(zip(["local_date", *keys], key, strict=True)) | values
+        out.append(tuple(record[n] for n in names))
+    return sorted(out)
+
+
 def assert_rollups_match(session: Session) -> None:
     for model in rollups.CALL_ROLLUPS:
         assert table_rows(session, model) == raw_rows(session, model), model.__tablename__
+    for daily, monthly in rollups.MONTHLY.items():
+        assert table_rows(session, monthly) == monthly_from_daily(session, daily), daily
 
 
 def ami(linkedid: str, at: datetime, **changes: Any) -> CallFact:
@@ -124,13 +151,16 @@ def test_rebuild_gives_what_the_writes_kept(session: Session) -> None:
     session.commit()
     kept = {
         model: table_rows(session, model)
-        for model in (*rollups.CALL_ROLLUPS, rollups.ActivityRollup)
+        for model in (*rollups.CALL_ROLLUPS, rollups.ActivityRollup, *rollups.MONTHLY.values())
     }
     counts = rollups.rebuild(session)
     session.commit()
     assert counts["call_hour_rollups"] == 2
     for model, rows in kept.items():
         assert table_rows(session, model) == rows
+    assert_rollups_match(session)
+    (month,) = table_rows(session, rollups.ActivityMonthRollup)[:1]
+    assert month[0] == date(2027, 4, 1)
 
 
 def test_activity_is_cut_at_local_hours_and_counted_once(session: Session) -> None:
