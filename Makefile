@@ -51,7 +51,7 @@ pytest: install-test
 ## test: install the test dependencies and run every check and the whole suite
 test: install-test lint typecheck dialplan-lint pytest
 
-## fuzz-nightly: the parsers' fuzz tests with the "nightly" hypothesis profile (12,000
+## fuzz-nightly: the parsers' fuzz tests with the "nightly" hypothesis profile (6,000
 ## inputs each, over 100,000 in all; tests/conftest.py); `make test` runs them small ("ci")
 FUZZ_TESTS := tests/agi/test_agi_fuzz.py tests/listener/test_ami_fuzz.py \
 	tests/listener/test_cel_fuzz.py tests/voicemail/test_message_info_fuzz.py

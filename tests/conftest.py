@@ -31,9 +31,9 @@ NO_POSTGRES_ENV = "IVR211_TEST_NO_POSTGRES"
 
 #: The fuzz tests of the parsers that read outside input (``test_*_fuzz.py``): "ci" by
 #: default, a few dozen inputs each and the same ones every run; "nightly"
-#: (``HYPOTHESIS_PROFILE=nightly``, ``make fuzz-nightly``) 12,000 each, over 100,000 in
+#: (``HYPOTHESIS_PROFILE=nightly``, ``make fuzz-nightly``) 6,000 each, over 100,000 in
 #: all. No deadline: a slow input is not a failure (a hang is, each test bounds its own).
-FUZZ_INPUTS = {"ci": 40, "nightly": 12_000}
+FUZZ_INPUTS = {"ci": 40, "nightly": 6_000}
 settings.register_profile("ci", max_examples=FUZZ_INPUTS["ci"], deadline=None, derandomize=True)
 settings.register_profile(
     "nightly", max_examples=FUZZ_INPUTS["nightly"], deadline=None, print_blob=True

@@ -151,9 +151,10 @@ results = st.from_regex(r"\S{0,12}", fullmatch=True)
 datas = st.none() | st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="\n)"), max_size=30
 )
+# Values without ")": after a data part, "(x) k=a)" is "x) k=a" whatever reads it.
 extras = st.dictionaries(
     st.from_regex(r"[A-Za-z_]{1,10}", fullmatch=True),
-    st.from_regex(r"\S{0,12}", fullmatch=True),
+    st.from_regex(r"[^\s)]{0,12}", fullmatch=True),
     max_size=3,
 )
 
