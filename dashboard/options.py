@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.reports import DEFAULT_THRESHOLDS, Thresholds
 from store.research_access import AccountChange
 
 __all__ = ["DashboardOptions"]
@@ -52,3 +53,5 @@ class DashboardOptions:
     on_research_account_change: Callable[[AccountChange], object] | None = None
     #: The wallboard's service level counts the calls answered within this many seconds.
     service_level_s: float = 30.0
+    #: The call reports' thresholds (``[dashboard] report_*``).
+    call_thresholds: Thresholds = DEFAULT_THRESHOLDS

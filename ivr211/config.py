@@ -163,6 +163,27 @@ class DashboardConfig(_Section):
     heartbeat_stale_s: float = Field(default=30.0, gt=0)
     #: The wallboard's service level: the share of queued calls answered within this.
     service_level_s: float = Field(default=30.0, ge=0, le=3600)
+    #: The call reports (whole seconds, as Asterisk counts waits): abandons shorter than
+    #: ``report_short_abandon_s`` are counted apart; the service level is given at each
+    #: of ``report_service_levels_s``; the staffing aims at answering
+    #: ``report_service_level_target`` of the callers within the first of them.
+    report_short_abandon_s: int = Field(default=5, ge=0, le=3600)
+    report_service_levels_s: tuple[int, ...] = Field(default=(30, 60), min_length=1)
+    report_service_level_target: float = Field(default=0.8, gt=0, lt=1)
+
+    @field_validator("report_service_levels_s", mode="before")
+    @classmethod
+    def _levels(cls, value: Any) -> Any:
+        if isinstance(value, str):  # an environment override: "30, 60"
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("report_service_levels_s")
+    @classmethod
+    def _levels_in_range(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= limit <= 3600 for limit in value):
+            raise ValueError("each service level threshold must be 0 to 3600 seconds")
+        return value
 
     @model_validator(mode="after")
     def _plain_http_only_on_loopback(self) -> DashboardConfig:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dashboard.options import DashboardOptions
 from ivr211.config import Config, load_config
 from ivr211.wiring import account_change_hook
+from store.reports import Thresholds
 
 __all__ = ["dashboard_options"]
 
@@ -33,6 +34,11 @@ def dashboard_options(config: Config | None = None) -> DashboardOptions:
         login_address_max_failures=conf.login_address_max_failures,
         heartbeat_stale_s=conf.heartbeat_stale_s,
         service_level_s=conf.service_level_s,
+        call_thresholds=Thresholds(
+            short_abandon_s=conf.report_short_abandon_s,
+            service_levels_s=conf.report_service_levels_s,
+            service_level_target=conf.report_service_level_target,
+        ),
         settings_cache_s=config.line.settings_cache_s,
         voicemail_storage_dir=config.voicemail.storage_dir,
         on_research_account_change=account_change_hook(config),
