@@ -21,16 +21,20 @@ of ``--runs`` runs:
   else: ``listener.ami_wire.AmiProtocol`` (its decoder, its framing, panoramisk's
   ``handle_message`` for replies to actions) -> ``LinkManager`` ->
   ``AmiLink`` -> the subscribers ``ListenerService`` registers (live tracker, call
-  tracker, interpreter, PBX values). Each pass runs on a fresh ``ListenerService``
-  (an in-memory SQLite engine, never started), so every call of the corpus is new to
-  it; its writer is replaced by a list, so the facts are counted and not written.
+  tracker, interpreter, call follower, PBX values; not the research box's companion,
+  made by ``ivr211``, which only compares one header). Each pass runs on a fresh
+  ``ListenerService`` (an in-memory SQLite engine, never started), so every call of the
+  corpus is new to it; its writers are replaced by lists, so the facts are counted and
+  not written.
 * interpreter alone: the same messages, parsed beforehand with
   ``listener.transcripts.messages``, fed to ``Interpreter.feed`` with the time of
   arrival the service gives it (``datetime.now``), on a fresh interpreter per pass.
 
 Both count the facts they concluded: the two counts must match. Messages per second are
-wall time on one thread; CPU seconds come from ``time.process_time``. The machine may
-be shared: read the ratio of the two figures of one run, not the absolute rates.
+wall time on one thread; CPU seconds come from ``time.process_time``, and the last
+column divides by them (one core's throughput even when other jobs take turns on it).
+The machine may be shared: read the ratio of the two figures of one run, not the
+absolute rates.
 """
 
 from __future__ import annotations
@@ -130,6 +134,16 @@ class _Facts:
         self.facts.extend(facts)
 
 
+class _CallFacts:
+    """Stands for the call writer: counts what the call follower concluded."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def submit(self, facts: list[Any]) -> None:
+        self.count += len(facts)
+
+
 def _settings() -> LineSettings:
     raise RuntimeError("not read in this benchmark")
 
@@ -144,9 +158,11 @@ def new_service(engine: Any) -> tuple[ListenerService, _Facts]:
     service.link.subscribe(service._feed_live)
     service.link.subscribe(service.tracker.feed)
     service.link.subscribe(service._interpret)
+    service.link.subscribe(service._follow_calls)
     service.link.subscribe(service.pbx.on_event)
     sink = _Facts()
     service.writer = sink  # type: ignore[assignment]
+    service.call_writer = _CallFacts()  # type: ignore[assignment]
     return service, sink
 
 
@@ -186,6 +202,12 @@ class Result:
     @property
     def rate(self) -> float:
         return self.messages / self.seconds
+
+    @property
+    def cpu_rate(self) -> float:
+        """Messages per second of this process's CPU time: what one core does, whatever
+        else the machine runs meanwhile."""
+        return self.messages / self.cpu
 
 
 def measure(passes: int, run_pass: Callable[[], int]) -> Result:
@@ -281,10 +303,11 @@ def main() -> None:
             f"   ratio {a.rate / r.rate:.1f}x"
         )
     print()
-    print(f"{'messages/s':<22}{'best':>12}{'median':>12}")
+    print(f"{'messages/s':<22}{'best':>12}{'median':>12}{'per CPU s, median':>20}")
     for name, results in (("real path", real), ("interpreter alone", alone)):
         rates = [x.rate for x in results]
-        print(f"{name:<22}{max(rates):>12,.0f}{statistics.median(rates):>12,.0f}")
+        cpu = statistics.median(x.cpu_rate for x in results)
+        print(f"{name:<22}{max(rates):>12,.0f}{statistics.median(rates):>12,.0f}{cpu:>20,.0f}")
     share = (
         1
         - statistics.median(a.rate for a in alone) ** -1

@@ -13,9 +13,9 @@ An event (a message that starts with ``Event:``) is read once, straight into the
 dict the subscribers get (:func:`read_event`), with the result panoramisk's ``Message``
 and :func:`to_event` would give: building the ``Message`` (a case-insensitive dict) and
 converting it cost three quarters of the listener's time per event. A message this
-reading does not cover exactly (a reply to an action, an event carrying an
-``ActionID``, ``CommandID``, ``Result`` or ``Content`` header, two headers differing
-only by case, ``Shutdown``) goes through panoramisk as before.
+reading does not cover exactly (a reply to an action, an event an action waits for by
+its ``ActionID`` or ``CommandID``, an event with a ``Content`` header or two headers
+differing only by case, ``Shutdown``) goes through panoramisk as before.
 
 :class:`LinkManager` hands every message and the loss of the connection to its link,
 drops the actions left unanswered (never re-sent) and leaves the keepalive to the link.
@@ -28,6 +28,7 @@ import codecs
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
@@ -64,34 +65,42 @@ def to_event(message: Mapping[str, Any]) -> Event:
     return event
 
 
-#: Headers panoramisk reads with a meaning of its own (lower case): the id of the action
-#: a message answers, an unquoted ``Result``, the body of a reply.
-_OWN_HEADERS = frozenset({"actionid", "commandid", "result", "content"})
 _EVENT = "Event: "
 
-
-_PLAIN: dict[tuple[str, ...], bool] = {}  # header names of an event -> read_event reads it
-_PLAIN_MAX = 4096  # distinct layouts remembered (a few dozen in practice)
-
-
-def _plain_headers(names: tuple[str, ...]) -> bool:
-    """No two of ``names`` differ only by case, none is one panoramisk reads itself."""
-    plain = _PLAIN.get(names)
-    if plain is None:
-        lowered = set(map(str.lower, names))
-        plain = len(lowered) == len(names) and lowered.isdisjoint(_OWN_HEADERS)
-        if len(_PLAIN) >= _PLAIN_MAX:
-            _PLAIN.clear()
-        _PLAIN[names] = plain
-    return plain
+#: The layout of an event: the exact names of its ``CommandID``, ``ActionID`` and
+#: ``Result`` headers (None when absent), the headers panoramisk reads with a meaning of
+#: its own: the id of the action a message answers, an unquoted result.
+_Layout = tuple[str | None, str | None, str | None]
+_PLAIN: _Layout = (None, None, None)
+_LAYOUTS: dict[tuple[str, ...], _Layout | None] = {}  # header names -> layout, or None
+_LAYOUTS_MAX = 4096  # distinct layouts remembered (a few dozen in practice)
 
 
-def read_event(block: str) -> Event | None:
+def _layout(names: tuple[str, ...]) -> _Layout | None:
+    """None when two of ``names`` differ only by case or one is ``Content`` (the body of
+    a reply, which panoramisk's ``Message`` replaces): let panoramisk read the event."""
+    if names in _LAYOUTS:
+        return _LAYOUTS[names]
+    lowered = [name.lower() for name in names]
+    layout: _Layout | None = None
+    if len(set(lowered)) == len(names) and "content" not in lowered:
+        found = dict(zip(lowered, names, strict=True))
+        layout = (found.get("commandid"), found.get("actionid"), found.get("result"))
+    if len(_LAYOUTS) >= _LAYOUTS_MAX:
+        _LAYOUTS.clear()
+    _LAYOUTS[names] = layout
+    return layout
+
+
+def read_event(block: str, responses: Mapping[Any, Any] | None = None) -> Event | None:
     """The event in ``block`` (one message, stripped, without its blank line) as
     ``to_event(Message.from_line(block))`` gives it, when panoramisk would hand it to
-    ``dispatch`` as it is: it starts with ``Event:``, carries none of the headers
-    panoramisk reads itself, no two header names differ only by case, it is not
-    ``Shutdown``. Anything else: None (let panoramisk read it)."""
+    ``dispatch``: it starts with ``Event:``, no two header names differ only by case,
+    it has no ``Content`` header, it is not ``Shutdown``, and no action waiting in
+    ``responses`` (the protocol's, by ``CommandID`` or ``ActionID``) claims it. A
+    ``Result`` value is unquoted as panoramisk does. Anything else, or a repeated
+    ``Event``, ``CommandID``, ``ActionID`` or ``Result`` header (panoramisk keeps a list
+    there): None (let panoramisk read it)."""
     if not block.startswith(_EVENT):
         return None
     event: Event = {}
@@ -102,10 +111,29 @@ def read_event(block: str) -> Event | None:
                 event[key] = f"{event[key]}\n{value}"
             else:
                 event[key] = value
-    if not _plain_headers(tuple(event)):
+    layout = _layout(tuple(event))
+    if layout is None:
         return None
     name = event["Event"]
     if "\n" in name or name.lower() == "shutdown":
+        return None
+    if layout == _PLAIN:
+        if responses and responses.get(None) is not None:
+            return None
+        return event
+    command_key, action_key, result_key = layout
+    if result_key is not None:
+        result = event[result_key]
+        if "\n" in result:
+            return None
+        event[result_key] = unquote(result).strip()
+    action_id = None if action_key is None else event[action_key]
+    ident = event[command_key] if command_key is not None else action_id
+    if "\n" in (ident or "") or "\n" in (action_id or ""):
+        return None
+    if responses and (
+        responses.get(ident) is not None or (action_id and responses.get(action_id) is not None)
+    ):
         return None
     return event
 
@@ -182,7 +210,7 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
             pos = end + len(EOM)
 
     def _handle_block(self, block: str) -> None:
-        event = read_event(block)
+        event = read_event(block, self.responses)
         if event is not None:
             try:
                 self.factory.dispatch_event(event)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class Heard:
         self.events: list[Event] = []
         self.read_once = 0  # events handed over without a panoramisk Message
         self.lost: list[object] = []
+        self.replies: list[Event] = []  # what the actions waiting were handed
 
     def _on_message(self, message: Any) -> None:
         self.events.append(to_event(message))
@@ -67,8 +68,31 @@ class Heard:
         self.lost.append(exc)
 
 
-def hear(connections: list[list[bytes]]) -> Heard:
-    """Feed each connection's reads to a new protocol under a LinkManager."""
+class _Waiting:
+    """An action waiting for its reply, under the id it was sent with: it keeps what it
+    is handed and never completes."""
+
+    def __init__(self, ident: str, replies: list[Event]) -> None:
+        self.id = self.action_id = ident
+        self._replies = replies
+        self.responses: list[Message] = []
+        self.future = self  # not done: panoramisk queues it again when the link drops
+
+    def done(self) -> bool:
+        return False
+
+    def __getitem__(self, key: str) -> str:
+        return {"action": "QueueStatus"}[key.lower()]
+
+    def add_message(self, message: Message) -> bool:
+        self.responses.append(message)
+        self._replies.append(to_event(message))
+        return False
+
+
+def hear(connections: list[list[bytes]], waiting: Sequence[str] = ()) -> Heard:
+    """Feed each connection's reads to a new protocol under a LinkManager, with actions
+    waiting under the ids ``waiting``."""
     heard = Heard()
     loop = asyncio.new_event_loop()
     try:
@@ -78,7 +102,8 @@ def hear(connections: list[list[bytes]]) -> Heard:
             protocol.connection_made(_Transport())
             done: asyncio.Future[Any] = loop.create_future()
             done.set_result((None, protocol))
-            manager.connection_made(done)
+            manager.connection_made(done)  # gives the protocol the manager's responses
+            protocol.responses.update({i: _Waiting(i, heard.replies) for i in waiting})
             for data in reads:
                 protocol.data_received(data)
     finally:
@@ -99,6 +124,8 @@ class _Dispatched:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.forgetable_actions: tuple[str, ...] = ()
+        self.awaiting_actions: list[Any] = []
 
     def dispatch(self, message: Message) -> None:
         self.events.append(to_event(message))
@@ -107,11 +134,14 @@ class _Dispatched:
         pass
 
 
-def panoramisk_reads(connections: list[list[bytes]]) -> list[Event]:
-    """The reference: what panoramisk's own protocol dispatches (no action is waiting for
-    a reply here), converted as the link converts it. It is given one whole message at a
-    time, so that its own traps (a read cut in a character, an exception ending the
-    read) stay out of the comparison."""
+def panoramisk_reads(
+    connections: list[list[bytes]], waiting: Sequence[str] = (), replies: list[Event] | None = None
+) -> list[Event]:
+    """The reference: what panoramisk's own protocol dispatches, converted as the link
+    converts it (what it hands the actions waiting under the ids ``waiting`` goes to
+    ``replies``). It is given one whole message at a time, so that its own traps (a read
+    cut in a character, an exception ending the read) stay out of the comparison."""
+    handed = [] if replies is None else replies
     factory = _Dispatched()
     for reads in connections:
         data = b"".join(reads)
@@ -119,6 +149,7 @@ def panoramisk_reads(connections: list[list[bytes]]) -> list[Event]:
             data = data.partition(b"\r\n")[2]
         protocol = AMIProtocol()
         protocol.connection_made(_Transport())
+        protocol.responses.update({i: _Waiting(i, handed) for i in waiting})
         protocol.factory = factory
         protocol.encoding = "utf-8"
         for block in data.split(EOM.encode())[:-1]:
@@ -150,9 +181,12 @@ def test_every_recorded_event_is_read_once_as_panoramisk_reads_it(path: Path) ->
     assert heard.read_once > len(expected) / 2  # most without a panoramisk Message
 
 
-def _one(block: str) -> tuple[Heard, list[Event]]:
+def _one(block: str, waiting: Sequence[str] = ()) -> tuple[Heard, list[Event], list[Event]]:
+    """What the link and the actions waiting were handed; panoramisk's reading of both."""
     data = (BANNER + "11.0.0\r\n" + block + EOM).encode()
-    return hear([[data]]), panoramisk_reads([[data]])
+    replies: list[Event] = []
+    expected = panoramisk_reads([[data]], waiting, replies)
+    return hear([[data]], waiting), expected, replies
 
 
 VARIATIONS = {
@@ -179,12 +213,12 @@ VARIATIONS = {
 
 @pytest.mark.parametrize("block", VARIATIONS.values(), ids=VARIATIONS.keys())
 def test_a_varied_event_is_read_as_panoramisk_reads_it(block: str) -> None:
-    heard, expected = _one(block)
+    heard, expected, _ = _one(block)
     assert heard.events == expected
 
 
 def test_a_plain_event_is_read_once() -> None:
-    heard, _ = _one(DIAL_BEGIN)
+    heard, _, _ = _one(DIAL_BEGIN)
     assert heard.read_once == 1
     assert heard.events[0]["AccountCode"] == ""
     assert heard.events[0]["DialString"] == "2001"
@@ -229,8 +263,36 @@ def _blocks(draw: st.DrawFn) -> str:
 @settings(max_examples=300, deadline=None)
 @given(_blocks())
 def test_any_event_block_is_read_as_panoramisk_reads_it(block: str) -> None:
-    heard, expected = _one(block)
+    heard, expected, _ = _one(block)
     assert heard.events == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "claimed"),
+    [
+        ("ActionID: ami-12", True),
+        ("actionid: ami-12", True),
+        ("CommandID: ami-12", True),
+        ("ActionID: ami-13", False),
+        ("CommandID: ami-13\r\nActionID: ami-12", True),
+        ("CommandID: ami-12\r\nActionID: ami-13", True),
+        ("CommandID: \r\nActionID: ami-12", True),
+    ],
+)
+def test_an_event_an_action_waits_for_goes_to_that_action(header: str, claimed: bool) -> None:
+    heard, expected, replies = _one(f"{DIAL_BEGIN}\r\n{header}", waiting=["ami-12"])
+    assert heard.events == expected
+    assert heard.replies == replies
+    assert bool(heard.replies) is claimed
+    assert bool(heard.events) is not claimed
+
+
+@settings(max_examples=300, deadline=None)
+@given(_blocks(), st.lists(st.sampled_from(["", "a", "ab", "b", " "]), max_size=3))
+def test_any_event_block_goes_where_panoramisk_sends_it(block: str, waiting: list[str]) -> None:
+    heard, expected, replies = _one(block, waiting)
+    assert heard.events == expected
+    assert heard.replies == replies
 
 
 def _chunks(data: bytes, size: int) -> Iterator[bytes]:
