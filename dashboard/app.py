@@ -29,7 +29,19 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from dashboard import admin, audit, auth, console, db, i18n, reports, research, status, wallboard
+from dashboard import (
+    admin,
+    audit,
+    auth,
+    call_reports,
+    console,
+    db,
+    i18n,
+    reports,
+    research,
+    status,
+    wallboard,
+)
 from dashboard.options import DashboardOptions
 from dashboard.roles import allowed_roles, current_role, guard, has_role, role_label
 from dashboard.secret import load_secret_key, random_secret
@@ -132,6 +144,7 @@ BLUEPRINTS = (
     auth.bp,
     status.bp,
     reports.bp,
+    call_reports.bp,
     admin.bp,
     console.bp,
     research.bp,
