@@ -23,6 +23,10 @@ One call, in order:
 
 On a hang-up the flow gets ``HungUp`` and the path and route are still written
 (``SET VARIABLE`` works on a dead channel, 1b), without ``IVR_FLOW_DONE``.
+
+Each ``STREAM FILE`` and ``GET DATA`` is given the longest its prompt can last
+(:func:`longest_speech_s`, from the prompt's text), so the channel waits for the reply
+that long plus a margin, and no longer.
 """
 
 from __future__ import annotations
@@ -71,8 +75,9 @@ from ivr.dialplan import (
     Route,
 )
 from ivr.flow import CallFlow
+from ivr.logsafe import printable
 from ivr.mirror import line_mirror
-from ivr.prompts import sound_file
+from ivr.prompts import prompt_text, sound_file
 from ivr.settings import LineSettings
 
 log = logging.getLogger(__name__)
@@ -81,6 +86,20 @@ SettingsSource = Callable[[], LineSettings]
 Clock = Callable[[], datetime]
 CHANNEL_LANGUAGE = "CHANNEL(language)"
 _NO_DNID = frozenset({"", "unknown"})
+#: The slowest speech a prompt may be recorded at, in characters of its text per second.
+#: espeak-ng (tools/make_prompts.py) says the emergency numbers (299 characters in
+#: French) in about 24 s, 12.5 characters/s; a person reading slowly stays above 8.
+SLOWEST_SPEECH_CPS = 8.0
+
+
+def longest_speech_s(prompt: PromptRef, settings: LineSettings) -> float | None:
+    """The longest ``prompt`` can last when spoken, from its text; None when the
+    catalogue has no text for it (the channel then uses its limit for the unknown)."""
+    try:
+        text = prompt_text(prompt, settings)
+    except KeyError:
+        return None
+    return len(text) / SLOWEST_SPEECH_CPS
 
 
 def var_name(name: str) -> str:
@@ -178,6 +197,7 @@ class FlowRunner:
         self._header = header
         self._language = header.get("language")
         self._decision: Decision | None = None
+        self._settings: LineSettings | None = None
 
     async def run(
         self, settings_source: SettingsSource, clock: Clock, memo: AstdbMemo
@@ -187,6 +207,7 @@ class FlowRunner:
             await self._channel.answer()
             await self._channel.set_variable(VAR_FLOW_DONE, "")
             settings = await asyncio.to_thread(settings_source)
+            self._settings = settings
             now = clock()
             await self._mirror_astdb(settings, now, memo)
             flow = CallFlow(settings, now, call_info(self._header))
@@ -196,7 +217,7 @@ class FlowRunner:
             await self._finish(action.decision)
             return CallOutcome(finished=True, hung_up=False, decision=action.decision)
         except ChannelHungUp as exc:
-            log.info("caller hung up on %s: %s", self._channel.name, exc)
+            log.info("caller hung up on %s: %s", printable(self._channel.name), printable(exc))
             return await self._hung_up(flow)
 
     async def _mirror_astdb(self, settings: LineSettings, now: datetime, memo: AstdbMemo) -> None:
@@ -211,10 +232,16 @@ class FlowRunner:
             await self._channel.set_variable(CHANNEL_LANGUAGE, language)
             self._language = language
 
+    def _length(self, prompt: PromptRef) -> float | None:
+        return None if self._settings is None else longest_speech_s(prompt, self._settings)
+
     async def _stream(self, prompt: PromptRef, escape_digits: str) -> str | None:
         await self._set_language(prompt.language)
         return await self._channel.stream_file(
-            sound_file(prompt.name), escape_digits, confirm_hangup=True
+            sound_file(prompt.name),
+            escape_digits,
+            confirm_hangup=True,
+            length_s=self._length(prompt),
         )
 
     async def _execute(self, action: Action) -> Event:
@@ -249,7 +276,11 @@ class FlowRunner:
             await self._stream(prompt, "")
         await self._set_language(last.language)
         digits, timed_out = await self._channel.get_data(
-            sound_file(last.name), action.timeout_ms, action.max_digits, confirm_hangup=True
+            sound_file(last.name),
+            action.timeout_ms,
+            action.max_digits,
+            confirm_hangup=True,
+            length_s=self._length(last),
         )
         if not digits and timed_out:
             return NoInput()
@@ -277,7 +308,11 @@ class FlowRunner:
                 await self._channel.set_variable(var_name(VAR_PATH), decision.path_text)
             await self._channel.set_variable(VAR_ROUTE, Route.HANGUP.value)
         except AgiError as exc:
-            log.debug("could not record the hang-up on %s: %s", self._channel.name, exc)
+            log.debug(
+                "could not record the hang-up on %s: %s",
+                printable(self._channel.name),
+                printable(exc),
+            )
         return CallOutcome(finished=False, hung_up=True, decision=decision)
 
 

@@ -12,6 +12,19 @@ What the recordings ask of it:
   serving the other calls;
 * 1,000 concurrent calls used about 5 % of one core in the lab (4-timing-and-load): a
   task per connection and no thread per call.
+
+Nobody may starve the others of connection slots: a peer address holds at most
+``max_connections_per_peer`` connections (one client opening hundreds of half-open
+connections is refused past it, the other peers still get through), and each command
+waits for its reply only as long as it can legitimately take (``channel.ReplyLimits``),
+so a peer that sends a header then stays silent, or answers slowly, is cut off in
+seconds. A refused or cut connection never leaves a caller in silence: Asterisk goes on
+with the dialplan (AGISTATUS=SUCCESS once connected, FAILURE when the connection itself
+fails) and, without ``IVR_FLOW_DONE=1``, extensions.conf sends the caller to its fallback.
+
+With ``workers`` above 1, that many processes share the port (``SO_REUSEPORT``: the
+kernel spreads the connections among them); each one applies the limits above to its
+own connections.
 """
 
 from __future__ import annotations
@@ -19,16 +32,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NoReturn
 from datetime import UTC, datetime
 
-from agi_scripts.channel import Channel
+from agi_scripts.channel import Channel, ReplyLimits
 from agi_scripts.errors import AgiError, ChannelHungUp, HeaderError
 from agi_scripts.protocol import LINE_LIMIT, AgiHeader, StreamTransport, read_header
 from agi_scripts.runner import AstdbMemo, CallOutcome, Clock, SettingsSource, run_incoming
 from ivr.dialplan import ROUTE_INCOMING
+from ivr.logsafe import printable
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +57,31 @@ class ServerOptions:
     """Where to listen and how long anything may take.
 
     ``max_connections``: connections beyond it are closed at once (the caller goes to
-    the dialplan fallback at once instead of waiting); ``shutdown_grace_s``: how long
-    calls in progress may finish when the server stops.
+    the dialplan fallback at once instead of waiting); ``max_connections_per_peer``:
+    the same, for the connections of one peer address; ``quick_reply_s``: the wait for
+    a command Asterisk answers at once; ``reply_margin_s``: added to what a command
+    waits on (a prompt's length, the caller's own timeout); ``command_timeout_s``: the
+    wait for a command whose length is not known; ``shutdown_grace_s``: how long calls
+    in progress may finish when the server stops; ``workers``: processes sharing the
+    port (``run_forever``).
     """
 
     host: str = "127.0.0.1"
     port: int = 4573
     header_timeout_s: float = 5.0
+    quick_reply_s: float = 5.0
+    reply_margin_s: float = 5.0
     command_timeout_s: float = 120.0
     max_call_s: float = 1800.0
     max_header_bytes: int = 16384
     max_connections: int = 2000
+    max_connections_per_peer: int = 1200
     shutdown_grace_s: float = 5.0
+    workers: int = 1
+
+    @property
+    def reply_limits(self) -> ReplyLimits:
+        return ReplyLimits(self.quick_reply_s, self.reply_margin_s, self.command_timeout_s)
 
 
 def utc_now() -> datetime:
@@ -75,7 +105,9 @@ class AgiServer:
         self.options = options
         self._routes = routes
         self._tasks: set[asyncio.Task[None]] = set()
+        self._per_peer: dict[str, int] = {}
         self._server: asyncio.Server | None = None
+        self._limits = options.reply_limits
 
     @property
     def active_calls(self) -> int:
@@ -89,6 +121,7 @@ class AgiServer:
             self.options.port,
             limit=LINE_LIMIT,
             backlog=1024,
+            reuse_port=self.options.workers > 1 or None,
         )
         port: int = self._server.sockets[0].getsockname()[1]
         log.info("FastAGI server listening on %s:%d", self.options.host, port)
@@ -118,6 +151,9 @@ class AgiServer:
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         transport = StreamTransport(reader, writer)
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) and peername else "?"
+        held = self._per_peer.get(peer, 0)
         if task is None or len(self._tasks) >= self.options.max_connections:
             log.warning(
                 "%d calls in progress (max_connections): closing a new connection",
@@ -125,11 +161,23 @@ class AgiServer:
             )
             await transport.close()
             return
+        if held >= self.options.max_connections_per_peer:
+            log.warning(
+                "%s holds %d connections (max_connections_per_peer): closing a new one",
+                printable(peer),
+                held,
+            )
+            await transport.close()
+            return
         self._tasks.add(task)
+        self._per_peer[peer] = held + 1
         try:
-            await self._serve_one(transport, writer.get_extra_info("peername"))
+            await self._serve_one(transport, peername)
         finally:
             self._tasks.discard(task)
+            left = self._per_peer.pop(peer) - 1
+            if left:
+                self._per_peer[peer] = left
 
     async def _serve_one(self, transport: StreamTransport, peer: object) -> None:
         loop = asyncio.get_running_loop()
@@ -149,38 +197,40 @@ class AgiServer:
                 log.warning(
                     "no FastAGI route %r (channel %s, uniqueid %s): closing",
                     header.script,
-                    header.channel,
-                    header.uniqueid,
+                    printable(header.channel),
+                    printable(header.uniqueid),
                 )
                 return
-            channel = Channel(
-                transport, command_timeout_s=self.options.command_timeout_s, name=header.channel
-            )
+            channel = Channel(transport, limits=self._limits, name=header.channel)
             async with asyncio.timeout(self.options.max_call_s):
                 outcome = await handler(channel, header)
             status = "finished" if outcome.finished else "hangup" if outcome.hung_up else "ended"
         except HeaderError as exc:
             status = "bad-header"
-            log.warning("bad FastAGI header from %s: %s", peer, exc)
+            log.warning("bad FastAGI header from %s: %s", printable(peer), printable(exc))
         except TimeoutError:
-            log.error("call on %s exceeded max_call_s", header.channel if header else peer)
+            log.error(
+                "call on %s exceeded max_call_s", printable(header.channel if header else peer)
+            )
         except ChannelHungUp as exc:
             status = "hangup"
-            log.info("connection ended: %s", exc)
+            log.info("connection ended: %s", printable(exc))
         except AgiError as exc:
-            log.error("AGI error on %s: %s", header.channel if header else peer, exc)
+            log.error(
+                "AGI error on %s: %s", printable(header.channel if header else peer), printable(exc)
+            )
         except Exception:
-            log.exception("handler failed on %s", header.channel if header else peer)
+            log.exception("handler failed on %s", printable(header.channel if header else peer))
         finally:
             await transport.close()
             if header is not None:
                 log.info(
                     "call route=%s uniqueid=%s status=%s decision=%s path=%s duration=%.3fs",
-                    header.script,
-                    header.uniqueid,
+                    printable(header.script),
+                    printable(header.uniqueid),
                     status,
                     outcome.route if outcome else "-",
-                    outcome.path if outcome else "-",
+                    printable(outcome.path) if outcome else "-",
                     loop.time() - began,
                 )
 
@@ -219,5 +269,58 @@ async def _serve_until_signal(options: ServerOptions, settings_source: SettingsS
 
 
 def run_forever(options: ServerOptions, settings_source: SettingsSource) -> None:
-    """Serve until SIGINT or SIGTERM (blocking); calls in progress get a short grace."""
-    asyncio.run(_serve_until_signal(options, settings_source))
+    """Serve until SIGINT or SIGTERM (blocking); calls in progress get a short grace.
+
+    With ``options.workers`` above 1, ``workers - 1`` processes are forked first, each
+    serving the same port (``SO_REUSEPORT``); this process serves too and, when it
+    stops, stops them (SIGTERM) and waits for them. Whoever passes ``settings_source``
+    makes it safe across ``fork`` (a database pool is disposed of in the child, e.g.
+    with ``os.register_at_fork``)."""
+    if options.workers > 1 and options.port == 0:
+        raise ValueError("several workers need a fixed port, not 0")
+    children: list[int] = []
+    try:
+        for _ in range(options.workers - 1):
+            pid = os.fork()
+            if pid == 0:
+                _worker_main(options, settings_source)
+            children.append(pid)
+        asyncio.run(_serve_until_signal(options, settings_source))
+    finally:
+        _stop_workers(children, options.shutdown_grace_s + 5.0)
+
+
+def _worker_main(options: ServerOptions, settings_source: SettingsSource) -> NoReturn:
+    code = 0
+    try:
+        asyncio.run(_serve_until_signal(options, settings_source))
+    except BaseException:
+        log.exception("FastAGI worker %d failed", os.getpid())
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _stop_workers(children: list[int], wait_s: float) -> None:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    waiting = set(children)
+    while waiting:
+        for pid in list(waiting):
+            with contextlib.suppress(ChildProcessError):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if not done:
+                    continue
+                if status:
+                    log.warning("FastAGI worker %d ended with status %d", pid, status)
+            waiting.discard(pid)
+        if waiting and time.monotonic() > deadline:
+            for pid in waiting:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        if waiting:
+            time.sleep(0.05)

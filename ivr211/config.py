@@ -52,11 +52,15 @@ class AgiConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=4573, ge=1, le=65535)
     header_timeout_s: float = Field(default=5.0, gt=0)
+    quick_reply_s: float = Field(default=5.0, gt=0)
+    reply_margin_s: float = Field(default=5.0, ge=0)
     command_timeout_s: float = Field(default=120.0, gt=0)
     max_call_s: float = Field(default=1800.0, gt=0)
     max_header_bytes: int = Field(default=16384, ge=1024)
     max_connections: int = Field(default=2000, ge=1)
+    max_connections_per_peer: int = Field(default=1200, ge=1)
     shutdown_grace_s: float = Field(default=5.0, ge=0)
+    workers: int = Field(default=1, ge=1, le=64)
 
 
 class DatabaseConfig(_Section):

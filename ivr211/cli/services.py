@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 from datetime import UTC, datetime
@@ -44,6 +45,10 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         store.load()
         options = server_options(config)
         source = ls.CachedSettings(store, config.line.settings_cache_s)
+        if options.workers > 1:
+            # run_forever forks the other workers: none may reuse this pool's connections.
+            engine = store.engine
+            os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         _check_ports(config, dashboard=config.dashboard.enabled and not args.no_dashboard)
         logging.getLogger(__name__).info(
             "FastAGI server on %s:%d, settings from %s",

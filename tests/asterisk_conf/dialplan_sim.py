@@ -316,6 +316,7 @@ class Call:
     events: list[Event] = field(default_factory=list)
     playbacks: list[tuple[str, str]] = field(default_factory=list)
     agi_requests: list[str] = field(default_factory=list)
+    agi_commands: list[str] = field(default_factory=list)
     ended_by: str = ""
 
     def __post_init__(self) -> None:
@@ -575,7 +576,8 @@ class Call:
             try:
                 sock.sendall(header)
                 for raw in reader:
-                    reply = self._agi_command(raw.decode().rstrip("\n"))
+                    self.agi_commands.append(raw.decode().rstrip("\n"))
+                    reply = self._agi_command(self.agi_commands[-1])
                     sock.sendall(reply.encode() + b"\n")
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the server went away mid-command: still SUCCESS (1f)
