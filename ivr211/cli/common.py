@@ -22,6 +22,7 @@ from typing import NoReturn, TypeAlias
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from ivr.logsafe import EscapingFormatter
 from ivr211.config import Config
 from store.db import make_engine, require_current, sqlite_path
 from store.linesettings import SettingsStore
@@ -162,7 +163,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def configure_logging(config: Config) -> None:
-    logging.basicConfig(
-        level=config.logging.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Control characters in a message are escaped: a value from outside (an AGI header,
+    # an AMI field) cannot start a log line of its own.
+    handler = logging.StreamHandler()
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=config.logging.level, handlers=[handler])
