@@ -3,13 +3,14 @@ sources complete a call in, on both databases."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, true
+from sqlalchemy import Engine, select, text, true
 from sqlalchemy.orm import Session
 
 from store import rollups
@@ -176,3 +177,43 @@ def test_activity_is_cut_at_local_hours_and_counted_once(session: Session) -> No
     assert [(row[0], row[1], row[3], row[4]) for row in rows] == [
         (date(2026, 11, 1), 1, "paused", 4200.0)
     ]
+
+
+def test_two_writers_of_one_call_leave_the_right_days(migrated_engine: Engine) -> None:
+    """PostgreSQL, two transactions: the queue's fact (April 1) is written and not yet
+    committed when the flow's fact (March 31, earlier) comes in another transaction.
+    The second waits for the first, then sees the call on April 1 and takes it out."""
+    if migrated_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    first = Session(migrated_engine)
+    record_calls(first, [ami("w.1", JOINED)])  # not committed yet
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def second_writer() -> None:
+        try:
+            with Session(migrated_engine) as second:
+                record_calls(second, [flow("w.1", JOINED - timedelta(seconds=40))])
+                second.commit()
+        except BaseException as exc:  # reported to the test below
+            failure.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    with migrated_engine.connect() as watcher:  # until the second writer waits on a lock
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND pid <> pg_backend_pid()"
+        )
+        while not done.is_set() and not watcher.execute(waiting).scalar():
+            done.wait(0.01)
+    first.commit()
+    first.close()
+    thread.join()
+    assert failure == []
+    with Session(migrated_engine) as session:
+        assert_rollups_match(session)
+        days = [row[0] for row in table_rows(session, rollups.CallHourRollup)]
+        assert days == [date(2027, 3, 31)]
