@@ -122,11 +122,12 @@ class LineConfig(_Section):
 
 class ListenerConfig(_Section):
     """The AMI listener: where records wait while the database is down, where Asterisk's
-    CEL CSV is (on the PBX host) for reconciliation, and the dialplan contexts its
-    actions use (asterisk_conf/extensions.conf)."""
+    CEL CSV and queue_log are (on the PBX host) for reconciliation, and the dialplan
+    contexts its actions use (asterisk_conf/extensions.conf)."""
 
     spool_path: Path = Path("var/listener-spool.jsonl")
     cel_path: Path | None = None
+    queue_log_path: Path | None = None
     transfer_context: str = "navigator-transfers"
     conference_context: str | None = "ivr211-conference"
 

@@ -2,9 +2,11 @@
 
 It knows only what asterisk_conf/extensions.conf uses: the applications Answer,
 NoOp, Verbose, Set, Goto, GotoIf, GotoIfTime, Gosub, Return, Playback, AGI, Queue,
-VoiceMail, Dial, Hangup; the functions DB, GLOBAL, STRFTIME, IF, REGEX, FILTER,
-CALLERID, CHANNEL, LOCAL; ``$[...]`` expressions with ``| & = != < > <= >= + -``. Anything
-else raises ``SimError``, so a dialplan change that needs more fails loudly here.
+VoiceMail, Dial, Hangup, CELGenUserEvent (each event kept in ``cel_events``); the
+functions DB, GLOBAL, STRFTIME, IF, REGEX, FILTER (with func_strings' ranges,
+``0-9``), CALLERID, CHANNEL (language, linkedid), LOCAL; ``$[...]`` expressions with
+``| & = != < > <= >= + -``. Anything else raises ``SimError``, so a dialplan change that
+needs more fails loudly here.
 
 As in Asterisk, the application data is substituted first and parsed after, and a
 call that runs off the end of an extension hangs up (``autofallthrough=yes``).
@@ -305,6 +307,7 @@ class Call:
     astdb: Mapping[str, str] = field(default_factory=dict)
     caller_num: str = "4185550100"
     caller_name: str = "Tremblay Marie"
+    linkedid: str = "1796398477.55"
     queue_outcomes: list[str] = field(default_factory=list)
     dial_outcomes: list[str] = field(default_factory=list)
     voicemail_outcomes: list[str] = field(default_factory=list)
@@ -318,6 +321,7 @@ class Call:
     agi_requests: list[str] = field(default_factory=list)
     agi_commands: list[str] = field(default_factory=list)
     ended_by: str = ""
+    cel_events: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.globals = {**self.dialplan.globals, **self.global_overrides, **self.pushed_globals}
@@ -338,6 +342,7 @@ class Call:
             "VoiceMail": self._voicemail,
             "Dial": self._dial,
             "Hangup": self._hangup,
+            "CELGenUserEvent": self._cel_user_event,
         }
 
     # -- running
@@ -441,11 +446,14 @@ class Call:
             return "1" if re.search(found[1], found[2]) else "0"
         if func == "FILTER":
             allowed, _, value = arg.partition(",")
-            return "".join(c for c in value if c in allowed)
+            chars = filter_set(allowed)
+            return "".join(c for c in value if c in chars)
         if func == "CALLERID":
             return {"num": self.caller_num, "name": self.caller_name}[arg]
         if func == "CHANNEL" and arg == "language":
             return self.language
+        if func == "CHANNEL" and arg == "linkedid":
+            return self.linkedid
         raise SimError(f"function {func} is not simulated")
 
     # -- applications
@@ -548,6 +556,15 @@ class Call:
     def _hangup(self, data: str) -> None:
         raise CallEnded("Hangup()")
 
+    def _cel_user_event(self, data: str) -> None:
+        """``CELGenUserEvent(name[,extra])``: the row's eventtype is the name, its extra
+        ``{"extra": ...}`` (2n). What a comma inside the extra does is not recorded:
+        refused here."""
+        name, _, extra = data.partition(",")
+        if not name or "," in extra:
+            raise SimError(f"CELGenUserEvent({data}): no name, or a comma in the extra")
+        self.cel_events.append((name, extra))
+
     def _agi(self, data: str) -> None:
         url, *args = data.split(",")
         parts = urlsplit(url)
@@ -601,6 +618,23 @@ class Call:
         if line == "ANSWER":
             return replies["ANSWER"]
         return replies["unknown"]
+
+
+def filter_set(allowed: str) -> set[str]:
+    """The characters FILTER keeps, as func_strings expands them: ``a-z`` is a range
+    (``c1-c2``), a ``-`` that does not follow a character is itself."""
+    chars: set[str] = set()
+    i = 0
+    while i < len(allowed):
+        first = allowed[i]
+        if i + 1 < len(allowed) and allowed[i + 1] == "-":
+            last = allowed[i + 2] if i + 2 < len(allowed) else first
+            chars.update(chr(c) for c in range(ord(first), ord(last) + 1))
+            i += 3
+        else:
+            chars.add(first)
+            i += 1
+    return chars
 
 
 def time_matches(spec: str, now: datetime) -> bool:

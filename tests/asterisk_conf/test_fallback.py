@@ -46,6 +46,8 @@ FALLBACK_CLOSED = "211/fallback-closed"
 # What the fallback says first, before anything is decided: short, French then English.
 NOTICE = ["fr/211/fallback-notice", "en/211/fallback-notice"]
 CLOSED = [*NOTICE, "fr/211/fallback-closed", "en/211/fallback-closed"]
+# The caller channel's linkedid (CHANNEL(linkedid)), passed to every AGI() as agi_arg_3.
+LINKEDID = Call.linkedid
 
 Script = Callable[[socket.socket, BinaryIO, "FlowServer"], None]
 
@@ -659,9 +661,13 @@ def test_queue_exit_goes_back_to_the_flow_with_its_language(
     with FlowServer([first, then]) as server:
         result = call(dialplan, server.url, queue=[status])
     assert result.variables["QUEUESTATUS"] == status
-    assert result.agi_requests == [f"{server.url}/incoming", f"{server.url}/incoming,queue-exit,en"]
+    assert result.agi_requests == [
+        f"{server.url}/incoming,,,{LINKEDID}",
+        f"{server.url}/incoming,queue-exit,en,{LINKEDID}",
+    ]
     assert "agi_arg_1: queue-exit" in server.headers[1]
     assert "agi_arg_2: en" in server.headers[1]
+    assert f"agi_arg_3: {LINKEDID}" in server.headers[1]
     assert result.apps("VoiceMail") == ["1000@recherche,s"]
 
 
@@ -682,8 +688,8 @@ def test_queue_exit_from_the_fallback_ends_the_call_when_fastagi_stays_down(
 ) -> None:
     result = call(dialplan, refused_url, queue=["LEAVEEMPTY"])
     assert result.agi_requests == [
-        f"{refused_url}/incoming",
-        f"{refused_url}/incoming,queue-exit,fr",
+        f"{refused_url}/incoming,,,{LINKEDID}",
+        f"{refused_url}/incoming,queue-exit,fr,{LINKEDID}",
     ]
     assert result.played()[-3:] == ["211/queue-unavailable", "211/emergency-numbers", "211/goodbye"]
     assert result.ended_by == "Hangup()"
@@ -800,4 +806,4 @@ def test_navigator_short_code_without_a_number_fails_cleanly(
 @pytest.mark.parametrize("did", ["211", "4186490211", "14186490211", "+14186490211"])
 def test_trunk_numbers_reach_the_call_flow(dialplan: Dialplan, refused_url: str, did: str) -> None:
     result = call(dialplan, refused_url, exten=did)
-    assert result.agi_requests[0] == f"{refused_url}/incoming"
+    assert result.agi_requests[0] == f"{refused_url}/incoming,,,{LINKEDID}"
