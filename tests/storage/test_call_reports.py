@@ -132,6 +132,9 @@ def test_every_figure_is_the_generators(session: Session, year: call_year.Year) 
     autumn = r.Period(date(2026, 10, 1), date(2026, 11, 30))
     check_report(session, year, autumn, thresholds, False)
     check_report(session, year, autumn, thresholds, True)
+    # Days, whole months (from the monthly roll-ups), days again.
+    mixed = r.Period(date(2026, 10, 15), date(2027, 1, 20))
+    check_report(session, year, mixed, r.DEFAULT_THRESHOLDS, False)
     # The calls that arrived before midnight on March 31 stay in the fiscal year they
     # arrived in, though the queue saw them on April 1 first.
     edge = r.Period(date(2027, 3, 31), date(2027, 4, 1))
