@@ -175,3 +175,28 @@ def test_the_wallboard_follows_the_queue_and_says_when_the_link_is_down(
     page.screenshot(path=str(tmp_path / "wallboard-down.png"))
     assert axe_violations(page) == ""
     assert page_errors(page) == []
+
+
+def test_when_the_server_stops_answering_the_figures_are_no_longer_shown(
+    page: Page, dashboard: Dashboard, line: Line
+) -> None:
+    """A network cut between the screen and the dashboard (the requests fail): after a
+    few seconds without an answer the page says its figures are not current and clears
+    them; when answers come back, so do the figures."""
+    log_in(page, dashboard.users["navigator"])
+    page.goto("/wallboard/")
+    status = page.locator("#wb-status")
+    expect(status).to_have_text("En direct")
+    expect(page.locator(field("available"))).to_have_text("1")
+
+    page.route("**/wallboard/state.json", lambda route: route.abort("internetdisconnected"))
+    expect(status).to_have_text(
+        "Cette page ne reçoit plus de nouvelles du serveur : les chiffres ne sont pas à jour."
+    )
+    for name in NUMBERS:
+        expect(page.locator(field(name))).to_have_text("–")
+    expect(page.locator("#wb-navigators tbody tr")).to_have_count(0)
+
+    page.unroute("**/wallboard/state.json")
+    expect(status).to_have_text("En direct")
+    expect(page.locator(field("available"))).to_have_text("1")
