@@ -1,40 +1,53 @@
-"""Load benchmark of the FastAGI server: N concurrent calls, against a bare-protocol baseline.
+"""Load benchmark of the FastAGI server: one command's round trip with ~1,000 calls in
+flight, beside a raw asyncio echo baseline measured in the same run; and classic AGI
+(a process per call) beside the FastAGI server's CPU per call.
 
 Prints figures; asserts nothing. Run from the repository root::
 
-    .venv/bin/python bench/agi_load.py                 # levels 50,200,500,1000
-    .venv/bin/python bench/agi_load.py --quick         # levels 50,200, shorter RTT run
-    .venv/bin/python bench/agi_load.py --levels 100,300
+    .venv/bin/python bench/agi_load.py                       # 3 runs of the 3 shapes
+    .venv/bin/python bench/agi_load.py --runs 1 --calls 300  # a quick look
+    .venv/bin/python bench/agi_load.py --workers 2           # two server processes
 
-Each level starts, in a process of its own, first the real server
-(``agi_scripts.server.serve`` with a fixed in-memory ``LineSettings`` -- the domain
-brief's default line from tests/agi/agi_fakes.py -- a clock fixed on a Wednesday at
-10:00, America/Toronto, and INFO logging to a file, as ``ivr211 serve`` logs), then the
-baseline: a minimal asyncio server that reads the same header block and sends the same
-number of command lines (``ANSWER``), one at a time, with no flow, settings or logging.
+What is measured. A client process (this one) plays Asterisk: it connects, sends the
+header block of transcript 1a and answers every command with the recorded replies of
+``tests/agi/agi_fakes.FakeAsterisk.default_reply``, waiting as a caller would: a prompt
+played to its end (``STREAM FILE ... ""`` or with no key pressed) answers after
+``--play-s``, a prompt interrupted by a key after ``--key-s``, every other command at
+once. Each caller hears the emergency notice and the greeting, presses 1 (French) at the
+language menu and 1 (navigator) at the main menu, and hears the transfer notice: about
+6.5 s per call, so the calls overlap. One *round trip* is the time from the client's
+reply (or the header block) leaving to the next command arriving: what the caller waits
+on the server. Its p99 over every command of every call is the figure.
 
-The client plays Asterisk with the reply engine of tests/agi/agi_fakes.py
-(``FakeAsterisk.default_reply``), whose every line is recorded from Asterisk 22.10.1:
-1a's header block, then for instance::
+Three shapes of arrival, ``--calls`` calls each (1,000): *steady* (spread evenly over
+6 s), *2 s* (spread over 2 s) and *burst* (all at once). For each shape, the same client
+runs against:
 
-    S->A b'ANSWER\\n'                         A->S b'200 result=0\\n'
-    S->A b'SET VARIABLE IVR_FLOW_DONE ""\\n'  A->S b'200 result=1\\n'
-    S->A b'STREAM FILE 211/greeting ""\\n'    A->S b'200 result=0 endpos=3404\\n'
-    S->A b'STREAM FILE 211/language-menu "123"\\n'
-                                              A->S b'200 result=49 endpos=17760\\n'
+* the real server: ``agi_scripts.server.serve`` (``--workers`` processes on one port
+  with SO_REUSEPORT when above 1), the default line of ``tests/agi/agi_fakes.py`` in
+  memory, a clock fixed on a Wednesday at 10:00, INFO logging to a file;
+* the echo baseline: a raw asyncio server that reads the header block, then sends the
+  next command line of a recorded real call each time a reply line arrives. Same
+  commands, same replies, same caller waits; no flow, settings, limits or logging.
 
-Every caller presses 1 at the language menu and 1 at the main menu (French, navigator
-queue) and the server closes the socket after ``SET VARIABLE IVR_FLOW_DONE 1``. A call
-counts as completed when the server set ``IVR_FLOW_DONE 1`` (real server) or sent all
-its commands (baseline), then closed.
+Figures: p50 / p99 / max round trip of both, the real p99 minus the echo p99 (goals:
+<= 2 ms steady, <= 5 ms over 2 s) and, for the burst, the ratio of the two p99 (goal:
+<= 1.5x); calls completed, peak calls in flight, server CPU per call (utime+stime from
+/proc, 10 ms ticks), client CPU.
 
-Figures per level: calls completed/failed, wall time, calls/s, latency per call
-(header sent -> socket closed by the server) p50/p95/p99, server CPU (utime+stime from
-/proc/<pid>/stat, after a warm-up of a few calls), CPU per call, server peak RSS
-(VmHWM from /proc/<pid>/status; a fresh process per level). Also the server-side round
-trip of one command (write ``ANSWER`` -> ``200 result=0`` read), median over sequential
-commands on one connection: for the real server through ``agi_scripts.channel.Channel``
-on an ``AgiServer`` route of its own, for the baseline on a bare stream.
+Cores. The client is pinned to one core (``--client-cpu``, default 0) and the servers
+to the others (``os.sched_setaffinity``), so they never share a core. With 2 cores and
+``--workers 2``, the second worker has no core of its own: it is pinned with the
+client (the figures then say so). The machine may be shared with other work; both
+servers run under the same conditions in the same run, one after the other, so read the
+differences to the echo baseline, not the absolute milliseconds.
+
+Classic AGI: ``--classic N`` calls (default 5) of ``python -m agi_scripts.classic
+incoming`` over pipes, one process each, the same replies without waits, with the
+settings in memory (``--settings tests.agi.agi_fakes:line_settings``); CPU per call from
+``wait4`` (the child's utime+stime), beside the FastAGI server's CPU per call in the
+steady shape. Classic AGI reading the settings from a database costs more again (its
+engine and the query are paid on each call).
 
 Only 127.0.0.1; every wait is bounded (per-call timeout, process start and stop timeouts).
 """
@@ -50,6 +63,8 @@ import os
 import platform
 import resource
 import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,28 +79,30 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agi_scripts.channel import Channel  # noqa: E402
-from agi_scripts.protocol import AgiHeader  # noqa: E402
-from agi_scripts.runner import CallOutcome  # noqa: E402
-from agi_scripts.server import AgiServer, ServerOptions, serve  # noqa: E402
+from agi_scripts.server import ServerOptions, serve  # noqa: E402
 from ivr.dialplan import ROUTE_INCOMING, VAR_FLOW_DONE  # noqa: E402
 from tests.agi.agi_fakes import OPEN_NOW, FakeAsterisk, header_for, line_settings  # noqa: E402
 
 HOST: Final = "127.0.0.1"
-DEFAULT_LEVELS: Final = (50, 200, 500, 1000)
-QUICK_LEVELS: Final = (50, 200)
 BACKLOG: Final = 1024  # what agi_scripts/server.py passes to asyncio.start_server
-RTT_ROUTE: Final = "bench-rtt"
-KEYS: Final = ("1", "1")  # language menu: 1 (French); main menu: 1 (navigator)
+#: No key during the emergency notice and the greeting is asked of the client: "t" is
+#: "no key" for the greeting; 1 at the language menu (French), 1 at the main menu.
+KEYS: Final = ("t", "1", "1")
+SHAPES: Final = (("steady", 6.0), ("2 s", 2.0), ("burst", 0.0))
 START_TIMEOUT_S: Final = 20.0
 STOP_TIMEOUT_S: Final = 10.0
-CALL_TIMEOUT_S: Final = 20.0
-RTT_TIMEOUT_S: Final = 30.0
+CALL_TIMEOUT_S: Final = 60.0
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+CLASSIC_SETTINGS: Final = "tests.agi.agi_fakes:line_settings"
 
 
 # ---- server processes --------------------------------------------------------------
+
+
+def _pin(cpus: set[int]) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
 
 
 async def _until_stopped(conn: Connection, start: Callable[[], Coroutine[Any, Any, int]]) -> None:
@@ -99,9 +116,9 @@ async def _until_stopped(conn: Connection, start: Callable[[], Coroutine[Any, An
     await stop.wait()
 
 
-async def _real_server(conn: Connection) -> None:
+async def _real_server(conn: Connection, port: int, workers: int) -> None:
     settings = line_settings()
-    options = ServerOptions(host=HOST, port=0)
+    options = ServerOptions(host=HOST, port=port, workers=workers)
     task: asyncio.Task[None] | None = None
 
     async def start() -> int:
@@ -126,47 +143,20 @@ async def _real_server(conn: Connection) -> None:
             await asyncio.gather(task, return_exceptions=True)
 
 
-async def _real_rtt_server(conn: Connection, rtt_commands: int) -> None:
-    """The server's own classes with one extra route that sends ``ANSWER`` in a loop."""
-
-    async def rtt(channel: Channel, header: AgiHeader) -> CallOutcome:
-        samples: list[int] = []
-        for _ in range(rtt_commands):
-            began = time.perf_counter_ns()
-            await channel.answer()
-            samples.append(time.perf_counter_ns() - began)
-        conn.send(samples)
-        return CallOutcome(finished=True, hung_up=False, decision=None)
-
-    server = AgiServer(ServerOptions(host=HOST, port=0), {RTT_ROUTE: rtt})
-    try:
-        await _until_stopped(conn, server.start)
-    finally:
-        await server.close()
-
-
-async def _baseline_server(conn: Connection, commands: int, rtt_commands: int) -> None:
-    """The bare protocol: read the header block, then ``ANSWER`` and one reply line,
-    ``commands`` times (``rtt_commands`` timed ones on the RTT route), then close."""
+async def _echo_server(conn: Connection, script: list[bytes]) -> None:
+    """The bare protocol: read the header block, then send ``script`` one line per
+    reply line received, then close."""
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            route = ""
             async with asyncio.timeout(CALL_TIMEOUT_S):
-                while (line := await reader.readline()) not in (b"\n", b""):
-                    if line.startswith(b"agi_network_script:"):
-                        route = line.split(b":", 1)[1].strip().decode()
-                timed = route == RTT_ROUTE
-                samples: list[int] = []
-                for _ in range(rtt_commands if timed else commands):
-                    began = time.perf_counter_ns()
-                    writer.write(b"ANSWER\n")
+                while await reader.readline() not in (b"\n", b""):
+                    pass
+                for command in script:
+                    writer.write(command)
                     await writer.drain()
                     if not await reader.readline():
                         break
-                    samples.append(time.perf_counter_ns() - began)
-                if timed:
-                    conn.send(samples)
         except (OSError, TimeoutError):
             pass
         finally:
@@ -184,22 +174,19 @@ async def _baseline_server(conn: Connection, commands: int, rtt_commands: int) -
         await _until_stopped(conn, start)
 
 
-def _real_main(conn: Connection, log_path: str) -> None:
+def _real_main(conn: Connection, log_path: str, cpus: set[int], port: int, workers: int) -> None:
+    _pin(cpus)
     logging.basicConfig(filename=log_path, level=logging.INFO, format=LOG_FORMAT)
-    asyncio.run(_real_server(conn))
+    asyncio.run(_real_server(conn, port, workers))
 
 
-def _real_rtt_main(conn: Connection, log_path: str, rtt_commands: int) -> None:
-    logging.basicConfig(filename=log_path, level=logging.INFO, format=LOG_FORMAT)
-    asyncio.run(_real_rtt_server(conn, rtt_commands))
-
-
-def _baseline_main(conn: Connection, commands: int, rtt_commands: int) -> None:
-    asyncio.run(_baseline_server(conn, commands, rtt_commands))
+def _echo_main(conn: Connection, cpus: set[int], script: list[bytes]) -> None:
+    _pin(cpus)
+    asyncio.run(_echo_server(conn, script))
 
 
 class ServerProcess:
-    """A server in a spawned process: its port, CPU time and peak RSS from /proc."""
+    """A server in a spawned process: its port and CPU time from /proc."""
 
     def __init__(self, target: Callable[..., None], *args: object) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -229,17 +216,6 @@ class ServerProcess:
         fields = stat.rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
-    def status_kib(self, key: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1])
-        return 0
-
-    def receive(self, timeout_s: float) -> Any:
-        if not self.conn.poll(timeout_s):
-            raise TimeoutError(f"nothing from server process {self.pid} in {timeout_s:g} s")
-        return self.conn.recv()
-
     def stop(self) -> None:
         if self.process.is_alive():
             os.kill(self.pid, signal.SIGTERM)
@@ -250,16 +226,39 @@ class ServerProcess:
         self.conn.close()
 
 
+class RealServers:
+    """``workers`` real server processes on one port (SO_REUSEPORT above 1), each
+    pinned to its own set of cores."""
+
+    def __init__(self, log_dir: Path, name: str, cpu_sets: list[set[int]]) -> None:
+        self._log_dir = log_dir
+        self._name = name
+        self._cpu_sets = cpu_sets
+        self.processes: list[ServerProcess] = []
+        self.port = 0
+
+    def __enter__(self) -> RealServers:
+        workers = len(self._cpu_sets)
+        try:
+            for index, cpus in enumerate(self._cpu_sets):
+                log_path = str(self._log_dir / f"{self._name}-{index}.log")
+                process = ServerProcess(_real_main, log_path, cpus, self.port, workers)
+                self.processes.append(process.__enter__())
+                self.port = process.port
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for process in self.processes:
+            process.stop()
+
+    def cpu_s(self) -> float:
+        return sum(p.cpu_s() for p in self.processes)
+
+
 # ---- the calling side ------------------------------------------------------------
-
-
-@dataclass
-class CallResult:
-    ok: bool
-    commands: int
-    latency_s: float = 0.0
-    connect_s: float = 0.0
-    error: str = ""
 
 
 @dataclass
@@ -275,79 +274,77 @@ class Gauge:
         self.in_flight -= 1
 
 
-async def place_call(
-    port: int, *, route: str, expected_commands: int | None, gauge: Gauge
-) -> CallResult:
-    """One call as Asterisk places it: connect, 1a's header block, then each command
-    answered with ``FakeAsterisk.default_reply`` until the server closes.
+@dataclass
+class CallResult:
+    ok: bool
+    commands: list[str] = field(default_factory=list)
+    rtts_s: list[float] = field(default_factory=list)
+    error: str = ""
 
-    ``expected_commands`` None: the real flow, completed when ``IVR_FLOW_DONE`` is 1.
-    """
-    fake = FakeAsterisk(port, header=header_for(route), keys=list(KEYS))
-    began = time.perf_counter()
+
+def _wait_before(command: str, reply: list[bytes], play_s: float, key_s: float) -> float:
+    """How long Asterisk takes to answer: a prompt plays, a key interrupts it."""
+    if not command.startswith("STREAM FILE "):
+        return 0.0
+    return key_s if b"result=0 " not in reply[0] else play_s
+
+
+async def place_call(
+    port: int, *, play_s: float, key_s: float, gauge: Gauge, expect_flow: bool
+) -> CallResult:
+    """One call as Asterisk places it; every round trip (reply sent -> next command
+    read) is recorded."""
+    fake = FakeAsterisk(port, header=header_for(ROUTE_INCOMING), keys=list(KEYS))
     writer: asyncio.StreamWriter | None = None
-    sent = began
+    rtts: list[float] = []
     try:
         async with asyncio.timeout(CALL_TIMEOUT_S):
             reader, writer = await asyncio.open_connection(HOST, port)
-            connected = time.perf_counter()
             gauge.up()
             try:
                 writer.writelines(fake.header)
-                await writer.drain()
                 sent = time.perf_counter()
+                await writer.drain()
                 while line := await reader.readline():
+                    rtts.append(time.perf_counter() - sent)
                     command = line.decode().rstrip("\n")
                     fake.commands.append(command)
-                    writer.writelines(fake.default_reply(command))
+                    reply = fake.default_reply(command)
+                    wait = _wait_before(command, reply, play_s, key_s)
+                    if wait:
+                        await asyncio.sleep(wait)
+                    writer.writelines(reply)
+                    sent = time.perf_counter()
                     await writer.drain()
-                closed = time.perf_counter()
             finally:
                 gauge.down()
     except (OSError, TimeoutError, AssertionError) as exc:
-        return CallResult(False, len(fake.commands), error=type(exc).__name__)
+        return CallResult(False, fake.commands, rtts, type(exc).__name__)
     finally:
         if writer is not None:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
-    if expected_commands is None:
-        ok = fake.variables.get(VAR_FLOW_DONE) == "1"
-        error = "" if ok else "flow not finished"
-    else:
-        ok = len(fake.commands) == expected_commands
-        error = "" if ok else f"{len(fake.commands)} commands"
-    return CallResult(ok, len(fake.commands), closed - sent, connected - began, error)
+    ok = fake.variables.get(VAR_FLOW_DONE) == "1" if expect_flow else len(fake.commands) > 0
+    return CallResult(ok, fake.commands, rtts, "" if ok else "flow not finished")
 
 
 @dataclass
-class LevelResult:
-    results: list[CallResult]
+class ShapeResult:
+    calls: int
+    completed: int
+    rtts_s: list[float]
     wall_s: float
-    cpu_s: float
-    peak_rss_kib: int
-    idle_rss_kib: int
+    server_cpu_s: float
     client_cpu_s: float
     peak_in_flight: int
-    listen_drops: int
-    log_levels: Counter[str] = field(default_factory=Counter)
+    errors: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def completed(self) -> int:
-        return sum(r.ok for r in self.results)
-
-    @property
-    def failed(self) -> int:
-        return len(self.results) - self.completed
-
-    def latency_ms(self, q: int) -> float:
-        return percentile([r.latency_s for r in self.results if r.ok], q) * 1000
-
-    def connect_ms(self, q: int) -> float:
-        return percentile([r.connect_s for r in self.results if r.ok], q) * 1000
+    def rtt_ms(self, q: float) -> float:
+        return percentile(self.rtts_s, q) * 1000
 
 
-def percentile(values: Sequence[float], q: int) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
@@ -359,133 +356,162 @@ def client_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run_level(
-    server: ServerProcess, calls: int, expected_commands: int | None, warmup: int
-) -> LevelResult:
+async def run_shape(
+    port: int,
+    server_cpu: Callable[[], float],
+    *,
+    calls: int,
+    spread_s: float,
+    play_s: float,
+    key_s: float,
+    expect_flow: bool,
+) -> ShapeResult:
+    # Two warm-up calls: the first call of a process also writes the AstDB mirror.
+    for _ in range(2):
+        await place_call(port, play_s=0, key_s=0, gauge=Gauge(), expect_flow=expect_flow)
     gauge = Gauge()
-    for _ in range(warmup):
-        await place_call(
-            server.port, route=ROUTE_INCOMING, expected_commands=expected_commands, gauge=gauge
-        )
-    idle_rss = server.status_kib("VmRSS")
-    gauge = Gauge()
-    cpu_before, client_before, drops_before = server.cpu_s(), client_cpu_s(), listen_drops()
+    cpu_before, client_before = server_cpu(), client_cpu_s()
     began = time.perf_counter()
-    results = await asyncio.gather(
-        *(
-            place_call(
-                server.port,
-                route=ROUTE_INCOMING,
-                expected_commands=expected_commands,
-                gauge=gauge,
-            )
-            for _ in range(calls)
+
+    async def arriving(index: int) -> CallResult:
+        if spread_s:
+            await asyncio.sleep(began + index * spread_s / calls - time.perf_counter())
+        return await place_call(
+            port, play_s=play_s, key_s=key_s, gauge=gauge, expect_flow=expect_flow
         )
-    )
+
+    results = await asyncio.gather(*(arriving(i) for i in range(calls)))
     wall = time.perf_counter() - began
-    return LevelResult(
-        list(results),
+    return ShapeResult(
+        calls,
+        sum(r.ok for r in results),
+        [rtt for r in results for rtt in r.rtts_s],
         wall,
-        server.cpu_s() - cpu_before,
-        server.status_kib("VmHWM"),
-        idle_rss,
+        server_cpu() - cpu_before,
         client_cpu_s() - client_before,
         gauge.peak,
-        listen_drops() - drops_before,
+        dict(Counter(f"{r.error} after {len(r.commands)} commands" for r in results if not r.ok)),
     )
 
 
-async def commands_per_call(server: ServerProcess) -> int:
-    """Commands of a steady-state call (the first call of a process also writes the
-    AstDB mirror, eight ``DATABASE PUT``)."""
-    result = CallResult(False, 0)
+async def recorded_script(port: int) -> list[bytes]:
+    """The command lines of a steady-state call of the real server (the second call:
+    the first of a process also writes the AstDB mirror)."""
+    result = CallResult(False)
     for _ in range(2):
-        result = await place_call(
-            server.port, route=ROUTE_INCOMING, expected_commands=None, gauge=Gauge()
-        )
+        result = await place_call(port, play_s=0, key_s=0, gauge=Gauge(), expect_flow=True)
     if not result.ok:
         raise RuntimeError(f"a single call through the real server failed: {result.error}")
-    return result.commands
+    return [(c + "\n").encode() for c in result.commands]
 
 
-async def rtt_call(server: ServerProcess, commands: int) -> list[int]:
-    result = await place_call(
-        server.port, route=RTT_ROUTE, expected_commands=commands, gauge=Gauge()
-    )
-    if not result.ok:
-        raise RuntimeError(f"RTT call failed: {result.error}")
-    samples: list[int] = await asyncio.to_thread(server.receive, RTT_TIMEOUT_S)
-    return samples
+# ---- classic AGI -------------------------------------------------------------------
 
 
-def listen_drops() -> int:
-    """TcpExt ListenOverflows + ListenDrops of this network namespace: SYNs dropped
-    because an accept queue was full (what 1h shows Asterisk turning into
-    AGISTATUS=FAILURE after 2 s)."""
-    lines = Path("/proc/net/netstat").read_text().splitlines()
-    for names, values in zip(lines[::2], lines[1::2], strict=False):
-        if names.startswith("TcpExt:"):
-            table = dict(zip(names.split()[1:], values.split()[1:], strict=True))
-            return int(table.get("ListenOverflows", 0)) + int(table.get("ListenDrops", 0))
-    return 0
-
-
-def log_levels(path: Path) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            parts = line.split(" ", 3)
-            if len(parts) > 2 and parts[2].isupper():
-                counts[parts[2]] += 1
-    return counts
-
-
-# ---- report ----------------------------------------------------------------------
-
-
-def _ratio(real: float, base: float) -> str:
-    return f"{real / base:.1f}x" if base > 0 else "-"
-
-
-def print_level(calls: int, commands: int, real: LevelResult, base: LevelResult) -> None:
-    print(f"\n== {calls} concurrent calls ({commands} commands each) ==")
-    print(f"{'':28}{'real server':>14}{'baseline':>14}{'ratio':>9}")
-    rows: list[tuple[str, float, float, str]] = [
-        ("wall time s", real.wall_s, base.wall_s, "{:.2f}"),
-        ("calls/s", real.completed / real.wall_s, base.completed / base.wall_s, "{:.0f}"),
-        ("latency p50 ms", real.latency_ms(50), base.latency_ms(50), "{:.1f}"),
-        ("latency p95 ms", real.latency_ms(95), base.latency_ms(95), "{:.1f}"),
-        ("latency p99 ms", real.latency_ms(99), base.latency_ms(99), "{:.1f}"),
-        ("connect p99 ms", real.connect_ms(99), base.connect_ms(99), "{:.1f}"),
-        ("server CPU s", real.cpu_s, base.cpu_s, "{:.2f}"),
-        ("server CPU per call ms", 1000 * real.cpu_s / calls, 1000 * base.cpu_s / calls, "{:.2f}"),
-        ("server RSS idle MiB", real.idle_rss_kib / 1024, base.idle_rss_kib / 1024, "{:.1f}"),
-        ("server peak RSS MiB", real.peak_rss_kib / 1024, base.peak_rss_kib / 1024, "{:.1f}"),
-        ("client CPU s", real.client_cpu_s, base.client_cpu_s, "{:.2f}"),
+def classic_call(cpus: set[int]) -> tuple[bool, float, float]:
+    """One classic AGI call in a process of its own: (flow finished, child CPU s, wall s)."""
+    fake = FakeAsterisk(0, header=header_for(ROUTE_INCOMING), keys=list(KEYS))
+    command = [
+        sys.executable,
+        "-m",
+        "agi_scripts.classic",
+        ROUTE_INCOMING,
+        "--settings",
+        CLASSIC_SETTINGS,
+        "--now",
+        OPEN_NOW.isoformat(),
     ]
-    done = f"{real.completed}/{real.failed}"
-    print(f"{'completed/failed':28}{done:>14}{f'{base.completed}/{base.failed}':>14}")
-    for label, ri, bi in (
-        ("peak calls in flight", real.peak_in_flight, base.peak_in_flight),
-        ("SYNs dropped (listen queue)", real.listen_drops, base.listen_drops),
-    ):
-        print(f"{label:28}{ri:>14}{bi:>14}")
-    for label, r, b, fmt in rows:
-        print(f"{label:28}{fmt.format(r):>14}{fmt.format(b):>14}{_ratio(r, b):>9}")
-    for name, level in (("real", real), ("baseline", base)):
-        errors = Counter(r.error for r in level.results if not r.ok)
-        if errors:
-            print(f"  {name} failures: {dict(errors)}")
-    logged = {k: v for k, v in real.log_levels.items() if k != "INFO"}
-    print(f"  real server log: {real.log_levels['INFO']} INFO lines, others {logged or 'none'}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "IVR211_LOG_LEVEL": "WARNING"}
+    began = time.perf_counter()
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        preexec_fn=(lambda: _pin(cpus)),
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(b"".join(fake.header))
+        child.stdin.flush()
+        while line := child.stdout.readline():
+            text = line.decode().rstrip("\n")
+            fake.commands.append(text)
+            child.stdin.write(b"".join(fake.default_reply(text)))
+            child.stdin.flush()
+        child.stdin.close()
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - began
+    return fake.variables.get(VAR_FLOW_DONE) == "1", usage.ru_utime + usage.ru_stime, wall
 
 
-def print_rtt(real: list[int], base: list[int]) -> None:
-    print(f"\n== one command round trip, server side (ANSWER -> 200 result=0), n={len(real)} ==")
-    print(f"{'':28}{'real server':>14}{'baseline':>14}{'ratio':>9}")
-    for label, q in (("median us", 50), ("p99 us", 99)):
-        r, b = percentile(real, q) / 1000, percentile(base, q) / 1000
-        print(f"{label:28}{r:>14.1f}{b:>14.1f}{_ratio(r, b):>9}")
+# ---- report ------------------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    real: ShapeResult
+    echo: ShapeResult
+
+    @property
+    def excess_ms(self) -> float:
+        return self.real.rtt_ms(99) - self.echo.rtt_ms(99)
+
+    @property
+    def ratio(self) -> float:
+        echo = self.echo.rtt_ms(99)
+        return self.real.rtt_ms(99) / echo if echo > 0 else float("nan")
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def print_pair(name: str, spread_s: float, pair: Pair) -> None:
+    real, echo = pair.real, pair.echo
+    how = f"arriving over {spread_s:g} s" if spread_s else "all at once"
+    print(f"\n-- {name}: {real.calls} calls {how} (load average {load_average()}) --")
+    print(f"{'':30}{'real server':>13}{'echo':>13}")
+    print(f"{'completed':30}{real.completed:>13}{echo.completed:>13}")
+    for side, result in (("real server", real), ("echo", echo)):
+        for error, count in sorted(result.errors.items()):
+            print(f"  not completed ({side}): {count} x {error}")
+    print(f"{'peak calls in flight':30}{real.peak_in_flight:>13}{echo.peak_in_flight:>13}")
+    print(f"{'round trips measured':30}{len(real.rtts_s):>13}{len(echo.rtts_s):>13}")
+    quantiles = (("round trip p50 ms", 50), ("round trip p99 ms", 99), ("round trip max ms", 100))
+    for label, q in quantiles:
+        print(f"{label:30}{real.rtt_ms(q):>13.2f}{echo.rtt_ms(q):>13.2f}")
+    print(f"{'wall s':30}{real.wall_s:>13.2f}{echo.wall_s:>13.2f}")
+    cpu_real = 1000 * real.server_cpu_s / real.calls
+    cpu_echo = 1000 * echo.server_cpu_s / echo.calls
+    print(f"{'server CPU per call ms':30}{cpu_real:>13.2f}{cpu_echo:>13.2f}")
+    print(f"{'client CPU s':30}{real.client_cpu_s:>13.2f}{echo.client_cpu_s:>13.2f}")
+    print(f"{'p99 real - p99 echo ms':30}{pair.excess_ms:>13.2f}")
+    print(f"{'p99 real / p99 echo':30}{pair.ratio:>12.2f}x")
+
+
+def summary(runs: list[dict[str, Pair]]) -> None:
+    goals = {"steady": ("excess", 2.0), "2 s": ("excess", 5.0), "burst": ("ratio", 1.5)}
+    print(f"\n== summary over {len(runs)} run(s): min / median ==")
+    for name, _ in SHAPES:
+        pairs = [run[name] for run in runs if name in run]
+        if not pairs:
+            continue
+        excess = [p.excess_ms for p in pairs]
+        ratio = [p.ratio for p in pairs]
+        real = [p.real.rtt_ms(99) for p in pairs]
+        echo = [p.echo.rtt_ms(99) for p in pairs]
+        kind, goal = goals[name]
+        print(
+            f"{name:8} p99 real {min(real):7.2f} / {statistics.median(real):7.2f} ms"
+            f"   echo {min(echo):7.2f} / {statistics.median(echo):7.2f} ms"
+            f"   real-echo {min(excess):6.2f} / {statistics.median(excess):6.2f} ms"
+            f"   real/echo {min(ratio):5.2f} / {statistics.median(ratio):5.2f}x"
+            f"   goal {'<=' if kind == 'excess' else 'ratio <='} {goal:g}"
+            f"{' ms' if kind == 'excess' else 'x'}"
+        )
 
 
 # ---- main ------------------------------------------------------------------------
@@ -493,53 +519,120 @@ def print_rtt(real: list[int], base: list[int]) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--calls", type=int, default=1000, help="calls per shape (1000)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of every shape (3)")
+    parser.add_argument("--workers", type=int, default=1, help="real server processes (1)")
+    parser.add_argument("--play-s", type=float, default=1.5, help="a prompt played to its end")
+    parser.add_argument("--key-s", type=float, default=1.0, help="a prompt cut by a key")
+    parser.add_argument("--client-cpu", type=int, default=0, help="the client's core (0)")
+    parser.add_argument("--classic", type=int, default=5, help="classic AGI calls (5)")
     parser.add_argument(
-        "--levels", default=None, help="comma-separated concurrent calls (default 50,200,500,1000)"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="levels 50,200 unless --levels; 200 RTT commands"
+        "--shapes", default="steady,2 s,burst", help="comma-separated: steady,2 s,burst"
     )
     args = parser.parse_args(argv)
-    if args.levels:
-        args.levels = tuple(int(x) for x in args.levels.split(",") if x.strip())
-    else:
-        args.levels = QUICK_LEVELS if args.quick else DEFAULT_LEVELS
-    if not args.levels or min(args.levels) < 1 or max(args.levels) > 5000:
-        parser.error("--levels: integers between 1 and 5000")
-    args.rtt_commands = 200 if args.quick else 1000
-    args.warmup = 2 if args.quick else 3
+    if not 1 <= args.calls <= 5000 or not 1 <= args.runs <= 20 or not 1 <= args.workers <= 16:
+        parser.error("--calls 1..5000, --runs 1..20, --workers 1..16")
+    known = {name for name, _ in SHAPES}
+    args.shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    if not args.shapes or set(args.shapes) - known:
+        parser.error(f"--shapes: among {sorted(known)}")
     return args
+
+
+def cpu_plan(client_cpu: int, workers: int) -> tuple[set[int], list[set[int]], str]:
+    """The client's core, each worker's cores, and a sentence saying how they share."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if client_cpu not in cpus or len(cpus) < 2:
+        note = (
+            "not pinned (one core): the client shares it with the server, and with the echo"
+            " baseline in the same way, so only real minus echo separates the server's share"
+        )
+        return set(), [set() for _ in range(workers)], note
+    others = [c for c in cpus if c != client_cpu]
+    if workers <= len(others):
+        sets = [{others[i]} for i in range(workers)]
+        note = f"client on core {client_cpu}, workers on {[sorted(s) for s in sets]}"
+        return {client_cpu}, sets, note
+    sets = [{others[i]} if i < len(others) else {client_cpu} for i in range(workers)]
+    note = (
+        f"client on core {client_cpu}, workers on {[sorted(s) for s in sets]}: "
+        f"{workers - len(others)} worker(s) share the client's core"
+    )
+    return {client_cpu}, sets, note
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     began = time.perf_counter()
+    client_cpus, worker_cpus, note = cpu_plan(args.client_cpu, args.workers)
     print(
         f"FastAGI load benchmark, {time.strftime('%Y-%m-%d %H:%M')}, "
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}, "
-        f"levels {','.join(map(str, args.levels))}"
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}; "
+        f"{args.calls} calls per shape, {args.runs} run(s), {args.workers} worker(s); {note}"
     )
-    somaxconn = Path("/proc/sys/net/core/somaxconn").read_text().strip()
-    print(f"listen backlog: server.py {BACKLOG}, baseline {BACKLOG}, somaxconn {somaxconn}")
+    print(f"caller waits: prompt played {args.play_s:g} s, cut by a key {args.key_s:g} s")
+    print(f"load average at start: {load_average()} (other work on the machine shows here)")
+    echo_cpus = worker_cpus[0]
     with tempfile.TemporaryDirectory(prefix="agi-bench-") as tmp:
         log_dir = Path(tmp)
-        with ServerProcess(_real_main, str(log_dir / "probe.log")) as probe:
-            commands = asyncio.run(commands_per_call(probe))
-        with ServerProcess(_real_rtt_main, str(log_dir / "rtt.log"), args.rtt_commands) as srv:
-            real_rtt = asyncio.run(rtt_call(srv, args.rtt_commands))
-        with ServerProcess(_baseline_main, commands, args.rtt_commands) as srv:
-            base_rtt = asyncio.run(rtt_call(srv, args.rtt_commands))
-        print_rtt(real_rtt, base_rtt)
-        for calls in args.levels:
-            log_path = log_dir / f"real-{calls}.log"
-            with ServerProcess(_real_main, str(log_path)) as srv:
-                real = asyncio.run(run_level(srv, calls, None, args.warmup))
-            real.log_levels = log_levels(log_path)
-            with ServerProcess(_baseline_main, commands, args.rtt_commands) as srv:
-                base = asyncio.run(run_level(srv, calls, commands, args.warmup))
-            print_level(calls, commands, real, base)
-    print(f"\ntotal {time.perf_counter() - began:.1f} s")
+        with RealServers(log_dir, "probe", worker_cpus[:1]) as probe:
+            script = asyncio.run(recorded_script(probe.port))
+        print(f"{len(script)} commands per call")
+        _pin(client_cpus)
+        runs: list[dict[str, Pair]] = []
+        for run in range(args.runs):
+            print(f"\n==== run {run + 1} of {args.runs} ====")
+            pairs: dict[str, Pair] = {}
+            for name, spread in SHAPES:
+                if name not in args.shapes:
+                    continue
+                options = {
+                    "calls": args.calls,
+                    "spread_s": spread,
+                    "play_s": args.play_s,
+                    "key_s": args.key_s,
+                }
+                with RealServers(log_dir, f"real-{run}-{name}", worker_cpus) as real_srv:
+                    real = asyncio.run(
+                        run_shape(real_srv.port, real_srv.cpu_s, expect_flow=True, **options)
+                    )
+                with ServerProcess(_echo_main, echo_cpus, script) as echo_srv:
+                    echo = asyncio.run(
+                        run_shape(echo_srv.port, echo_srv.cpu_s, expect_flow=False, **options)
+                    )
+                pairs[name] = Pair(real, echo)
+                print_pair(name, spread, pairs[name])
+            runs.append(pairs)
+        summary(runs)
+        if args.classic:
+            steady = [run["steady"] for run in runs if "steady" in run]
+            print_classic(args.classic, echo_cpus, steady)
+    print(f"\nload average at end: {load_average()}")
+    print(f"total {time.perf_counter() - began:.1f} s")
     return 0
+
+
+def print_classic(calls: int, cpus: set[int], steady: list[Pair]) -> None:
+    results = [classic_call(cpus) for _ in range(calls)]
+    cpu = [c for _, c, _ in results]
+    wall = [w for _, _, w in results]
+    done = sum(ok for ok, _, _ in results)
+    print(f"\n== classic AGI (a process per call, settings in memory), {calls} calls ==")
+    print(f"flows finished {done}/{calls}")
+    print(
+        f"CPU per call ms: min {1000 * min(cpu):.0f}, median {1000 * statistics.median(cpu):.0f}"
+        f"   wall per call ms: median {1000 * statistics.median(wall):.0f}"
+    )
+    if steady:
+        fast = [1000 * p.real.server_cpu_s / p.real.calls for p in steady]
+        median_fast = statistics.median(fast)
+        print(
+            f"FastAGI server CPU per call ms (steady shape): min {min(fast):.2f}, "
+            f"median {median_fast:.2f}; classic / FastAGI: "
+            f"{1000 * statistics.median(cpu) / median_fast:.0f}x"
+            if median_fast > 0
+            else "FastAGI server CPU per call: below the 10 ms tick"
+        )
 
 
 if __name__ == "__main__":
