@@ -13,6 +13,13 @@ is left for the next run, never an error. With ``since``, the file is entered by
 binary search on ``eventtime`` (rows are appended in time order), ``lookback`` before
 ``since`` so a consultation dialled before it is still understood, and only facts that
 ended at or after ``since`` are kept.
+
+The same pass reads the calls themselves (`listener.celcalls`: the caller channel's life
+and the dialplan's ``IVR211_CALL`` events) and merges them into the call records
+(`store.calls.record_calls`). :func:`reconcile_queue_log` then completes them from
+app_queue's queue_log (`listener.queuelog`: waits, answers, abandons) and fills the
+navigators' pauses the listener missed; CEL is read first, so that a wait CEL knows was
+cut to the closing time is not stored as a plain timeout from queue_log.
 """
 
 from __future__ import annotations
@@ -39,21 +46,29 @@ from listener.cel import (
     header_columns,
     parse_row,
 )
+from listener.celcalls import DEFAULT_CALL_CONTEXTS, CelCallInterpreter
+from listener.queuelog import QueueLogFollower, QueueLogInterpreter
+from store.activitygaps import record_activity_gaps
+from store.calls import ActivityFact, CallFact, record_calls
 from store.facts import TransferFact
 from store.transfers import record_facts
 
 __all__ = [
     "DEFAULT_CEL_PATH",
     "DEFAULT_FEATURES_PATH",
+    "DEFAULT_QUEUE_LOG_PATH",
+    "QueueLogReport",
     "ReconcileError",
     "ReconcileReport",
     "destination_resolver",
     "noanswer_timeout_from_features",
     "reconcile",
+    "reconcile_queue_log",
 ]
 
 DEFAULT_CEL_PATH = Path("/var/log/asterisk/cel-custom/Master.csv")
 DEFAULT_FEATURES_PATH = Path("/etc/asterisk/features.conf")
+DEFAULT_QUEUE_LOG_PATH = Path("/var/log/asterisk/queue_log")
 DEFAULT_LOOKBACK = timedelta(hours=4)
 _SEEK_WINDOW = 64 * 1024
 _PROBE_LINES = 64
@@ -81,10 +96,29 @@ class ReconcileReport:
     partial_last_line: bool
     facts: int
     inserted: int
+    #: Calls whose record CEL created or completed.
+    calls: int = 0
+    #: IVR211_CALL events that could not be read (skipped).
+    bad_call_events: int = 0
 
     @property
     def already(self) -> int:
         return self.facts - self.inserted
+
+
+@dataclass(frozen=True)
+class QueueLogReport:
+    """What one queue_log pass read and wrote. ``restarted``: the file had been
+    rewritten or replaced since the last pass, and was read again from its start."""
+
+    path: Path
+    since: datetime | None
+    lines: int
+    bad_lines: int
+    problems: int
+    restarted: bool
+    calls: int
+    intervals: int
 
 
 class _Lines:
@@ -181,11 +215,14 @@ def reconcile(
     noanswer_timeout_s: float = DEFAULT_NOANSWER_TIMEOUT_S,
     transfer_contexts: Collection[str] | None = None,
     lookback: timedelta = DEFAULT_LOOKBACK,
+    call_contexts: Collection[str] | None = DEFAULT_CALL_CONTEXTS,
 ) -> ReconcileReport:
     """Read ``csv_path`` and insert the facts whose key is not recorded yet.
 
     ``tz`` is the PBX host's zone, for rows whose ``eventtime`` has no offset (written
     while cel.conf had a ``dateformat``; epoch rows need none). ``since`` must be aware.
+    The calls of the line (their caller channel in one of ``call_contexts``; None: no
+    call records) are merged into the call records in the same transaction.
     """
     if since is not None:
         try:
@@ -193,6 +230,7 @@ def reconcile(
         except ValueError as exc:
             raise ReconcileError(str(exc)) from None
     interpreter = CelInterpreter(resolve_destination, transfer_contexts, noanswer_timeout_s)
+    calls = CelCallInterpreter(call_contexts) if call_contexts is not None else None
     found: dict[str, TransferFact] = {}
     rows = bad = 0
     try:
@@ -218,6 +256,8 @@ def reconcile(
                 bad += 1
                 continue
             rows += 1
+            if calls is not None:
+                calls.feed(row)
             for fact in interpreter.feed(row):
                 found.setdefault(fact.key, fact)
         for fact in interpreter.finish():
@@ -226,10 +266,15 @@ def reconcile(
         found = {
             key: fact for key, fact in found.items() if (fact.ended_at or fact.started_at) >= since
         }
-    inserted = 0
-    if found:
+    call_facts = [] if calls is None else calls.facts()
+    if since is not None:
+        call_facts = [f for f in call_facts if f.ended_at is None or f.ended_at >= since]
+    inserted = written = 0
+    if found or call_facts:
         with session_factory() as session, session.begin():
-            inserted = record_facts(session, found.values())
+            if found:
+                inserted = record_facts(session, found.values())
+            written = record_calls(session, call_facts)
     report = ReconcileReport(
         path=csv_path,
         since=since,
@@ -239,15 +284,97 @@ def reconcile(
         partial_last_line=lines.partial,
         facts=len(found),
         inserted=inserted,
+        calls=written,
+        bad_call_events=0 if calls is None else len(calls.problems),
     )
     log.info(
-        "reconcile %s: %d rows, %d facts, %d new, %d bad lines%s",
+        "reconcile %s: %d rows, %d facts, %d new, %d calls, %d bad lines%s",
         csv_path,
         rows,
         len(found),
         inserted,
+        written,
         bad,
         ", last line still being written" if lines.partial else "",
+    )
+    return report
+
+
+def reconcile_queue_log(
+    path: Path,
+    session_factory: SessionFactory,
+    since: datetime | None,
+    *,
+    follower: QueueLogFollower | None = None,
+    interpreter: QueueLogInterpreter | None = None,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+) -> QueueLogReport:
+    """Merge what queue_log says of the calls into their records, and write the
+    navigators' pauses and logins the live record misses (`store.activitygaps`).
+
+    Without a ``follower`` the file is read once, from ``lookback`` before ``since``
+    (binary search on the epoch field) or whole. A ``follower`` (and ``interpreter``)
+    kept from one pass to the next reads only the lines appended since, and the whole
+    file again when the retention job has rewritten it (harmless: the facts merge).
+    A missing file is an error for a one-off read, nothing to read for a follower.
+    """
+    if since is not None:
+        try:
+            since = require_utc(since, "since")
+        except ValueError as exc:
+            raise ReconcileError(str(exc)) from None
+    own = follower is None
+    if follower is None:
+        if not path.is_file():
+            raise ReconcileError(f"cannot read {path}: no such file")
+        follower = QueueLogFollower(path)
+        if since is not None:
+            follower.seek_time(since - lookback)
+    reader = interpreter or QueueLogInterpreter()
+    try:
+        read = follower.read()
+    except OSError as exc:
+        raise ReconcileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    finally:
+        if own:
+            follower.close()
+    before = len(reader.problems)
+    calls: list[CallFact] = []
+    intervals: list[ActivityFact] = []
+    for line in read.lines:
+        for fact in reader.feed(line):
+            if isinstance(fact, CallFact):
+                calls.append(fact)
+            else:
+                intervals.append(fact)
+    if since is not None:
+        # every fact of a call that went on at or after since (its CONNECT may be older)
+        recent = {f.linkedid for f in calls if (f.queue_left_at or f.ended_at or f.at) >= since}
+        calls = [f for f in calls if f.linkedid in recent]
+        intervals = [f for f in intervals if f.ended_at >= since]
+    written = new = 0
+    if calls or intervals:
+        with session_factory() as session, session.begin():
+            written = record_calls(session, calls)
+            new = record_activity_gaps(session, intervals)
+    report = QueueLogReport(
+        path=path,
+        since=since,
+        lines=len(read.lines),
+        bad_lines=len(read.bad_lines),
+        problems=len(reader.problems) - before,
+        restarted=read.restarted,
+        calls=written,
+        intervals=new,
+    )
+    log.info(
+        "queue_log %s: %d lines, %d calls, %d new intervals, %d bad lines%s",
+        path,
+        report.lines,
+        written,
+        new,
+        report.bad_lines + report.problems,
+        ", read again from its start (rewritten or replaced)" if read.restarted else "",
     )
     return report
 

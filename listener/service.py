@@ -72,7 +72,7 @@ from listener.cel import DEFAULT_NOANSWER_TIMEOUT_S
 from listener.interpreter import Interpreter
 from listener.live import LiveTracker
 from listener.pbxvalues import PbxValues
-from listener.reconcile import reconcile
+from listener.reconcile import ReconcileError, reconcile, reconcile_queue_log
 from listener.spool import SpoolLock
 from listener.writer import RecordWriter
 from store import commands
@@ -107,6 +107,8 @@ class Companion(Protocol):
 class ListenerOptions:
     spool_path: Path = Path("var/listener-spool.jsonl")
     cel_path: Path | None = None
+    #: app_queue's queue_log, read after CEL by the same reconciliations.
+    queue_log_path: Path | None = None
     poll_s: float = 0.2
     heartbeat_s: float = 10.0
     settings_refresh_s: float = 5.0
@@ -248,7 +250,7 @@ class ListenerService:
         await asyncio.to_thread(self._refresh_settings)
         self.writer = RecordWriter(self.engine, self.options.spool_path)
         self.call_writer = CallWriter(self.engine, spool_path_for(self.options.spool_path))
-        if mark is not None and self.options.cel_path is not None:
+        if mark is not None and self._reconciles:
             log.info("reconciling from CEL since the last listener's heartbeat %s", mark)
             self._start_reconcile(mark)
         self.link.subscribe(self._feed_live)
@@ -329,7 +331,7 @@ class ListenerService:
             self.calls.reset()
             self._submit(self.interpreter.reset())
         elif state.state == "connected":
-            if self._disconnected_at is not None and self.options.cel_path is not None:
+            if self._disconnected_at is not None and self._reconciles:
                 self._start_reconcile(self._disconnected_at)
             self._was_connected = True
         self._live_state(state.state == "connected")
@@ -392,10 +394,29 @@ class ListenerService:
         now = self._loop.time()
         self._reconcile_timers = {h for h in self._reconcile_timers if h.when() > now}
 
+    @property
+    def _reconciles(self) -> bool:
+        return self.options.cel_path is not None or self.options.queue_log_path is not None
+
     def _reconcile(self, since: datetime) -> None:
+        """CEL first (transfers, and the calls as the dialplan told them), then queue_log
+        (the waits, and the navigators' pauses the link missed)."""
         path = self.options.cel_path
-        if path is None:
-            return
+        if path is not None:
+            self._reconcile_cel(path, since)
+        queue_log = self.options.queue_log_path
+        if queue_log is not None:
+            try:
+                found = reconcile_queue_log(
+                    queue_log, self.sessions, since - self.options.reconcile_lookback
+                )
+                log.info("reconciliation from %s: %s", queue_log, found)
+            except ReconcileError as exc:
+                log.error("reconciliation from %s not done: %s", queue_log, exc)
+            except Exception:
+                log.exception("reconciliation from %s failed", queue_log)
+
+    def _reconcile_cel(self, path: Path, since: datetime) -> None:
         try:
             report = reconcile(
                 path,

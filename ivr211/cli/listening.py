@@ -1,5 +1,6 @@
 """``ivr211 listen`` (the AMI listener, until SIGINT/SIGTERM), ``ivr211 listener status``
-and ``ivr211 reconcile`` (the transfers CEL holds and the database misses).
+and ``ivr211 reconcile`` (the transfers and calls CEL holds and the database misses, then
+the calls' waits and the navigators' pauses from queue_log).
 
 ``listen`` maps ``[listener]`` (and its command-line overrides) onto the listener's
 options and runs it through :func:`ivr211.listen.run_listener`; when the AMI secret is
@@ -30,10 +31,12 @@ from listener.cel import DEFAULT_NOANSWER_TIMEOUT_S
 from listener.reconcile import (
     DEFAULT_CEL_PATH,
     DEFAULT_FEATURES_PATH,
+    QueueLogReport,
     ReconcileError,
     destination_resolver,
     noanswer_timeout_from_features,
     reconcile,
+    reconcile_queue_log,
 )
 from listener.service import ListenerOptions
 from listener.spool import WriterError
@@ -58,6 +61,7 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
     options = ListenerOptions(
         spool_path=args.spool or conf.spool_path,
         cel_path=args.cel or conf.cel_path,
+        queue_log_path=args.queue_log or conf.queue_log_path,
         actions=ActionOptions(
             transfer_context=args.transfer_context or conf.transfer_context,
             conference_context=args.conference_context or conf.conference_context,
@@ -112,6 +116,12 @@ def _reconcile_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=DEFAULT_CEL_PATH,
         help=f"cel_custom CSV file (default {DEFAULT_CEL_PATH})",
+    )
+    parser.add_argument(
+        "--queue-log",
+        type=Path,
+        help="app_queue's queue_log, read after CEL (default: [listener] queue_log_path; "
+        "not read when neither is set)",
     )
     parser.add_argument(
         "--since",
@@ -169,15 +179,20 @@ def cmd_reconcile(args: argparse.Namespace, config: Config) -> int:
                 since = instant("--since", args.since, zone).astimezone(UTC)
             except CliError as exc:
                 raise ReconcileError(str(exc)) from None
+        sessions = session_factory(engine)
         report = reconcile(
             args.cel,
-            session_factory(engine),
+            sessions,
             destination_resolver(settings, args.transfer_context),
             since,
             tz=zone,
             noanswer_timeout_s=timeout,
             transfer_contexts={args.transfer_context},
         )
+        queue_log = args.queue_log or config.listener.queue_log_path
+        waits: QueueLogReport | None = None
+        if queue_log is not None:
+            waits = reconcile_queue_log(queue_log, sessions, since)
     except ReconcileError as exc:
         print(f"ivr211 reconcile: {exc}", file=sys.stderr)
         return 2
@@ -192,7 +207,19 @@ def cmd_reconcile(args: argparse.Namespace, config: Config) -> int:
             if report.partial_last_line
             else ""
         )
+        + f"; {report.calls} calls"
+        + (f", {report.bad_call_events} unreadable call events" if report.bad_call_events else "")
     )
+    if waits is not None:
+        print(
+            f"{waits.path}: {waits.lines} lines, {waits.calls} calls completed, "
+            f"{waits.intervals} navigator intervals recorded now"
+            + (
+                f", {waits.bad_lines + waits.problems} unreadable lines"
+                if waits.bad_lines + waits.problems
+                else ""
+            )
+        )
     return 0
 
 
@@ -200,8 +227,9 @@ def add_reconcile_parser(cli: Commands) -> None:
     rec = cli.leaf(
         cli.root,
         "reconcile",
-        "Record the transfers missing from the database from Asterisk's CEL CSV "
-        "(on the PBX host; [listener] cel_path).",
+        "Record the transfers and calls missing from the database from Asterisk's CEL CSV, "
+        "then the calls' waits from queue_log (on the PBX host; [listener] cel_path, "
+        "queue_log_path).",
         cmd_reconcile,
     )
     _reconcile_arguments(rec)
@@ -223,6 +251,11 @@ def add_listen_parser(cli: Commands) -> None:
         "--cel",
         type=Path,
         help="CEL CSV to reconcile from at start and after a reconnect ([listener] cel_path)",
+    )
+    listen.add_argument(
+        "--queue-log",
+        type=Path,
+        help="queue_log to reconcile from with CEL ([listener] queue_log_path)",
     )
     listen.add_argument("--transfer-context", help="[listener] transfer_context")
     listen.add_argument(
