@@ -54,8 +54,8 @@ POLL_MS = 1000
 #: After this long without an answer, the page stops showing its figures as current.
 STALE_MS = 5000
 
-AVAILABLE, ON_CALL, PAUSED = "available", "on_call", "paused"
-_STATE_ORDER = {AVAILABLE: 0, ON_CALL: 1, PAUSED: 2}
+AVAILABLE, ON_CALL, AFTER_CALL_WORK, PAUSED = "available", "on_call", "after_call_work", "paused"
+_STATE_ORDER = {AVAILABLE: 0, ON_CALL: 1, AFTER_CALL_WORK: 2, PAUSED: 3}
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,17 @@ class WallboardView:
         return sum(1 for n in self.navigators if n.state == state)
 
 
-def _state(member: live.LiveMember) -> str:
+def _state(member: live.LiveMember, wrapping_up: datetime | None) -> tuple[str, datetime]:
+    """The member's state and since when. After-call work (the wrap-up time after a
+    call, from ``navigator_activity``) counts only while the member is neither on a
+    call nor paused: a pause or a new call ends it."""
     if member.on_call:
-        return ON_CALL
+        return ON_CALL, member.since
     if member.paused:
-        return PAUSED
-    return AVAILABLE
+        return PAUSED, member.since
+    if wrapping_up is not None:
+        return AFTER_CALL_WORK, wrapping_up
+    return AVAILABLE, member.since
 
 
 def _reason(member: live.LiveMember) -> str:
@@ -126,22 +131,18 @@ def current_view() -> WallboardView:
         (Caller(w.waited_s(now), w.language) for w in view.waiting),
         key=lambda c: -(c.wait_s or 0.0),
     )
-    names = wallboard.navigator_names(
-        session, (m.navigator_id for m in view.members if m.navigator_id is not None)
-    )
-    navigators = sorted(
-        (
-            NavigatorState(
-                names.get(m.navigator_id, m.name) if m.navigator_id is not None else m.name,
-                _state(m),
-                _reason(m),
-                max(0.0, (now - m.since).total_seconds()),
-            )
-            for m in view.members
-        ),
-        key=lambda n: (_STATE_ORDER[n.state], -n.for_s, n.name),
-    )
-    day = wallboard.local_day(now, db.line_settings().zone)
+    zone = db.line_settings().zone
+    ids = [m.navigator_id for m in view.members if m.navigator_id is not None]
+    names = wallboard.navigator_names(session, ids)
+    wrapping = wallboard.after_call_work(session, ids, now, zone)
+    navigators = []
+    for m in view.members:
+        state, since = _state(m, wrapping.get(m.navigator_id) if m.navigator_id else None)
+        name = names.get(m.navigator_id, m.name) if m.navigator_id is not None else m.name
+        seconds = max(0.0, (now - since).total_seconds())
+        navigators.append(NavigatorState(name, state, _reason(m), seconds))
+    navigators.sort(key=lambda n: (_STATE_ORDER[n.state], -n.for_s, n.name))
+    day = wallboard.local_day(now, zone)
     today = wallboard.day_figures(session, day, within_s=db.options().service_level_s)
     return WallboardView(now, True, _("En direct"), tuple(callers), tuple(navigators), today)
 
@@ -158,7 +159,12 @@ def language_text(code: str | None) -> str:
 
 
 def state_text(state: str) -> str:
-    texts = {AVAILABLE: _("Disponible"), ON_CALL: _("En appel"), PAUSED: _("En pause")}
+    texts = {
+        AVAILABLE: _("Disponible"),
+        ON_CALL: _("En appel"),
+        AFTER_CALL_WORK: _("Après-appel"),
+        PAUSED: _("En pause"),
+    }
     return str(texts[state])
 
 
@@ -199,6 +205,7 @@ def as_dict(view: WallboardView) -> dict[str, Any]:
         else {
             "available": view.count(AVAILABLE),
             "on_call": view.count(ON_CALL),
+            "after_call_work": view.count(AFTER_CALL_WORK),
             "paused": view.count(PAUSED),
             "members": [
                 {

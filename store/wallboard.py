@@ -15,26 +15,33 @@ The wallboard (dashboard/wallboard.py) shows, beside the live state the listener
 
 The day is ``CallRecord.local_date``, which the writer computes in the line's time zone
 from the call's arrival: a call that arrived before midnight counts for the day before.
+
+After-call work has no event and no column in the live tables: the listener writes it
+as an interval of ``navigator_activity`` when the call ends (``AgentComplete`` plus the
+queue's wrap-up time), so it is known ahead. :func:`after_call_work` reads the intervals
+that cover the present moment, for navigators with an account (the table's index is
+on the navigator and the day).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ivr.times import require_utc
-from store.calls import CallRecord, QueueOutcome
+from store.calls import CallRecord, NavigatorActivity, QueueOutcome
 from store.models import Navigator
 
 __all__ = [
     "SERVICE_LEVEL_S",
     "WAIT_ENDED",
     "DayFigures",
+    "after_call_work",
     "day_figures",
     "local_day",
     "navigator_names",
@@ -103,3 +110,26 @@ def navigator_names(session: Session, ids: Iterable[int]) -> dict[int, str]:
         select(Navigator.id, Navigator.display_name).where(Navigator.id.in_(wanted))
     )
     return {nav_id: name for nav_id, name in rows}
+
+
+def after_call_work(
+    session: Session, navigator_ids: Iterable[int], now: datetime, zone: ZoneInfo
+) -> dict[int, datetime]:
+    """Navigator id -> when its after-call work began, for those in after-call work at
+    ``now`` (an interval that started at or before ``now`` and ends after it)."""
+    wanted = sorted(set(navigator_ids))
+    if not wanted:
+        return {}
+    today = local_day(now, zone)
+    rows = session.execute(
+        select(NavigatorActivity.navigator_id, func.max(NavigatorActivity.started_at))
+        .where(
+            NavigatorActivity.navigator_id.in_(wanted),
+            NavigatorActivity.local_date.in_((today, today - timedelta(days=1))),
+            NavigatorActivity.state == "after_call_work",
+            NavigatorActivity.started_at <= now,
+            NavigatorActivity.ended_at > now,
+        )
+        .group_by(NavigatorActivity.navigator_id)
+    )
+    return {nav_id: started for nav_id, started in rows if nav_id is not None}

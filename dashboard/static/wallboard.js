@@ -64,7 +64,8 @@
 
   function clear() {
     setFields({
-      waiting: NONE, longest: NONE, available: NONE, on_call: NONE, paused: NONE,
+      waiting: NONE, longest: NONE, available: NONE, on_call: NONE, after_call_work: NONE,
+      paused: NONE,
       received: NONE, answered: NONE, abandoned: NONE, service_level: NONE
     });
     callers([]);
@@ -81,7 +82,8 @@
     var w = data.waiting, n = data.navigators, t = data.today;
     setFields({
       waiting: String(w.count), longest: w.longest_text,
-      available: String(n.available), on_call: String(n.on_call), paused: String(n.paused),
+      available: String(n.available), on_call: String(n.on_call),
+      after_call_work: String(n.after_call_work), paused: String(n.paused),
       received: String(t.received), answered: String(t.answered),
       abandoned: String(t.abandoned), service_level: t.service_level_text
     });

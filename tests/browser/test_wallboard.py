@@ -26,6 +26,7 @@ from store.live import read_live
 from tests.browser.conftest import (
     RECORDING_2F2,
     TRANSFER_CONTEXT,
+    UI_TIMEOUT_MS,
     Dashboard,
     _LoopThread,
     log_in,
@@ -37,7 +38,16 @@ from tests.listener.fake_ami import FakeAmi, recorded_reply
 pytestmark = pytest.mark.browser
 
 WAIT_TEXT = re.compile(r"^\d+ s$|^\d+ min \d\d s$")
-NUMBERS = ("waiting", "longest", "available", "on_call", "paused", "received", "answered")
+NUMBERS = (
+    "waiting",
+    "longest",
+    "available",
+    "on_call",
+    "after_call_work",
+    "paused",
+    "received",
+    "answered",
+)
 
 
 def split_at_join() -> tuple[list[Chunk], list[Chunk]]:
@@ -138,38 +148,43 @@ def test_the_wallboard_follows_the_queue_and_says_when_the_link_is_down(
     page.wait_for_load_state()
     assert page.url.endswith("/wallboard/"), page.url
     status = page.locator("#wb-status")
-    expect(status).to_have_text("En direct")
-    expect(page.locator(field("waiting"))).to_have_text("0")
+    expect(status).to_have_text("En direct", timeout=UI_TIMEOUT_MS)
+    expect(page.locator(field("waiting"))).to_have_text("0", timeout=UI_TIMEOUT_MS)
     table = page.locator("#wb-navigators tbody")
-    expect(table.locator("tr", has_text="Navigator One")).to_contain_text("Disponible")
-    expect(table.locator("tr", has_text="Navigator Two")).to_contain_text("En pause (break)")
+    expect(table.locator("tr", has_text="Navigator One")).to_contain_text(
+        "Disponible", timeout=UI_TIMEOUT_MS
+    )
+    expect(table.locator("tr", has_text="Navigator Two")).to_contain_text(
+        "En pause (break)", timeout=UI_TIMEOUT_MS
+    )
     assert axe_violations(page) == ""
 
     # Asterisk: QueueCallerJoin. The page is not reloaded: the same document updates.
     page.evaluate("window.__sameDocument = true")
     line.replay(waiting_head)
     wait_for(lambda: _live(dashboard.engine)[2] == 1, "the caller in the live tables")
-    expect(page.locator(field("waiting"))).to_have_text("1")
-    expect(page.locator("#wb-callers li")).to_have_count(1)
-    expect(page.locator(field("longest"))).to_have_text(WAIT_TEXT)
+    expect(page.locator(field("waiting"))).to_have_text("1", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#wb-callers li")).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(field("longest"))).to_have_text(WAIT_TEXT, timeout=UI_TIMEOUT_MS)
     page.screenshot(path=str(tmp_path / "wallboard-waiting.png"))
 
     # QueueCallerLeave: a navigator took the call
     line.replay(answered)
-    expect(page.locator(field("waiting"))).to_have_text("0")
-    expect(page.locator("#wb-callers li")).to_have_count(0)
-    expect(page.locator(field("on_call"))).to_have_text("1")
+    expect(page.locator(field("waiting"))).to_have_text("0", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#wb-callers li")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(field("on_call"))).to_have_text("1", timeout=UI_TIMEOUT_MS)
     assert page.evaluate("window.__sameDocument") is True
 
     # the link drops: the page says so, in words, and shows no figure
     line.cut()
     expect(status).to_have_text(
         "Le lien avec le système téléphonique est coupé : les appels en attente, les "
-        "navigateurs et les chiffres du jour ne peuvent pas être affichés."
+        "navigateurs et les chiffres du jour ne peuvent pas être affichés.",
+        timeout=UI_TIMEOUT_MS,
     )
     for name in NUMBERS:
-        expect(page.locator(field(name))).to_have_text("–")
-    expect(table.locator("tr")).to_have_count(0)
+        expect(page.locator(field(name))).to_have_text("–", timeout=UI_TIMEOUT_MS)
+    expect(table.locator("tr")).to_have_count(0, timeout=UI_TIMEOUT_MS)
     assert "AMI" not in page.locator("main").inner_text()
     assert page.evaluate("window.__sameDocument") is True
     page.screenshot(path=str(tmp_path / "wallboard-down.png"))
@@ -186,17 +201,18 @@ def test_when_the_server_stops_answering_the_figures_are_no_longer_shown(
     log_in(page, dashboard.users["navigator"])
     page.goto("/wallboard/")
     status = page.locator("#wb-status")
-    expect(status).to_have_text("En direct")
-    expect(page.locator(field("available"))).to_have_text("1")
+    expect(status).to_have_text("En direct", timeout=UI_TIMEOUT_MS)
+    expect(page.locator(field("available"))).to_have_text("1", timeout=UI_TIMEOUT_MS)
 
     page.route("**/wallboard/state.json", lambda route: route.abort("internetdisconnected"))
     expect(status).to_have_text(
-        "Cette page ne reçoit plus de nouvelles du serveur : les chiffres ne sont pas à jour."
+        "Cette page ne reçoit plus de nouvelles du serveur : les chiffres ne sont pas à jour.",
+        timeout=UI_TIMEOUT_MS,
     )
     for name in NUMBERS:
-        expect(page.locator(field(name))).to_have_text("–")
-    expect(page.locator("#wb-navigators tbody tr")).to_have_count(0)
+        expect(page.locator(field(name))).to_have_text("–", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#wb-navigators tbody tr")).to_have_count(0, timeout=UI_TIMEOUT_MS)
 
     page.unroute("**/wallboard/state.json")
-    expect(status).to_have_text("En direct")
-    expect(page.locator(field("available"))).to_have_text("1")
+    expect(status).to_have_text("En direct", timeout=UI_TIMEOUT_MS)
+    expect(page.locator(field("available"))).to_have_text("1", timeout=UI_TIMEOUT_MS)

@@ -15,7 +15,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from store.calls import CallFact, CallSource, QueueOutcome, record_calls
+from store.calls import (
+    ActivityFact,
+    CallFact,
+    CallSource,
+    QueueOutcome,
+    record_activity,
+    record_calls,
+)
 from store.live import (
     CurrentCall,
     LiveSnapshot,
@@ -30,7 +37,9 @@ ALICE = "PJSIP/nav-alice"  # the navigator account "Alice Tremblay" of the fixtu
 CALLER_NUMBER = "5145550123"
 
 
-def live_rows(engine: Engine, at: datetime, *, synced: bool = True) -> None:
+def live_rows(
+    engine: Engine, at: datetime, *, synced: bool = True, alice_on_call: bool = True
+) -> None:
     """Three members (one of them Alice's account, on a call), two callers waiting."""
     call = CurrentCall(
         navigator_channel=f"{ALICE}-0000002a",
@@ -52,8 +61,8 @@ def live_rows(engine: Engine, at: datetime, *, synced: bool = True) -> None:
             ("navigateurs",),
             False,
             "",
-            True,
-            call,
+            alice_on_call,
+            call if alice_on_call else None,
             at - timedelta(seconds=75),
         ),
         MemberPresence(
@@ -188,6 +197,7 @@ def test_the_payload_gives_waits_navigators_and_todays_figures(
     assert data["navigators"] == {
         "available": 1,
         "on_call": 1,
+        "after_call_work": 0,
         "paused": 1,
         "members": [
             {"name": "Carole Roy", "state": "available", "state_text": "Disponible",
@@ -207,6 +217,37 @@ def test_the_payload_gives_waits_navigators_and_todays_figures(
         "service_level_text": "40\xa0%",
         "within_s": 30.0,
     }
+
+
+def test_after_call_work_from_the_interval_the_listener_wrote(
+    client: FlaskClient,
+    login: Callable[[FlaskClient, str], TestUser],
+    app_engine: Engine,
+    clock: FakeClock,
+) -> None:
+    """Alice's call ended 8 s ago (AgentComplete): the listener wrote her after-call work
+    up to 30 s later; she is neither on a call nor paused, so that is her state."""
+    live_rows(app_engine, clock.now, alice_on_call=False)
+    ended = clock.now - timedelta(seconds=8)
+    with Session(app_engine) as session, session.begin():
+        record_activity(
+            session,
+            [ActivityFact(ALICE, "after_call_work", ended, ended + timedelta(seconds=30))],
+        )
+    login(client, "navigator")
+    navigators = state(client)["navigators"]
+    assert isinstance(navigators, dict)
+    assert (navigators["available"], navigators["after_call_work"]) == (1, 1)
+    alice = next(m for m in navigators["members"] if m["name"] == "Alice Tremblay")
+    assert (alice["state"], alice["state_text"], alice["for_s"]) == (
+        "after_call_work",
+        "Après-appel",
+        8.0,
+    )
+    clock.advance(23)  # the wrap-up time is over: available again
+    navigators = state(client)["navigators"]
+    assert isinstance(navigators, dict)
+    assert (navigators["available"], navigators["after_call_work"]) == (2, 0)
 
 
 def test_waits_grow_with_the_clock(

@@ -10,9 +10,22 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from store.calls import CallFact, CallSource, QueueOutcome, record_calls
+from store.calls import (
+    ActivityFact,
+    CallFact,
+    CallSource,
+    QueueOutcome,
+    record_activity,
+    record_calls,
+)
 from store.navigators import add_navigator
-from store.wallboard import DayFigures, day_figures, local_day, navigator_names
+from store.wallboard import (
+    DayFigures,
+    after_call_work,
+    day_figures,
+    local_day,
+    navigator_names,
+)
 
 ZONE = ZoneInfo("America/Toronto")  # the line's zone before any settings are seeded
 #: Wednesday 25 November 2026 in Québec (EST, UTC-5); local midnight is 05:00 UTC.
@@ -96,3 +109,33 @@ def test_navigator_names_by_id(migrated_engine: Engine) -> None:
             ids[1]: "Bob Gagnon",
         }
         assert navigator_names(session, []) == {}
+
+
+def test_after_call_work_is_the_interval_covering_now(migrated_engine: Engine) -> None:
+    now = MIDNIGHT + timedelta(seconds=5)  # 00:00:05 local: intervals of both days count
+    s = timedelta(seconds=1)
+    with Session(migrated_engine) as session, session.begin():
+        navs = [
+            add_navigator(session, name, name.title(), f"PJSIP/nav-{name}")
+            for name in ("alice", "bob", "carole", "denis")
+        ]
+        ids = [nav.id for nav in navs]
+        record_activity(
+            session,
+            [
+                # alice: started before midnight, still running
+                ActivityFact("PJSIP/nav-alice", "on_call", now - 90 * s, now - 10 * s),
+                ActivityFact("PJSIP/nav-alice", "after_call_work", now - 10 * s, now + 20 * s),
+                # bob: over one second ago
+                ActivityFact("PJSIP/nav-bob", "after_call_work", now - 31 * s, now - 1 * s),
+                # carole: on a call, no after-call work yet
+                ActivityFact("PJSIP/nav-carole", "on_call", now - 60 * s, now + 60 * s),
+                # denis: ends exactly now (over), and a new one starting now
+                ActivityFact("PJSIP/nav-denis", "after_call_work", now - 30 * s, now),
+                ActivityFact("PJSIP/nav-denis", "after_call_work", now, now + 30 * s),
+            ],
+        )
+    with Session(migrated_engine) as session:
+        found = after_call_work(session, [*ids, 999], now, ZONE)
+        assert after_call_work(session, [], now, ZONE) == {}
+    assert found == {ids[0]: now - 10 * s, ids[3]: now}
