@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -76,6 +77,7 @@ log = logging.getLogger(__name__)
 _NONE: Final = "NONE"
 _MAX_LINE: Final = 64 * 1024
 _HEAD: Final = 4096
+_SECONDS: Final = re.compile(r"\d{1,9}(?:\.\d{1,6})?")
 #: Events that end a wait without a navigator: the outcome, data = position|orig|wait.
 _LEFT: Final = {
     "ABANDON": QueueOutcome.ABANDONED,
@@ -104,11 +106,9 @@ class QueueLogLine:
         if index >= len(self.data):
             return None
         text = self.data[index].strip()
-        try:
-            value = float(text)
-        except ValueError:
-            return None
-        return value if value >= 0 else None
+        if not _SECONDS.fullmatch(text):
+            return None  # app_queue writes whole numbers; "inf", "-1", "1e9" are not
+        return float(text)
 
     def integer(self, index: int) -> int | None:
         value = self.number(index)
@@ -154,7 +154,7 @@ class QueueLogInterpreter:
     def feed(self, line: QueueLogLine) -> list[CallFact | ActivityFact]:
         try:
             return self._feed(line)
-        except (ValueError, TypeError) as exc:  # a fact refused its values
+        except (ValueError, TypeError, OverflowError) as exc:  # a fact refused its values
             self._problem(line, str(exc))
             return []
 

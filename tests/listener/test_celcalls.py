@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from listener.cel import COLUMNS, CelRow, read_rows
 from listener.celcalls import (
@@ -270,3 +272,27 @@ def test_2p1_lab_calls_with_their_context_named() -> None:
     first = facts["p1a-574-caller"]
     assert first.at == datetime(2026, 12, 4, 16, 11, 8, 834262, tzinfo=UTC)
     assert first.ended_at == datetime(2026, 12, 4, 16, 11, 14, 858845, tzinfo=UTC)
+
+
+PAIR = st.tuples(
+    st.sampled_from(["v", "step", "pass", "route", "state", "lang", "int", "queue", "path"])
+    | st.text(max_size=4),
+    st.sampled_from(["1", "0", "dispatch", "queue", "fallback", "give-up", "hours", "TIMEOUT"])
+    | st.text(max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(PAIR, max_size=8), max_size=6))
+def test_any_extra_gives_a_fact_or_a_problem_never_an_exception(
+    extras: list[list[tuple[str, str]]],
+) -> None:
+    text = channel_line("CHAN_START", "a", T0, "from-trunk-211")
+    for pairs in extras:
+        extra = " ".join(f"{k}={v}" for k, v in pairs)
+        text += event_line("a", T0, extra, "ivr211-dispatch")
+    reader = CelCallInterpreter()
+    for row in rows(text):
+        reader.feed(row)
+    (fact,) = reader.facts()
+    assert fact.linkedid == "a"

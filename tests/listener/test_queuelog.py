@@ -4,6 +4,7 @@ rewrites the file or it is rotated under it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
@@ -354,3 +357,43 @@ def test_starting_at_a_time_skips_what_came_before_and_nothing_after(tmp_path: P
     assert times[len(before)] == target and times == sorted(times)
     assert len(before) < 200  # entered near the time, not at the start
     assert len(times) - len(before) == 500 * len(ALL)
+
+
+FIELD = st.text(alphabet=st.characters(blacklist_characters="|\n"), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_is_a_line_or_a_queue_log_error(text: str) -> None:
+    with contextlib.suppress(QueueLogError):
+        parse_line(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=2_000_000_000),
+            st.sampled_from(["p1", "p2", "NONE", ""]),
+            st.sampled_from(["q", "NONE"]),
+            st.sampled_from(["Navigator One", "NONE", ""]),
+            st.sampled_from(
+                [
+                    *("ENTERQUEUE", "CONNECT", "COMPLETEAGENT", "COMPLETECALLER", "ABANDON"),
+                    *("EXITWITHTIMEOUT", "EXITEMPTY", "PAUSE", "UNPAUSE", "ADDMEMBER"),
+                    *("REMOVEMEMBER", "ATTENDEDTRANSFER", "BLINDTRANSFER", "QUEUESTART"),
+                ]
+            ),
+            st.lists(FIELD, max_size=6),
+        ),
+        max_size=30,
+    )
+)
+def test_any_sequence_of_events_gives_facts_or_problems_never_an_exception(
+    events: list[tuple[int, str, str, str, str, list[str]]],
+) -> None:
+    interpreter = QueueLogInterpreter()
+    for epoch, callid, queue, agent, event, data in events:
+        line = parse_line("|".join([str(epoch), callid, queue, agent, event, *data]))
+        for fact in interpreter.feed(line):
+            assert isinstance(fact, CallFact | ActivityFact)
