@@ -16,7 +16,7 @@ import pytest
 from agi_scripts.protocol import AgiHeader, parse_header_line
 from agi_scripts.runner import call_info
 from listener.cel import REFERRAL_CEL_EVENT
-from listener.celcalls import CALL_CEL_EVENT, STEP_KEYS, parse_call_extra
+from listener.celcalls import CALL_CEL_EVENT, DEFAULT_CALL_CONTEXTS, STEP_KEYS, parse_call_extra
 
 from .confparse import load
 from .dialplan_sim import Call, Dialplan
@@ -190,3 +190,18 @@ def test_the_linkedid_is_the_third_agi_argument_and_todays_server_reads_the_rest
     assert exit_pass.args == ("queue-exit", "en", LINKEDID)
     assert call_info(initial).extra == {}
     assert call_info(exit_pass).extra == {"entry": "queue-exit", "language": "en"}
+
+
+def test_the_contexts_a_caller_runs_in_are_those_the_cel_reader_counts_as_calls() -> None:
+    """listener.celcalls counts a channel as a call of the line by its context: every
+    context of the dialplan but those of the navigators' legs and the conference room."""
+    contexts = {s.name for s in load("extensions.conf").sections} - {"general", "globals"}
+    navigator_side = {
+        "navigator-transfers",
+        "ivr211-navigator-leg",
+        "ivr211-referral",
+        "ivr211-referral-keys",
+        "ivr211-conference",
+    }
+    assert navigator_side <= contexts
+    assert contexts - navigator_side == DEFAULT_CALL_CONTEXTS
