@@ -60,7 +60,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Final
 
-from store.calls import ActivityFact, CallFact, CallSource, QueueOutcome
+from store.calls import ActivityFact, CallFact, CallSource, CallStoreError, QueueOutcome
 
 __all__ = [
     "QueueLogError",
@@ -154,7 +154,8 @@ class QueueLogInterpreter:
     def feed(self, line: QueueLogLine) -> list[CallFact | ActivityFact]:
         try:
             return self._feed(line)
-        except (ValueError, TypeError, OverflowError) as exc:  # a fact refused its values
+        except (CallStoreError, ValueError, TypeError, OverflowError) as exc:
+            # a fact refused its values (a pause ending before it began, ...)
             self._problem(line, str(exc))
             return []
 

@@ -175,6 +175,13 @@ def test_an_event_with_unreadable_values_is_reported_and_the_rest_still_read() -
         ]
     )
     assert len(problems) == 3
+    _, activity, problems = facts_of(
+        [
+            "1796400726|NONE|q|Navigator One|PAUSE|lunch\n",
+            "1796400722|NONE|q|Navigator One|UNPAUSE|\n",  # ends before it began
+        ]
+    )
+    assert activity == [] and len(problems) == 1
     assert {f.linkedid for f in calls} == {"p9", "p3-574-caller"}
     assert next(f for f in calls if f.linkedid == "p9").wait_s is None
 
