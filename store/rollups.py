@@ -29,7 +29,7 @@ rounded down (so "abandoned before 5 s" is exact). Asterisk counts waits in whol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -38,6 +38,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Double,
+    Index,
     Integer,
     Select,
     String,
@@ -73,8 +74,10 @@ __all__ = [
     "CallPathRollup",
     "CallWaitMonthRollup",
     "CallWaitRollup",
+    "TransferNavigatorRollup",
     "activity_pieces",
     "add_activity",
+    "add_transfers",
     "call_aggregate",
     "lock_call_writes",
     "month_end",
@@ -82,6 +85,7 @@ __all__ = [
     "rebuild",
     "refresh_call_days",
     "refresh_months",
+    "transfer_aggregate",
 ]
 
 #: The line's states in which it was closed to callers.
@@ -101,6 +105,8 @@ class CallHourRollup(m.Base):
     """Calls per local date, hour and language ("" when no source knew it)."""
 
     __tablename__ = "call_hour_rollups"
+    # The staffing's days with queue calls per hour, read from the index alone.
+    __table_args__ = (Index("ix_call_hour_rollups_queue", "local_date", "local_hour", "offered"),)
 
     local_date: Mapped[date] = mapped_column(Date(), primary_key=True)
     local_hour: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
@@ -170,6 +176,20 @@ class ActivityRollup(m.Base):
     navigator_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     state: Mapped[str] = mapped_column(String(16), primary_key=True)
     seconds: Mapped[float] = mapped_column(Double())
+
+
+class TransferNavigatorRollup(m.Base):
+    """Transfers done ("avec bascule") and referrals ("sans bascule") per local date and
+    navigator (0: no navigator account matched the phone), as the transfer reports count
+    them (``store.reports.basis``). Transfer records are written once and never change,
+    so this is added to as they are inserted (:func:`add_transfers`)."""
+
+    __tablename__ = "transfer_navigator_rollups"
+
+    local_date: Mapped[date] = mapped_column(Date(), primary_key=True)
+    navigator_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    transfers: Mapped[int]
+    referrals: Mapped[int]
 
 
 class CallHourMonthRollup(m.Base):
@@ -493,6 +513,62 @@ def add_activity(
         _add_activity_totals(session, totals)
 
 
+# ---- transfers per navigator ----------------------------------------------------------
+
+#: As ``store.reports.basis`` counts them (kept equal by the report tests).
+_BASCULE_KINDS: Final = ("attended", "blind", "threeway")
+_REFERRAL: Final = "referral"
+_COMPLETED: Final = "completed"
+
+
+def add_transfers(session: Session, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Add newly inserted transfer records (their column values) to the roll-up."""
+    totals: dict[tuple[date, int], list[int]] = {}
+    for row in rows:
+        if row["outcome"] != _COMPLETED:
+            continue
+        into = totals.setdefault((row["local_date"], row["navigator_id"] or 0), [0, 0])
+        if row["kind"] in _BASCULE_KINDS:
+            into[0] += 1
+        elif row["kind"] == _REFERRAL:
+            into[1] += 1
+    values = [
+        {"local_date": d, "navigator_key": n, "transfers": a, "referrals": b}
+        for (d, n), (a, b) in totals.items()
+        if a or b
+    ]
+    if not values:
+        return
+    table: Any = TransferNavigatorRollup.__table__
+    stmt: Any = (postgresql if _dialect(session) == "postgresql" else sqlite).insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["local_date", "navigator_key"],
+        set_={
+            "transfers": table.c.transfers + stmt.excluded.transfers,
+            "referrals": table.c.referrals + stmt.excluded.referrals,
+        },
+    )
+    session.execute(stmt, values)
+
+
+def transfer_aggregate(where: ColumnElement[bool]) -> Select[Any]:
+    """The roll-up rows of the transfer records matching ``where``."""
+    R = m.TransferRecord
+    done = R.outcome == _COMPLETED
+    navigator = func.coalesce(R.navigator_id, 0)
+    keys = (R.local_date, navigator)
+    return (
+        select(
+            R.local_date.label("local_date"),
+            navigator.label("navigator_key"),
+            _count(and_(done, R.kind.in_(_BASCULE_KINDS))).label("transfers"),
+            _count(and_(done, R.kind == _REFERRAL)).label("referrals"),
+        )
+        .where(where, done)
+        .group_by(*keys)
+    )
+
+
 # ---- rebuilding ------------------------------------------------------------------------
 
 
@@ -501,7 +577,12 @@ def rebuild(session: Session) -> dict[str, int]:
     of the line's time zone); returns the rows of each roll-up."""
     lock_call_writes(session)
     dialect = _dialect(session)
-    every: tuple[type[m.Base], ...] = (*CALL_ROLLUPS, ActivityRollup, *MONTHLY.values())
+    every: tuple[type[m.Base], ...] = (
+        *CALL_ROLLUPS,
+        ActivityRollup,
+        *MONTHLY.values(),
+        TransferNavigatorRollup,
+    )
     for model in every:
         session.execute(delete(model))
     for model in CALL_ROLLUPS:
@@ -510,6 +591,11 @@ def rebuild(session: Session) -> dict[str, int]:
                 _columns(model), call_aggregate(model.__tablename__, dialect, true())
             )
         )
+    session.execute(
+        insert(TransferNavigatorRollup).from_select(
+            _columns(TransferNavigatorRollup), transfer_aggregate(true())
+        )
+    )
     days = session.scalars(select(CallHourRollup.local_date).distinct())
     refresh_months(session, CALL_ROLLUPS, {month_of(d) for d in days})
     A = NavigatorActivity

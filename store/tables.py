@@ -51,6 +51,7 @@ MODELS: tuple[type[models.Base], ...] = (
     rollups.CallPathMonthRollup,
     rollups.CallNavigatorMonthRollup,
     rollups.ActivityMonthRollup,
+    rollups.TransferNavigatorRollup,
 )
 
 #: The schema: every table of ``MODELS`` (and only those).

@@ -147,7 +147,12 @@ def insert_facts(
         _row(fact, zone, navigators.get(fact.navigator_channel), created)
         for fact in unique.values()
     ]
-    return set(session.scalars(_insert_ignoring_duplicates(session), rows))
+    inserted = set(session.scalars(_insert_ignoring_duplicates(session), rows))
+    # Written once, never changed: the per-navigator roll-up is added to (store.rollups).
+    from store import rollups  # here: store.rollups imports this module through store.calls
+
+    rollups.add_transfers(session, [row for row in rows if row["key"] in inserted])
+    return inserted
 
 
 def record_facts(

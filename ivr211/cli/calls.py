@@ -28,6 +28,7 @@ def _snapshot(session: Session) -> dict[str, list[tuple[object, ...]]]:
         *rollups.CALL_ROLLUPS,
         rollups.ActivityRollup,
         *rollups.MONTHLY.values(),
+        rollups.TransferNavigatorRollup,
     )
     return {
         model.__tablename__: sorted(

@@ -486,6 +486,22 @@ class NavigatorFigures:
         return self.handle_s / available if available > 0 else None
 
 
+def _transfers(session: Session, period: Period, raw: bool) -> dict[int, tuple[int, int]]:
+    """Transfers done and referrals per navigator key (0: none): the transfer reports'
+    own query with ``raw``, else the roll-up."""
+    if raw:
+        return {
+            row.navigator_id or 0: (row.avec, row.sans) for row in by_navigator(session, period)
+        }
+    T = ru.TransferNavigatorRollup
+    query = (
+        select(T.navigator_key, func.sum(T.transfers), func.sum(T.referrals))
+        .where(T.local_date >= period.start, T.local_date <= period.end)
+        .group_by(T.navigator_key)
+    )
+    return {int(k): (int(a or 0), int(b or 0)) for k, a, b in session.execute(query)}
+
+
 def navigator_figures(
     session: Session, period: Period, *, raw: bool = False
 ) -> list[NavigatorFigures]:
@@ -502,7 +518,7 @@ def navigator_figures(
     for (key, state, _), seconds in _activity(session, period, raw).items():
         per = time_in.setdefault(key, {})
         per[state] = per.get(state, 0.0) + seconds
-    transfers = {row.navigator_id or 0: row for row in by_navigator(session, period)}
+    transfers = _transfers(session, period, raw)
     navigators = {
         n.id: n for n in session.scalars(select(m.Navigator).order_by(m.Navigator.username))
     }
@@ -523,9 +539,9 @@ def navigator_figures(
         into = states.setdefault(fold(key), {})
         for state, seconds in per.items():
             into[state] = into.get(state, 0.0) + seconds
-    for key, row in transfers.items():
-        avec[fold(key)] = avec.get(fold(key), 0) + row.avec
-        sans[fold(key)] = sans.get(fold(key), 0) + row.sans
+    for key, (done, referred) in transfers.items():
+        avec[fold(key)] = avec.get(fold(key), 0) + done
+        sans[fold(key)] = sans.get(fold(key), 0) + referred
     out = []
     for key in {*answered, *states, *avec}:
         nav = navigators.get(key)

@@ -47,6 +47,7 @@ TABLES = {
     "call_path_month_rollups",
     "call_navigator_month_rollups",
     "activity_month_rollups",
+    "transfer_navigator_rollups",
     "commands",
     "listener_status",
     "users",
@@ -67,7 +68,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0012"
+    assert current_revision(engine) == head_revision() == "0013"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 

@@ -217,3 +217,31 @@ def test_two_writers_of_one_call_leave_the_right_days(migrated_engine: Engine) -
         assert_rollups_match(session)
         days = [row[0] for row in table_rows(session, rollups.CallHourRollup)]
         assert days == [date(2027, 3, 31)]
+
+
+def test_transfers_per_navigator_are_added_once_and_rebuilt_the_same(session: Session) -> None:
+    from store.facts import Kind, Outcome, TransferFact
+    from store.transfers import record_facts
+
+    def transfer(n: int, kind: Kind, outcome: Outcome, channel: str) -> TransferFact:
+        return TransferFact(
+            key=f"t:{n}", kind=kind, outcome=outcome, started_at=JOINED + timedelta(minutes=n),
+            ended_at=None, linkedid=f"1.{n}", navigator_channel=channel, destination="811",
+            target_exten="811", target_context="navigator-transfers",
+        )  # fmt: skip
+
+    facts = [
+        transfer(1, Kind.ATTENDED, Outcome.COMPLETED, "PJSIP/nav-alice"),
+        transfer(2, Kind.REFERRAL, Outcome.COMPLETED, "PJSIP/nav-alice"),
+        transfer(3, Kind.BLIND, Outcome.BUSY, "PJSIP/nav-alice"),
+        transfer(4, Kind.THREEWAY, Outcome.COMPLETED, "PJSIP/unknown"),
+    ]
+    assert record_facts(session, facts) == 4
+    assert record_facts(session, facts) == 0  # replayed: nothing added
+    session.commit()
+    rows = table_rows(session, rollups.TransferNavigatorRollup)
+    raw = sorted(tuple(r) for r in session.execute(rollups.transfer_aggregate(true())).all())
+    assert rows == raw
+    assert [(r[2], r[3]) for r in rows] == [(1, 0), (1, 1)]  # unknown (0), then Alice
+    rollups.rebuild(session)
+    assert table_rows(session, rollups.TransferNavigatorRollup) == rows
