@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sqlite3
 import statistics
 import sys
@@ -387,8 +388,57 @@ def write_cost(engine: Engine) -> tuple[float, float]:
     return run(True), run(False)
 
 
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+PAGE_PASSWORD = "un mot de passe assez long pour le banc"
+
+
+def page_times(engine: Engine, url: str) -> tuple[float, float, int]:
+    """The calls page of fiscal year 2026 through the dashboard (Flask test client, logged
+    in as a manager): first request, median of three more, and the page's size."""
+    from dashboard.app import create_app
+    from ivr211.config import Config
+    from ivr211.dashboard_options import dashboard_options
+    from store import accounts
+
+    now = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
+    with Session(engine) as session:
+        if accounts.user_by_username(session, "bench-manager") is None:
+            accounts.create_user(session, "bench-manager", PAGE_PASSWORD, "manager", now=now)
+            session.commit()
+    with tempfile.TemporaryDirectory(prefix="ivr211-bench-page-") as tmp:
+        config = Config.model_validate(
+            {
+                "database": {"url": url},
+                "dashboard": {
+                    "instance_path": str(Path(tmp) / "instance"),
+                    "generated_secret_path": str(Path(tmp) / "secret"),
+                },
+            }
+        )
+        app = create_app(dashboard_options(config), engine=engine, testing=True, clock=lambda: now)
+        client = app.test_client()
+        token = CSRF_INPUT.search(client.get("/login").text)
+        assert token is not None
+        client.post(
+            "/login",
+            data={"username": "bench-manager", "password": PAGE_PASSWORD, "csrf_token": token[1]},
+        )
+
+        def get() -> tuple[float, int]:
+            t0 = time.perf_counter()
+            response = client.get("/reports/calls/?fy=2026")
+            elapsed = time.perf_counter() - t0
+            if response.status_code != 200:
+                raise SystemExit(f"the calls page answered {response.status_code}")
+            return elapsed, len(response.data)
+
+        first, size = get()
+        warm = statistics.median(get()[0] for _ in range(WARM_RUNS))
+    return first, warm, size
+
+
 def bench_database(
-    name: str, make: Callable[[], Engine], before_cold: Callable[[], None] | None
+    name: str, make: Callable[[], Engine], before_cold: Callable[[], None] | None, url: str
 ) -> None:
     engine = make()
     try:
@@ -402,6 +452,15 @@ def bench_database(
         print(
             f"{name}: record_calls(1 call), median of 20: {1000 * with_refresh:.2f} ms with the"
             f" day's roll-ups summed again, {1000 * without:.2f} ms without"
+        )
+    finally:
+        engine.dispose()
+    engine = make()
+    try:
+        first, warm, size = page_times(engine, url)
+        print(
+            f"{name}: the calls page (/reports/calls/?fy=2026, {size:,} bytes, rendered):"
+            f" {1000 * first:.1f} ms first, {1000 * warm:.1f} ms median of {WARM_RUNS} more"
         )
     finally:
         engine.dispose()
@@ -445,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_calls_sqlite(path, args.calls, ids)
             size = path.stat().st_size / 1e6
             print(f"\nSQLite: loaded in {time.perf_counter() - t0:.0f} s ({size:.0f} MB)")
-            bench_database("SQLite", lambda: make_engine(url), None)
+            bench_database("SQLite", lambda: make_engine(url), None, url)
     if args.only in (None, "postgresql"):
         with postgres_server() as server:
             import psycopg
@@ -470,7 +529,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server.stop()
                 server.start()
 
-            bench_database("PostgreSQL", lambda: make_engine(server.url("bench")), restart)
+            bench_database(
+                "PostgreSQL", lambda: make_engine(server.url("bench")), restart, server.url("bench")
+            )
     return 0
 
 
