@@ -349,8 +349,10 @@ class CallCount:
 _COUNT_SUMS = ("received", "offered", "answered", "abandoned", "blocked", "closed")
 
 
-def _counts(session: Session, period: Period, raw: bool, *keys: str) -> dict[Any, list[int]]:
-    src = _source(session, ru.CallHourRollup, period, raw, daily_only="local_date" in keys)
+def _counts(
+    session: Session, period: Period, raw: bool, *keys: str, daily_only: bool = False
+) -> dict[Any, list[int]]:
+    src = _source(session, ru.CallHourRollup, period, raw, daily_only=daily_only)
     columns = [src.c[k] for k in keys]
     query = select(
         *columns,
@@ -374,7 +376,7 @@ def _zero() -> list[int]:
 
 def calls_by_day(session: Session, period: Period, *, raw: bool = False) -> list[CallCount]:
     """Every day of the period, zeros included."""
-    found = _counts(session, period, raw, "local_date")
+    found = _counts(session, period, raw, "local_date", daily_only=True)
     found = {
         (d if isinstance(d, date) else date.fromisoformat(str(d))): v for d, v in found.items()
     }
@@ -387,12 +389,15 @@ def calls_by_day(session: Session, period: Period, *, raw: bool = False) -> list
 
 
 def calls_by_month(session: Session, period: Period, *, raw: bool = False) -> list[CallCount]:
-    """Every month the period touches, zeros included (the days fold into months)."""
+    """Every month the period touches, zeros included: whole months from the monthly
+    roll-ups (their rows are dated by the month's first day), the days around them from
+    the daily ones, folded into months here."""
     totals = {month: _zero() for month in period.months()}
-    for row in calls_by_day(session, period, raw=raw):
-        bucket = totals[(row.key.year, row.key.month)]
-        for i, name in enumerate(_COUNT_SUMS):
-            bucket[i] += getattr(row, name)
+    for day, values in _counts(session, period, raw, "local_date").items():
+        when = day if isinstance(day, date) else date.fromisoformat(str(day))
+        bucket = totals[(when.year, when.month)]
+        for i, value in enumerate(values):
+            bucket[i] += value
     return [CallCount(month, *values) for month, values in totals.items()]
 
 
@@ -753,17 +758,11 @@ def call_report(
     *,
     raw: bool = False,
 ) -> CallReport:
-    by_day = calls_by_day(session, period, raw=raw)
-    totals = {month: _zero() for month in period.months()}
-    for row in by_day:
-        bucket = totals[(row.key.year, row.key.month)]
-        for i, name in enumerate(_COUNT_SUMS):
-            bucket[i] += getattr(row, name)
     by_language = calls_by_language(session, period, raw=raw)
     return CallReport(
         summary=call_summary(session, period, thresholds, raw=raw),
-        by_day=by_day,
-        by_month=[CallCount(month, *values) for month, values in totals.items()],
+        by_day=calls_by_day(session, period, raw=raw),
+        by_month=calls_by_month(session, period, raw=raw),
         heat=calls_by_weekday_hour(session, period, raw=raw),
         by_language=by_language,
         menu=menu_choices(session, period, raw=raw),
