@@ -37,13 +37,21 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import NoReturn
 from datetime import UTC, datetime
+from typing import NoReturn
 
+from agi_scripts.calllog import CallLog, flow_fact
 from agi_scripts.channel import Channel, ReplyLimits
 from agi_scripts.errors import AgiError, ChannelHungUp, HeaderError
 from agi_scripts.protocol import LINE_LIMIT, AgiHeader, StreamTransport, read_header
-from agi_scripts.runner import AstdbMemo, CallOutcome, Clock, SettingsSource, run_incoming
+from agi_scripts.runner import (
+    AstdbMemo,
+    CallOutcome,
+    Clock,
+    SettingsSource,
+    call_info,
+    run_incoming,
+)
 from ivr.dialplan import ROUTE_INCOMING
 from ivr.logsafe import printable
 
@@ -88,14 +96,49 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_routes(settings_source: SettingsSource, clock: Clock) -> dict[str, Handler]:
-    """Every FastAGI route this server answers, in one place (``agi://host:port/<route>``)."""
+def build_routes(
+    settings_source: SettingsSource, clock: Clock, calls: CallLog | None = None
+) -> dict[str, Handler]:
+    """Every FastAGI route this server answers, in one place (``agi://host:port/<route>``).
+
+    With ``calls``, each finished session of ``incoming`` hands the flow's account of the
+    call to it (``agi_scripts.calllog``): a queue put, never a wait on the database."""
     memo = AstdbMemo()
 
     async def incoming(channel: Channel, header: AgiHeader) -> CallOutcome:
-        return await run_incoming(channel, header, settings_source, clock, memo)
+        arrived = clock()
+        outcome = await run_incoming(channel, header, settings_source, clock, memo)
+        if calls is not None:
+            _log_call(calls, header, arrived, clock(), outcome)
+        return outcome
 
     return {ROUTE_INCOMING: incoming}
+
+
+def _log_call(
+    calls: CallLog, header: AgiHeader, arrived: datetime, ended: datetime, outcome: CallOutcome
+) -> None:
+    """``agi_arg_3`` is the caller channel's linkedid (``AGI(url,<entry>,<lang>,<linkedid>)``
+    in extensions.conf); a dialplan older than that passes none, and the call is then
+    recorded by the listener and the reconciliation alone."""
+    args = header.args
+    linkedid = args[2] if len(args) > 2 else ""
+    if not linkedid:
+        return
+    try:
+        calls.submit(
+            flow_fact(
+                linkedid,
+                header.uniqueid,
+                arrived,
+                ended,
+                args[0],
+                outcome.decision,
+                call_info(header).caller_number,
+            )
+        )
+    except Exception:  # the caller's session never fails on its record
+        log.exception("call record of %s not queued", printable(linkedid))
 
 
 class AgiServer:
@@ -241,22 +284,37 @@ async def serve(
     *,
     clock: Clock | None = None,
     started: asyncio.Event | None = None,
+    calls: CallLog | None = None,
 ) -> None:
     """Serve until cancelled. With ``port=0`` the bound port is written back into
     ``options.port`` before ``started`` is set, so the caller can connect to it."""
-    server = AgiServer(options, build_routes(settings_source, clock or utc_now))
+    server = AgiServer(options, build_routes(settings_source, clock or utc_now, calls))
     options.port = await server.start()
     if started is not None:
         started.set()
     await server.serve_forever()
 
 
-async def _serve_until_signal(options: ServerOptions, settings_source: SettingsSource) -> None:
+async def _serve_until_signal(
+    options: ServerOptions, settings_source: SettingsSource, calls: CallLog | None
+) -> None:
+    if calls is not None:
+        calls.start()  # here, in each process: a thread does not survive a fork
+    try:
+        await _serve_signalled(options, settings_source, calls)
+    finally:
+        if calls is not None:
+            await asyncio.to_thread(calls.stop)
+
+
+async def _serve_signalled(
+    options: ServerOptions, settings_source: SettingsSource, calls: CallLog | None
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    serving = asyncio.create_task(serve(options, settings_source))
+    serving = asyncio.create_task(serve(options, settings_source, calls=calls))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
@@ -268,7 +326,9 @@ async def _serve_until_signal(options: ServerOptions, settings_source: SettingsS
     log.info("FastAGI server stopped")
 
 
-def run_forever(options: ServerOptions, settings_source: SettingsSource) -> None:
+def run_forever(
+    options: ServerOptions, settings_source: SettingsSource, calls: CallLog | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM (blocking); calls in progress get a short grace.
 
     With ``options.workers`` above 1, ``workers - 1`` processes are forked first, each
@@ -283,17 +343,19 @@ def run_forever(options: ServerOptions, settings_source: SettingsSource) -> None
         for _ in range(options.workers - 1):
             pid = os.fork()
             if pid == 0:
-                _worker_main(options, settings_source)
+                _worker_main(options, settings_source, calls)
             children.append(pid)
-        asyncio.run(_serve_until_signal(options, settings_source))
+        asyncio.run(_serve_until_signal(options, settings_source, calls))
     finally:
         _stop_workers(children, options.shutdown_grace_s + 5.0)
 
 
-def _worker_main(options: ServerOptions, settings_source: SettingsSource) -> NoReturn:
+def _worker_main(
+    options: ServerOptions, settings_source: SettingsSource, calls: CallLog | None
+) -> NoReturn:
     code = 0
     try:
-        asyncio.run(_serve_until_signal(options, settings_source))
+        asyncio.run(_serve_until_signal(options, settings_source, calls))
     except BaseException:
         log.exception("FastAGI worker %d failed", os.getpid())
         code = 1

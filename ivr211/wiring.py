@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from agi_scripts.server import ServerOptions
 from ivr211.config import Config
 from listener.ami import LinkOptions
 from research.ingest import IngestOptions
+from store.calls import CallFact, record_calls
 from store.research_access import AccountChange
 
 __all__ = [
     "account_change_hook",
+    "call_writer",
     "ingest_options",
     "link_options",
     "new_message_hook",
@@ -79,3 +84,14 @@ def account_change_hook(config: Config) -> Callable[[AccountChange], object] | N
         log.warning("changes to research accounts will not be notified: %s", exc)
         return None
     return account_change_notifier(config.notify)
+
+
+def call_writer(engine: Engine) -> Callable[[Sequence[CallFact]], None]:
+    """How the FastAGI server's call log writes a batch: one transaction of
+    ``store.calls.record_calls`` (run on the log's own thread, never the event loop)."""
+
+    def write(facts: Sequence[CallFact]) -> None:
+        with Session(engine) as session, session.begin():
+            record_calls(session, facts)
+
+    return write

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from agi_scripts.calllog import CallLog
 from agi_scripts.server import run_forever
 from ivr211.cli.common import (
     CliError,
@@ -31,7 +32,7 @@ from ivr211.cli.common import (
 from ivr211.config import Config
 from ivr211.ports import PortInUse, bind_error_message, check_free
 from ivr211.supervise import ChildSupervisor, cli_argv, listener_argv
-from ivr211.wiring import server_options
+from ivr211.wiring import call_writer, server_options
 from store import linesettings as ls
 from store.accounts import beat
 from store.db import require_current, safe_url
@@ -68,7 +69,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         heartbeat = Heartbeat(store.engine, "fastagi")
         heartbeat.start()
         try:
-            run_forever(options, source)
+            run_forever(options, source, CallLog(call_writer(store.engine)))
         except OSError as exc:
             # Taken between the check and the bind: still one line, no traceback.
             raise CliError(

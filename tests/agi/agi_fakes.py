@@ -18,6 +18,7 @@ from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from agi_scripts.calllog import CallLog
 from agi_scripts.server import ServerOptions, serve
 from ivr.settings import (
     DayHours,
@@ -208,14 +209,21 @@ def fixed_clock(now: datetime) -> Callable[[], datetime]:
 async def running_server(
     settings_source: Callable[[], LineSettings] | None = None,
     now: datetime = OPEN_NOW,
+    calls: CallLog | None = None,
     **options: float,
 ) -> AsyncIterator[ServerOptions]:
     """The real FastAGI server on 127.0.0.1, an ephemeral port; cancelled and awaited
-    on exit."""
+    on exit. ``calls``: the call log each finished session hands its call fact to."""
     opts = ServerOptions(host="127.0.0.1", port=0, **options)  # type: ignore[arg-type]
     started = asyncio.Event()
     task = asyncio.create_task(
-        serve(opts, settings_source or line_settings, clock=fixed_clock(now), started=started)
+        serve(
+            opts,
+            settings_source or line_settings,
+            clock=fixed_clock(now),
+            started=started,
+            calls=calls,
+        )
     )
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -3,6 +3,7 @@ wait, keeps going through a database outage, and says what it had to give up."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from agi_fakes import FakeAsterisk, header_for, running_server
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,7 @@ from store.db import make_engine, upgrade
 
 T0 = datetime(2026, 12, 4, 15, 0, 1, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=40)
+LINKEDID = "1796400683.654"
 
 
 def decision(route: Route, path: tuple[str, ...], **extra: object) -> Decision:
@@ -154,3 +157,42 @@ def test_a_full_queue_drops_the_newest_without_waiting() -> None:
     for n in range(5):
         log.submit(fact(f"c.{n}"))
     assert log.dropped == 3
+
+
+def test_the_server_hands_each_session_to_the_call_log(db: tuple[Engine, Path]) -> None:
+    """The real server over a socket: the first pass (``incoming,,,<linkedid>`` as the
+    dialplan calls it) and the queue-exit pass merge into one call record."""
+    engine, _ = db
+    log = CallLog(writer(engine))
+    log.start()
+
+    async def scenario() -> None:
+        async with running_server(calls=log) as opts:
+            await FakeAsterisk(
+                opts.port,
+                header=header_for(args=("", "", LINKEDID), callerid="4185550177"),
+                keys=["t", "1", "1"],
+            ).run()
+            await FakeAsterisk(
+                opts.port,
+                header=header_for(args=("queue-exit", "fr", LINKEDID)),
+                keys=["2"],
+            ).run()
+            await FakeAsterisk(opts.port, keys=["t", "1", "1"]).run()  # no linkedid: none
+
+    asyncio.run(scenario())
+    log.stop()
+    assert log.written == 2
+    with Session(engine) as session:
+        (call,) = session.scalars(select(CallRecord)).all()
+    assert call.linkedid == LINKEDID
+    assert (call.route, call.language, call.line_state, call.queue) == (
+        "queue",
+        "fr",
+        "hours",
+        "navigateurs",
+    )
+    assert call.path == "open/lang:fr/main:1"
+    assert call.caller_number == "4185550177"
+    assert call.caller_uniqueid is not None
+    assert call.exit_route == "transfer" and call.seen_flow  # key 2 of the exit menu
