@@ -138,6 +138,22 @@ def read_event(block: str, responses: Mapping[Any, Any] | None = None) -> Event 
     return event
 
 
+_ROUTING_HEADERS = frozenset({"event", "response", "actionid", "commandid"})
+
+
+def _repeated_own_header(block: str) -> str | None:
+    """The first header panoramisk routes a message by (``Event``, ``Response``,
+    ``ActionID``...) that ``block`` holds twice, if any."""
+    seen: set[str] = set()
+    for line in block.split("\r\n"):
+        name = line.partition(":")[0].strip().lower()
+        if name in _ROUTING_HEADERS:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
+
+
 class AmiProtocol(AMIProtocol):  # type: ignore[misc]
     """panoramisk's protocol with an incremental decoder and a bounded buffer.
 
@@ -222,6 +238,14 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
             return
         try:
             self.handle_message(message)
+        except (AttributeError, TypeError):
+            repeated = _repeated_own_header(block)
+            if repeated is None:
+                log.exception("AMI: message not handled: %.200r", block)
+            else:
+                # Two messages run together (no blank line between them): panoramisk got
+                # the header as a list. Neither half can be trusted; one line says so.
+                log.error("AMI: dropped a message that repeats its %s header", repeated)
         except Exception:
             log.exception("AMI: message not handled: %.200r", block)
 
