@@ -130,6 +130,9 @@ class ListenerConfig(_Section):
     queue_log_path: Path | None = None
     transfer_context: str = "navigator-transfers"
     conference_context: str | None = "ivr211-conference"
+    # The navigators' queue ``wrapuptime`` (asterisk_conf/queues.conf): Asterisk reports
+    # it in no event, so the after-call work after each call is counted from here.
+    wrapup_s: float = Field(default=10.0, ge=0, le=3600)
 
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")

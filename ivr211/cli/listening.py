@@ -68,6 +68,7 @@ def cmd_listen(args: argparse.Namespace, config: Config) -> int:
         ),
         pbx_timezone=config.pbx.zone,
         noanswer_timeout_s=timeout,
+        wrapup_s=conf.wrapup_s,
     )
     try:
         run_listener(config, options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from agi_scripts.server import ServerOptions
 from ivr.dialplan import CHANNEL_VARIABLES
 from ivr.settings import LineSettings
+from ivr211.config import ListenerConfig
 
 from .confparse import CONF_DIR, ConfFile, load, parse_text
 
@@ -216,3 +218,13 @@ def test_research_box_skips_app_voicemails_greeting_for_our_consent_notice() -> 
     apps = [v for _, v in research.entries]
     assert any(v.endswith("VoiceMail(${IVR_MAILBOX},s)") for v in apps)
     assert not any("VoiceMail(" in v and ",u" in v for v in apps)
+
+
+def test_the_listener_counts_the_after_call_work_the_queue_gives() -> None:
+    """Asterisk reports the queue's wrapuptime in no event: the listener's ``wrapup_s``
+    (default and sample) must be the same number, or after-call work is miscounted."""
+    queue = load("queues.conf").section(globals_()["QUEUE_NAME"])
+    wrapup = float(queue.get("wrapuptime") or "nan")
+    sample = tomllib.loads((REPO / "config" / "ivr211.sample.toml").read_text(encoding="utf-8"))
+    assert sample["listener"]["wrapup_s"] == wrapup
+    assert ListenerConfig().wrapup_s == wrapup
