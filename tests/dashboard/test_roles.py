@@ -21,7 +21,7 @@ from dashboard.roles import PUBLIC, allowed_roles, role_required
 from store.accounts import ROLES
 from tests.dashboard.conftest import TestUser, read_csrf_token
 
-PLACEHOLDER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?\w+>")
+PLACEHOLDER = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?\w+>")
 SAMPLE_VALUES = {
     "int": "1",
     "float": "1",
@@ -42,9 +42,12 @@ def _routes(app: Flask) -> list[Rule]:
 
 
 def _url(rule: Rule) -> str:
-    """The rule with sample values: ``/admin/users/<int:user_id>`` -> ``/admin/users/1``."""
+    """The rule with sample values: ``/admin/users/<int:user_id>`` -> ``/admin/users/1``;
+    ``<any(summary, days):table>`` -> its first choice."""
 
     def sample(match: re.Match[str]) -> str:
+        if match.group(1) == "any":
+            return match.group(2).split(",")[0].strip().strip("'\"")
         return SAMPLE_VALUES.get(match.group(1) or "string", "x")
 
     return PLACEHOLDER.sub(sample, rule.rule)

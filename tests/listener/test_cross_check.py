@@ -39,6 +39,14 @@ LATER = [
     "2n-dynamic-feature-cel-userevent",
     "2q-atxfer-dtmf-consultation-busy-prompt",
 ]
+# Queue calls without a transfer (abandoned, answered, timeout, leaveempty/joinempty):
+# both readers must conclude none.
+QUEUE_ONLY = [
+    "2p1-queue-abandon-after-wait",
+    "2p2-queue-answered-after-5s",
+    "2p3-queue-timeout",
+    "2p4-queue-leaveempty-joinempty",
+]
 SCENARIOS = [
     "2a1-attended-transfer-ami",
     "2a2-attended-transfer-dtmf",
@@ -154,8 +162,14 @@ def test_every_call_recorded_both_ways_is_checked() -> None:
     with_cel = {
         path.name.removesuffix(".cel.csv") for path in Path(CEL_FIXTURES).glob("2*.cel.csv")
     }
-    assert with_cel == set(SCENARIOS)
-    assert all(path_of(scenario).exists() for scenario in SCENARIOS)
+    assert with_cel == set(SCENARIOS) | set(QUEUE_ONLY)
+    assert all(path_of(scenario).exists() for scenario in [*SCENARIOS, *QUEUE_ONLY])
+
+
+@pytest.mark.parametrize("scenario", QUEUE_ONLY)
+def test_a_queue_call_gives_no_transfer_either_way(scenario: str) -> None:
+    assert ami_facts(scenario) == []
+    assert cel_facts(cel_text(scenario)) == []
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
