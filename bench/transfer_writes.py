@@ -44,8 +44,9 @@ import sys
 import tempfile
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -104,17 +105,18 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 # ---- databases ---------------------------------------------------------------------------
 
 
-class Database:
+class Database(ABC):
     """Makes a fresh, prepared database for each measure."""
 
     name: str
 
-    @contextmanager
-    def fresh(self) -> Iterator[Engine]:
-        raise NotImplementedError
+    @abstractmethod
+    def fresh(self) -> AbstractContextManager[Engine]:
+        """A new database, migrated and seeded, dropped on exit."""
 
+    @abstractmethod
     def raw_insert(self, engine: Engine, rows: list[tuple[Any, ...]], batch: int) -> None:
-        raise NotImplementedError
+        """The baseline: ``rows`` by the driver's own executemany, ``batch`` at a time."""
 
     def raw_row(self, values: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(values[c] for c in COLUMNS)
