@@ -7,7 +7,8 @@ no build step and nothing generated in the repository.
 
 The language is the visitor's choice (the switch in the header, kept in the session),
 else the user's saved language, else French. Dates and numbers use the Québec locales
-(fr_CA: "28 nov. 2026", "1 234"; en_CA for English) and the line's time zone.
+(fr_CA: "28 nov. 2026", "1 234"; en_CA for English) and the line's time zone; phone
+numbers are grouped the Québec way in both ("418 555-0177", ``ivr.phone``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from flask_babel import Babel, format_date, format_decimal, format_time
 from flask_login import current_user
 
 from dashboard.db import line_settings
+from ivr.phone import format_phone
 from store.accounts import LANGUAGES
 
 SOURCE_DIR = Path(__file__).resolve().parent / "translations"
@@ -130,4 +132,5 @@ def init_app(app: Flask, instance_path: Path) -> None:
     app.jinja_env.filters["time"] = _time
     app.jinja_env.filters["number"] = _number
     app.jinja_env.filters["duration"] = format_duration
+    app.jinja_env.filters["phone"] = format_phone
     app.jinja_env.globals["current_language"] = current_language

@@ -26,7 +26,7 @@ from tests.browser.conftest import (
 pytestmark = pytest.mark.browser
 
 #: The caller and the navigator's leg in 2f2 (the recording the fake Asterisk replays).
-CALLER_NUMBER = "5145550123"
+CALLER_NUMBER = "514 555-0123"  # 5145550123, grouped for reading
 NAVIGATOR_LEG = f"{NAV_ENDPOINT}-00000046;1"
 WARM_911 = "#console-transfer form:has(input[name=destination][value='911']) button"
 

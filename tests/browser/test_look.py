@@ -58,7 +58,7 @@ def test_reports_and_console_screenshots(
     navigator = open_page()
     navigator.set_viewport_size(VIEWPORT)
     log_in(navigator, dashboard.users["navigator"])
-    expect(navigator.locator("#caller-number")).to_have_text("5145550123")
+    expect(navigator.locator("#caller-number")).to_have_text("514 555-0123")
     navigator.screenshot(path=str(tmp_path / "console.png"), full_page=True)
     assert styled(navigator)
     assert overflowing(navigator, "#console button") == []

@@ -32,7 +32,7 @@ def test_research_plays_and_closes_a_message(
     message_id, _audio = add_message(dashboard.engine, storage, callback_number="5815550199")
     log_in(page, dashboard.users["research"])
     row = page.locator(f"#message-{message_id}")
-    assert "5815550199" in row.inner_text()
+    assert "581 555-0199" in row.inner_text()
     row.locator("a").click()
     page.wait_for_load_state()
 

@@ -39,6 +39,8 @@ def on_call(
     call: bool = True,
     paused: bool = False,
     consulting: bool = False,
+    caller_number: str | None = "5145550123",
+    path: str = "main>navigator",
 ) -> None:
     """The live tables as the listener writes them, with alice logged in (on a call)."""
     current = CurrentCall(
@@ -46,9 +48,9 @@ def on_call(
         caller_channel="PJSIP/trunk-0000002b",
         caller_uniqueid=LINKEDID,
         linkedid=LINKEDID,
-        caller_number="5145550123",
+        caller_number=caller_number,
         language="fr",
-        path="main>navigator",
+        path=path,
         interpreter=False,
         queue="navigateurs",
         waited_s=42.0,
@@ -101,7 +103,7 @@ def test_the_page_shows_presence_the_call_and_one_button_per_destination(
     assert page.status_code == 200
     text = page.text
     assert "En appel" in text
-    assert '<dd class="big" id="caller-number">5145550123</dd>' in text
+    assert '<dd class="big" id="caller-number">514 555-0123</dd>' in text
     assert "français" in text and "main&gt;navigator" in text
     assert "42 s" in text
     labels = [

@@ -123,7 +123,7 @@ def test_list_shows_messages_and_is_audited_once(
     assert page.status_code == 200
     assert f'id="message-{message[0]}"' in page.text
     assert f'id="message-{closed_id}"' in page.text
-    assert "5815550199" in page.text
+    assert "581 555-0199" in page.text
     assert audit_rows(app_engine) == [
         ("research", "research", "list", "voice_messages", "status=all")
     ]
@@ -140,7 +140,7 @@ def test_message_page_is_audited_once(
 ) -> None:
     page = research.get(f"/research/messages/{message[0]}")
     assert page.status_code == 200
-    assert "5815550199" in page.text and "4185550142" in page.text
+    assert "581 555-0199" in page.text and "418 555-0142" in page.text
     assert audit_rows(app_engine) == [
         ("research", "research", "view", f"voice_message:{message[0]}", "")
     ]
