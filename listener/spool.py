@@ -1,9 +1,11 @@
 """The listener's durable spool: facts as JSON lines in a file, fsync'ed on every append.
 
-:class:`listener.writer.RecordWriter` appends to it whatever the database cannot take
+A :class:`listener.writer.SpoolWriter` appends to it whatever the database cannot take
 now and replays it once the database is back; a line cut short by a crash is reported,
-never fatal (:func:`parse_spool`). Each fact is one line of lossless JSON
-(:func:`fact_to_json`, :func:`fact_from_json`).
+never fatal (:func:`parse_lines`). How a fact is one line is the writer's
+:class:`LineCodec`: a transfer fact is one line of lossless JSON (:data:`TRANSFER_LINES`:
+:func:`fact_to_json`, :func:`fact_from_json`), call facts have theirs
+(:mod:`listener.callwriter`).
 
 Every append starts on a fresh line: when the file ends inside a line (a crash or a
 full disk cut the last write), a newline closes that fragment first, so the fragment
@@ -22,15 +24,18 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from store.facts import Kind, Outcome, Source, TransferFact
 from store.files import fsync_dir
 
 __all__ = [
+    "TRANSFER_LINES",
+    "LineCodec",
     "Spool",
     "SpoolBusy",
     "SpoolFormatError",
@@ -39,8 +44,11 @@ __all__ = [
     "WriterError",
     "fact_from_json",
     "fact_to_json",
+    "parse_lines",
     "parse_spool",
 ]
+
+F = TypeVar("F")
 
 _DATETIME_FIELDS = frozenset({"started_at", "ended_at"})
 _FACT_FIELDS = tuple(f.name for f in dataclasses.fields(TransferFact))
@@ -113,7 +121,7 @@ def fact_from_json(line: str | bytes) -> TransferFact:
 
 
 class Spool:
-    """An append-only file of JSON facts, one per line, shared by threads under a lock."""
+    """An append-only file of facts, one line each, shared by threads under a lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -121,11 +129,12 @@ class Spool:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def append(self, facts: Sequence[TransferFact]) -> None:
-        """Append one line per fact, fsync'ed; SpoolWriteError says how many made it."""
-        if not facts:
+    def append_lines(self, lines: Sequence[str]) -> None:
+        """Append ``lines`` (one fact each, no newline in them), fsync'ed; SpoolWriteError
+        says how many made it."""
+        if not lines:
             return
-        data = "".join(fact_to_json(f) + "\n" for f in facts).encode()
+        data = "".join(line + "\n" for line in lines).encode()
         with self._lock:
             self._append_bytes(self.path, data)
 
@@ -255,24 +264,39 @@ def _read_pid(fd: int) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def parse_spool(data: bytes) -> tuple[list[TransferFact], list[tuple[str, str]]]:
+@dataclass(frozen=True)
+class LineCodec(Generic[F]):
+    """How one fact of a kind is one line of its spool, and how a log names it.
+
+    ``line_start``, when every line of the kind starts with it (and JSON cannot hold it
+    unescaped inside a value), lets :func:`parse_lines` take a whole fact out of a line
+    where an older append glued it after a fragment."""
+
+    encode: Callable[[F], str]
+    decode: Callable[[bytes], F]
+    label: Callable[[F], str]
+    line_start: bytes | None = None
+
+
+def parse_lines(data: bytes, codec: LineCodec[F]) -> tuple[list[F], list[tuple[str, str]]]:
     """The facts in a spool snapshot, and the (line, error) pairs that are not facts
     (a line cut short by a crash during an append, for one)."""
-    facts: list[TransferFact] = []
+    facts: list[F] = []
     bad: list[tuple[str, str]] = []
     for raw in data.splitlines():
         if not raw.strip():
             continue
         try:
-            facts.append(fact_from_json(raw))
+            facts.append(codec.decode(raw))
             continue
         except SpoolFormatError as exc:
             error = str(exc)
-        fragment, fact = _split_glued(raw)
-        if fact is not None:
+        fragment, glued = raw, _split_glued(raw, codec)
+        if glued is not None:
+            fragment, fact = glued
             facts.append(fact)
             try:
-                facts.append(fact_from_json(fragment))  # a whole line that lost its newline
+                facts.append(codec.decode(fragment))  # a whole line that lost its newline
                 continue
             except SpoolFormatError as exc:
                 error = str(exc)
@@ -280,17 +304,29 @@ def parse_spool(data: bytes) -> tuple[list[TransferFact], list[tuple[str, str]]]
     return facts, bad
 
 
-_FACT_START = b'{"key":'
-
-
-def _split_glued(raw: bytes) -> tuple[bytes, TransferFact | None]:
+def _split_glued(raw: bytes, codec: LineCodec[F]) -> tuple[bytes, F] | None:
     """A fragment and the whole fact after it on one line (what an append made before
-    appends started on a fresh line), or (raw, None). Every fact line starts with
-    ``{"key":``, which JSON cannot hold unescaped inside a value."""
-    start = raw.find(_FACT_START, 1)
+    appends started on a fresh line), or None."""
+    if codec.line_start is None:
+        return None
+    start = raw.find(codec.line_start, 1)
     while start > 0:
         try:
-            return raw[:start], fact_from_json(raw[start:])
+            return raw[:start], codec.decode(raw[start:])
         except SpoolFormatError:
-            start = raw.find(_FACT_START, start + 1)
-    return raw, None
+            start = raw.find(codec.line_start, start + 1)
+    return None
+
+
+#: A transfer fact's line: every one starts with ``{"key":``.
+TRANSFER_LINES: LineCodec[TransferFact] = LineCodec(
+    encode=fact_to_json,
+    decode=fact_from_json,
+    label=lambda fact: fact.key,
+    line_start=b'{"key":',
+)
+
+
+def parse_spool(data: bytes) -> tuple[list[TransferFact], list[tuple[str, str]]]:
+    """The transfer facts in a spool snapshot, and the (line, error) pairs that are not."""
+    return parse_lines(data, TRANSFER_LINES)

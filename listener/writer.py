@@ -1,21 +1,26 @@
-"""The record writer: facts from the event loop to the database, never lost, never doubled.
+"""The spool writers: facts from the event loop to the database, never lost, never doubled.
 
 The listener's asyncio loop concludes facts and must never wait on the database, so
 ``submit`` only puts them on a bounded queue that one daemon thread drains, writing
-each batch through ``store.transfers.record_facts`` in one transaction.
+each batch through the writer's record function in one transaction. There are two
+writers, each on its own spool file, both :class:`SpoolWriter`: :class:`RecordWriter`
+for the transfer facts (``store.transfers.record_facts``, spool ``<spool>``) and
+:class:`listener.callwriter.CallWriter` for the call and activity facts (spool
+``<spool>.calls``).
 
 When the database is unavailable (OperationalError and friends: SQLite "database is
-locked", PostgreSQL down or restarting) the batch is appended to a spool file, one
-JSON fact per line, fsync'ed, and retried with exponential backoff. On start and
-after each successful write the spool is replayed, then truncated by writing what
-was appended meanwhile to a new file and renaming it over the spool. A crash
-anywhere in between loses nothing (the spool still holds the facts) and doubles
-nothing (facts are inserted with ON CONFLICT (key) DO NOTHING). A new writer on the
-same spool path, in a new process, writes what the last one left.
+locked", PostgreSQL down or restarting) the batch is appended to the spool file, one
+fact per line (the writer's :class:`~listener.spool.LineCodec`), fsync'ed, and retried
+with exponential backoff. On start and after each successful write the spool is
+replayed, then truncated by writing what was appended meanwhile to a new file and
+renaming it over the spool. A crash anywhere in between loses nothing (the spool still
+holds the facts) and doubles nothing (the record functions write a fact seen twice
+once). A new writer on the same spool path, in a new process, writes what the last
+one left.
 
 A fact the database refuses for good (a value it cannot store) is moved to
 ``<spool>.rejected`` with the error, so it neither blocks the others nor vanishes.
-The spool file and its line format are :mod:`listener.spool`.
+The spool file and its lines are :mod:`listener.spool`.
 """
 
 from __future__ import annotations
@@ -24,21 +29,25 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, Self, TypedDict, TypeVar, Unpack
 
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from listener.spool import (
+    TRANSFER_LINES,
+    LineCodec,
     Spool,
     SpoolFormatError,
     SpoolWriteError,
     WriterError,
     fact_from_json,
     fact_to_json,
+    parse_lines,
     parse_spool,
 )
 from store.facts import TransferFact
@@ -48,7 +57,9 @@ __all__ = [
     "RecordWriter",
     "Spool",
     "SpoolFormatError",
+    "SpoolWriter",
     "WriterError",
+    "WriterOptions",
     "fact_from_json",
     "fact_to_json",
     "is_transient",
@@ -56,6 +67,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F")
 
 # ---- the writer thread -------------------------------------------------------------------
 
@@ -84,11 +97,21 @@ class _Stop:
     pass
 
 
-_Item = list[TransferFact] | _Flush | _Stop
+class WriterOptions(TypedDict, total=False):
+    """The tuning of a :class:`SpoolWriter` (its keyword arguments)."""
+
+    queue_size: int
+    batch_size: int
+    retry_initial_s: float
+    retry_max_s: float
 
 
-class RecordWriter:
+class SpoolWriter(Generic[F]):
     """Writes facts from a daemon thread; starts at construction, replaying the spool.
+
+    ``record`` writes a batch in the session's transaction and returns how many facts it
+    wrote (for :attr:`counts`); ``codec`` makes a fact one spool line and back; ``name``
+    names the writer in the log and its thread.
 
     ``submit`` never blocks on the database: when the queue is full it appends to the
     spool directly (a short fsync'ed write). ``flush`` waits until what was submitted
@@ -105,7 +128,10 @@ class RecordWriter:
         self,
         engine: Engine,
         spool_path: Path,
+        record: Callable[[Session, Sequence[F]], int],
+        codec: LineCodec[F],
         *,
+        name: str,
         queue_size: int = 20_000,
         batch_size: int = 200,
         retry_initial_s: float = 0.5,
@@ -116,8 +142,11 @@ class RecordWriter:
         if not 0 < retry_initial_s <= retry_max_s:
             raise WriterError("need 0 < retry_initial_s <= retry_max_s")
         self._engine = engine
+        self._record = record
+        self._codec = codec
+        self.name = name
         self.spool = Spool(spool_path)
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[list[F] | _Flush | _Stop] = queue.Queue(maxsize=queue_size)
         self._batch_size = batch_size
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
@@ -130,12 +159,12 @@ class RecordWriter:
         self._spooled = 0
         self._rejected = 0
         self._started = False
-        self._thread = threading.Thread(target=self._run, name="record-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name.replace(" ", "-"), daemon=True)
         self._thread.start()
 
     # ---- the caller's side (any thread, including the event loop) ----
 
-    def submit(self, facts: Iterable[TransferFact]) -> None:
+    def submit(self, facts: Iterable[F]) -> None:
         """Hand facts to the writer; returns at once."""
         batch = list(facts)
         if not batch:
@@ -146,9 +175,9 @@ class RecordWriter:
                     self._queue.put_nowait(batch)
                     return
                 except queue.Full:
-                    log.warning("record writer queue full: spooling %d facts", len(batch))
+                    log.warning("%s queue full: spooling %d facts", self.name, len(batch))
             else:
-                log.warning("record writer closed: spooling %d facts for the next", len(batch))
+                log.warning("%s closed: spooling %d facts for the next", self.name, len(batch))
         self._to_spool(batch)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -187,7 +216,7 @@ class RecordWriter:
             self._queue.put(_Stop())
         self._thread.join(timeout)
 
-    def __enter__(self) -> RecordWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -220,7 +249,7 @@ class RecordWriter:
                 if self._step():
                     return
             except Exception:
-                log.exception("record writer: unexpected error; the spool is retried later")
+                log.exception("%s: unexpected error; the spool is retried later", self.name)
                 self._schedule_retry()
 
     def _step(self) -> bool:
@@ -232,8 +261,8 @@ class RecordWriter:
         if item is None:
             self._replay()
             return False
-        batch: list[TransferFact] = []
-        pending: _Item | None = item
+        batch: list[F] = []
+        pending: list[F] | _Flush | _Stop | None = item
         while isinstance(pending, list):
             batch.extend(pending)
             pending = None
@@ -247,9 +276,9 @@ class RecordWriter:
             try:
                 self._handle(batch)
             except Exception:
-                lines = "\n".join(fact_to_json(f) for f in batch)
+                lines = "\n".join(self._codec.encode(f) for f in batch)
                 log.exception(
-                    "record writer: a batch may be neither stored nor spooled:\n%s", lines
+                    "%s: a batch may be neither stored nor spooled:\n%s", self.name, lines
                 )
                 self._schedule_retry()
         if isinstance(pending, _Flush):
@@ -262,7 +291,7 @@ class RecordWriter:
             return True
         return False
 
-    def _next_item(self) -> _Item | None:
+    def _next_item(self) -> list[F] | _Flush | _Stop | None:
         """The next queue item, or None when a spool retry is due."""
         if self._retry_at is None:
             return self._queue.get()
@@ -274,7 +303,7 @@ class RecordWriter:
         except queue.Empty:
             return None
 
-    def _handle(self, batch: list[TransferFact]) -> None:
+    def _handle(self, batch: list[F]) -> None:
         if self._retry_at is not None and time.monotonic() < self._retry_at:
             self._to_spool(batch)
             return
@@ -292,17 +321,17 @@ class RecordWriter:
             if self.spool.has_data():
                 self._replay()
         except Exception:
-            log.exception("record writer: last spool replay failed; the spool is kept")
+            log.exception("%s: last spool replay failed; the spool is kept", self.name)
 
-    def _to_spool(self, facts: Sequence[TransferFact]) -> None:
+    def _to_spool(self, facts: Sequence[F]) -> None:
         """Append to the spool; if even that fails (disk full), log the facts themselves
         so a person can still recover them from the log: only those not whole in the
         spool (the first lines of a cut write are there, and will be replayed)."""
         try:
-            self.spool.append(facts)
+            self.spool.append_lines([self._codec.encode(f) for f in facts])
         except OSError as exc:
             kept = exc.kept if isinstance(exc, SpoolWriteError) else 0
-            lines = "\n".join(fact_to_json(f) for f in facts[kept:])
+            lines = "\n".join(self._codec.encode(f) for f in facts[kept:])
             log.critical(
                 "cannot write the spool %s (%s); %d facts lost:\n%s",
                 self.spool.path,
@@ -316,27 +345,35 @@ class RecordWriter:
         with self._counts_lock:
             self._spooled += len(facts)
 
-    def _write(self, facts: Sequence[TransferFact]) -> int:
+    def _write(self, facts: Sequence[F]) -> int:
         with Session(self._engine) as session, session.begin():
-            return record_facts(session, facts)
+            return self._record(session, facts)
 
-    def _write_all(self, facts: Sequence[TransferFact]) -> list[TransferFact] | None:
+    def _write_all(self, facts: Sequence[F]) -> list[F] | None:
         """Write ``facts``; None when done (written or rejected), else those still to write
         because the database is unavailable."""
         try:
             written = self._write(facts)
         except Exception as exc:
             if is_transient(exc):
-                log.warning("database unavailable, %d facts kept in the spool: %s", len(facts), exc)
+                log.warning(
+                    "%s: database unavailable, %d facts kept in the spool: %s",
+                    self.name,
+                    len(facts),
+                    exc,
+                )
                 return list(facts)
             log.error(
-                "database refused a batch of %d facts, trying one by one: %s", len(facts), exc
+                "%s: database refused a batch of %d facts, trying one by one: %s",
+                self.name,
+                len(facts),
+                exc,
             )
             return self._write_one_by_one(facts)
         self._count_written(written)
         return None
 
-    def _write_one_by_one(self, facts: Sequence[TransferFact]) -> list[TransferFact] | None:
+    def _write_one_by_one(self, facts: Sequence[F]) -> list[F] | None:
         for index, fact in enumerate(facts):
             try:
                 written = self._write([fact])
@@ -344,9 +381,12 @@ class RecordWriter:
                 if is_transient(exc):
                     return list(facts[index:])
                 log.error(
-                    "fact %s rejected: %s (kept in %s)", fact.key, exc, self.spool.rejected_path
+                    "fact %s rejected: %s (kept in %s)",
+                    self._codec.label(fact),
+                    exc,
+                    self.spool.rejected_path,
                 )
-                self.spool.reject([(fact_to_json(fact), repr(exc))])
+                self.spool.reject([(self._codec.encode(fact), repr(exc))])
                 with self._counts_lock:
                     self._rejected += 1
                 continue
@@ -357,7 +397,7 @@ class RecordWriter:
         with self._counts_lock:
             self._written += count
 
-    def _store(self, batch: list[TransferFact]) -> bool:
+    def _store(self, batch: list[F]) -> bool:
         left = self._write_all(batch)
         if left is None:
             return True
@@ -374,7 +414,7 @@ class RecordWriter:
         if not snapshot:
             self._retry_done()
             return
-        facts, bad = parse_spool(snapshot)
+        facts, bad = parse_lines(snapshot, self._codec)
         if bad:
             log.error("%d unreadable spool lines moved to %s", len(bad), self.spool.rejected_path)
         left = self._write_all(facts)
@@ -392,9 +432,19 @@ class RecordWriter:
             with self._counts_lock:
                 self._rejected += len(bad)
         self.spool.drop_prefix(len(snapshot))
-        log.info("spool replayed: %d facts", len(facts))
+        log.info("%s: spool replayed: %d facts", self.name, len(facts))
         self._retry_done()
 
     def _retry_done(self) -> None:
         self._retry_at = None
         self._backoff_s = self._retry_initial_s
+
+
+class RecordWriter(SpoolWriter[TransferFact]):
+    """The transfer facts' writer (``store.transfers.record_facts``): its counts are the
+    facts inserted (new keys only)."""
+
+    def __init__(self, engine: Engine, spool_path: Path, **options: Unpack[WriterOptions]) -> None:
+        super().__init__(
+            engine, spool_path, record_facts, TRANSFER_LINES, name="record writer", **options
+        )

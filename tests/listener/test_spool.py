@@ -25,15 +25,15 @@ import pytest
 from sqlalchemy import Engine
 
 from listener.spool import SpoolBusy, SpoolLock, parse_spool
-from listener.writer import RecordWriter, fact_to_json
+from listener.writer import fact_to_json
 
 from .test_writer import (
     NO_BACKGROUND_RETRY,
+    WriterCase,
+    case,  # noqa: F401  (the fixture)
     db,  # noqa: F401  (the fixture)
     fact,
     outage,
-    spooled_keys,
-    stored_keys,
 )
 
 
@@ -62,16 +62,17 @@ def file_size_limit(limit: int) -> Iterator[None]:
 
 def test_a_fact_spooled_after_a_cut_line_reaches_the_database(
     db: Engine,  # noqa: F811
+    case: WriterCase,  # noqa: F811
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
     """A crash (or a full disk) cut the last line; the next fact is spooled while the
     database is still down; when it is back, that fact is stored and only the broken
     fragment goes to ``.rejected``."""
-    path = tmp_path / "spool.jsonl"
-    first, good = fact("atxfer:first"), fact("atxfer:good")
-    cut = fact_to_json(fact("atxfer:cut"))[:40]
-    writer = RecordWriter(db, path, **NO_BACKGROUND_RETRY)
+    path = tmp_path / case.spool_name
+    first, good = case.make("first"), case.make("good")
+    cut = case.encode(case.make("cut"))[:40]
+    writer = case.writer(db, path, **NO_BACKGROUND_RETRY)
     try:
         with outage(request, db):
             writer.submit([first])
@@ -80,38 +81,39 @@ def test_a_fact_spooled_after_a_cut_line_reaches_the_database(
                 spool.write(cut)  # what a write cut short leaves
             writer.submit([good])
             assert not writer.flush(timeout=30)
-            assert path.read_text().endswith(cut + "\n" + fact_to_json(good) + "\n")
+            assert path.read_text().endswith(cut + "\n" + case.encode(good) + "\n")
         assert writer.flush(timeout=30)
     finally:
         writer.close()
-    assert stored_keys(db) == ["atxfer:first", "atxfer:good"]
-    assert spooled_keys(path) == []
+    assert case.stored(db) == case.ids([first, good])
+    assert case.spooled(path) == []
     assert rejected_lines(path) == [cut]
 
 
 def test_a_write_cut_by_a_full_disk_loses_only_what_did_not_reach_the_file(
     db: Engine,  # noqa: F811
+    case: WriterCase,  # noqa: F811
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    path = tmp_path / "spool.jsonl"
-    kept, cut, after = fact("atxfer:kept"), fact("atxfer:cut"), fact("atxfer:after")
-    closed = RecordWriter(db, path)
+    path = tmp_path / case.spool_name
+    kept, cut, after = case.make("kept"), case.make("cut"), case.make("after")
+    closed = case.writer(db, path)
     closed.close()  # a closed writer spools at once, in this thread
-    room = len(fact_to_json(kept)) + 1 + 30  # the first line and 30 bytes of the second
+    room = len(case.encode(kept)) + 1 + 30  # the first line and 30 bytes of the second
     with caplog.at_level(logging.CRITICAL, "listener.writer"), file_size_limit(room):
         closed.submit([kept, cut, after])
     (lost,) = [r for r in caplog.records if r.levelno == logging.CRITICAL]
     message = lost.getMessage()
-    assert "atxfer:cut" in message and "atxfer:after" in message
-    assert "atxfer:kept" not in message
+    assert case.ident(cut) in message and case.ident(after) in message
+    assert case.ident(kept) not in message
     assert path.stat().st_size == room
-    later = fact("atxfer:later")
+    later = case.make("later")
     closed.submit([later])  # the disk has room again
-    with RecordWriter(db, path) as writer:
+    with case.writer(db, path) as writer:
         assert writer.flush(timeout=30)
-    assert stored_keys(db) == ["atxfer:kept", "atxfer:later"]
-    assert rejected_lines(path) == [fact_to_json(cut)[:30]]
+    assert case.stored(db) == case.ids([kept, later])
+    assert rejected_lines(path) == [case.encode(cut)[:30]]
 
 
 def test_a_fact_glued_to_a_fragment_by_an_older_append_is_taken_out_of_it() -> None:

@@ -6,6 +6,10 @@ the test's database stops accepting connections and the writer's are terminated
 ("database ... is not currently accepting connections"). The background retry is set
 far in the future so that only ``flush`` (which retries the spool once, now) decides
 when the writer tries again: no test depends on timing.
+
+Both spool writers run the tests of the machinery they share (outage, restart, replay,
+cut lines, full queue): the transfer facts' ``RecordWriter`` and the call facts'
+``CallWriter`` (``WriterCase``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import dataclasses
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -24,14 +28,17 @@ import pytest
 from sqlalchemy import Engine, create_engine, event, func, make_url, select
 from sqlalchemy.orm import Session
 
+from listener.callwriter import CallWriter, fact_from_line, fact_to_line
 from listener.writer import (
     RecordWriter,
     Spool,
     SpoolFormatError,
+    SpoolWriter,
     fact_from_json,
     fact_to_json,
 )
 from store import models as m
+from store.calls import CallFact, CallRecord, CallSource
 from store.db import make_engine, upgrade
 from store.facts import Kind, Outcome, Source, TransferFact
 from store.transfers import fact_of
@@ -134,6 +141,73 @@ def unreachable_engine(engine: Engine, tmp_path: Path) -> Engine:
     return create_engine(url)
 
 
+@dataclasses.dataclass(frozen=True)
+class WriterCase:
+    """One spool writer and facts of its kind, named: what the shared tests need of it."""
+
+    name: str
+    writer: type[SpoolWriter[Any]]
+    spool_name: str
+    make: Callable[[str], Any]  # the fact named ``name``
+    ident: Callable[[Any], str]  # what names a fact in the database
+    encode: Callable[[Any], str]
+    decode: Callable[[str], Any]
+    stored: Callable[[Engine], list[str]]  # the idents in the database, sorted
+    counts_new_only: bool  # counts["written"] counts only facts not stored before
+
+    def many(self, prefix: str, n: int) -> list[Any]:
+        return [self.make(f"{prefix}.{i}") for i in range(n)]
+
+    def ids(self, facts: Sequence[Any]) -> list[str]:
+        return sorted(self.ident(f) for f in facts)
+
+    def spooled(self, path: Path) -> list[str]:
+        if not path.exists():
+            return []
+        return sorted(self.ident(self.decode(line)) for line in path.read_text().splitlines())
+
+
+def stored_calls(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return sorted(session.scalars(select(CallRecord.linkedid)))
+
+
+TRANSFERS = WriterCase(
+    name="transfers",
+    writer=RecordWriter,
+    spool_name="spool.jsonl",
+    make=lambda name: fact(f"atxfer:{name}"),
+    ident=lambda f: f.key,
+    encode=fact_to_json,
+    decode=fact_from_json,
+    stored=stored_keys,
+    counts_new_only=True,
+)
+CALLS = WriterCase(
+    name="calls",
+    writer=CallWriter,
+    spool_name="spool.jsonl.calls",
+    make=lambda name: CallFact(
+        linkedid=f"call:{name}",
+        at=T0,
+        source=CallSource.AMI,
+        caller_number="+1 418 555-0123",
+        ended_at=T0 + timedelta(seconds=30),
+    ),
+    ident=lambda f: f.linkedid,
+    encode=fact_to_line,
+    decode=fact_from_line,
+    stored=stored_calls,
+    counts_new_only=False,
+)
+
+
+@pytest.fixture(params=[TRANSFERS, CALLS], ids=lambda case: case.name)
+def case(request: pytest.FixtureRequest) -> WriterCase:
+    """Each spool writer in turn."""
+    return request.param
+
+
 # ---- JSON lines --------------------------------------------------------------------------
 
 ROUND_TRIP = [
@@ -192,126 +266,139 @@ def test_bad_spool_lines_are_refused(line: str) -> None:
 # ---- the writer --------------------------------------------------------------------------
 
 
-def test_submitted_facts_are_written(db: Engine, tmp_path: Path) -> None:
-    batch = facts("1764351240", 5)
-    with RecordWriter(db, tmp_path / "spool.jsonl") as writer:
+def test_submitted_facts_are_written(db: Engine, case: WriterCase, tmp_path: Path) -> None:
+    batch = case.many("1764351240", 5)
+    with case.writer(db, tmp_path / case.spool_name) as writer:
         writer.submit(batch[:3])
         writer.submit(batch[2:])
         writer.submit([])
         assert writer.flush(timeout=30)
-        assert writer.counts == {"written": 5, "spooled": 0, "rejected": 0}
-    assert stored_keys(db) == sorted(f.key for f in batch)
+        written = 5 if case.counts_new_only else 6
+        assert writer.counts == {"written": written, "spooled": 0, "rejected": 0}
+    assert case.stored(db) == case.ids(batch)
     assert not writer.alive
-    assert spooled_keys(tmp_path / "spool.jsonl") == []
+    assert case.spooled(tmp_path / case.spool_name) == []
 
 
 def test_facts_submitted_during_an_outage_are_written_once_when_it_ends(
-    request: pytest.FixtureRequest, db: Engine, tmp_path: Path
+    request: pytest.FixtureRequest, db: Engine, case: WriterCase, tmp_path: Path
 ) -> None:
-    spool = tmp_path / "spool.jsonl"
-    before, during = facts("before", 2), facts("during", 4)
-    with RecordWriter(db, spool, **NO_BACKGROUND_RETRY) as writer:
+    spool = tmp_path / case.spool_name
+    before, during = case.many("before", 2), case.many("during", 4)
+    with case.writer(db, spool, **NO_BACKGROUND_RETRY) as writer:
         writer.submit(before)
         assert writer.flush(timeout=30)
         with outage(request, db):
             writer.submit(during[:2])
             writer.submit(during[2:])
             assert not writer.flush(timeout=30)
-            assert spooled_keys(spool) == sorted(f.key for f in during)
+            assert case.spooled(spool) == case.ids(during)
         assert writer.flush(timeout=30)
-        assert spooled_keys(spool) == []
+        assert case.spooled(spool) == []
         writer.submit(during)  # seen again (a replay, a reconnect): not doubled
         assert writer.flush(timeout=30)
-    assert stored_keys(db) == sorted(f.key for f in before + during)
+    assert case.stored(db) == case.ids(before + during)
 
 
-class CrashAfterReplayWrite(RecordWriter):
-    """Dies between writing the spool to the database and cutting the spool."""
+def crash_after_replay_write(writer: type[SpoolWriter[Any]]) -> type[SpoolWriter[Any]]:
+    """A writer that dies between writing the spool to the database and cutting it."""
 
-    def _after_replay_write(self) -> None:
-        raise RuntimeError("simulated crash before the spool is truncated")
+    class CrashAfterReplayWrite(writer):
+        def _after_replay_write(self) -> None:
+            raise RuntimeError("simulated crash before the spool is truncated")
+
+    return CrashAfterReplayWrite
 
 
-def test_a_crash_between_replay_and_truncate_doubles_nothing(db: Engine, tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    pending = facts("spooled", 6)
-    Spool(path).append(pending)
-    crashing = CrashAfterReplayWrite(db, path, **NO_BACKGROUND_RETRY)
+def test_a_crash_between_replay_and_truncate_doubles_nothing(
+    db: Engine, case: WriterCase, tmp_path: Path
+) -> None:
+    path = tmp_path / case.spool_name
+    pending = case.many("spooled", 6)
+    Spool(path).append_lines([case.encode(f) for f in pending])
+    crashing = crash_after_replay_write(case.writer)(db, path, **NO_BACKGROUND_RETRY)
     try:
         assert not crashing.flush(timeout=30)
     finally:
         crashing.close()
-    assert row_count(db) == 6  # in the database ...
-    assert spooled_keys(path) == sorted(f.key for f in pending)  # ... and still spooled
-    with RecordWriter(db, path) as writer:
+    assert case.stored(db) == case.ids(pending)  # in the database ...
+    assert case.spooled(path) == case.ids(pending)  # ... and still spooled
+    with case.writer(db, path) as writer:
         assert writer.flush(timeout=30)
-        assert writer.counts["written"] == 0
-    assert stored_keys(db) == sorted(f.key for f in pending)
-    assert spooled_keys(path) == []
+        assert writer.counts["written"] == (0 if case.counts_new_only else len(pending))
+    assert case.stored(db) == case.ids(pending)
+    assert case.spooled(path) == []
 
 
-def test_the_spool_survives_a_restart(db: Engine, tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    pending = facts("restart", 3)
+def test_the_spool_survives_a_restart(db: Engine, case: WriterCase, tmp_path: Path) -> None:
+    path = tmp_path / case.spool_name
+    pending = case.many("restart", 3)
     gone = unreachable_engine(db, tmp_path)
     try:
-        first = RecordWriter(gone, path, **NO_BACKGROUND_RETRY)
+        first = case.writer(gone, path, **NO_BACKGROUND_RETRY)
         first.submit(pending)
         first.close()
     finally:
         gone.dispose()
-    assert spooled_keys(path) == sorted(f.key for f in pending)
-    assert row_count(db) == 0
-    with RecordWriter(db, path) as second:  # a new process: the spool is replayed at start
+    assert case.spooled(path) == case.ids(pending)
+    assert case.stored(db) == []
+    with case.writer(db, path) as second:  # a new process: the spool is replayed at start
         assert second.flush(timeout=30)
-    assert stored_keys(db) == sorted(f.key for f in pending)
-    assert spooled_keys(path) == []
+    assert case.stored(db) == case.ids(pending)
+    assert case.spooled(path) == []
 
 
-def test_facts_submitted_after_close_wait_in_the_spool(db: Engine, tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    writer = RecordWriter(db, path)
+def test_facts_submitted_after_close_wait_in_the_spool(
+    db: Engine, case: WriterCase, tmp_path: Path
+) -> None:
+    path = tmp_path / case.spool_name
+    late = case.make("late")
+    writer = case.writer(db, path)
     writer.close()
     writer.close()
-    writer.submit([fact("atxfer:late")])
+    writer.submit([late])
     assert not writer.flush(timeout=30)
-    assert spooled_keys(path) == ["atxfer:late"]
-    with RecordWriter(db, path) as next_writer:
+    assert case.spooled(path) == case.ids([late])
+    with case.writer(db, path) as next_writer:
         assert next_writer.flush(timeout=30)
-    assert stored_keys(db) == ["atxfer:late"]
+    assert case.stored(db) == case.ids([late])
 
 
-class SlowDatabase(RecordWriter):
-    """Holds its first write until the test lets it go, to fill the queue."""
+def slow_database(writer: type[SpoolWriter[Any]]) -> type[SpoolWriter[Any]]:
+    """A writer that holds its first write until the test lets it go, to fill the queue."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        super().__init__(*args, **kwargs)
+    class SlowDatabase(writer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.entered = threading.Event()
+            self.release = threading.Event()
+            super().__init__(*args, **kwargs)
 
-    def _write(self, batch: Sequence[TransferFact]) -> int:
-        if not self.entered.is_set():
-            self.entered.set()
-            assert self.release.wait(30)
-        return super()._write(batch)
+        def _write(self, batch: Sequence[Any]) -> int:
+            if not self.entered.is_set():
+                self.entered.set()
+                assert self.release.wait(30)
+            return super()._write(batch)
+
+    return SlowDatabase
 
 
-def test_a_full_queue_spools_at_once(db: Engine, tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    writer = SlowDatabase(db, path, queue_size=1, batch_size=1)
+def test_a_full_queue_spools_at_once(db: Engine, case: WriterCase, tmp_path: Path) -> None:
+    path = tmp_path / case.spool_name
+    a, b, c = case.make("a"), case.make("b"), case.make("c")
+    writer: Any = slow_database(case.writer)(db, path, queue_size=1, batch_size=1)
     try:
-        writer.submit([fact("atxfer:a")])
+        writer.submit([a])
         assert writer.entered.wait(30)  # the thread holds batch a
-        writer.submit([fact("atxfer:b")])  # fills the queue
-        writer.submit([fact("atxfer:c")])  # no room: straight to the spool
-        assert spooled_keys(path) == ["atxfer:c"]
+        writer.submit([b])  # fills the queue
+        writer.submit([c])  # no room: straight to the spool
+        assert case.spooled(path) == case.ids([c])
         writer.release.set()
         assert writer.flush(timeout=30)
     finally:
         writer.release.set()
         writer.close()
-    assert stored_keys(db) == ["atxfer:a", "atxfer:b", "atxfer:c"]
-    assert spooled_keys(path) == []
+    assert case.stored(db) == case.ids([a, b, c])
+    assert case.spooled(path) == []
 
 
 #: Ten times the peak of 1,000 calls ending at once: one fact each, submitted together.
@@ -350,15 +437,18 @@ def test_a_fact_the_database_refuses_is_set_aside(db: Engine, tmp_path: Path) ->
     assert "naive" in rejected[0]["error"]
 
 
-def test_a_line_cut_by_a_crash_does_not_block_the_spool(db: Engine, tmp_path: Path) -> None:
-    path = tmp_path / "spool.jsonl"
-    good = facts("good", 2)
-    cut = fact_to_json(fact("atxfer:cut"))[:40]
-    path.write_text(fact_to_json(good[0]) + "\n" + fact_to_json(good[1]) + "\n" + cut)
-    with RecordWriter(db, path) as writer:
+def test_a_line_cut_by_a_crash_does_not_block_the_spool(
+    db: Engine, case: WriterCase, tmp_path: Path
+) -> None:
+    path = tmp_path / case.spool_name
+    good = case.many("good", 2)
+    cut = case.encode(case.make("cut"))[:40]
+    path.write_text(case.encode(good[0]) + "\n" + case.encode(good[1]) + "\n" + cut)
+    with case.writer(db, path) as writer:
         assert writer.flush(timeout=30)
-    assert stored_keys(db) == sorted(f.key for f in good)
-    assert spooled_keys(path) == []
+        assert writer.counts["rejected"] == 1
+    assert case.stored(db) == case.ids(good)
+    assert case.spooled(path) == []
     rejected = [json.loads(line) for line in Path(f"{path}.rejected").read_text().splitlines()]
     assert [r["line"] for r in rejected] == [cut]
 
