@@ -65,6 +65,7 @@ from listener.interpreter import Interpreter  # noqa: E402
 from listener.service import ListenerOptions, ListenerService  # noqa: E402
 from listener.transcripts import Chunk, messages, read_log, read_raw  # noqa: E402
 from store.facts import TransferFact  # noqa: E402
+from tests.listener.null_transport import NullTransport  # noqa: E402
 
 SHARED = Path("/work/shared/asterisk/transcripts")
 FIXTURES = ROOT / "tests" / "fixtures" / "ami"
@@ -109,19 +110,6 @@ def load() -> Corpus:
             chunks = [Chunk(0.0, "RECV", data) for data in reads]
             parsed.extend(message for _, message in messages(chunks))
     return Corpus(conns, parsed, len(paths))
-
-
-class _Transport:
-    """Enough of a transport for the protocol: nothing is written back in a replay."""
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
 
 
 class _Facts:
@@ -174,7 +162,7 @@ def real_pass(corpus: Corpus, service: ListenerService, loop: asyncio.AbstractEv
             service.link, loop=loop, protocol_factory=AmiProtocol, ping_delay=10**6
         )
         protocol = AmiProtocol()
-        protocol.connection_made(_Transport())
+        protocol.connection_made(NullTransport())
         done: asyncio.Future[Any] = loop.create_future()
         done.set_result((None, protocol))
         manager.connection_made(done)

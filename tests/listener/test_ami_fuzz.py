@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from listener.ami_wire import BANNER, AmiProtocol, Event, LinkManager, to_event
 from listener.transcripts import read_raw
+from tests.listener.null_transport import NullTransport
 
 RAW = Path(__file__).resolve().parents[1] / "fixtures" / "ami" / "raw"
 RECORDINGS = [
@@ -68,17 +69,6 @@ class Link:
         self.lost += 1
 
 
-class _Transport:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-
 class Unexpected(logging.Handler):
     """Keeps the records logged with a traceback: an exception the wire did not expect."""
 
@@ -109,7 +99,7 @@ def hear(reads: list[bytes]) -> Link:
     try:
         manager = LinkManager(link, loop=loop, protocol_factory=AmiProtocol)
         protocol = AmiProtocol()
-        protocol.connection_made(_Transport())
+        protocol.connection_made(NullTransport())
         made: asyncio.Future[Any] = loop.create_future()
         made.set_result((None, protocol))
         manager.connection_made(made)

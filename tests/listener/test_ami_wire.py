@@ -25,6 +25,7 @@ from panoramisk.message import Message
 
 from listener.ami_wire import BANNER, EOM, AmiProtocol, Event, LinkManager, to_event
 from listener.transcripts import read_log, read_raw
+from tests.listener.null_transport import NullTransport
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 PROJECT = FIXTURES.parent / "project"  # the project's dialplan, as logged (no raw bytes)
@@ -99,7 +100,7 @@ def hear(connections: list[list[bytes]], waiting: Sequence[str] = ()) -> Heard:
         for reads in connections:
             manager = LinkManager(heard, loop=loop, protocol_factory=AmiProtocol)
             protocol = AmiProtocol()
-            protocol.connection_made(_Transport())
+            protocol.connection_made(NullTransport())
             done: asyncio.Future[Any] = loop.create_future()
             done.set_result((None, protocol))
             manager.connection_made(done)  # gives the protocol the manager's responses
@@ -109,14 +110,6 @@ def hear(connections: list[list[bytes]], waiting: Sequence[str] = ()) -> Heard:
     finally:
         loop.close()
     return heard
-
-
-class _Transport:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class _Dispatched:
@@ -148,7 +141,7 @@ def panoramisk_reads(
         if data.startswith(BANNER.encode()):
             data = data.partition(b"\r\n")[2]
         protocol = AMIProtocol()
-        protocol.connection_made(_Transport())
+        protocol.connection_made(NullTransport())
         protocol.responses.update({i: _Waiting(i, handed) for i in waiting})
         protocol.factory = factory
         protocol.encoding = "utf-8"
