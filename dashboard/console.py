@@ -29,6 +29,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard import db
+from dashboard.callpath import path_in_words
 from dashboard.i18n import current_language
 from dashboard.roles import role_required
 from store import commands, live, navigators
@@ -89,6 +90,12 @@ class ConsoleView:
     @property
     def on_call(self) -> bool:
         return self.presence is not None and self.presence.on_call
+
+    def call_path_text(self) -> str:
+        """The current call's path in words ("Ouvert · français · navigateur")."""
+        call = self.call
+        names = {d.key: d.label for d in self.destinations}
+        return path_in_words(call.path if call is not None else None, names)
 
     def presence_text(self) -> str:
         if not self.live_known:

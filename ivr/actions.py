@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
 
 from ivr.dialplan import Route
 from ivr.settings import Language
+
+#: Between the steps of a call's path: ``open/lang:fr/main:1``.
+PATH_SEPARATOR: Final = "/"
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class Decision:
 
     @property
     def path_text(self) -> str:
-        return "/".join(self.path)
+        return PATH_SEPARATOR.join(self.path)
 
 
 @dataclass(frozen=True)
@@ -150,3 +154,16 @@ class CallInfo:
     dialed_number: str | None = None
     channel_language: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def path_steps(path_text: str) -> tuple[tuple[str, str], ...]:
+    """A path as the flow writes it (``Decision.path_text``), step by step, each as
+    (what, which): ``open/lang:fr/main:1`` -> ``(("open", ""), ("lang", "fr"),
+    ("main", "1"))``; ``closed:after_hours``, ``menu:2``, ``transfer:cps`` name what
+    happened after the colon. Empty steps (a path cut short, ``//``) are left out."""
+    steps = []
+    for step in path_text.split(PATH_SEPARATOR):
+        what, _sep, which = step.strip().partition(":")
+        if what or which:
+            steps.append((what, which))
+    return tuple(steps)
