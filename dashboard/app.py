@@ -42,6 +42,7 @@ from dashboard import (
     status,
     wallboard,
 )
+from dashboard.echoes import shorten_echoes
 from dashboard.options import DashboardOptions
 from dashboard.roles import allowed_roles, current_role, guard, has_role, role_label
 from dashboard.secret import load_secret_key, random_secret
@@ -222,7 +223,8 @@ def _wants_json() -> bool:
 
 def _error_page(code: int, message: str | None = None) -> tuple[Any, int]:
     title, default = _ERROR_TEXT.get(code, _ERROR_TEXT[500])
-    text = message or str(default)
+    # A view's own message may repeat what the user sent: cut like every echo.
+    text = shorten_echoes(message) if message else str(default)
     if _wants_json():
         return jsonify(error=str(title), message=text), code
     return render_template("error.html", code=code, title=title, message=text), code

@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from dashboard import charts, db
+from dashboard.echoes import echo
 from dashboard.i18n import current_language
 from dashboard.roles import role_required
 from store import reports as r
@@ -79,7 +80,7 @@ def _parse_day(field: str, value: str, errors: dict[str, str]) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        errors[field] = _("Date invalide : « %(value)s » (format AAAA-MM-JJ).", value=value)
+        errors[field] = _("Date invalide : « %(value)s » (format AAAA-MM-JJ).", value=echo(value))
         return None
 
 
@@ -92,8 +93,8 @@ def read_period(args: Mapping[str, str]) -> PeriodForm:
     errors: dict[str, str] = {}
     if fy:
         if not fy.isdigit() or not MIN_YEAR <= int(fy) <= MAX_YEAR:
-            errors["fy"] = _("Exercice invalide : « %(value)s ».", value=fy)
-            return PeriodForm(start, end, fy, errors, None)
+            errors["fy"] = _("Exercice invalide : « %(value)s ».", value=echo(fy))
+            return PeriodForm(echo(start), echo(end), echo(fy), errors, None)
         period = r.Period.fiscal(int(fy))
         return PeriodForm(period.start.isoformat(), period.end.isoformat(), fy, errors, period)
     if not start and not end:
@@ -102,7 +103,8 @@ def read_period(args: Mapping[str, str]) -> PeriodForm:
     first = _parse_day("start", start, errors)
     last = _parse_day("end", end, errors)
     if first is None or last is None:
-        return PeriodForm(start, end, fy, errors, None)
+        # The form shows what was typed again: a long value only as the message does.
+        return PeriodForm(echo(start), echo(end), echo(fy), errors, None)
     if last < first:
         errors["end"] = _("La date de fin précède la date de début.")
     elif (last - first).days > r.MAX_PERIOD_DAYS:
