@@ -268,20 +268,23 @@ def sound_file(name: str) -> str:
 
 def catalogue_for(settings: LineSettings) -> Mapping[str, Mapping[Language, str]]:
     """The catalogue with the centre's own consent notice (``research_consent``)."""
+    return MappingProxyType({**CATALOGUE, CONSENT_PROMPT: _consent_texts(settings)})
+
+
+def _consent_texts(settings: LineSettings) -> Mapping[Language, str]:
     consent = settings.research_consent
-    return MappingProxyType(
-        {
-            **CATALOGUE,
-            CONSENT_PROMPT: _texts(consent.text("fr"), consent.text("en")),
-        }
-    )
+    return _texts(consent.text("fr"), consent.text("en"))
 
 
 def prompt_text(ref: PromptRef, settings: LineSettings | None = None) -> str:
     """The spoken text of one prompt, for the simulator, Twilio ``<Say>`` and the TTS tool
     (with ``settings``, the consent notice is the centre's own text)."""
-    catalogue = CATALOGUE if settings is None else catalogue_for(settings)
-    texts = catalogue.get(ref.name)
+    # The centre's settings change the consent notice only (``catalogue_for``): the
+    # other texts are read from ``CATALOGUE`` without building that copy on each prompt.
+    if settings is not None and ref.name == CONSENT_PROMPT:
+        texts: Mapping[Language, str] | None = _consent_texts(settings)
+    else:
+        texts = CATALOGUE.get(ref.name)
     if texts is None:
         raise KeyError(f"no prompt named {ref.name!r} in the catalogue")
     text = texts.get(ref.language)

@@ -187,6 +187,15 @@ def test_consent_notice_is_the_line_setting(language: Language) -> None:
     assert prompt_text(ref) == CATALOGUE["consent-notice"][language] != expected
 
 
+def test_every_prompt_read_with_the_settings_is_the_centres_catalogue() -> None:
+    consent = ResearchConsent(text_fr="Gardé {days} jours.", text_en="Kept {days} days.")
+    settings = replace(make_settings(), research_consent=consent)
+    catalogue = catalogue_for(settings)
+    for name, texts in catalogue.items():
+        for language, text in texts.items():
+            assert prompt_text(PromptRef(name, language), settings) == text, name
+
+
 @pytest.mark.parametrize(
     "changes",
     [{"retention_days": 0}, {"retention_days": 4000}, {"text_fr": " "}, {"text_en": ""}],
