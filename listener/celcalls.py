@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
-from listener.cel import CelRow
+from listener.celrows import CelRow
 from store.calls import LINE_STATES, ROUTES, CallFact, CallSource, QueueOutcome
 
 __all__ = [

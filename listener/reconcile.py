@@ -37,16 +37,9 @@ from sqlalchemy.orm import Session
 
 from ivr.settings import LineSettings
 from ivr.times import require_utc
-from listener.cel import (
-    COLUMNS,
-    DEFAULT_NOANSWER_TIMEOUT_S,
-    CelError,
-    CelInterpreter,
-    CelRow,
-    header_columns,
-    parse_row,
-)
+from listener.cel import DEFAULT_NOANSWER_TIMEOUT_S, CelInterpreter
 from listener.celcalls import DEFAULT_CALL_CONTEXTS, CelCallInterpreter
+from listener.celrows import COLUMNS, CelError, CelRow, header_columns, parse_row
 from listener.queuelog import QueueLogFollower, QueueLogInterpreter
 from store.activitygaps import record_activity_gaps
 from store.calls import ActivityFact, CallFact, record_calls
