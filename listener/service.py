@@ -4,7 +4,8 @@ One event loop runs the :class:`~listener.ami.AmiLink`; every event feeds the
 :class:`~listener.interpreter.Interpreter` (pure) and the facts it concludes go to the
 :class:`~listener.writer.RecordWriter` (a thread: the loop never waits on the database).
 A poller thread claims due commands from the command table every ``poll_s`` and runs
-them as actions on the loop; a command past its expiry is expired there, never sent.
+them as actions on the loop (:class:`~listener.commandrunner.CommandRunner`); a command
+past its expiry is expired there, never sent.
 When the link drops the interpreter forgets what was in flight; when it is back, and a
 CEL file is configured, a reconciliation recovers from CEL what the stream missed.
 At start, the same reconciliation runs from the last heartbeat of the listener that ran
@@ -48,44 +49,35 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from ivr.mirror import line_mirror
 from ivr.settings import LineSettings
-from listener.actions import (
-    ActionError,
-    ActionOptions,
-    ActionResult,
-    Actions,
-    CallTracker,
-    NoNumber,
-    QueueMember,
-)
+from listener.actions import ActionOptions, Actions, CallTracker
 from listener.ami import ActionTimeout, AmiLink, Event, LinkDown, LinkOptions, LinkState
 from listener.calls import DEFAULT_WRAPUP_S, CallFollower
 from listener.callwriter import CallWriter, spool_path_for
 from listener.cel import DEFAULT_NOANSWER_TIMEOUT_S
+from listener.commandrunner import CommandRunner
 from listener.interpreter import Interpreter
 from listener.live import LiveTracker
 from listener.pbxvalues import PbxValues
 from listener.reconcile import ReconcileError, reconcile, reconcile_queue_log
+from listener.retry import retry_locked
 from listener.spool import SpoolLock
 from listener.writer import RecordWriter
 from store import commands
 from store.accounts import beat, get_heartbeat
 from store.facts import TransferFact
 from store.live import LiveSnapshot, write_snapshot
-from store.navigators import get_status, navigator_by_username, set_status
-from store.transfers import record_facts
+from store.navigators import get_status, set_status
 
 __all__ = ["Companion", "ListenerOptions", "ListenerService", "heartbeat_name"]
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 class Companion(Protocol):
@@ -162,19 +154,6 @@ class _Directory:
         return self.codes
 
 
-def _retry_locked(fn: Callable[[], _T], attempts: int = 8) -> _T:
-    """SQLite with deferred BEGIN fails at once ("database is locked", no busy wait) when a
-    read transaction upgrades to a write after another connection wrote; retry briefly."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.02 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 def heartbeat_name(link: LinkOptions) -> str:
     """The listener's row in ``service_heartbeats``: the mark its successor on the same
     PBX (the same AMI link, the same CEL) reconciles from."""
@@ -208,6 +187,7 @@ class ListenerService:
             conferences=self.interpreter,
             dialable=self.directory.dialable,
         )
+        self.commands = CommandRunner(self.sessions, self.actions, lambda: self.directory.queue)
         self.writer: RecordWriter | None = None
         self.calls = CallFollower(wrapup_s=self.options.wrapup_s)
         self.call_writer: CallWriter | None = None
@@ -344,7 +324,7 @@ class ListenerService:
                 set_status(session, state, detail[:500], at)
 
         try:
-            _retry_locked(write)
+            retry_locked(write)
         except Exception:
             log.exception("cannot write the listener status")
 
@@ -368,7 +348,7 @@ class ListenerService:
                 beat(session, self.heartbeat_name, self._started_at, now)
 
         try:
-            _retry_locked(write)
+            retry_locked(write)
         except Exception:
             log.exception("cannot write the listener's heartbeat")
 
@@ -493,7 +473,7 @@ class ListenerService:
                 write_snapshot(session, snapshot, connected=connected, at=at)
 
         try:
-            _retry_locked(write)
+            retry_locked(write)
         except Exception:
             log.exception("cannot write the live state")
 
@@ -526,13 +506,13 @@ class ListenerService:
                     return commands.claim_due(session, now)
 
             try:
-                due = _retry_locked(claim)
+                due = retry_locked(claim)
             except Exception:
                 log.exception("cannot read the command table")
                 continue
             for command in due:
                 future = asyncio.run_coroutine_threadsafe(
-                    self._execute(command.id, command.kind, dict(command.args)), loop
+                    self.commands.execute(command.id, command.kind, dict(command.args)), loop
                 )
                 self._running.add(future)
                 future.add_done_callback(self._running.discard)
@@ -545,70 +525,3 @@ class ListenerService:
                 loop.call_soon_threadsafe(self._schedule_live)
                 self._write_status(state.state, state.detail, now)
                 self._beat(now)
-
-    async def _execute(self, command_id: int, kind: str, args: dict[str, Any]) -> None:
-        try:
-            result = await self._run_command(kind, args)
-            status, payload = "ok", {"message": result.message, **result.data}
-        except ActionError as exc:
-            status, payload = "error", {"code": exc.code, "message": str(exc)}
-        except Exception as exc:
-            log.exception("command %d (%s) failed", command_id, kind)
-            status, payload = "error", {"code": "internal", "message": f"internal error: {exc}"}
-        log.info("command %d %s %s: %s", command_id, kind, status, payload.get("message"))
-        await asyncio.to_thread(self._complete, command_id, status, payload)
-
-    def _complete(self, command_id: int, status: str, payload: dict[str, Any]) -> None:
-        def write() -> None:
-            with self.sessions.begin() as session:
-                commands.complete(session, command_id, "ok" if status == "ok" else "error", payload)
-
-        _retry_locked(write)
-
-    async def _run_command(self, kind: str, args: dict[str, Any]) -> ActionResult:
-        if kind not in commands.KINDS:
-            raise ActionError(f"unknown command {kind!r}")
-        user = str(args.get("user", ""))
-        endpoint, interface, name = await asyncio.to_thread(self._navigator, user)
-        a = self.actions
-        if kind == commands.REFERRAL:
-            fact = a.record_referral(
-                str(args.get("linkedid", "")), str(args["destination"]), endpoint
-            )
-            new = await asyncio.to_thread(self._record, fact)
-            said = "recorded" if new else "was already recorded"
-            return ActionResult(f"referral to {fact.destination} {said}", {"key": fact.key})
-        if kind == commands.TRANSFER:
-            mode, dest = str(args.get("mode", commands.ATTENDED)), str(args["destination"])
-            try:
-                if mode == commands.BLIND:
-                    return await a.blind_transfer(endpoint, dest)
-                if mode == commands.THREE_WAY:
-                    return await a.three_way(endpoint, dest)
-                return await a.start_warm_transfer(endpoint, dest)
-            except NoNumber as exc:
-                await asyncio.to_thread(self._record, exc.fact)
-                raise
-        if kind == commands.CANCEL:
-            return await a.cancel_warm_transfer(endpoint)
-        member = QueueMember(self.directory.queue, interface, name)
-        if kind == commands.QUEUE_LOGIN:
-            return await a.queue_login(member)
-        if kind == commands.QUEUE_LOGOUT:
-            return await a.queue_logout(member)
-        paused = kind == commands.QUEUE_PAUSE
-        return await a.queue_pause(member, paused, str(args.get("reason", "")))
-
-    def _navigator(self, user: str) -> tuple[str, str, str]:
-        with self.sessions() as session:
-            nav = navigator_by_username(session, user)
-            if nav is None:
-                raise ActionError(f"no navigator {user!r}")
-            return nav.phone_endpoint, nav.queue_interface, nav.display_name
-
-    def _record(self, fact: TransferFact) -> int:
-        def write() -> int:
-            with self.sessions.begin() as session:
-                return record_facts(session, [fact])
-
-        return _retry_locked(write)
