@@ -92,6 +92,7 @@ from ivr.dialplan import (
     VAR_QUEUE,
     VAR_ROUTE,
 )
+from listener.headers import header_count, header_epoch, header_seconds
 from store.calls import (
     LANGUAGES,
     LINE_STATES,
@@ -201,25 +202,7 @@ class _Leg:
     connected: bool = False
 
 
-# ---- header helpers -------------------------------------------------------------------
-
-
-def _seconds(event: Mapping[str, str], name: str) -> float | None:
-    value = event_text(event, name)
-    if value is None or not value.isdigit() or len(value) > 9:
-        return None
-    return float(value)
-
-
-def _epoch(event: Mapping[str, str], name: str) -> datetime | None:
-    """``LoginTime: 1796400574`` -> that time; None for 0, missing or garbage."""
-    value = event_text(event, name)
-    if value is None or not value.isdigit() or len(value) > 12 or int(value) == 0:
-        return None
-    try:
-        return datetime.fromtimestamp(int(value), UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
+# ---- bookkeeping ----------------------------------------------------------------------
 
 
 def _bounded_put(table: dict[_K, _V], key: _K, value: _V, limit: int) -> int:
@@ -375,8 +358,7 @@ class CallFollower:
         if call is None or queue is None or call.stint is not None or call.concluded:
             return []
         self._note_number(call, event)
-        position = _seconds(event, "Position")
-        call.stint = _Stint(queue, at, None if position is None else int(position))
+        call.stint = _Stint(queue, at, header_count(event, "Position"))
         return []
 
     def _open_stint(self, event: Mapping[str, str]) -> tuple[_Call, _Stint] | None:
@@ -391,7 +373,7 @@ class CallFollower:
         found = self._open_stint(event)
         if found is not None:
             _, stint = found
-            stint.abandon_hold_s = _seconds(event, "HoldTime")
+            stint.abandon_hold_s = header_seconds(event, "HoldTime")
             stint.left_at = stint.left_at or at
         return []
 
@@ -416,8 +398,8 @@ class CallFollower:
             call, stint = found
             stint.outcome = QueueOutcome.ANSWERED
             stint.left_at = stint.left_at or at
-            stint.wait_s = _seconds(event, "HoldTime")
-            stint.ring_s = _seconds(event, "RingTime")
+            stint.wait_s = header_seconds(event, "HoldTime")
+            stint.ring_s = header_seconds(event, "RingTime")
             stint.interface = interface
             stint.member = event_text(event, "MemberName")
             facts.append(self._fact(call))
@@ -453,7 +435,7 @@ class CallFollower:
             and event_text(event, "DestUniqueid") is not None
             and interface == stint.interface
         ):
-            stint.talk_s = _seconds(event, "TalkTime")
+            stint.talk_s = header_seconds(event, "TalkTime")
             stint.completed_by = (event_text(event, "Reason") or "")[:16] or None
             facts.append(self._fact(call))
         return facts
@@ -558,17 +540,17 @@ class CallFollower:
         first_seen = member is None
         if member is None:
             # Asterisk's own login time (whole seconds), the same whoever reads it
-            member = _Presence(interface, min(_epoch(event, "LoginTime") or at, at))
+            member = _Presence(interface, min(header_epoch(event, "LoginTime") or at, at))
             self._count(
                 "dropped_members",
                 _bounded_put(self._members, interface, member, self.max_channels),
             )
         paused = event_text(event, "Paused") == "1"
         member.queues[queue] = (paused, (event_text(event, "PausedReason") or "")[:200])
-        wrapup = _seconds(event, "Wrapuptime")
+        wrapup = header_seconds(event, "Wrapuptime")
         member.wrapup_s = wrapup or None
         # A member first seen already paused paused at LastPause (its reason's start).
-        since = (_epoch(event, "LastPause") or at) if first_seen else at
+        since = (header_epoch(event, "LastPause") or at) if first_seen else at
         return self._pause_state(member, at, min(since, at))
 
     def _on_member_removed(self, event: Mapping[str, str], at: datetime) -> list[Fact]:

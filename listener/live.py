@@ -60,6 +60,7 @@ from typing import Final
 
 from ivr.callerid import caller_number
 from ivr.channels import MAX_FIELD, channel_endpoint, event_text, event_time
+from listener.headers import header_count
 from store.live import CurrentCall, LiveSnapshot, MemberPresence, WaitingCaller
 
 __all__ = ["CurrentCall", "LiveSnapshot", "LiveTracker", "MemberPresence", "WaitingCaller"]
@@ -122,13 +123,6 @@ def _number(event: Mapping[str, str], name: str = "CallerIDNum") -> str | None:
     """The caller's number, or None when it is withheld (``anonymous``, ``<unknown>``...:
     ``ivr.callerid``, the rule the call flow and the voicemail ingest use too)."""
     return caller_number(event_text(event, name))
-
-
-def _int(event: Mapping[str, str], name: str) -> int | None:
-    value = event_text(event, name)
-    if value is None or not value.isdigit() or len(value) > 9:
-        return None
-    return int(value)
 
 
 def _flag(event: Mapping[str, str], name: str) -> bool:
@@ -284,14 +278,14 @@ class LiveTracker:
             uid, queue, channel = (event_text(event, k) for k in ("Uniqueid", "Queue", "Channel"))
             if uid is None or queue is None or channel is None:
                 continue
-            wait = _int(event, "Wait")
+            wait = header_count(event, "Wait")
             linkedid = next(
                 (event_text(c, "Linkedid") for c in channels if event_text(c, "Uniqueid") == uid),
                 None,
             )
             joined = at - timedelta(seconds=wait) if wait is not None else None
             waiting[uid] = _Waiting(
-                uid, linkedid, channel, queue, _int(event, "Position") or 0, joined
+                uid, linkedid, channel, queue, header_count(event, "Position") or 0, joined
             )
             if joined is not None:
                 self._joined[uid] = joined
@@ -461,7 +455,12 @@ class LiveTracker:
         if len(self._waiting) >= _MAX_CHANNELS:
             return False
         self._waiting[uid] = _Waiting(
-            uid, event_text(event, "Linkedid"), channel, queue, _int(event, "Position") or 0, at
+            uid,
+            event_text(event, "Linkedid"),
+            channel,
+            queue,
+            header_count(event, "Position") or 0,
+            at,
         )
         self._joined[uid] = at
         number = _number(event)
@@ -497,7 +496,7 @@ class LiveTracker:
             if queue is not None:
                 member.queues[queue] = _Membership(False, "")
         before = self._state(member)
-        hold = _int(event, "HoldTime")
+        hold = header_count(event, "HoldTime")
         joined = self._joined.pop(uid, None) if uid else None
         if hold is not None:
             waited: float | None = float(hold)
