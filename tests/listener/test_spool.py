@@ -1,6 +1,8 @@
 """The spool file itself: a line cut short never takes a good fact with it, a write cut
-by a full disk loses (and reports) only what did not reach the file, and one listener
-at a time owns a spool.
+by a full disk loses (and reports) only what did not reach the file, what a writer
+killed with SIGKILL had spooled is written by the next, and one listener at a time owns
+a spool. Both spool writers (transfer facts, call facts) are tested where they share
+the spool's machinery.
 
 A full disk is real here: ``RLIMIT_FSIZE`` makes the kernel stop a write at a chosen
 file size (``write`` returns a short count, then fails with EFBIG), as it does at the
@@ -34,6 +36,7 @@ from .test_writer import (
     db,  # noqa: F401  (the fixture)
     fact,
     outage,
+    unreachable_engine,
 )
 
 
@@ -127,6 +130,55 @@ def test_a_fact_glued_to_a_fragment_by_an_older_append_is_taken_out_of_it() -> N
     facts, bad = parse_spool(data)
     assert sorted(f.key for f in facts) == ["atxfer:after", "atxfer:good", "atxfer:whole"]
     assert [line for line, _ in bad] == [cut, cut]
+
+
+# ---- kill -9 --------------------------------------------------------------------------
+
+SPOOLER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from sqlalchemy import create_engine
+    from tests.listener.test_writer import CALLS, NO_BACKGROUND_RETRY, TRANSFERS
+    case = {"transfers": TRANSFERS, "calls": CALLS}[sys.argv[1]]
+    writer = case.writer(create_engine(sys.argv[2]), Path(sys.argv[3]), **NO_BACKGROUND_RETRY)
+    writer.submit(case.many("killed", 3))
+    print("STORED" if writer.flush(timeout=30) else "SPOOLED", flush=True)
+    sys.stdin.read()  # hold until the test kills us
+    """
+)
+
+
+def test_what_a_writer_killed_with_9_spooled_is_written_by_the_next(
+    db: Engine,  # noqa: F811
+    case: WriterCase,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A listener process killed (SIGKILL) while the database was away: the facts its
+    writer spooled are written by the next one, once."""
+    path = tmp_path / case.spool_name
+    gone = unreachable_engine(db, tmp_path)
+    url = gone.url.render_as_string(hide_password=False)
+    gone.dispose()
+    process = subprocess.Popen(
+        [sys.executable, "-c", SPOOLER, case.name, url, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "SPOOLED\n"
+    finally:
+        stop(process)
+    assert process.returncode == -signal.SIGKILL
+    killed = case.many("killed", 3)
+    assert case.spooled(path) == case.ids(killed)
+    with case.writer(db, path, **NO_BACKGROUND_RETRY) as writer:
+        assert writer.flush(timeout=30)
+    assert case.stored(db) == case.ids(killed)
+    assert case.spooled(path) == []
 
 
 # ---- one listener per spool --------------------------------------------------------------
