@@ -1,5 +1,5 @@
-"""Every page as each role, in English and French: no doubled punctuation ("7:00 p.m.."
-where a sentence ends on a time)."""
+"""Every page as each role, in English and French: English titles on English pages, and
+no doubled punctuation ("7:00 p.m.." where a sentence ends on a time)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tests.dashboard.conftest import TestUser, read_csrf_token
 from tests.dashboard.research_data import add_message
 
 Login = Callable[[FlaskClient, str], TestUser]
+TITLE = re.compile(r"<title>(.*?) · [^<]*</title>", re.DOTALL)
 ARGUMENT = re.compile(r"<(?:\w+:)?(\w+)>")
 #: Sample values for the pages with an argument: a destination whose names differ in
 #: French and English, a user, a message (added by the fixture).
@@ -90,6 +91,26 @@ def walk(
 
 
 ROLE_OR_VISITOR = [*ROLES, None]
+#: Titles that read the same in both languages: a user's name, words English shares.
+SAME_IN_BOTH = ("navigator", "Console", "Message", "Administration")
+
+
+@pytest.mark.parametrize("role", ROLE_OR_VISITOR, ids=str)
+def test_english_pages_have_english_titles(
+    app: Flask, client: FlaskClient, login: Login, message: int, role: str | None
+) -> None:
+    pages = walk(app, client, login, role)
+    assert set(pages["en"]) == set(pages["fr"]) and len(pages["en"]) >= 2
+    french_left = []
+    for url, page in pages["en"].items():
+        assert '<html lang="en">' in page, url
+        english = TITLE.search(page)
+        french = TITLE.search(pages["fr"][url])
+        assert english is not None and french is not None, url
+        same = english.group(1).strip() == french.group(1).strip()
+        if same and english.group(1).strip() not in SAME_IN_BOTH:
+            french_left.append(f"{url}: {english.group(1).strip()}")
+    assert french_left == []
 
 
 @pytest.mark.parametrize("role", ROLE_OR_VISITOR, ids=str)
