@@ -5,7 +5,10 @@ One call, in order:
 1. ``ANSWER``, then ``SET VARIABLE IVR_FLOW_DONE ""``: the flag may be left over from
    an earlier pass on the same channel (the dialplan comes back for ``queue-exit``), and
    the dialplan must never see ``1`` from a run that did not finish.
-2. Line settings from ``settings_source`` (in a thread: it may query the database).
+2. Line settings from ``settings_source``: from its ``fresh()`` when it has one and it
+   answers (settings already in memory, e.g. ``store.linesettings.CachedSettings``
+   within its time to live), else from the source itself in a thread (it may query the
+   database).
 3. AstDB mirror (``ivr.mirror.line_mirror``): ``DATABASE PUT ivr211 <key> <value>``
    only for the values this process has not written yet, so the dialplan's fallback
    (used when this server is unreachable, AGISTATUS=FAILURE) knows overrides, closures
@@ -155,6 +158,39 @@ def call_info(header: AgiHeader) -> CallInfo:
     )
 
 
+class FixedSettings:
+    """A ``SettingsSource`` of settings that never change (the simulator, tests, benches):
+    always fresh, never read in a thread."""
+
+    def __init__(self, settings: LineSettings) -> None:
+        self._settings = settings
+
+    def __call__(self) -> LineSettings:
+        return self._settings
+
+    def fresh(self) -> LineSettings:
+        return self._settings
+
+
+def fresh_settings(source: SettingsSource) -> LineSettings | None:
+    """The settings ``source`` holds in memory right now, from its ``fresh()`` method
+    when it has one; None when it has none or must read them (a database, a file)."""
+    fresh = getattr(source, "fresh", None)
+    if fresh is None:
+        return None
+    settings: LineSettings | None = fresh()
+    return settings
+
+
+async def read_settings(source: SettingsSource) -> LineSettings:
+    """The line settings for one call: at once when ``source`` holds them fresh, else
+    from ``source`` in a thread (a database read must not stop the other calls)."""
+    settings = fresh_settings(source)
+    if settings is None:
+        settings = await asyncio.to_thread(source)
+    return settings
+
+
 class AstdbMemo:
     """The AstDB values this process wrote last: a per-process memo, shared by all calls.
 
@@ -206,7 +242,7 @@ class FlowRunner:
         try:
             await self._channel.answer()
             await self._channel.set_variable(VAR_FLOW_DONE, "")
-            settings = await asyncio.to_thread(settings_source)
+            settings = await read_settings(settings_source)
             self._settings = settings
             now = clock()
             await self._mirror_astdb(settings, now, memo)

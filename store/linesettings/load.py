@@ -233,6 +233,15 @@ class CachedSettings:
             self._checked_at = now
             return self._value
 
+    def fresh(self) -> s.LineSettings | None:
+        """The cached value while it is within ``ttl_s``, else None (then call this
+        source, which checks the version): never waits on the lock or the database, so
+        the FastAGI server reads it on its event loop (``agi_scripts.runner``)."""
+        value = self._value
+        if value is not None and self._clock() - self._checked_at < self._ttl_s:
+            return value
+        return None
+
     def invalidate(self) -> None:
         """Force a version check on the next call."""
         with self._lock:

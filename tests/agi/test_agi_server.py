@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 
@@ -57,6 +58,41 @@ def assert_navigator_call(fake: FakeAsterisk) -> None:
     assert fake.variables["IVR_ROUTE"] == "queue"
     assert fake.variables["__IVR_PATH"] == "open/lang:fr/main:1"
     assert fake.commands[-1] == "SET VARIABLE IVR_FLOW_DONE 1"
+
+
+class CountedSource:
+    """A settings source that says which thread read it; ``fresh()`` holds the settings
+    in memory when ``held``."""
+
+    def __init__(self, held: bool) -> None:
+        self.settings = line_settings()
+        self.held = held
+        self.read_in: list[str] = []
+
+    def __call__(self) -> LineSettings:
+        self.read_in.append(threading.current_thread().name)
+        return self.settings
+
+    def fresh(self) -> LineSettings | None:
+        return self.settings if self.held else None
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_settings_held_fresh_are_used_without_a_thread_and_others_are_read_in_one(
+    held: bool,
+) -> None:
+    source = CountedSource(held)
+
+    async def scenario() -> FakeAsterisk:
+        async with running_server(source) as opts:
+            return await normal_call(opts.port)
+
+    assert_navigator_call(asyncio.run(scenario()))
+    if held:
+        assert source.read_in == []
+    else:
+        assert len(source.read_in) == 1
+        assert source.read_in[0] != threading.main_thread().name
 
 
 def test_open_line_french_caller_reaches_the_navigators() -> None:

@@ -193,6 +193,21 @@ def test_cache_does_not_reload_when_the_version_did_not_move(store: SettingsStor
     assert cached() is first
 
 
+def test_fresh_is_the_cached_value_within_the_ttl_only(store: SettingsStore) -> None:
+    clock = FakeClock()
+    cached = CachedSettings(store, ttl_s=5.0, clock=clock)
+    assert cached.fresh() is None, "nothing read yet"
+    first = cached()
+    clock.now += 4.0
+    assert cached.fresh() is first
+    clock.now += 1.0
+    assert cached.fresh() is None, "a version check is due: the caller reads the source"
+    assert cached() is first
+    assert cached.fresh() is first
+    cached.invalidate()
+    assert cached.fresh() is None
+
+
 def test_cache_keeps_the_last_value_when_the_database_fails(store: SettingsStore) -> None:
     clock = FakeClock()
     cached = CachedSettings(store, ttl_s=5.0, clock=clock)
