@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Final
 
@@ -84,6 +85,45 @@ def _digit(code: int) -> str | None:
     return key
 
 
+def _text(line: bytes) -> str:
+    """A command line as the errors quote it."""
+    return line.decode("utf-8", errors="replace").rstrip("\n")
+
+
+async def _within(reading: Coroutine[object, object, Reply], limit_s: float) -> Reply:
+    """``reading`` bounded by ``limit_s``: ``TimeoutError`` past it.
+
+    What ``asyncio.timeout`` does around one await (cancel the task at the deadline,
+    turn that cancellation, and only that one, into ``TimeoutError``), with one timer
+    handle and no other object per command: the server sends some 20 commands a call.
+    """
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("a command is read within a task")
+    loop = asyncio.get_running_loop()
+    cancelling = task.cancelling()
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    timer = loop.call_at(loop.time() + limit_s, expire)
+    try:
+        return await reading
+    except asyncio.CancelledError:
+        if expired and task.uncancel() <= cancelling:
+            raise TimeoutError from None
+        raise
+    except BaseException:
+        if expired:  # the reply failed as the limit passed: the cancellation was ours
+            task.uncancel()
+        raise
+    finally:
+        timer.cancel()
+
+
 class Channel:
     """One call's AGI session. Not safe for concurrent use: one command at a time."""
 
@@ -132,14 +172,12 @@ class Channel:
             raise AgiProtocolError(f"channel unusable: {self._broken}")
         if self._hung_up and not self._hangup_reported:
             self._report_hangup("SIGHUP received")
-        text = line.decode("utf-8", errors="replace").rstrip("\n")
         await self._transport.write(line)
         limit = self.limits.unknown_s if limit_s is None else limit_s
         try:
-            async with asyncio.timeout(limit):
-                reply = await read_reply(self._transport)
+            reply = await _within(read_reply(self._transport), limit)
         except TimeoutError:
-            self._broken = f"no reply to {printable(text)!r} within {limit:g} s"
+            self._broken = f"no reply to {printable(_text(line))!r} within {limit:g} s"
             raise CommandTimeout(self._broken) from None
         except ChannelHungUp:
             self._hung_up = True
@@ -148,14 +186,16 @@ class Channel:
         except AgiProtocolError as exc:
             self._broken = str(exc)
             raise
+        if reply.code == 200 and not reply.hangups_before:
+            return reply
         if reply.hangups_before:
-            self._report_hangup(f"HANGUP line before the reply to {text!r}")
+            self._report_hangup(f"HANGUP line before the reply to {_text(line)!r}")
         if reply.code == 511:
             self._hung_up = True
             self._hangup_reported = True
-            raise ChannelHungUp(f"{text!r}: {reply.text}")
+            raise ChannelHungUp(f"{_text(line)!r}: {reply.text}")
         if reply.code != 200:
-            raise AgiCommandError(text, reply.code, reply.text)
+            raise AgiCommandError(_text(line), reply.code, reply.text)
         return reply
 
     async def answer(self) -> None:

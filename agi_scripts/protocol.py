@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Protocol
@@ -103,6 +104,142 @@ class StreamTransport:
         self._writer.close()
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
+
+
+class SocketTransport(asyncio.Protocol):
+    """``LineTransport`` as the asyncio protocol of one FastAGI socket.
+
+    The FastAGI server's transport: lines are cut from one buffer as they arrive, and a
+    line already received is returned without waiting (the header block comes in one
+    segment), without the StreamReader, StreamWriter and drain of ``StreamTransport``
+    on every command. Same rules as ``StreamTransport``: ``b""`` at the end of the
+    stream or when the connection is gone, a line longer than ``limit`` is a protocol
+    error, a write on a closed connection raises ``ChannelHungUp``. ``on_connect`` is
+    called once the connection is made (the server starts the call's task there).
+    """
+
+    def __init__(
+        self,
+        on_connect: Callable[[SocketTransport], object] | None = None,
+        *,
+        limit: int = LINE_LIMIT,
+    ) -> None:
+        self._on_connect = on_connect
+        self._limit = limit
+        self._buffer = bytearray()
+        self._eof = False
+        self._lost = False
+        self._reading_paused = False
+        self._writing_paused = False
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[None] | None = None
+        #: What the server keeps of this connection (its task), for as long as it lives.
+        self.task: asyncio.Task[None] | None = None
+
+    def get_extra_info(self, name: str) -> object:
+        return None if self._transport is None else self._transport.get_extra_info(name)
+
+    # -- asyncio.Protocol -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not isinstance(transport, asyncio.Transport):
+            raise TypeError(f"a stream transport is needed, not {transport!r}")
+        self._transport = transport
+        self._closed = asyncio.get_running_loop().create_future()
+        if self._on_connect is not None:
+            self._on_connect(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._wake()
+        if len(self._buffer) > 2 * self._limit and self._transport is not None:
+            with contextlib.suppress(RuntimeError):
+                self._transport.pause_reading()
+                self._reading_paused = True
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return True  # keep the socket open for writing: SET VARIABLE works on a dead channel
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.task = None
+        self._eof = True
+        self._lost = True
+        self._wake()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- LineTransport -------------------------------------------------------------
+
+    async def read_line(self) -> bytes:
+        buffer = self._buffer
+        while True:
+            end = buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(buffer[: end + 1])
+                del buffer[: end + 1]
+                if self._reading_paused and len(buffer) <= self._limit:
+                    self._resume_reading()
+                if end > self._limit:
+                    raise AgiProtocolError(f"line longer than the stream limit ({self._limit})")
+                return line
+            if len(buffer) > self._limit:
+                buffer.clear()
+                self._resume_reading()
+                raise AgiProtocolError(f"line longer than the stream limit ({self._limit})")
+            if self._eof:
+                line = bytes(buffer)
+                buffer.clear()
+                return line
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self._transport is not None:
+            self._reading_paused = False
+            with contextlib.suppress(RuntimeError):
+                self._transport.resume_reading()
+
+    async def write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise ChannelHungUp("the connection is closed")
+        transport.write(data)
+        if self._writing_paused and not self._lost:
+            self._drained = asyncio.get_running_loop().create_future()
+            try:
+                await self._drained
+            finally:
+                self._drained = None
+        if self._lost or transport.is_closing():
+            raise ChannelHungUp("Asterisk closed the connection")
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        if self._closed is not None:
+            await self._closed
 
 
 # ---- header -------------------------------------------------------------------
@@ -218,8 +355,13 @@ class Reply:
             raise AgiProtocolError(f"non-numeric result in {self.text!r}") from None
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_reply_line(line: str) -> Reply:
     """Parse one single-line reply (not ``HANGUP``, not a ``520-`` block).
+
+    Replies repeat (``200 result=1`` answers every ``SET VARIABLE``): the last 1,024
+    distinct lines are kept parsed. A ``Reply`` is immutable (its ``extra`` read-only),
+    so one object serves every command that got that line.
 
     >>> parse_reply_line("200 result=49 endpos=17760").extra["endpos"]
     '17760'
@@ -231,7 +373,9 @@ def parse_reply_line(line: str) -> Reply:
     success = _split_success(line)
     if success is not None:
         result, data, extra = success
-        return Reply(code=200, result=result, data=data, extra=extra, lines=(line,))
+        return Reply(
+            code=200, result=result, data=data, extra=MappingProxyType(extra), lines=(line,)
+        )
     status = _STATUS.fullmatch(line)
     if status is None or status.group("code") == "200":
         raise AgiProtocolError(f"unreadable reply line {line[:120]!r}")
@@ -308,8 +452,8 @@ async def read_reply(transport: LineTransport) -> Reply:
             hangups += 1
             continue
         break
-    status = _STATUS.fullmatch(line)
-    if status is not None and status.group("sep") == "-":
+    status = _STATUS.fullmatch(line) if line[3:4] == "-" else None
+    if status is not None:
         code = status.group("code")
         lines = [line]
         while True:
@@ -357,6 +501,6 @@ def format_command(*words: str) -> bytes:
     """Join a command line; a newline inside an argument would split it into two
     commands on the wire, so it is refused."""
     line = " ".join(words)
-    if any(ch in line for ch in "\r\n\0"):
+    if "\n" in line or "\r" in line or "\0" in line:
         raise ValueError(f"AGI command contains a line break or NUL: {line[:80]!r}")
     return (line + "\n").encode("utf-8")

@@ -43,7 +43,7 @@ from typing import NoReturn
 from agi_scripts.calllog import CallLog, flow_fact
 from agi_scripts.channel import Channel, ReplyLimits
 from agi_scripts.errors import AgiError, ChannelHungUp, HeaderError
-from agi_scripts.protocol import LINE_LIMIT, AgiHeader, StreamTransport, read_header
+from agi_scripts.protocol import AgiHeader, SocketTransport, read_header
 from agi_scripts.runner import (
     AstdbMemo,
     CallOutcome,
@@ -158,11 +158,11 @@ class AgiServer:
 
     async def start(self) -> int:
         """Listen; return the bound port (useful with ``port=0``)."""
-        self._server = await asyncio.start_server(
-            self._on_connect,
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SocketTransport(self._start_call),
             self.options.host,
             self.options.port,
-            limit=LINE_LIMIT,
             backlog=1024,
             reuse_port=self.options.workers > 1 or None,
         )
@@ -191,10 +191,12 @@ class AgiServer:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _start_call(self, transport: SocketTransport) -> None:
+        transport.task = asyncio.get_running_loop().create_task(self._on_connect(transport))
+
+    async def _on_connect(self, transport: SocketTransport) -> None:
         task = asyncio.current_task()
-        transport = StreamTransport(reader, writer)
-        peername = writer.get_extra_info("peername")
+        peername = transport.get_extra_info("peername")
         peer = str(peername[0]) if isinstance(peername, tuple) and peername else "?"
         held = self._per_peer.get(peer, 0)
         if task is None or len(self._tasks) >= self.options.max_connections:
@@ -222,7 +224,7 @@ class AgiServer:
             if left:
                 self._per_peer[peer] = left
 
-    async def _serve_one(self, transport: StreamTransport, peer: object) -> None:
+    async def _serve_one(self, transport: SocketTransport, peer: object) -> None:
         loop = asyncio.get_running_loop()
         began = loop.time()
         header: AgiHeader | None = None

@@ -25,7 +25,9 @@ runs against:
 
 * the real server: ``agi_scripts.server.serve`` (``--workers`` processes on one port
   with SO_REUSEPORT when above 1), the default line of ``tests/agi/agi_fakes.py`` in
-  memory, a clock fixed on a Wednesday at 10:00, INFO logging to a file;
+  memory (``agi_scripts.runner.FixedSettings``: read on the event loop, as the
+  production ``CachedSettings`` is within its time to live), a clock fixed on a
+  Wednesday at 10:00, INFO logging to a file;
 * the echo baseline: a raw asyncio server that reads the header block, then sends the
   next command line of a recorded real call each time a reply line arrives. Same
   commands, same replies, same caller waits; no flow, settings, limits or logging.
@@ -79,6 +81,7 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from agi_scripts.runner import FixedSettings  # noqa: E402
 from agi_scripts.server import ServerOptions, serve  # noqa: E402
 from ivr.dialplan import ROUTE_INCOMING, VAR_FLOW_DONE  # noqa: E402
 from tests.agi.agi_fakes import OPEN_NOW, FakeAsterisk, header_for, line_settings  # noqa: E402
@@ -125,7 +128,7 @@ async def _real_server(conn: Connection, port: int, workers: int) -> None:
         nonlocal task
         started = asyncio.Event()
         task = asyncio.create_task(
-            serve(options, lambda: settings, clock=lambda: OPEN_NOW, started=started)
+            serve(options, FixedSettings(settings), clock=lambda: OPEN_NOW, started=started)
         )
         waiter = asyncio.create_task(started.wait())
         await asyncio.wait({task, waiter}, timeout=START_TIMEOUT_S, return_when="FIRST_COMPLETED")

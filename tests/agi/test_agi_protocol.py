@@ -20,6 +20,7 @@ from agi_scripts.errors import (
     HeaderError,
 )
 from agi_scripts.protocol import (
+    SocketTransport,
     StreamTransport,
     format_command,
     parse_header_line,
@@ -367,3 +368,47 @@ def test_silent_asterisk_gives_a_command_timeout_and_the_channel_refuses_more() 
 
     assert asyncio.run(scenario()) == [b"NOOP\n"]
     assert "NOOP" in str(errors[0])
+
+
+# ---- the FastAGI server's socket transport -------------------------------------------
+
+
+async def socket_lines(sent: list[bytes], limit: int) -> list[bytes | str]:
+    """What ``SocketTransport.read_line`` gives for ``sent`` (then EOF): each line, or
+    the name of the error it raised."""
+    connected: asyncio.Queue[SocketTransport] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SocketTransport(connected.put_nowait, limit=limit), "127.0.0.1", 0
+    )
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.writelines(sent)
+        writer.write_eof()
+        transport = await connected.get()
+        got: list[bytes | str] = []
+        while True:
+            try:
+                line = await asyncio.wait_for(transport.read_line(), 5)
+            except AgiProtocolError as exc:
+                got.append(type(exc).__name__)
+                continue
+            got.append(line)
+            if not line:
+                break
+        writer.close()
+        await transport.close()
+    return got
+
+
+def test_the_socket_transport_reads_lines_as_the_stream_transport_does() -> None:
+    sent = [b"agi_network: yes\n", b"x" * 100 + b"\n", b"200 result=0\n", b"partial"]
+    got = asyncio.run(socket_lines(sent, limit=64))
+    assert got == [
+        b"agi_network: yes\n",
+        "AgiProtocolError",  # longer than the limit: refused, the next line still read
+        b"200 result=0\n",
+        b"partial",  # cut by EOF: no newline, as read_reply expects to see it
+        b"",
+    ]
