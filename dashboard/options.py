@@ -55,3 +55,6 @@ class DashboardOptions:
     service_level_s: float = 30.0
     #: The call reports' thresholds (``[dashboard] report_*``).
     call_thresholds: Thresholds = DEFAULT_THRESHOLDS
+    #: Whether the configuration gives the AMI secret: without it the listener cannot
+    #: start, and the status page says "not configured" rather than "no sign of life".
+    ami_configured: bool = True

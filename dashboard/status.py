@@ -67,11 +67,34 @@ class StatusView:
         return max(waits) if waits else None
 
 
-def _ami_state(session: Session, now: datetime, stale: timedelta) -> ServiceState:
+def _not_configured(since: datetime | None, heard_at: datetime | None) -> ServiceState:
+    return ServiceState(
+        False,
+        _("non configuré"),
+        _(
+            "non configuré : le mot de passe de la connexion au central téléphonique n'est "
+            "pas inscrit dans la configuration. Les transferts, la file d'attente et les "
+            "navigateurs ne sont pas suivis; les appels sont quand même répondus. Un "
+            "administrateur doit l'inscrire."
+        ),
+        since,
+        heard_at,
+    )
+
+
+def _ami_state(
+    session: Session, now: datetime, stale: timedelta, configured: bool = True
+) -> ServiceState:
+    """What the listener last wrote; a listener that cannot have started (no AMI secret in
+    the configuration) says so, unless it is plainly running."""
     state = navigators.get_status(session)
     if state is None:
+        if not configured:
+            return _not_configured(None, None)
         return ServiceState(False, _("jamais démarré"), "", None, None)
     silent = now - state.heartbeat_at > stale
+    if not configured and (silent or state.state == "stopped"):
+        return _not_configured(state.since, state.heartbeat_at)
     if silent:
         return ServiceState(
             False,
@@ -117,7 +140,7 @@ def current_status() -> StatusView:
     stale = timedelta(seconds=db.options().heartbeat_stale_s)
     settings = db.line_settings()
     session = db.read_session()
-    ami = _ami_state(session, now, stale)
+    ami = _ami_state(session, now, stale, db.options().ami_configured)
     fastagi = _fastagi_state(session, now, stale)
     view = live.read_live(session)
     return StatusView(now, compute_state(settings.schedule, now), ami, fastagi, view)

@@ -8,7 +8,7 @@ them, with an engine, to ``dashboard.create_app``.
 from __future__ import annotations
 
 from dashboard.options import DashboardOptions
-from ivr211.config import Config, load_config
+from ivr211.config import Config, ConfigError, load_config
 from ivr211.wiring import account_change_hook
 from store.reports import Thresholds
 
@@ -42,4 +42,16 @@ def dashboard_options(config: Config | None = None) -> DashboardOptions:
         settings_cache_s=config.line.settings_cache_s,
         voicemail_storage_dir=config.voicemail.storage_dir,
         on_research_account_change=account_change_hook(config),
+        ami_configured=_ami_configured(config),
     )
+
+
+def _ami_configured(config: Config) -> bool:
+    """Whether the listener could read its AMI secret (``[ami] secret_file`` or
+    ``$IVR211_AMI_SECRET``), as ``ivr211 serve`` passes its environment to both. The
+    secret itself is not kept."""
+    try:
+        config.ami.secret()
+    except ConfigError:
+        return False
+    return True

@@ -81,8 +81,12 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def dashboard_config(tmp_path: Path) -> Config:
+    """A configured line: the AMI secret is given (in a file), as the listener needs."""
+    secret = tmp_path / "ami-secret"
+    secret.write_text("ami secret for the tests\n", encoding="utf-8")
     return Config.model_validate(
         {
+            "ami": {"secret_file": str(secret)},
             "database": {"url": f"sqlite:///{tmp_path / 'dashboard.db'}"},
             "dashboard": {
                 "instance_path": str(tmp_path / "instance"),

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from dashboard import create_app
+from ivr211.config import Config
+from ivr211.dashboard_options import dashboard_options
 from store import accounts, live
 from store.accounts import ROLES
 from store.linesettings import SettingsStore, set_override
@@ -159,3 +165,65 @@ def test_after_hours_on_a_saturday_evening(
     assert data is not None
     assert data["line"]["open"] is False and data["line"]["reason"] == "after_hours"
     assert "En dehors des heures d&#39;ouverture" in client.get("/status").text
+
+
+@pytest.fixture
+def unconfigured(dashboard_config: Config, app_engine: Engine, clock: FakeClock) -> FlaskClient:
+    """The dashboard of a line whose configuration gives no AMI secret."""
+    options = replace(dashboard_options(dashboard_config), ami_configured=False)
+    return create_app(options, engine=app_engine, testing=True, clock=clock).test_client()
+
+
+NOT_CONFIGURED_FR = "non configuré"
+NOT_CONFIGURED_DETAIL_FR = (
+    "non configuré : le mot de passe de la connexion au central téléphonique n'est pas "
+    "inscrit dans la configuration. Les transferts, la file d'attente et les navigateurs ne "
+    "sont pas suivis; les appels sont quand même répondus. Un administrateur doit l'inscrire."
+)
+
+
+@pytest.mark.parametrize("listener", ["never", "silent"])
+def test_a_listener_without_its_secret_says_not_configured(
+    unconfigured: FlaskClient,
+    login: Login,
+    post_form: Callable[..., object],
+    app_engine: Engine,
+    clock: FakeClock,
+    listener: str,
+) -> None:
+    if listener == "silent":  # it ran once, before the secret was taken away
+        with Session(app_engine) as session, session.begin():
+            set_status(session, "connected", "", clock() - timedelta(hours=2))
+    login(unconfigured, "manager")
+    data = unconfigured.get("/status.json").json
+    assert data is not None
+    assert (data["ami"]["up"], data["ami"]["label"]) == (False, NOT_CONFIGURED_FR)
+    assert data["ami"]["detail"] == NOT_CONFIGURED_DETAIL_FR
+    page = html.unescape(unconfigured.get("/status").text)
+    tile = page.split('id="status-ami"')[1].split("</div>")[0]
+    assert NOT_CONFIGURED_DETAIL_FR in tile
+    assert "ne donne plus signe de vie" not in tile and "jamais démarré" not in tile
+    post_form(unconfigured, "/language", {"language": "en"})
+    english = html.unescape(unconfigured.get("/status").text)
+    assert "not configured: the password for the connection to the phone system" in english
+
+
+def test_a_running_listener_is_believed_over_the_configuration(
+    unconfigured: FlaskClient, login: Login, app_engine: Engine, clock: FakeClock
+) -> None:
+    with Session(app_engine) as session, session.begin():
+        set_status(session, "connected", "", clock())
+    login(unconfigured, "manager")
+    data = unconfigured.get("/status.json").json
+    assert data is not None
+    assert (data["ami"]["up"], data["ami"]["label"]) == (True, "connecté")
+
+
+def test_the_options_say_whether_the_ami_secret_is_given(tmp_path: Path) -> None:
+    without = Config.model_validate({"ami": {"secret_env": "IVR211_TEST_NO_SUCH_VARIABLE"}})
+    assert dashboard_options(without).ami_configured is False
+    missing_file = Config.model_validate({"ami": {"secret_file": str(tmp_path / "nowhere")}})
+    assert dashboard_options(missing_file).ami_configured is False
+    (tmp_path / "ami-secret").write_text("s3cret\n", encoding="utf-8")
+    given = Config.model_validate({"ami": {"secret_file": str(tmp_path / "ami-secret")}})
+    assert dashboard_options(given).ami_configured is True
