@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -287,11 +288,21 @@ async def serve(
     clock: Clock | None = None,
     started: asyncio.Event | None = None,
     calls: CallLog | None = None,
+    freeze_gc: bool = False,
 ) -> None:
     """Serve until cancelled. With ``port=0`` the bound port is written back into
-    ``options.port`` before ``started`` is set, so the caller can connect to it."""
+    ``options.port`` before ``started`` is set, so the caller can connect to it.
+
+    ``freeze_gc`` (the service, ``run_forever``): what start-up made (modules, the
+    holiday tables, the first settings) is moved out of the garbage collector's reach
+    once listening, so the collections that calls trigger do not walk it again; in the
+    burst of ``bench/agi_load.py`` this took CPU per call from 1.85-2.00 to 1.45-1.88 ms
+    and p99 from 188-354 to 146-153 ms."""
     server = AgiServer(options, build_routes(settings_source, clock or utc_now, calls))
     options.port = await server.start()
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()
     if started is not None:
         started.set()
     await server.serve_forever()
@@ -316,7 +327,7 @@ async def _serve_signalled(
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    serving = asyncio.create_task(serve(options, settings_source, calls=calls))
+    serving = asyncio.create_task(serve(options, settings_source, calls=calls, freeze_gc=True))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()

@@ -27,7 +27,8 @@ runs against:
   with SO_REUSEPORT when above 1), the default line of ``tests/agi/agi_fakes.py`` in
   memory (``agi_scripts.runner.FixedSettings``: read on the event loop, as the
   production ``CachedSettings`` is within its time to live), a clock fixed on a
-  Wednesday at 10:00, INFO logging to a file;
+  Wednesday at 10:00, INFO logging to a file, the garbage collector frozen after start
+  as the service does (``serve(freeze_gc=True)``);
 * the echo baseline: a raw asyncio server that reads the header block, then sends the
   next command line of a recorded real call each time a reply line arrives. Same
   commands, same replies, same caller waits; no flow, settings, limits or logging.
@@ -128,7 +129,13 @@ async def _real_server(conn: Connection, port: int, workers: int) -> None:
         nonlocal task
         started = asyncio.Event()
         task = asyncio.create_task(
-            serve(options, FixedSettings(settings), clock=lambda: OPEN_NOW, started=started)
+            serve(
+                options,
+                FixedSettings(settings),
+                clock=lambda: OPEN_NOW,
+                started=started,
+                freeze_gc=True,  # as run_forever does
+            )
         )
         waiter = asyncio.create_task(started.wait())
         await asyncio.wait({task, waiter}, timeout=START_TIMEOUT_S, return_when="FIRST_COMPLETED")

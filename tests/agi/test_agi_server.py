@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 from dataclasses import replace
@@ -30,6 +31,8 @@ from agi_fakes import (
 )
 
 from agi_scripts.protocol import quote
+from agi_scripts.runner import FixedSettings
+from agi_scripts.server import ServerOptions, serve
 from ivr.mirror import line_mirror
 from ivr.settings import DayHours, LineSettings, Override, WeeklyHours
 
@@ -536,3 +539,25 @@ def test_hangup_during_the_final_variables_records_hangup_not_done() -> None:
     assert fake.variables["IVR_ROUTE"] == "hangup"
     assert fake.variables["__IVR_PATH"] == "open/lang:fr/main:1/hangup"
     assert "SET VARIABLE IVR_FLOW_DONE 1" not in fake.commands
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_the_service_freezes_what_start_up_made_and_tests_do_not(freeze: bool) -> None:
+    async def frozen_once_listening() -> int:
+        opts = ServerOptions(host="127.0.0.1", port=0)
+        started = asyncio.Event()
+        task = asyncio.create_task(
+            serve(opts, FixedSettings(line_settings()), started=started, freeze_gc=freeze)
+        )
+        await asyncio.wait_for(started.wait(), 10)
+        count = gc.get_freeze_count()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return count
+
+    gc.unfreeze()
+    try:
+        count = asyncio.run(frozen_once_listening())
+    finally:
+        gc.unfreeze()
+    assert (count > 0) is freeze
