@@ -49,7 +49,7 @@ dialplan-lint: $(TEST_STAMP)
 	$(BIN)/python tools/lint_dialplan.py asterisk_conf/extensions.conf
 
 pytest: install-test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --durations=10 $(PYTEST_ARGS)
 
 ## test: install the test dependencies and run every check and the whole suite
 test: install-test lint typecheck dialplan-lint pytest

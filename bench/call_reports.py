@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import sqlite3
 import statistics
 import sys
@@ -46,7 +45,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from bench.reports import ZONE, load_postgres, load_sqlite, postgres_server, prepare
+from bench.reports import (
+    ZONE,
+    load_postgres,
+    load_sqlite,
+    page_times,
+    postgres_server,
+    prepare,
+)
 from store import reports as r
 from store import rollups
 from store.calls import CallFact, CallSource, QueueOutcome, record_calls
@@ -388,55 +394,6 @@ def write_cost(engine: Engine) -> tuple[float, float]:
     return run(True), run(False)
 
 
-CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-PAGE_PASSWORD = "un mot de passe assez long pour le banc"
-
-
-def page_times(engine: Engine, url: str) -> tuple[float, float, int]:
-    """The calls page of fiscal year 2026 through the dashboard (Flask test client, logged
-    in as a manager): first request, median of three more, and the page's size."""
-    from dashboard.app import create_app
-    from ivr211.config import Config
-    from ivr211.dashboard_options import dashboard_options
-    from store import accounts
-
-    now = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
-    with Session(engine) as session:
-        if accounts.user_by_username(session, "bench-manager") is None:
-            accounts.create_user(session, "bench-manager", PAGE_PASSWORD, "manager", now=now)
-            session.commit()
-    with tempfile.TemporaryDirectory(prefix="ivr211-bench-page-") as tmp:
-        config = Config.model_validate(
-            {
-                "database": {"url": url},
-                "dashboard": {
-                    "instance_path": str(Path(tmp) / "instance"),
-                    "generated_secret_path": str(Path(tmp) / "secret"),
-                },
-            }
-        )
-        app = create_app(dashboard_options(config), engine=engine, testing=True, clock=lambda: now)
-        client = app.test_client()
-        token = CSRF_INPUT.search(client.get("/login").text)
-        assert token is not None
-        client.post(
-            "/login",
-            data={"username": "bench-manager", "password": PAGE_PASSWORD, "csrf_token": token[1]},
-        )
-
-        def get() -> tuple[float, int]:
-            t0 = time.perf_counter()
-            response = client.get("/reports/calls/?fy=2026")
-            elapsed = time.perf_counter() - t0
-            if response.status_code != 200:
-                raise SystemExit(f"the calls page answered {response.status_code}")
-            return elapsed, len(response.data)
-
-        first, size = get()
-        warm = statistics.median(get()[0] for _ in range(WARM_RUNS))
-    return first, warm, size
-
-
 def bench_database(
     name: str, make: Callable[[], Engine], before_cold: Callable[[], None] | None, url: str
 ) -> None:
@@ -457,7 +414,7 @@ def bench_database(
         engine.dispose()
     engine = make()
     try:
-        first, warm, size = page_times(engine, url)
+        first, warm, size = page_times(engine, url, "/reports/calls/?fy=2026", WARM_RUNS)
         print(
             f"{name}: the calls page (/reports/calls/?fy=2026, {size:,} bytes, rendered):"
             f" {1000 * first:.1f} ms first, {1000 * warm:.1f} ms median of {WARM_RUNS} more"

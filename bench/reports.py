@@ -13,8 +13,11 @@ first), a few per cent attended / blind / three-way transfers, some abandoned, b
 unanswered. The dates are computed with ``store.transfers.fiscal_year`` and the line's
 time zone, as the writer does.
 
-Every query of ``store.reports`` is timed for the fiscal year 2026 (the index-led
-``fiscal_year = ?`` filter) and for one quarter (a ``local_date`` range):
+The loaded records are then rolled up (``store.transfer_rollups.rebuild_transfers``,
+what ``ivr211 calls rebuild-rollups`` does for them; its time is printed). Every query
+of ``store.reports`` is timed for the fiscal year 2026 and for one quarter, from the
+roll-ups (what the pages read) and, as the baseline, with ``raw=True`` (the same sums
+over the records, through their indexes):
 
 * cold: the first run on a new engine (SQLite: a new connection, so an empty page
   cache; PostgreSQL: right after a server restart, so empty shared buffers). The
@@ -22,10 +25,9 @@ Every query of ``store.reports`` is timed for the fiscal year 2026 (the index-le
   dashboard restart, not of a machine reboot.
 * warm: the median of five further runs.
 
-Baselines measured in the same run, on the same data: ``SELECT COUNT(*)`` over the
-whole table, and the same report queries once the report indexes are dropped (then
-recreated). The plan of the fiscal-year counts query is printed (EXPLAIN QUERY PLAN /
-EXPLAIN) to show which index it uses.
+A second baseline measured in the same run, on the same data: ``SELECT COUNT(*)`` over
+the whole table. The plans of the roll-up queries are printed (EXPLAIN QUERY PLAN /
+EXPLAIN).
 
 PostgreSQL is a throwaway server started here from the Debian binaries, the way
 tests/conftest.py starts the test suite's (127.0.0.1 and a unix socket in its own
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import sqlite3
 import statistics
@@ -62,6 +65,7 @@ from store import reports as r
 from store.db import make_engine, readonly, upgrade
 from store.linesettings import SettingsStore, seed_if_empty
 from store.navigators import add_navigator
+from store.transfer_rollups import rebuild_transfers
 from store.transfers import fiscal_year
 from tests.conftest import _free_port, _postgres_bin
 
@@ -69,11 +73,6 @@ ZONE = ZoneInfo("America/Toronto")
 YEARS = range(2022, 2027)
 NAVIGATORS = ("alice", "bob", "chloe", "denis", "emma", "felix")
 WARM_RUNS = 5
-REPORT_INDEXES = {
-    "ix_transfer_records_fiscal_year_destination_kind": "(fiscal_year, destination, kind)",
-    "ix_transfer_records_local_date": "(local_date)",
-    "ix_transfer_records_navigator_id_local_date": "(navigator_id, local_date)",
-}
 COLUMNS = (
     "key",
     "kind",
@@ -308,17 +307,29 @@ def postgres_server() -> Iterator[Postgres]:
 Query = Callable[[Session], object]
 
 
-def queries(period: r.Period) -> dict[str, Query]:
+def queries(period: r.Period, raw: bool = False) -> dict[str, Query]:
+    """The report queries; ``records_csv`` reads the records either way."""
     return {
-        "counts": lambda s: r.counts(s, period),
-        "annual_section": lambda s: r.annual_text(r.annual_section(s, period)),
-        "monthly": lambda s: r.monthly(s, period),
-        "by_hour": lambda s: r.by_hour(s, period),
-        "by_navigator": lambda s: r.by_navigator(s, period),
-        "outcomes": lambda s: r.outcomes(s, period),
-        "answer_times": lambda s: r.answer_times(s, period),
+        "counts": lambda s: r.counts(s, period, raw=raw),
+        "annual_section": lambda s: r.annual_text(
+            r.annual_section(s, period, counted=r.counts(s, period, raw=raw))
+        ),
+        "monthly": lambda s: r.monthly(s, period, raw=raw),
+        "by_hour": lambda s: r.by_hour(s, period, raw=raw),
+        "by_navigator": lambda s: r.by_navigator(s, period, raw=raw),
+        "outcomes": lambda s: r.outcomes(s, period, raw=raw),
+        "answer_times": lambda s: r.answer_times(s, period, raw=raw),
         "records_csv": lambda s: sum(len(chunk) for chunk in r.records_csv(s, period)),
     }
+
+
+def roll_up(engine: Engine) -> float:
+    """Fill the transfer roll-ups from the loaded records; seconds taken."""
+    t0 = time.perf_counter()
+    with Session(engine) as session:
+        rebuild_transfers(session)
+        session.commit()
+    return time.perf_counter() - t0
 
 
 def _timed(engine: Engine, query: Query) -> float:
@@ -368,7 +379,7 @@ def plans(engine: Engine, period: r.Period) -> dict[str, list[str]]:
         lines: list[str] = []
         with engine.connect() as conn:
             for statement, params in captured:
-                if "FROM transfer_records" not in statement:
+                if "_rollups" not in statement:
                     continue
                 rows = conn.exec_driver_sql(prefix + statement, params).all()
                 lines += [str(row[-1]) for row in rows]
@@ -376,23 +387,59 @@ def plans(engine: Engine, period: r.Period) -> dict[str, list[str]]:
     return out
 
 
-def drop_indexes(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for name in REPORT_INDEXES:
-            conn.execute(text(f"DROP INDEX {name}"))
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+PAGE_PASSWORD = "un mot de passe assez long pour le banc"
 
 
-def create_indexes(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for name, cols in REPORT_INDEXES.items():
-            conn.execute(text(f"CREATE INDEX {name} ON transfer_records {cols}"))
-        conn.execute(
-            text("ANALYZE transfer_records" if engine.dialect.name == "postgresql" else "ANALYZE")
+def page_times(engine: Engine, url: str, path: str, runs: int) -> tuple[float, float, int]:
+    """The page at ``path`` through the dashboard (Flask test client, logged in as a
+    manager, templates compiled at start as ``ivr211 dashboard`` does): first request,
+    median of ``runs`` more, and the page's size."""
+    from dashboard.app import create_app, warm_up
+    from ivr211.config import Config
+    from ivr211.dashboard_options import dashboard_options
+    from store import accounts
+
+    now = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
+    with Session(engine) as session:
+        if accounts.user_by_username(session, "bench-manager") is None:
+            accounts.create_user(session, "bench-manager", PAGE_PASSWORD, "manager", now=now)
+            session.commit()
+    with tempfile.TemporaryDirectory(prefix="ivr211-bench-page-") as tmp:
+        config = Config.model_validate(
+            {
+                "database": {"url": url},
+                "dashboard": {
+                    "instance_path": str(Path(tmp) / "instance"),
+                    "generated_secret_path": str(Path(tmp) / "secret"),
+                },
+            }
         )
+        app = create_app(dashboard_options(config), engine=engine, testing=True, clock=lambda: now)
+        warm_up(app)
+        client = app.test_client()
+        token = CSRF_INPUT.search(client.get("/login").text)
+        assert token is not None
+        client.post(
+            "/login",
+            data={"username": "bench-manager", "password": PAGE_PASSWORD, "csrf_token": token[1]},
+        )
+
+        def get() -> tuple[float, int]:
+            t0 = time.perf_counter()
+            response = client.get(path)
+            elapsed = time.perf_counter() - t0
+            if response.status_code != 200:
+                raise SystemExit(f"{path} answered {response.status_code}")
+            return elapsed, len(response.data)
+
+        first, size = get()
+        warm = statistics.median(get()[0] for _ in range(runs))
+    return first, warm, size
 
 
 def bench_database(
-    name: str, make: Callable[[], Engine], before_cold: Callable[[], None] | None
+    name: str, make: Callable[[], Engine], before_cold: Callable[[], None] | None, url: str
 ) -> None:
     fy = r.Period.fiscal(2026)
     quarter = r.Period(date(2025, 10, 1), date(2025, 12, 31))
@@ -405,36 +452,34 @@ def bench_database(
                 print(f"    {line}")
     finally:
         engine.dispose()
+    for path in ("/reports/?fy=2026", "/reports/navigators?fy=2026", "/reports/outcomes?fy=2026"):
+        engine = make()
+        try:
+            first, warm, size = page_times(engine, url, path, WARM_RUNS)
+        finally:
+            engine.dispose()
+        print(
+            f"{name}: {path} ({size:,} bytes, rendered): {1000 * first:.1f} ms first,"
+            f" {1000 * warm:.1f} ms median of {WARM_RUNS} more"
+        )
     results: dict[tuple[str, str], tuple[float, float]] = {}
     results[("baseline", "COUNT(*) whole table")] = measure(make, count_all, before_cold)
+    raw: dict[tuple[str, str], tuple[float, float]] = {}
     for label, period in (("FY 2026", fy), ("Q3 2025", quarter)):
         for qname, query in queries(period).items():
             results[(label, qname)] = measure(make, query, before_cold)
-    engine = make()
-    try:
-        drop_indexes(engine)
-    finally:
-        engine.dispose()
-    unindexed: dict[tuple[str, str], tuple[float, float]] = {}
-    try:
-        for label, period in (("FY 2026", fy), ("Q3 2025", quarter)):
-            for qname, query in queries(period).items():
-                unindexed[(label, qname)] = measure(make, query, before_cold)
-    finally:
-        engine = make()
-        try:
-            create_indexes(engine)
-        finally:
-            engine.dispose()
-    print(f"\n{name}: seconds (cold = first run on a new engine, warm = median of {WARM_RUNS})")
+        for qname, query in queries(period, raw=True).items():
+            if qname != "records_csv":
+                raw[(label, qname)] = measure(make, query, before_cold)
+    print(f"\n{name}: ms (cold = first run on a new engine, warm = median of {WARM_RUNS})")
     print(
-        f"    {'period':<9} {'query':<22} {'cold':>8} {'warm':>8}"
-        f"   {'no-index cold':>13} {'warm':>8}"
+        f"    {'period':<9} {'query':<22} {'roll-up cold':>12} {'warm':>8}"
+        f"   {'raw cold':>9} {'warm':>8}"
     )
     for (label, qname), (cold, warm) in results.items():
-        other = unindexed.get((label, qname))
-        tail = f"   {other[0]:>13.3f} {other[1]:>8.3f}" if other else ""
-        print(f"    {label:<9} {qname:<22} {cold:>8.3f} {warm:>8.3f}{tail}")
+        other = raw.get((label, qname))
+        tail = f"   {1000 * other[0]:>9.1f} {1000 * other[1]:>8.1f}" if other else ""
+        print(f"    {label:<9} {qname:<22} {1000 * cold:>12.1f} {1000 * warm:>8.1f}{tail}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -459,7 +504,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_sqlite(path, args.records, ids)
             size = path.stat().st_size / 1e6
             print(f"\nSQLite: loaded in {time.perf_counter() - t0:.1f} s ({size:.0f} MB)")
-            bench_database("SQLite", lambda: make_engine(url), None)
+            engine = make_engine(url)
+            try:
+                print(f"SQLite: rolled up in {roll_up(engine):.1f} s")
+            finally:
+                engine.dispose()
+            bench_database("SQLite", lambda: make_engine(url), None, url)
     if args.only in (None, "postgresql"):
         with postgres_server() as server:
             import psycopg
@@ -478,12 +528,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"\nPostgreSQL {version[0] if version else '?'}:"
                 f" loaded in {time.perf_counter() - t0:.1f} s"
             )
+            engine = make_engine(server.url("bench"))
+            try:
+                print(f"PostgreSQL: rolled up in {roll_up(engine):.1f} s")
+            finally:
+                engine.dispose()
 
             def restart() -> None:
                 server.stop()
                 server.start()
 
-            bench_database("PostgreSQL", lambda: make_engine(server.url("bench")), restart)
+            bench_database(
+                "PostgreSQL", lambda: make_engine(server.url("bench")), restart, server.url("bench")
+            )
     return 0
 
 

@@ -22,8 +22,15 @@ configuration: ``ivr211.dashboard_options``) nor another adapter (``listener``,
 
 from __future__ import annotations
 
-from dashboard.app import NAV_ITEMS, create_app
+from dashboard.app import NAV_ITEMS, create_app, warm_up
 from dashboard.options import DashboardOptions
 from dashboard.secret import SecretKeyError, load_secret_key
 
-__all__ = ["NAV_ITEMS", "DashboardOptions", "SecretKeyError", "create_app", "load_secret_key"]
+__all__ = [
+    "NAV_ITEMS",
+    "DashboardOptions",
+    "SecretKeyError",
+    "create_app",
+    "load_secret_key",
+    "warm_up",
+]

@@ -201,13 +201,14 @@ def index() -> tuple[str, int]:
         return _render("reports/index.html", form)
     session = db.read_session()
     period = form.period
-    section = r.annual_section(session, period)
+    counts = r.counts(session, period)
+    section = r.annual_section(session, period, counted=counts)
     monthly = r.monthly(session, period)
     hourly = r.by_hour(session, period)
     return _render(
         "reports/index.html",
         form,
-        counts=r.counts(session, period),
+        counts=counts,
         annual_text=r.annual_text(section),
         partners_text=r.partners_text(section),
         monthly=monthly,

@@ -29,7 +29,7 @@ rounded down (so "abandoned before 5 s" is exact). Asterisk counts waits in whol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -52,12 +52,13 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store import models as m
 from store.calls import CallRecord, NavigatorActivity
 from store.linesettings import line_zone
+from store.rows import insert_or_add
+from store.transfer_rollups import TRANSFER_ROLLUPS, rebuild_transfers
 
 __all__ = [
     "BLOCKED_OUTCOMES",
@@ -74,10 +75,8 @@ __all__ = [
     "CallPathRollup",
     "CallWaitMonthRollup",
     "CallWaitRollup",
-    "TransferNavigatorRollup",
     "activity_pieces",
     "add_activity",
-    "add_transfers",
     "call_aggregate",
     "lock_call_writes",
     "month_end",
@@ -85,7 +84,6 @@ __all__ = [
     "rebuild",
     "refresh_call_days",
     "refresh_months",
-    "transfer_aggregate",
 ]
 
 #: The line's states in which it was closed to callers.
@@ -176,20 +174,6 @@ class ActivityRollup(m.Base):
     navigator_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     state: Mapped[str] = mapped_column(String(16), primary_key=True)
     seconds: Mapped[float] = mapped_column(Double())
-
-
-class TransferNavigatorRollup(m.Base):
-    """Transfers done ("avec bascule") and referrals ("sans bascule") per local date and
-    navigator (0: no navigator account matched the phone), as the transfer reports count
-    them (``store.reports.basis``). Transfer records are written once and never change,
-    so this is added to as they are inserted (:func:`add_transfers`)."""
-
-    __tablename__ = "transfer_navigator_rollups"
-
-    local_date: Mapped[date] = mapped_column(Date(), primary_key=True)
-    navigator_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    transfers: Mapped[int]
-    referrals: Mapped[int]
 
 
 class CallHourMonthRollup(m.Base):
@@ -487,21 +471,10 @@ def _add_activity_totals(session: Session, totals: dict[tuple[date, int, int, st
     for (d, h, n, st), v in totals.items():
         key = (month_of(d), h, n, st)
         monthly[key] = monthly.get(key, 0.0) + v
+    keys = ("local_date", "local_hour", "navigator_key", "state")
     for model, sums in ((ActivityRollup, totals), (ActivityMonthRollup, monthly)):
-        rows = [
-            {"local_date": d, "local_hour": h, "navigator_key": n, "state": st, "seconds": v}
-            for (d, h, n, st), v in sums.items()
-        ]
-        table: Any = model.__table__
-        if _dialect(session) == "postgresql":
-            stmt: Any = postgresql.insert(table)
-        else:
-            stmt = sqlite.insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["local_date", "local_hour", "navigator_key", "state"],
-            set_={"seconds": table.c.seconds + stmt.excluded.seconds},
-        )
-        session.execute(stmt, rows)  # one statement, executed for every row
+        rows = [dict(zip(keys, key, strict=True), seconds=v) for key, v in sums.items()]
+        insert_or_add(session, model, keys, rows)
 
 
 def add_activity(
@@ -511,62 +484,6 @@ def add_activity(
     totals = _activity_rows(intervals, line_zone(session))
     if totals:
         _add_activity_totals(session, totals)
-
-
-# ---- transfers per navigator ----------------------------------------------------------
-
-#: As ``store.reports.basis`` counts them (kept equal by the report tests).
-_BASCULE_KINDS: Final = ("attended", "blind", "threeway")
-_REFERRAL: Final = "referral"
-_COMPLETED: Final = "completed"
-
-
-def add_transfers(session: Session, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Add newly inserted transfer records (their column values) to the roll-up."""
-    totals: dict[tuple[date, int], list[int]] = {}
-    for row in rows:
-        if row["outcome"] != _COMPLETED:
-            continue
-        into = totals.setdefault((row["local_date"], row["navigator_id"] or 0), [0, 0])
-        if row["kind"] in _BASCULE_KINDS:
-            into[0] += 1
-        elif row["kind"] == _REFERRAL:
-            into[1] += 1
-    values = [
-        {"local_date": d, "navigator_key": n, "transfers": a, "referrals": b}
-        for (d, n), (a, b) in totals.items()
-        if a or b
-    ]
-    if not values:
-        return
-    table: Any = TransferNavigatorRollup.__table__
-    stmt: Any = (postgresql if _dialect(session) == "postgresql" else sqlite).insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["local_date", "navigator_key"],
-        set_={
-            "transfers": table.c.transfers + stmt.excluded.transfers,
-            "referrals": table.c.referrals + stmt.excluded.referrals,
-        },
-    )
-    session.execute(stmt, values)
-
-
-def transfer_aggregate(where: ColumnElement[bool]) -> Select[Any]:
-    """The roll-up rows of the transfer records matching ``where``."""
-    R = m.TransferRecord
-    done = R.outcome == _COMPLETED
-    navigator = func.coalesce(R.navigator_id, 0)
-    keys = (R.local_date, navigator)
-    return (
-        select(
-            R.local_date.label("local_date"),
-            navigator.label("navigator_key"),
-            _count(and_(done, R.kind.in_(_BASCULE_KINDS))).label("transfers"),
-            _count(and_(done, R.kind == _REFERRAL)).label("referrals"),
-        )
-        .where(where, done)
-        .group_by(*keys)
-    )
 
 
 # ---- rebuilding ------------------------------------------------------------------------
@@ -581,7 +498,6 @@ def rebuild(session: Session) -> dict[str, int]:
         *CALL_ROLLUPS,
         ActivityRollup,
         *MONTHLY.values(),
-        TransferNavigatorRollup,
     )
     for model in every:
         session.execute(delete(model))
@@ -591,11 +507,7 @@ def rebuild(session: Session) -> dict[str, int]:
                 _columns(model), call_aggregate(model.__tablename__, dialect, true())
             )
         )
-    session.execute(
-        insert(TransferNavigatorRollup).from_select(
-            _columns(TransferNavigatorRollup), transfer_aggregate(true())
-        )
-    )
+    rebuild_transfers(session)
     days = session.scalars(select(CallHourRollup.local_date).distinct())
     refresh_months(session, CALL_ROLLUPS, {month_of(d) for d in days})
     A = NavigatorActivity
@@ -617,7 +529,7 @@ def rebuild(session: Session) -> dict[str, int]:
         model.__tablename__: int(
             session.scalar(select(func.count()).select_from(model.__table__)) or 0
         )
-        for model in every
+        for model in (*every, *TRANSFER_ROLLUPS)
     }
 
 

@@ -1,5 +1,6 @@
-"""Two statements the table modules share: an UPDATE that says how many rows it changed,
-and the update-or-insert of one keyed row (a heartbeat, a singleton status row).
+"""Statements the table modules share: an UPDATE that says how many rows it changed,
+the update-or-insert of one keyed row (a heartbeat, a singleton status row), and the
+insert-or-add of keyed sums (the roll-ups).
 
 Both write without reading first. On SQLite a transaction that reads and then writes
 fails at once ("database is locked") when another connection committed in between, and
@@ -8,10 +9,11 @@ several processes write these rows (``store.db``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Delete, Update, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.models import Base
@@ -44,3 +46,22 @@ def update_or_insert(
     if changed_rows(session, update(model).where(*where).values(**values)) == 0:
         session.add(model(**{**key, **values, **(on_insert or {})}))
         session.flush()
+
+
+def insert_or_add(
+    session: Session, model: type[Base], keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert ``rows`` into ``model``; a row whose ``keys`` columns match a stored row's
+    adds its other columns to that row's instead (``INSERT ... ON CONFLICT DO UPDATE``,
+    one statement executed for every row)."""
+    if not rows:
+        return
+    table: Any = model.__table__
+    dialect = session.get_bind().dialect.name
+    stmt: Any = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    sums = [column.key for column in table.columns if column.key not in keys]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + stmt.excluded[name] for name in sums},
+    )
+    session.execute(stmt, list(rows))

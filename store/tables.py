@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from store import accounts, calls, live, models, rollups, voicemail
+from store import accounts, calls, live, models, rollups, transfer_rollups, voicemail
 
 MODELS: tuple[type[models.Base], ...] = (
     models.SettingsVersion,
@@ -51,7 +51,7 @@ MODELS: tuple[type[models.Base], ...] = (
     rollups.CallPathMonthRollup,
     rollups.CallNavigatorMonthRollup,
     rollups.ActivityMonthRollup,
-    rollups.TransferNavigatorRollup,
+    *transfer_rollups.TRANSFER_ROLLUPS,
 )
 
 #: The schema: every table of ``MODELS`` (and only those).

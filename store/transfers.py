@@ -29,6 +29,7 @@ from ivr.times import require_utc
 from store import models as m
 from store.facts import Kind, Outcome, Source, TransferFact
 from store.linesettings import line_zone
+from store.transfer_rollups import add_transfers
 
 FISCAL_YEAR_START_MONTH = 4
 _CHUNK = 500
@@ -148,10 +149,8 @@ def insert_facts(
         for fact in unique.values()
     ]
     inserted = set(session.scalars(_insert_ignoring_duplicates(session), rows))
-    # Written once, never changed: the per-navigator roll-up is added to (store.rollups).
-    from store import rollups  # here: store.rollups imports this module through store.calls
-
-    rollups.add_transfers(session, [row for row in rows if row["key"] in inserted])
+    # Written once, never changed: the roll-ups are added to (store.transfer_rollups).
+    add_transfers(session, [row for row in rows if row["key"] in inserted])
     return inserted
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ivr211.cli.common import Commands, open_engine
 from ivr211.config import Config
-from store import rollups
+from store import rollups, transfer_rollups
 from store.db import require_current
 
 __all__ = ["add_parsers"]
@@ -28,7 +28,7 @@ def _snapshot(session: Session) -> dict[str, list[tuple[object, ...]]]:
         *rollups.CALL_ROLLUPS,
         rollups.ActivityRollup,
         *rollups.MONTHLY.values(),
-        rollups.TransferNavigatorRollup,
+        *transfer_rollups.TRANSFER_ROLLUPS,
     )
     return {
         model.__tablename__: sorted(

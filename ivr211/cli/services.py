@@ -146,7 +146,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
     # alone; every other command (each `ivr211 listen` child too) starts without them.
     import waitress
 
-    from dashboard import create_app
+    from dashboard import create_app, warm_up
     from ivr211.dashboard_options import dashboard_options
 
     configure_logging(config)
@@ -158,6 +158,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
     with open_engine(config) as engine:
         require_current(engine)
         app = create_app(dashboard_options(config), engine=engine)
+        warm_up(app)
         try:
             server = waitress.create_server(
                 app, host=host, port=port, threads=conf.threads, ident="ivr211"

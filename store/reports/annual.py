@@ -10,7 +10,7 @@ from babel.numbers import format_decimal
 from sqlalchemy.orm import Session
 
 from store.reports.basis import DestinationInfo, Period, destinations
-from store.reports.figures import counts
+from store.reports.figures import CountRow, counts
 
 #: The annual report's lines, in DOMAIN.md's order, with their printed labels. A group
 #: not listed here (say "988" once a centre separates it) is printed after these, with
@@ -95,13 +95,18 @@ def _group_lines(
 
 
 def annual_section(
-    session: Session, period: Period, *, layout: Mapping[str, str] = DEFAULT_REPORT_GROUPS
+    session: Session,
+    period: Period,
+    *,
+    layout: Mapping[str, str] = DEFAULT_REPORT_GROUPS,
+    counted: Sequence[CountRow] | None = None,
 ) -> AnnualSection:
-    """The figures of the annual report's "SERVICE D'URGENCE" section and of the partners."""
+    """The figures of the annual report's "SERVICE D'URGENCE" section and of the partners,
+    from ``counted`` (the period's :func:`counts`) when the caller already has them."""
     directory = destinations(session)
     avec: dict[str, int] = {}
     sans: dict[str, int] = {}
-    for row in counts(session, period):
+    for row in counts(session, period) if counted is None else counted:
         info = directory.get(row.destination) if row.destination is not None else None
         if info is None:
             continue

@@ -9,21 +9,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from store import models as m
 from store.linesettings import line_zone
+from store.transfer_rollups import BASCULE_KINDS as BASCULE_KINDS
+from store.transfer_rollups import COMPLETED as COMPLETED
+from store.transfer_rollups import REFERRAL_KIND as REFERRAL_KIND
+from store.transfer_rollups import UNANSWERED_OUTCOMES as UNANSWERED_OUTCOMES
 from store.transfers import FISCAL_YEAR_START_MONTH, fiscal_year
 
 R = m.TransferRecord
 
-BASCULE_KINDS: tuple[str, ...] = ("attended", "blind", "threeway")
-REFERRAL_KIND = "referral"
-COMPLETED = "completed"
 ATTEMPT_OUTCOMES: tuple[str, ...] = m.TRANSFER_OUTCOMES
-#: Outcomes that say the service never answered, whatever delay a record carries.
-UNANSWERED_OUTCOMES: tuple[str, ...] = ("busy", "not_answered")
 
 
 UNKNOWN_DESTINATION_FR = "Hors répertoire"
@@ -124,12 +123,6 @@ def in_period(period: Period) -> ColumnElement[bool]:
     dates = and_(R.local_date >= period.start, R.local_date <= period.end)
     year = period.fiscal_year
     return dates if year is None else and_(R.fiscal_year == year, dates)
-
-
-is_bascule = R.kind.in_(BASCULE_KINDS)
-is_done = R.outcome == COMPLETED
-avec_count = case((and_(is_bascule, is_done), 1), else_=0)
-sans_count = case((and_(R.kind == REFERRAL_KIND, is_done), 1), else_=0)
 
 
 # ---- the destination directory ---------------------------------------------------------

@@ -42,6 +42,7 @@ from store.calls import CallRecord, NavigatorActivity
 from store.linesettings import line_zone
 from store.reports.basis import Period, ReportError
 from store.reports.figures import by_navigator
+from store.transfer_rollups import TransferNavigatorRollup
 
 #: Calls per language, the annual report's LANGUES block: labels in its order.
 LANGUAGE_LABELS_FR: Mapping[str, str] = {
@@ -498,7 +499,7 @@ def _transfers(session: Session, period: Period, raw: bool) -> dict[int, tuple[i
         return {
             row.navigator_id or 0: (row.avec, row.sans) for row in by_navigator(session, period)
         }
-    T = ru.TransferNavigatorRollup
+    T = TransferNavigatorRollup
     query = (
         select(T.navigator_key, func.sum(T.transfers), func.sum(T.referrals))
         .where(T.local_date >= period.start, T.local_date <= period.end)

@@ -1,5 +1,7 @@
 """The figures of the report pages: counts per destination, trends by month and hour,
-per navigator, outcomes of the attempts and answer times. Each is one aggregate query."""
+per navigator, outcomes of the attempts and answer times. Each is one aggregate query
+over the transfer roll-ups (``store.transfer_rollups``), or with ``raw=True`` over the
+same rows computed from the records (the benchmark's baseline, and the tests' check)."""
 
 from __future__ import annotations
 
@@ -7,24 +9,53 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from store import models as m
+from store import transfer_rollups as tr
 from store.reports.basis import (
     ATTEMPT_OUTCOMES,
-    UNANSWERED_OUTCOMES,
+    BASCULE_KINDS,
+    COMPLETED,
+    REFERRAL_KIND,
     Period,
-    R,
-    avec_count,
     destination_labels,
     destination_order,
     destinations,
     in_period,
-    is_bascule,
-    is_done,
-    sans_count,
 )
+
+
+def _source(session: Session, model: type[m.Base], period: Period, raw: bool) -> Any:
+    """The roll-up ``model``'s rows of the period, or with ``raw`` the same rows computed
+    from the records: a subquery with the roll-up's columns either way."""
+    if raw:
+        dialect = session.get_bind().dialect.name
+        return tr.aggregate(model, in_period(period), dialect).subquery()
+    table: Any = model.__table__
+    day = table.c.local_date
+    return select(table).where(day >= period.start, day <= period.end).subquery()
+
+
+def _destination(value: str) -> str | None:
+    return None if value == tr.NO_DESTINATION else value
+
+
+def _records(condition: ColumnElement[bool], src: Any) -> Any:
+    """The records of the day roll-up ``src`` meeting ``condition``, summed."""
+    return func.sum(case((condition, src.c.records), else_=0))
+
+
+def _day_counts(src: Any) -> tuple[Any, Any, Any]:
+    """Transfers done, referrals and transfer attempts, over the day roll-up ``src``."""
+    bascule = src.c.kind.in_(BASCULE_KINDS)
+    done = src.c.outcome == COMPLETED
+    return (
+        _records(and_(bascule, done), src),
+        _records(and_(src.c.kind == REFERRAL_KIND, done), src),
+        _records(bascule, src),
+    )
 
 
 @dataclass(frozen=True)
@@ -42,21 +73,14 @@ class CountRow:
         return self.avec + self.sans
 
 
-def counts(session: Session, period: Period) -> list[CountRow]:
+def counts(session: Session, period: Period, *, raw: bool = False) -> list[CountRow]:
     """Per destination: transfers done, referrals, and transfer attempts."""
     directory = destinations(session)
-    query = (
-        select(
-            R.destination,
-            func.sum(avec_count),
-            func.sum(sans_count),
-            func.sum(case((is_bascule, 1), else_=0)),
-        )
-        .where(in_period(period))
-        .group_by(R.destination)
-    )
+    src = _source(session, tr.TransferDayRollup, period, raw)
+    query = select(src.c.destination, *_day_counts(src)).group_by(src.c.destination)
     rows = []
-    for key, avec, sans, attempts in session.execute(query):
+    for stored, avec, sans, attempts in session.execute(query):
+        key = _destination(stored)
         label_fr, label_en = destination_labels(key, directory)
         info = directory.get(key) if key is not None else None
         rows.append(
@@ -86,13 +110,15 @@ class BucketCount:
     sans: int
 
 
-def monthly(session: Session, period: Period) -> list[BucketCount]:
+def monthly(session: Session, period: Period, *, raw: bool = False) -> list[BucketCount]:
     """Every month of the period, zeros included. The database groups by day (at most
     366 rows a year); the days fold into months here, portably."""
+    src = _source(session, tr.TransferDayRollup, period, raw)
+    avec, sans, _ = _day_counts(src)
     query = (
-        select(R.local_date, func.sum(avec_count), func.sum(sans_count))
-        .where(in_period(period), is_done)
-        .group_by(R.local_date)
+        select(src.c.local_date, avec, sans)
+        .where(src.c.outcome == COMPLETED)
+        .group_by(src.c.local_date)
     )
     totals = {month: [0, 0] for month in period.months()}
     for day, avec, sans in session.execute(query):
@@ -103,12 +129,11 @@ def monthly(session: Session, period: Period) -> list[BucketCount]:
     return [BucketCount(month, a, s) for month, (a, s) in totals.items()]
 
 
-def by_hour(session: Session, period: Period) -> list[BucketCount]:
+def by_hour(session: Session, period: Period, *, raw: bool = False) -> list[BucketCount]:
     """Hours 0-23 of the line's local time, zeros included."""
-    query = (
-        select(R.local_hour, func.sum(avec_count), func.sum(sans_count))
-        .where(in_period(period), is_done)
-        .group_by(R.local_hour)
+    src = _source(session, tr.TransferHourRollup, period, raw)
+    query = select(src.c.local_hour, func.sum(src.c.transfers), func.sum(src.c.referrals)).group_by(
+        src.c.local_hour
     )
     found = {hour: (int(a or 0), int(s or 0)) for hour, a, s in session.execute(query)}
     return [BucketCount(hour, *found.get(hour, (0, 0))) for hour in range(24)]
@@ -127,19 +152,16 @@ class NavigatorCount:
     attempts: int
 
 
-def by_navigator(session: Session, period: Period) -> list[NavigatorCount]:
-    # Grouped on an expression, not the bare column: on the bare column SQLite walks the
-    # whole (navigator_id, local_date) index, every year, to skip a sort of six rows.
-    navigator = func.coalesce(R.navigator_id, 0)
+def by_navigator(session: Session, period: Period, *, raw: bool = False) -> list[NavigatorCount]:
+    src = _source(session, tr.TransferNavigatorRollup, period, raw)
     counted = (
         select(
-            navigator.label("navigator_id"),
-            func.sum(avec_count).label("avec"),
-            func.sum(sans_count).label("sans"),
-            func.sum(case((is_bascule, 1), else_=0)).label("attempts"),
+            src.c.navigator_key.label("navigator_id"),
+            func.sum(src.c.transfers).label("avec"),
+            func.sum(src.c.referrals).label("sans"),
+            func.sum(src.c.attempts).label("attempts"),
         )
-        .where(in_period(period))
-        .group_by(navigator)
+        .group_by(src.c.navigator_key)
         .subquery()
     )
     query = select(
@@ -182,15 +204,17 @@ class OutcomeRow:
         return sum(self.outcomes.values())
 
 
-def outcomes(session: Session, period: Period) -> list[OutcomeRow]:
+def outcomes(session: Session, period: Period, *, raw: bool = False) -> list[OutcomeRow]:
     directory = destinations(session)
+    src = _source(session, tr.TransferDayRollup, period, raw)
     query = (
-        select(R.destination, R.outcome, func.count())
-        .where(in_period(period), is_bascule)
-        .group_by(R.destination, R.outcome)
+        select(src.c.destination, src.c.outcome, func.sum(src.c.records))
+        .where(src.c.kind.in_(BASCULE_KINDS))
+        .group_by(src.c.destination, src.c.outcome)
     )
     found: dict[str | None, dict[str, int]] = {}
-    for key, outcome, n in session.execute(query):
+    for stored, outcome, n in session.execute(query):
+        key = _destination(stored)
         found.setdefault(key, dict.fromkeys(ATTEMPT_OUTCOMES, 0))[outcome] = int(n)
     rows = [
         OutcomeRow(key, *destination_labels(key, directory), outcomes=o) for key, o in found.items()
@@ -201,10 +225,12 @@ def outcomes(session: Session, period: Period) -> list[OutcomeRow]:
 
 @dataclass(frozen=True)
 class AnswerTime:
-    """How long a destination took to answer the consultation call, in seconds.
+    """How long a destination took to answer the consultation call, in whole seconds
+    (each delay rounded to the nearest second, a half up, as the pages show them).
 
     Percentiles are nearest-rank (the value at rank ceil(p * n)), computed by the
-    database with window functions, the same way on SQLite and PostgreSQL.
+    database with window functions over the delays' counts, the same way on SQLite and
+    PostgreSQL.
     """
 
     destination: str | None
@@ -216,37 +242,49 @@ class AnswerTime:
     max_s: float
 
 
-def answer_times(session: Session, period: Period) -> list[AnswerTime]:
-    delay = R.answer_delay_s
-    ranked = (
+def answer_times(session: Session, period: Period, *, raw: bool = False) -> list[AnswerTime]:
+    src = _source(session, tr.TransferDelayRollup, period, raw)
+    delays = (
         select(
-            R.destination.label("destination"),
-            delay.label("delay"),
-            func.row_number().over(partition_by=R.destination, order_by=delay).label("rank"),
-            func.count().over(partition_by=R.destination).label("n"),
+            src.c.destination.label("destination"),
+            src.c.seconds.label("delay"),
+            func.sum(src.c.records).label("n"),
         )
-        .where(
-            in_period(period),
-            is_bascule,
-            delay.is_not(None),
-            R.outcome.not_in(UNANSWERED_OUTCOMES),
-        )
+        .group_by(src.c.destination, src.c.seconds)
         .subquery()
     )
-    n = ranked.c.n
+    ranked = select(
+        delays.c.destination,
+        delays.c.delay,
+        # How many answers took this long or less, and how many there were.
+        func.sum(delays.c.n)
+        .over(partition_by=delays.c.destination, order_by=delays.c.delay)
+        .label("upto"),
+        func.sum(delays.c.n).over(partition_by=delays.c.destination).label("total"),
+    ).subquery()
+    total = ranked.c.total
 
     def at_rank(percent: int) -> Any:
-        return func.max(case((ranked.c.rank == (n * percent + 99) // 100, ranked.c.delay)))
+        # Nearest rank: the smallest delay with at least ceil(total * percent / 100)
+        # answers at or under it, i.e. upto * 100 >= total * percent (no division).
+        return func.min(case((ranked.c.upto * 100 >= total * percent, ranked.c.delay)))
 
     query = select(
-        ranked.c.destination, func.max(n), at_rank(50), at_rank(90), func.max(ranked.c.delay)
+        ranked.c.destination, func.max(total), at_rank(50), at_rank(90), func.max(ranked.c.delay)
     ).group_by(ranked.c.destination)
     directory = destinations(session)
-    rows = [
-        AnswerTime(
-            key, *destination_labels(key, directory), int(count), float(p50), float(p90), float(top)
+    rows = []
+    for stored, count, p50, p90, top in session.execute(query):
+        key = _destination(stored)
+        rows.append(
+            AnswerTime(
+                key,
+                *destination_labels(key, directory),
+                int(count),
+                float(p50),
+                float(p90),
+                float(top),
+            )
         )
-        for key, count, p50, p90, top in session.execute(query)
-    ]
     rows.sort(key=lambda r: destination_order(r.destination, directory))
     return rows

@@ -48,6 +48,9 @@ TABLES = {
     "call_navigator_month_rollups",
     "activity_month_rollups",
     "transfer_navigator_rollups",
+    "transfer_day_rollups",
+    "transfer_hour_rollups",
+    "transfer_delay_rollups",
     "commands",
     "listener_status",
     "users",
@@ -68,7 +71,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0013"
+    assert current_revision(engine) == head_revision() == "0014"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 
@@ -244,3 +247,58 @@ def test_0009_moves_a_running_name_lock_to_the_throttle_and_back(engine: Engine)
         ).all()
     assert [tuple(r) for r in back] == [("alice", True), ("bob", False)]
     assert "user_sessions" not in inspect(engine).get_table_names()
+
+
+def _record(n: int, kind: str, outcome: str, destination: str | None, delay: float | None) -> str:
+    hour = 9 + n % 3
+    return (
+        "INSERT INTO transfer_records (key, kind, outcome, started_at, local_date, local_hour,"
+        " fiscal_year, linkedid, navigator_channel, destination, answer_delay_s, target_exten,"
+        f" target_context, interpreter, source, created_at) VALUES ('k-{n}', '{kind}',"
+        f" '{outcome}', '2026-12-04 16:12:16', '2026-12-0{1 + n % 2}', {hour}, 2026,"
+        f" 'l1-{n}', 'Local/nav-manual@navigators',"
+        f" {'NULL' if destination is None else repr(destination)},"
+        f" {'NULL' if delay is None else delay}, '913', 'emergency-services', false, 'ami',"
+        " '2026-12-04 16:12:19')"
+    )
+
+
+def test_0014_fills_the_transfer_roll_ups_from_the_records(engine: Engine) -> None:
+    from sqlalchemy import select, true
+    from sqlalchemy.orm import Session
+
+    from store import transfer_rollups as tr
+
+    upgrade(engine, "0013")
+    records = [
+        ("attended", "completed", "911", 4.5),  # rounded up, to 5 s
+        ("attended", "completed", "911", 2.49),
+        ("blind", "busy", "911", 7.0),  # busy: its delay does not count
+        ("threeway", "not_answered", "811", None),
+        ("referral", "completed", "811", None),
+        ("referral", "completed", None, None),
+        ("attended", "caller_hung_up", "crise", 3.0),
+    ]
+    with engine.begin() as conn:
+        for n, record in enumerate(records):
+            conn.execute(text(_record(n, *record)))
+    upgrade(engine, "0014")
+    with Session(engine) as session:
+        for model in tr.TRANSFER_ROLLUPS:
+            stored = sorted(tuple(r) for r in session.execute(select(model.__table__)))
+            query = tr.aggregate(model, true(), engine.dialect.name)
+            computed = sorted(tuple(r) for r in session.execute(query))
+            assert stored == computed, model.__tablename__
+            assert stored, model.__tablename__
+        delays = session.execute(
+            select(tr.TransferDelayRollup.seconds).order_by("seconds")
+        ).scalars()
+        assert list(delays) == [2, 3, 5]
+        navigators = session.execute(
+            select(
+                tr.TransferNavigatorRollup.transfers,
+                tr.TransferNavigatorRollup.referrals,
+                tr.TransferNavigatorRollup.attempts,
+            )
+        ).all()
+        assert [sum(column) for column in zip(*navigators, strict=True)] == [2, 2, 5]

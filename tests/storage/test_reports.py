@@ -382,3 +382,34 @@ def test_records_csv_never_carries_a_caller_number(year: Session) -> None:
     assert first["navigateur"] == "alice"
     assert first["exercice"] == "2026"
     assert rows[-1]["debut_local"] == "2027-03-31 23:59:00"
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        FY2026,
+        r.Period.parse("2026-03-31", "2026-07-02"),
+        r.Period.parse("2026-06-15", "2026-06-15"),
+    ],
+    ids=["fiscal-year", "across-the-year-start", "one-day"],
+)
+def test_every_figure_from_the_roll_ups_equals_the_records(year: Session, period: r.Period) -> None:
+    # Equal delays, written in two batches: the delay roll-up keeps one row per delay.
+    more = [fact("911", A, delay=2.0), fact("911", T, delay=3.0), fact("988", B, delay=2.0)]
+    assert record_facts(year, more[:2]) + record_facts(year, more[2:]) == 3
+    year.commit()
+    for figure in (r.counts, r.monthly, r.by_hour, r.by_navigator, r.outcomes, r.answer_times):
+        from_rollups = figure(year, period)
+        assert from_rollups == figure(year, period, raw=True), figure.__name__
+    # 911 answered after 1, 2, 2, 3, 3 and 10 s: ranks 3 and 6 (nearest rank) for p50, p90.
+    (nine11,) = [t for t in r.answer_times(year, FY2026) if t.destination == "911"]
+    assert (nine11.count, nine11.median_s, nine11.p90_s, nine11.max_s) == (6, 2.0, 10.0, 10.0)
+
+
+def test_answer_times_are_whole_seconds_rounded_half_up(session: Session) -> None:
+    facts = [fact("911", A, delay=0.4), fact("911", A, delay=2.5), fact("911", A, delay=2.49)]
+    assert record_facts(session, facts) == 3
+    session.commit()
+    for raw in (False, True):
+        (row,) = r.answer_times(session, FY2026, raw=raw)
+        assert (row.count, row.median_s, row.p90_s, row.max_s) == (3, 2.0, 3.0, 3.0)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select, text, true
 from sqlalchemy.orm import Session
 
 from store import rollups
+from store import transfer_rollups as tr
 from store.calls import (
     ActivityFact,
     CallFact,
@@ -219,7 +220,7 @@ def test_two_writers_of_one_call_leave_the_right_days(migrated_engine: Engine) -
         assert days == [date(2027, 3, 31)]
 
 
-def test_transfers_per_navigator_are_added_once_and_rebuilt_the_same(session: Session) -> None:
+def test_transfer_roll_ups_are_added_once_and_rebuilt_the_same(session: Session) -> None:
     from store.facts import Kind, Outcome, TransferFact
     from store.transfers import record_facts
 
@@ -239,9 +240,19 @@ def test_transfers_per_navigator_are_added_once_and_rebuilt_the_same(session: Se
     assert record_facts(session, facts) == 4
     assert record_facts(session, facts) == 0  # replayed: nothing added
     session.commit()
-    rows = table_rows(session, rollups.TransferNavigatorRollup)
-    raw = sorted(tuple(r) for r in session.execute(rollups.transfer_aggregate(true())).all())
-    assert rows == raw
-    assert [(r[2], r[3]) for r in rows] == [(1, 0), (1, 1)]  # unknown (0), then Alice
+    added = {model: table_rows(session, model) for model in tr.TRANSFER_ROLLUPS}
+    for model, rows in added.items():
+        query = tr.aggregate(model, true(), session.get_bind().dialect.name)
+        raw = sorted(tuple(r) for r in session.execute(query).all())
+        assert rows == raw, model.__tablename__
+    navigators = added[tr.TransferNavigatorRollup]
+    # Unknown (0): one three-way done; Alice: one attended done, one referral, one busy.
+    assert [r[2:] for r in navigators] == [(1, 0, 1), (1, 1, 2)]
+    assert [r[1:] for r in added[tr.TransferDayRollup]] == [
+        ("811", "attended", "completed", 1),
+        ("811", "blind", "busy", 1),
+        ("811", "referral", "completed", 1),
+        ("811", "threeway", "completed", 1),
+    ]
     rollups.rebuild(session)
-    assert table_rows(session, rollups.TransferNavigatorRollup) == rows
+    assert {model: table_rows(session, model) for model in tr.TRANSFER_ROLLUPS} == added
