@@ -39,12 +39,10 @@ from sqlalchemy import (
     Date,
     Double,
     Index,
-    Integer,
     Select,
     String,
     and_,
     case,
-    cast,
     delete,
     func,
     insert,
@@ -57,13 +55,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from store import models as m
 from store.calls import CallRecord, NavigatorActivity
 from store.linesettings import line_zone
-from store.rows import insert_or_add
+from store.rows import count_where, insert_or_add, whole_number
 from store.transfer_rollups import TRANSFER_ROLLUPS, rebuild_transfers
 
 __all__ = [
     "BLOCKED_OUTCOMES",
     "CLOSED_STATES",
     "ENTERED_OUTCOMES",
+    "EVERY_ROLLUP",
     "MONTHLY",
     "ActivityMonthRollup",
     "ActivityRollup",
@@ -308,21 +307,8 @@ def refresh_months(
 C = CallRecord
 
 
-def _count(condition: Any) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def _sum(value: Any, condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, value), else_=0.0)), 0.0)
-
-
-def _whole(dialect: str, value: Any, *, up: bool) -> Any:
-    """``value`` (>= 0) rounded down or up to a whole number, the same on both databases
-    (PostgreSQL's CAST rounds to nearest, SQLite's truncates)."""
-    if dialect == "postgresql":
-        return cast(func.ceil(value) if up else func.floor(value), Integer)
-    down = cast(value, Integer)
-    return down + case((value > down, 1), else_=0) if up else down
 
 
 def _blank(column: Any) -> Any:
@@ -343,11 +329,11 @@ def call_aggregate(table: str, dialect: str, where: ColumnElement[bool]) -> Sele
             *keys,
             func.min(C.local_weekday),
             func.count(),
-            _count(C.line_state.in_(CLOSED_STATES)),
-            _count(C.route == "fallback"),
-            _count(C.research_message),
-            _count(outcome.is_not(None)),
-            *(_count(outcome == name) for name in _ROLLED_OUTCOMES),
+            count_where(C.line_state.in_(CLOSED_STATES)),
+            count_where(C.route == "fallback"),
+            count_where(C.research_message),
+            count_where(outcome.is_not(None)),
+            *(count_where(outcome == name) for name in _ROLLED_OUTCOMES),
             _sum(C.wait_s, and_(answered, C.wait_s.is_not(None))),
             func.max(case((outcome.in_(ENTERED_OUTCOMES), C.wait_s))),
             _sum(C.talk_s, and_(answered, C.talk_s.is_not(None))),
@@ -355,8 +341,8 @@ def call_aggregate(table: str, dialect: str, where: ColumnElement[bool]) -> Sele
     elif table == CallWaitRollup.__tablename__:
         model = CallWaitRollup
         seconds = case(
-            (answered, _whole(dialect, C.wait_s, up=True)),
-            else_=_whole(dialect, C.wait_s, up=False),
+            (answered, whole_number(dialect, C.wait_s, up=True)),
+            else_=whole_number(dialect, C.wait_s, up=False),
         )
         keys = (C.local_date, outcome, seconds)
         values = [*keys, func.count()]
@@ -393,6 +379,13 @@ _ROLLED_OUTCOMES: Final = (
     "full",
 )
 CALL_ROLLUPS: Final = (CallHourRollup, CallWaitRollup, CallPathRollup, CallNavigatorRollup)
+CALL_AND_ACTIVITY_ROLLUPS: Final[tuple[type[m.Base], ...]] = (
+    *CALL_ROLLUPS,
+    ActivityRollup,
+    *MONTHLY.values(),
+)
+#: Every roll-up table, in the order ``rebuild`` reports them.
+EVERY_ROLLUP: Final[tuple[type[m.Base], ...]] = (*CALL_AND_ACTIVITY_ROLLUPS, *TRANSFER_ROLLUPS)
 
 
 def _columns(model: type[m.Base]) -> list[str]:
@@ -494,12 +487,7 @@ def rebuild(session: Session) -> dict[str, int]:
     of the line's time zone); returns the rows of each roll-up."""
     lock_call_writes(session)
     dialect = _dialect(session)
-    every: tuple[type[m.Base], ...] = (
-        *CALL_ROLLUPS,
-        ActivityRollup,
-        *MONTHLY.values(),
-    )
-    for model in every:
+    for model in CALL_AND_ACTIVITY_ROLLUPS:
         session.execute(delete(model))
     for model in CALL_ROLLUPS:
         session.execute(
@@ -529,7 +517,7 @@ def rebuild(session: Session) -> dict[str, int]:
         model.__tablename__: int(
             session.scalar(select(func.count()).select_from(model.__table__)) or 0
         )
-        for model in (*every, *TRANSFER_ROLLUPS)
+        for model in EVERY_ROLLUP
     }
 
 

@@ -1,6 +1,6 @@
 """Statements the table modules share: an UPDATE that says how many rows it changed,
-the update-or-insert of one keyed row (a heartbeat, a singleton status row), and the
-insert-or-add of keyed sums (the roll-ups).
+the update-or-insert of one keyed row (a heartbeat, a singleton status row), the
+insert-or-add of keyed sums, and two expressions of the roll-ups' aggregates.
 
 Both write without reading first. On SQLite a transaction that reads and then writes
 fails at once ("database is locked") when another connection committed in between, and
@@ -10,9 +10,10 @@ several processes write these rows (``store.db``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
+from typing import cast as as_type
 
-from sqlalchemy import CursorResult, Delete, Update, update
+from sqlalchemy import CursorResult, Delete, Integer, Update, case, cast, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ def changed_rows(session: Session, statement: Update | Delete) -> int:
     """Run ``statement`` without synchronizing the session's objects; how many rows it
     changed."""
     result = session.execute(statement.execution_options(synchronize_session=False))
-    return cast(CursorResult[Any], result).rowcount
+    return as_type(CursorResult[Any], result).rowcount
 
 
 def update_or_insert(
@@ -65,3 +66,17 @@ def insert_or_add(
         set_={name: table.c[name] + stmt.excluded[name] for name in sums},
     )
     session.execute(stmt, list(rows))
+
+
+def count_where(condition: Any) -> Any:
+    """How many rows meet ``condition``, in an aggregate (0, never NULL)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def whole_number(dialect: str, value: Any, *, up: bool) -> Any:
+    """``value`` (>= 0) rounded down or up to a whole number, the same on both databases
+    (PostgreSQL's CAST rounds to nearest, SQLite's truncates; SQLite may lack FLOOR)."""
+    if dialect == "postgresql":
+        return cast(func.ceil(value) if up else func.floor(value), Integer)
+    down = cast(value, Integer)
+    return down + case((value > down, 1), else_=0) if up else down

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from store import accounts, calls, live, models, rollups, transfer_rollups, voicemail
+from store import accounts, calls, live, models, rollups, voicemail
 
 MODELS: tuple[type[models.Base], ...] = (
     models.SettingsVersion,
@@ -41,17 +41,7 @@ MODELS: tuple[type[models.Base], ...] = (
     voicemail.AuditEntry,
     calls.CallRecord,
     calls.NavigatorActivity,
-    rollups.CallHourRollup,
-    rollups.CallWaitRollup,
-    rollups.CallPathRollup,
-    rollups.CallNavigatorRollup,
-    rollups.ActivityRollup,
-    rollups.CallHourMonthRollup,
-    rollups.CallWaitMonthRollup,
-    rollups.CallPathMonthRollup,
-    rollups.CallNavigatorMonthRollup,
-    rollups.ActivityMonthRollup,
-    *transfer_rollups.TRANSFER_ROLLUPS,
+    *rollups.EVERY_ROLLUP,
 )
 
 #: The schema: every table of ``MODELS`` (and only those).

@@ -34,12 +34,9 @@ from typing import Any, Final
 from sqlalchemy import (
     ColumnElement,
     Date,
-    Integer,
     Select,
     String,
     and_,
-    case,
-    cast,
     delete,
     func,
     insert,
@@ -50,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store import models as m
-from store.rows import insert_or_add
+from store.rows import count_where, insert_or_add, whole_number
 
 __all__ = [
     "BASCULE_KINDS",
@@ -189,26 +186,14 @@ def add_transfers(session: Session, rows: Iterable[Mapping[str, Any]]) -> None:
 # ---- the same rows, from the records ---------------------------------------------------
 
 
-def _count(condition: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def whole_seconds(value: Any, dialect: str) -> Any:
-    """``value`` (>= 0) rounded to the nearest whole number, a half up, the same on both
-    databases (SQLite's CAST truncates, PostgreSQL's rounds; SQLite may lack FLOOR)."""
-    if dialect == "postgresql":
-        return cast(func.floor(value + 0.5), Integer)
-    return cast(value + 0.5, Integer)
-
-
 def aggregate(model: type[m.Base], where: ColumnElement[bool], dialect: str) -> Select[Any]:
     """The rows of the roll-up ``model`` computed from the records matching ``where``,
     each column labelled as the roll-up table's, for the ``dialect`` database."""
     R = m.TransferRecord
     done = R.outcome == COMPLETED
     bascule = R.kind.in_(BASCULE_KINDS)
-    transfers = _count(and_(done, bascule)).label("transfers")
-    referrals = _count(and_(done, R.kind == REFERRAL_KIND)).label("referrals")
+    transfers = count_where(and_(done, bascule)).label("transfers")
+    referrals = count_where(and_(done, R.kind == REFERRAL_KIND)).label("referrals")
     destination = func.coalesce(R.destination, literal(NO_DESTINATION))
     if model is TransferDayRollup:
         keys: tuple[Any, ...] = (R.local_date, destination, R.kind, R.outcome)
@@ -218,9 +203,9 @@ def aggregate(model: type[m.Base], where: ColumnElement[bool], dialect: str) -> 
         where = and_(where, done, R.kind.in_((*BASCULE_KINDS, REFERRAL_KIND)))
     elif model is TransferNavigatorRollup:
         keys = (R.local_date, func.coalesce(R.navigator_id, 0))
-        sums = (transfers, referrals, _count(bascule).label("attempts"))
+        sums = (transfers, referrals, count_where(bascule).label("attempts"))
     elif model is TransferDelayRollup:
-        seconds = whole_seconds(R.answer_delay_s, dialect)
+        seconds = whole_number(dialect, R.answer_delay_s + 0.5, up=False)  # nearest, half up
         keys, sums = (R.local_date, destination, seconds), (func.count().label("records"),)
         where = and_(
             where,

@@ -10,31 +10,24 @@ rows of each roll-up, and ``--check`` only says whether they were right.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr211.cli.common import Commands, open_engine
 from ivr211.config import Config
-from store import rollups, transfer_rollups
+from store import rollups
 from store.db import require_current
 
 __all__ = ["add_parsers"]
 
 
 def _snapshot(session: Session) -> dict[str, list[tuple[object, ...]]]:
-    every: tuple[type[Any], ...] = (
-        *rollups.CALL_ROLLUPS,
-        rollups.ActivityRollup,
-        *rollups.MONTHLY.values(),
-        *transfer_rollups.TRANSFER_ROLLUPS,
-    )
     return {
         model.__tablename__: sorted(
             (tuple(row) for row in session.execute(select(model.__table__))), key=repr
         )
-        for model in every
+        for model in rollups.EVERY_ROLLUP
     }
 
 
