@@ -80,7 +80,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def dashboard_config(tmp_path: Path) -> Config:
+def storage(tmp_path: Path) -> Path:
+    """The research messages' folder of the test configuration."""
+    return tmp_path / "storage"
+
+
+@pytest.fixture
+def dashboard_config(tmp_path: Path, storage: Path) -> Config:
     """A configured line: the AMI secret is given (in a file), as the listener needs."""
     secret = tmp_path / "ami-secret"
     secret.write_text("ami secret for the tests\n", encoding="utf-8")
@@ -93,6 +99,7 @@ def dashboard_config(tmp_path: Path) -> Config:
                 "generated_secret_path": str(tmp_path / "dashboard-secret"),
             },
             "line": {"settings_cache_s": 0},
+            "voicemail": {"storage_dir": str(storage)},
         }
     )
 

@@ -14,7 +14,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from dashboard.roles import PUBLIC, allowed_roles
-from ivr211.config import Config
 from store.accounts import ROLES
 from tests.dashboard.conftest import TestUser, read_csrf_token
 from tests.dashboard.research_data import add_message
@@ -28,17 +27,6 @@ SAMPLES = {"key": "cps", "username": "navigator", "message_id": "1"}
 #: Two periods, not three (an ellipsis); a comma, colon or semicolon twice; ",."; a full
 #: stop after a sentence's end. (".," is English: "7:00 a.m., by ...".)
 DOUBLED = re.compile(r"(?<![.])\.\.(?![.])|,,|::|;;|,\.|[.!?] \.")
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Path:
-    return tmp_path / "storage"
-
-
-@pytest.fixture
-def dashboard_config(dashboard_config: Config, storage: Path) -> Config:
-    voicemail = dashboard_config.voicemail.model_copy(update={"storage_dir": storage})
-    return dashboard_config.model_copy(update={"voicemail": voicemail})
 
 
 @pytest.fixture

@@ -7,27 +7,14 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from ivr211.config import Config
 from tests.dashboard.conftest import FakeClock, TestUser
 from tests.dashboard.research_data import add_message
 from tests.dashboard.test_console import listener_up, on_call
 
 Login = Callable[[FlaskClient, str], TestUser]
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Path:
-    return tmp_path / "storage"
-
-
-@pytest.fixture
-def dashboard_config(dashboard_config: Config, storage: Path) -> Config:
-    voicemail = dashboard_config.voicemail.model_copy(update={"storage_dir": storage})
-    return dashboard_config.model_copy(update={"voicemail": voicemail})
 
 
 def text_of(client: FlaskClient, url: str) -> str:

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from dashboard.research import PLAY_LINK_TTL_S, make_play_link
-from ivr211.config import Config
 from store.voicemail import VoiceMessage, VoiceNote
 from tests.dashboard.conftest import FakeClock, TestUser
 from tests.dashboard.research_data import add_message, audit_rows
@@ -25,17 +24,6 @@ Login = Callable[[FlaskClient, str], TestUser]
 Post = Callable[..., TestResponse]
 PLAY_SRC = re.compile(r'<audio id="message-audio"[^>]* src="([^"]+)"')
 OTHER_ROLES = ("manager", "navigator", "admin")
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Path:
-    return tmp_path / "storage"
-
-
-@pytest.fixture
-def dashboard_config(dashboard_config: Config, storage: Path) -> Config:
-    voicemail = dashboard_config.voicemail.model_copy(update={"storage_dir": storage})
-    return dashboard_config.model_copy(update={"voicemail": voicemail})
 
 
 @pytest.fixture
