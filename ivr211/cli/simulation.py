@@ -8,6 +8,7 @@ simulate --help`` shows them, even when the configuration cannot be read.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -15,10 +16,13 @@ from agi_scripts import simulate
 from ivr.dialplan import VAR_CALLBACK, VAR_LANG, vm_category
 from ivr211.cli.common import PROG, Commands, Parser, configure_logging
 from ivr211.cli.research_box import leave_message
-from ivr211.config import Config, ConfigError, load_config
+from ivr211.config import Config, ConfigError, VoicemailConfig, load_config
 from ivr211.wiring import ingest_options
 
-__all__ = ["add_parser", "run_simulate"]
+__all__ = ["LOCAL_SPOOL", "add_parser", "run_simulate", "simulation_spool"]
+
+#: Where simulated messages go on a machine without Asterisk: the project's data folder.
+LOCAL_SPOOL = Path("var/spool/voicemail")
 
 
 def add_parser(cli: Commands) -> None:
@@ -58,7 +62,8 @@ def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
         "--leave-message",
         action="store_true",
         help="when the call ends on the research route, leave a message in the voicemail "
-        "spool ([voicemail] spool_dir) as app_voicemail would",
+        f"spool as app_voicemail would: [voicemail] spool_dir if it exists or is not "
+        f"Asterisk's default, else {LOCAL_SPOOL}",
     )
     parsed = parser.parse_args(list(extras))
     hook = None
@@ -67,12 +72,25 @@ def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
     return int(simulate.run(parsed, hook))
 
 
+def simulation_spool(config: Config) -> Path:
+    """The spool a simulated message goes to: ``[voicemail] spool_dir`` when it is a real
+    one (the folder exists: Asterisk made it) or a folder chosen in the configuration
+    (anything but Asterisk's default), else :data:`LOCAL_SPOOL` under the project's data
+    folder: a simulation on a machine without Asterisk never creates ``/var/spool/...``."""
+    configured = config.voicemail.spool_dir
+    default = VoicemailConfig.model_fields["spool_dir"].default
+    if configured.is_dir() or configured != default:
+        return configured
+    return LOCAL_SPOOL
+
+
 def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str], None]:
     """Do what [ivr211-research] does after the flow: VoiceMail() with VM_CATEGORY set
     from the caller's language and callback number."""
+    spool = simulation_spool(config)
 
     def write(variables: Mapping[str, str], callerid: str) -> None:
-        options = ingest_options(config)
+        options = dataclasses.replace(ingest_options(config), spool_dir=spool)
         box, _, context = options.mailbox.partition("@")
         language = variables.get(f"__{VAR_LANG}") or variables.get(VAR_LANG) or "fr"
         callback = variables.get(VAR_CALLBACK) or None
@@ -84,5 +102,10 @@ def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str], None]:
             category=vm_category("en" if language == "en" else "fr", callback),
         )
         print(f"message left: {txt} (and {txt.with_suffix('.wav').name})")
+        if spool != config.voicemail.spool_dir:
+            print(
+                f"(no Asterisk spool at {config.voicemail.spool_dir}: left under {spool};"
+                f" `IVR211_VOICEMAIL__SPOOL_DIR={spool} ivr211 voicemail sweep` takes it in)"
+            )
 
     return write
