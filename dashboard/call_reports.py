@@ -18,6 +18,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from dashboard import charts, db
+from dashboard.callpath import path_in_words
+from dashboard.i18n import current_language
 from dashboard.reports import _csv_export, _render, read_period
 from dashboard.roles import role_required
 from store import reports as r
@@ -93,6 +95,12 @@ def _monthly_chart(months: list[r.CallCount]) -> Any:
     )
 
 
+def _destination_names() -> dict[str, str]:
+    """The directory's keys (``cps``) named in the page's language."""
+    english = current_language() == "en"
+    return {d.key: d.label_en if english else d.label_fr for d in db.line_settings().destinations}
+
+
 def _heat_levels(heat: list[r.CallCount]) -> dict[tuple[int, int], int]:
     """0-4 per (weekday, hour): the shade of its cell, from the calls received."""
     top = max((c.received for c in heat), default=0)
@@ -107,6 +115,7 @@ def index() -> tuple[str, int]:
         return _render("reports/calls.html", form)
     thresholds = _thresholds()
     report = r.call_report(db.read_session(), form.period, thresholds)
+    names = _destination_names()
     return _render(
         "reports/calls.html",
         form,
@@ -124,6 +133,8 @@ def index() -> tuple[str, int]:
         hours=_hours,
         percent=_percent,
         month_label=lambda key: format_date(date(key[0], key[1], 1), "MMMM yyyy"),
+        path_text=lambda path: path_in_words(path, names),
+        destination_name=lambda key: names.get(key, key) if key else "",
         call_export_links=call_export_links(form.query),
     )
 

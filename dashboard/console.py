@@ -135,10 +135,14 @@ def _navigator() -> Navigator | None:
 def _listener(now: datetime) -> tuple[bool, str]:
     status = navigators.get_status(db.read_session())
     if status is None:
-        return False, _("Le récepteur AMI n'a jamais démarré : aucune action n'est possible.")
+        return False, _(
+            "Le lien avec le système téléphonique n'a jamais été établi : aucune action "
+            "n'est possible."
+        )
     if status.stale(now, db.options().heartbeat_stale_s):
         return False, _(
-            "Le récepteur AMI ne donne plus signe de vie : aucune action n'est possible."
+            "Le lien avec le système téléphonique ne donne plus signe de vie : aucune "
+            "action n'est possible."
         )
     if status.state != "connected":
         return False, _(
@@ -233,7 +237,7 @@ _ERRORS: dict[str, Any] = {
         "Aucun appel en cours sur votre poste (ou l'appel vient de se terminer)."
     ),
     "unknown_destination": _l("Cette destination n'est pas dans l'annuaire."),
-    "not_permitted": _l("Le système téléphonique refuse cette action au récepteur AMI."),
+    "not_permitted": _l("Le système téléphonique n'autorise pas cette action au tableau de bord."),
     "link_down": _l("Le lien avec le système téléphonique est coupé : rien n'a été fait."),
     "timeout": _l("Le système téléphonique n'a pas confirmé l'action à temps."),
     "transfer_not_available": _l(
@@ -244,7 +248,7 @@ _ERRORS: dict[str, Any] = {
         "Aucun transfert en cours sur cet appel : rien n'a été envoyé (l'appelant "
         "aurait entendu les touches d'annulation)."
     ),
-    "internal": _l("Erreur inattendue du récepteur AMI."),
+    "internal": _l("Erreur inattendue du lien avec le système téléphonique."),
 }
 
 
@@ -268,7 +272,8 @@ def describe(command: commands.Command, now: datetime) -> tuple[str, str]:
         return "pending", _("En cours…")
     if status == commands.EXPIRED:
         return "expired", _(
-            "Le récepteur AMI n'a pas pris la demande à temps : rien n'a été fait. Réessayez."
+            "Le lien avec le système téléphonique n'a pas pris la demande à temps : rien n'a "
+            "été fait. Réessayez."
         )
     result = command.result or {}
     if status == commands.ERROR:

@@ -1,11 +1,15 @@
-"""The line's status for everyone logged in: is the line open and why, are the AMI link
-and the FastAGI server up, how many calls wait, how many navigators are logged in,
-paused or on a call.
+"""The line's status for everyone logged in: is the line open and why, is the link with
+the phone system up (the AMI listener), is the voice menu's server up (FastAGI), how many
+calls wait, how many navigators are logged in, paused or on a call.
 
 Each service says how it is doing in the database, and a silent one counts as down:
 the AMI listener writes its link state every 10 s (``listener_status``), ``ivr211
 serve`` writes the FastAGI server's heartbeat (``service_heartbeats``), and the
 listener mirrors the queue (``store/live.py``). The page polls ``/status.json``.
+
+Everyone reads each service in the centre's words; only an administrator also reads
+the technical name and what the service itself reported (``ServiceState.technical``:
+the listener's own detail, the server's host and process id).
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard import db
 from dashboard.i18n import format_duration
-from dashboard.roles import ALL_ROLES, role_required
+from dashboard.roles import ALL_ROLES, has_role, role_required
 from ivr.schedule import LineState, compute_state
 from store import accounts, live, navigators
 
 bp = Blueprint("status", __name__)
 
 FASTAGI = "fastagi"
+ADMIN = "admin"
 
 REASONS: dict[str, Any] = {
     "hours": _l("Heures d'ouverture"),
@@ -42,11 +47,14 @@ REASONS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class ServiceState:
+    """``detail`` is for everyone; ``technical`` only for the administrators."""
+
     up: bool
     label: str
     detail: str
     since: datetime | None
     heard_at: datetime | None
+    technical: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,15 @@ class StatusView:
     def longest_wait_s(self) -> float | None:
         waits = [w for c in self.live.waiting if (w := c.waited_s(self.now)) is not None]
         return max(waits) if waits else None
+
+
+def _not_followed() -> str:
+    return str(
+        _(
+            "Les transferts, la file d'attente et les navigateurs ne sont pas suivis pendant "
+            "ce temps; les appels sont quand même répondus."
+        )
+    )
 
 
 def _not_configured(since: datetime | None, heard_at: datetime | None) -> ServiceState:
@@ -99,9 +116,10 @@ def _ami_state(
         return ServiceState(
             False,
             _("aucune nouvelle"),
-            _("Le récepteur AMI ne donne plus signe de vie."),
+            _("Le lien avec le système téléphonique ne donne plus signe de vie."),
             state.since,
             state.heartbeat_at,
+            state.detail,
         )
     labels = {
         "connected": _("connecté"),
@@ -109,12 +127,14 @@ def _ami_state(
         "disconnected": _("déconnecté"),
         "stopped": _("arrêté"),
     }
+    up = state.state == "connected"
     return ServiceState(
-        state.state == "connected",
+        up,
         labels.get(state.state, state.state),
-        state.detail,
+        "" if up else _not_followed(),
         state.since,
         state.heartbeat_at,
+        state.detail,
     )
 
 
@@ -122,17 +142,17 @@ def _fastagi_state(session: Session, now: datetime, stale: timedelta) -> Service
     beat = accounts.get_heartbeat(session, FASTAGI)
     if beat is None:
         return ServiceState(False, _("jamais démarré"), "", None, None)
+    process = f"{beat.host} (pid {beat.pid})"
     if now - beat.heartbeat_at > stale:
         return ServiceState(
             False,
             _("aucune nouvelle"),
-            _("Le serveur FastAGI ne donne plus signe de vie."),
+            _("Le serveur du menu vocal ne donne plus signe de vie."),
             beat.started_at,
             beat.heartbeat_at,
+            process,
         )
-    return ServiceState(
-        True, _("en marche"), f"{beat.host} (pid {beat.pid})", beat.started_at, beat.heartbeat_at
-    )
+    return ServiceState(True, _("en marche"), "", beat.started_at, beat.heartbeat_at, process)
 
 
 def current_status() -> StatusView:
@@ -154,13 +174,17 @@ def reason_text(state: LineState) -> str:
 
 
 def _service_json(service: ServiceState) -> dict[str, Any]:
-    return {
+    """The technical detail only for an administrator, as on the page."""
+    found = {
         "up": service.up,
         "label": service.label,
         "detail": service.detail,
         "since": service.since.isoformat() if service.since else None,
         "heard_at": service.heard_at.isoformat() if service.heard_at else None,
     }
+    if has_role(ADMIN):
+        found["technical"] = service.technical
+    return found
 
 
 @bp.get("/status")

@@ -308,7 +308,10 @@ def test_without_the_listener_nothing_can_be_sent(
     client: FlaskClient, navigator: TestUser, app_engine: Engine, clock: FakeClock
 ) -> None:
     page = page_text(client)
-    assert "Le récepteur AMI n'a jamais démarré : aucune action n'est possible." in page
+    assert (
+        "Le lien avec le système téléphonique n'a jamais été établi : aucune action n'est "
+        "possible." in page
+    )
     response = post(client, "/console/transfer", {"destination": "911"}, headers=JSON)
     assert response.status_code == 409
     assert response.json is not None

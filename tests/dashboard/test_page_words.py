@@ -1,21 +1,26 @@
-"""Every page as each role, in English and French: English titles on English pages, and
-no doubled punctuation ("7:00 p.m.." where a sentence ends on a time)."""
+"""Every page as each role, in English and French: English titles on English pages, no
+doubled punctuation ("7:00 p.m.." where a sentence ends on a time), and no technical word
+(AMI, FastAGI, pid, a server path, ...) on a page a manager or a navigator reads."""
 
 from __future__ import annotations
 
 import html
 import re
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from dashboard.roles import PUBLIC, allowed_roles
-from store.accounts import ROLES
-from tests.dashboard.conftest import TestUser, read_csrf_token
+from store.accounts import ROLES, beat
+from store.calls import CallFact, CallSource, QueueOutcome, record_calls
+from store.navigators import set_status
+from tests.dashboard.conftest import FakeClock, TestUser, read_csrf_token
 from tests.dashboard.research_data import add_message
 
 Login = Callable[[FlaskClient, str], TestUser]
@@ -114,3 +119,119 @@ def test_no_doubled_punctuation_on_any_page(
         for m in DOUBLED.finditer(text)
     ]
     assert doubled == []
+
+
+#: Words a centre's staff would have to ask IT about (issue 12), as they would show.
+TECHNICAL = {
+    "AMI": re.compile(r"\bAMI\b"),
+    "FastAGI / AGI": re.compile(r"\b(?:Fast)?AGI\b"),
+    "AstDB": re.compile(r"\bAstDB\b", re.IGNORECASE),
+    "pid": re.compile(r"\bpid\b", re.IGNORECASE),
+    "queues.conf": re.compile(r"\bqueues\.conf\b"),
+    "mailbox@context": re.compile(r"\b[\w-]+@[\w-]+\b(?![.@\w-])"),
+    "server path": re.compile(r"(?<![\w.:/])/(?:var|home|tmp|etc|srv|opt|usr|run)/"),
+    "ms": re.compile(r"\bms\b"),
+    "an address": re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"),
+    "a call's path as written": re.compile(r"\b(?:open|closed|lang|main|menu):\w"),
+}
+#: Attributes a person reads (a tooltip) or hears (a screen reader).
+READ_ATTRIBUTES = re.compile(r'\b(?:title|aria-label|placeholder|alt)="([^"]*)"')
+#: The listener's own words, as listener/ami.py writes them (for the administrators).
+LISTENER_DETAIL = "logged in to 127.0.0.1:5038 as ivr211"
+
+
+def read_text(page: str) -> str:
+    return " ".join([shown(page), *map(html.unescape, READ_ATTRIBUTES.findall(page))])
+
+
+def arrange_line(engine: Engine, clock: FakeClock, state: str) -> None:
+    """``never``: no listener or FastAGI server ever ran; ``running``: both report, and
+    calls with their paths are recorded; ``silent``: both stopped reporting an hour ago."""
+    if state == "never":
+        return
+    now = clock()
+    heard = now - timedelta(hours=1) if state == "silent" else now - timedelta(seconds=2)
+    with Session(engine) as session, session.begin():
+        set_status(session, "connected", LISTENER_DETAIL, heard)
+        beat(session, "fastagi", heard - timedelta(hours=1), heard)
+        record_calls(
+            session,
+            [
+                CallFact(
+                    "words.1",
+                    now - timedelta(days=3),
+                    CallSource.FLOW,
+                    line_state="hours",
+                    language="fr",
+                    path="open/lang:fr/main:1",
+                    route="queue",
+                ),
+                CallFact(
+                    "words.1",
+                    now - timedelta(days=3, seconds=-30),
+                    CallSource.AMI,
+                    queue_outcome=QueueOutcome.ANSWERED,
+                    wait_s=12.0,
+                    answered_interface="PJSIP/nav-alice",
+                    talk_s=240.0,
+                ),
+                CallFact(
+                    "words.2",
+                    now - timedelta(days=2, hours=12),
+                    CallSource.FLOW,
+                    line_state="after_hours",
+                    language="en",
+                    path="closed:after_hours/lang:en/menu:1/transfer:cps",
+                    route="transfer",
+                    route_destination="cps",
+                ),
+            ],
+        )
+
+
+@pytest.mark.parametrize("state", ["never", "running", "silent"])
+@pytest.mark.parametrize("role", ["manager", "navigator"])
+def test_no_technical_word_for_managers_and_navigators(
+    app: Flask,
+    client: FlaskClient,
+    login: Login,
+    app_engine: Engine,
+    clock: FakeClock,
+    role: str,
+    state: str,
+) -> None:
+    arrange_line(app_engine, clock, state)
+    pages = walk(app, client, login, role)
+    expected = {"/status", "/wallboard/"} | (
+        {"/reports/", "/reports/calls/"} if role == "manager" else {"/console/"}
+    )
+    assert expected <= set(pages["fr"]) and set(pages["fr"]) == set(pages["en"])
+    found = [
+        f"{language} {url}: {name}: …{text[max(0, m.start() - 50) : m.end() + 20]}…"
+        for language, by_url in pages.items()
+        for url, page in by_url.items()
+        for text in [read_text(page)]
+        for name, pattern in TECHNICAL.items()
+        for m in pattern.finditer(text)
+    ]
+    assert found == [], "\n".join(found)
+    if role == "manager" and state == "running":  # the closed-hours transfer, named
+        assert "Centre de prévention du suicide" in shown(pages["fr"]["/reports/calls/"])
+        assert "Suicide prevention centre" in shown(pages["en"]["/reports/calls/"])
+
+
+def test_the_technical_detail_stays_on_the_administrators_status_page(
+    client: FlaskClient, login: Login, app_engine: Engine, clock: FakeClock
+) -> None:
+    """An administrator reads what it means first, then the technical term."""
+    arrange_line(app_engine, clock, "running")
+    login(client, "admin")
+    for language, link in (
+        ("fr", "Lien avec le système téléphonique"),
+        ("en", "Link with the phone system"),
+    ):
+        token = read_csrf_token(client)
+        client.post("/language", data={"language": language, "csrf_token": token})
+        text = shown(client.get("/status").text)
+        assert text.index(link) < text.index("AMI") < text.index(LISTENER_DETAIL)
+        assert "FastAGI" in text and "pid" in text

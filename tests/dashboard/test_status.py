@@ -85,7 +85,7 @@ def test_nothing_running_shows_everything_down(client: FlaskClient, login: Login
     }
     assert data["navigators"]["logged_in"] is None
     page = client.get("/status").text
-    assert page.count("Inconnu : le lien AMI est coupé.") == 2
+    assert page.count("Inconnu : le lien avec le système téléphonique est coupé.") == 2
 
 
 def test_services_up_with_calls_waiting_and_navigators(
@@ -136,10 +136,26 @@ def test_a_disconnected_listener_says_why(
     assert data["ami"] == {
         "up": False,
         "label": "déconnecté",
-        "detail": "connection refused",
+        "detail": (
+            "Les transferts, la file d'attente et les navigateurs ne sont pas suivis pendant "
+            "ce temps; les appels sont quand même répondus."
+        ),
         "since": clock().isoformat(),
         "heard_at": clock().isoformat(),
     }
+    assert "connection refused" not in client.get("/status").text
+
+
+def test_an_administrator_also_reads_what_the_listener_reported(
+    client: FlaskClient, login: Login, app_engine: Engine, clock: FakeClock
+) -> None:
+    with Session(app_engine) as session, session.begin():
+        set_status(session, "disconnected", "connection refused", clock())
+    login(client, "admin")
+    data = client.get("/status.json").json
+    assert data is not None
+    assert data["ami"]["technical"] == "connection refused"
+    assert "récepteur AMI (Asterisk) · connection refused" in client.get("/status").text
 
 
 def test_closed_line_and_why_in_the_page_and_the_header(
