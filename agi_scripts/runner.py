@@ -81,6 +81,7 @@ from ivr.flow import CallFlow
 from ivr.logsafe import printable
 from ivr.mirror import line_mirror
 from ivr.prompts import prompt_text, sound_file
+from ivr.schedule import astdb_mirror_valid_until
 from ivr.settings import LineSettings
 
 log = logging.getLogger(__name__)
@@ -200,9 +201,28 @@ class AstdbMemo:
 
     def __init__(self) -> None:
         self._written: dict[str, str] = {}
+        self._held: tuple[LineSettings, datetime, datetime, dict[str, str]] | None = None
+        self._confirmed: Mapping[str, str] | None = None
+
+    def mirror(self, settings: LineSettings, now: datetime) -> dict[str, str]:
+        """``line_mirror(settings, now)``, computed again only for other settings or
+        once ``now`` leaves the span the last one holds for
+        (``astdb_mirror_valid_until``): most calls reuse the same mapping."""
+        held = self._held
+        if held is not None and held[0] is settings and held[1] <= now < held[2]:
+            return held[3]
+        values = line_mirror(settings, now)
+        self._held = (settings, now, astdb_mirror_valid_until(settings.schedule, now), values)
+        return values
 
     def changed(self, mirror: Mapping[str, str]) -> list[tuple[str, str]]:
-        return [(k, v) for k, v in sorted(mirror.items()) if self._written.get(k) != v]
+        """What of ``mirror`` this process has not written yet, by key."""
+        if mirror is self._confirmed:
+            return []
+        pending = [(k, v) for k, v in sorted(mirror.items()) if self._written.get(k) != v]
+        if not pending:
+            self._confirmed = mirror
+        return pending
 
     def record(self, key: str, value: str) -> None:
         self._written[key] = value
@@ -257,7 +277,7 @@ class FlowRunner:
             return await self._hung_up(flow)
 
     async def _mirror_astdb(self, settings: LineSettings, now: datetime, memo: AstdbMemo) -> None:
-        for key, value in memo.changed(line_mirror(settings, now)):
+        for key, value in memo.changed(memo.mirror(settings, now)):
             if await self._channel.database_put(ASTDB_FAMILY, key, value):
                 memo.record(key, value)
             else:

@@ -214,6 +214,24 @@ def _epoch(instant: datetime) -> str:
     return str(int(instant.timestamp()))
 
 
+def astdb_mirror_valid_until(schedule: Schedule, now: datetime) -> datetime:
+    """The first instant after ``now`` at which ``astdb_mirror`` may answer otherwise.
+
+    Its values move only when the override expires, when a closure ends (the next one
+    then takes its place) and when a new local year begins (the holiday list covers
+    this year and the next); so a mirror computed at ``now`` holds for any instant in
+    ``[now, astdb_mirror_valid_until(schedule, now))``.
+    """
+    _require_aware(now)
+    zone = ZoneInfo(schedule.timezone)
+    year = now.astimezone(zone).year
+    next_year = datetime(year + 1, 1, 1, tzinfo=zone).astimezone(UTC)
+    override = _override_active(schedule.override, now)
+    ends = [c.ends for c in schedule.closures if c.ends > now]
+    until = override.until if override is not None else None
+    return min([next_year, *ends, *([until] if until is not None else [])])
+
+
 def astdb_mirror(schedule: Schedule, now: datetime) -> dict[str, str]:
     """The AstDB values the dialplan's fallback reads when the FastAGI server is down.
 

@@ -31,7 +31,7 @@ from agi_fakes import (
 )
 
 from agi_scripts.protocol import quote
-from agi_scripts.runner import FixedSettings
+from agi_scripts.runner import AstdbMemo, FixedSettings
 from agi_scripts.server import ServerOptions, serve
 from ivr.mirror import line_mirror
 from ivr.settings import DayHours, LineSettings, Override, WeeklyHours
@@ -293,6 +293,33 @@ def test_astdb_is_written_once_per_process_and_again_only_when_it_changes() -> N
         f"DATABASE PUT ivr211 override_until {int((OPEN_NOW + timedelta(hours=2)).timestamp())}",
     ]
     assert third.variables["IVR_LINE_STATE"] == "override_closed"
+
+
+def test_astdb_mirror_is_reused_until_it_may_change() -> None:
+    """One mirror per settings and span: past the override's end, or for other
+    settings, it is computed again and equals ``line_mirror`` there."""
+    base = line_settings()
+    until = OPEN_NOW + timedelta(hours=2)
+    forced = replace(base, schedule=replace(base.schedule, override=Override("closed", until)))
+    memo = AstdbMemo()
+    first = memo.mirror(forced, OPEN_NOW)
+    assert first == line_mirror(forced, OPEN_NOW)
+    assert memo.mirror(forced, until - timedelta(seconds=1)) is first
+    after = memo.mirror(forced, until)
+    assert after == line_mirror(forced, until)
+    assert after["override"] == "" != first["override"]
+    assert memo.mirror(base, until) == line_mirror(base, until)
+    assert memo.mirror(forced, OPEN_NOW - timedelta(seconds=1)) == line_mirror(
+        forced, OPEN_NOW - timedelta(seconds=1)
+    )
+    pending = memo.changed(first)
+    assert len(pending) == len(first)
+    for key, value in pending[:-1]:
+        memo.record(key, value)
+    assert memo.changed(first) == [pending[-1]]
+    memo.record(*pending[-1])
+    assert memo.changed(first) == []
+    assert memo.changed(after) == [("override", ""), ("override_until", "")]
 
 
 # ---- bad input: each case, then a normal call on the same server ------------------

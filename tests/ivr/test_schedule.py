@@ -4,16 +4,19 @@ import calendar
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.dialplan import ASTDB_KEYS
 from ivr.schedule import (
     LOOKAHEAD_DAYS,
     _holidays_in_year,
     astdb_mirror,
+    astdb_mirror_valid_until,
     compute_state,
     holidays_in_year,
 )
-from ivr.settings import Closure, DayHours, Override, WeeklyHours
+from ivr.settings import Closure, DayHours, Override, Schedule, WeeklyHours
 
 from .helpers import MONDAY, local, make_schedule
 
@@ -422,3 +425,50 @@ def test_mirror_year_is_the_local_year() -> None:
     # 2027-01-01 03:00 UTC is still 2026-12-31 in Québec.
     days = astdb_mirror(make_schedule(), utc(2027, 1, 1, 3))["holidays"].split(",")
     assert days[0].startswith("2026")
+
+
+# The mirror's span: astdb_mirror_valid_until says until when a mirror holds, so the
+# FastAGI server computes it again only past that instant.
+
+_START = utc(2026, 12, 20, 0)
+_hours = st.integers(min_value=-72, max_value=24 * 20)
+
+
+@st.composite
+def _schedules_and_now(draw: st.DrawFn) -> tuple[Schedule, datetime]:
+    def instant() -> datetime:
+        return _START + timedelta(hours=draw(_hours), minutes=draw(st.integers(0, 59)))
+
+    closures = []
+    for _ in range(draw(st.integers(0, 3))):
+        starts = instant()
+        closures.append(Closure(starts, starts + timedelta(hours=draw(st.integers(1, 48))), "x"))
+    override = draw(
+        st.one_of(
+            st.none(),
+            st.builds(
+                Override, st.sampled_from(["open", "closed"]), st.none() | st.just(instant())
+            ),
+        )
+    )
+    return make_schedule(closures=tuple(closures), override=override), instant()
+
+
+@given(_schedules_and_now(), st.floats(min_value=0.0, max_value=1.0))
+@settings(max_examples=300, deadline=None)
+def test_mirror_holds_until_valid_until_and_changes_there(
+    case: tuple[Schedule, datetime], fraction: float
+) -> None:
+    schedule, now = case
+    until = astdb_mirror_valid_until(schedule, now)
+    assert until > now
+    mirror = astdb_mirror(schedule, now)
+    inside = now + (until - now - timedelta(microseconds=1)) * fraction
+    assert astdb_mirror(schedule, inside) == mirror
+    assert astdb_mirror(schedule, until - timedelta(microseconds=1)) == mirror
+    assert astdb_mirror(schedule, until) != mirror
+
+
+def test_mirror_span_ends_at_the_local_new_year() -> None:
+    """5 a.m. UTC on 1 January is midnight in Montréal: the holiday list moves a year."""
+    assert astdb_mirror_valid_until(make_schedule(), utc(2026, 12, 31, 12)) == utc(2027, 1, 1, 5)
