@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -38,7 +39,14 @@ from agi_scripts.errors import (
     ChannelHungUp,
     CommandTimeout,
 )
-from agi_scripts.protocol import LineTransport, Reply, format_command, quote, read_reply
+from agi_scripts.protocol import (
+    LineTransport,
+    Reply,
+    SocketTransport,
+    format_command,
+    quote,
+    read_reply,
+)
 from ivr.logsafe import printable
 
 log = logging.getLogger(__name__)
@@ -95,7 +103,9 @@ async def _within(reading: Coroutine[object, object, Reply], limit_s: float) -> 
 
     What ``asyncio.timeout`` does around one await (cancel the task at the deadline,
     turn that cancellation, and only that one, into ``TimeoutError``), with one timer
-    handle and no other object per command: the server sends some 20 commands a call.
+    handle and no other object per command. The FastAGI server's connections use no
+    timer at all (``SocketTransport.read_deadline``, failed by the server's sweep);
+    this serves classic AGI and any transport nobody sweeps.
     """
     task = asyncio.current_task()
     if task is None:
@@ -172,10 +182,18 @@ class Channel:
             raise AgiProtocolError(f"channel unusable: {self._broken}")
         if self._hung_up and not self._hangup_reported:
             self._report_hangup("SIGHUP received")
-        await self._transport.write(line)
+        transport = self._transport
+        await transport.write(line)
         limit = self.limits.unknown_s if limit_s is None else limit_s
         try:
-            reply = await _within(read_reply(self._transport), limit)
+            if isinstance(transport, SocketTransport) and transport.watched:
+                transport.read_deadline = asyncio.get_running_loop().time() + limit
+                try:
+                    reply = await read_reply(transport)
+                finally:
+                    transport.read_deadline = math.inf
+            else:
+                reply = await _within(read_reply(transport), limit)
         except TimeoutError:
             self._broken = f"no reply to {printable(_text(line))!r} within {limit:g} s"
             raise CommandTimeout(self._broken) from None

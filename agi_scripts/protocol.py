@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -116,6 +117,10 @@ class SocketTransport(asyncio.Protocol):
     stream or when the connection is gone, a line longer than ``limit`` is a protocol
     error, a write on a closed connection raises ``ChannelHungUp``. ``on_connect`` is
     called once the connection is made (the server starts the call's task there).
+
+    Reading within a limit without a timer per command: when ``watched`` (the server
+    calls ``expire`` for every connection a few times a second), a reader sets
+    ``read_deadline`` and a pending read past it fails with ``TimeoutError``.
     """
 
     def __init__(
@@ -137,6 +142,10 @@ class SocketTransport(asyncio.Protocol):
         self._closed: asyncio.Future[None] | None = None
         #: What the server keeps of this connection (its task), for as long as it lives.
         self.task: asyncio.Task[None] | None = None
+        #: Set by whoever calls ``expire`` regularly: readers may then use the deadline.
+        self.watched = False
+        #: Loop time past which a pending read fails (``expire``); inf: no limit.
+        self.read_deadline = math.inf
 
     def get_extra_info(self, name: str) -> object:
         return None if self._transport is None else self._transport.get_extra_info(name)
@@ -181,6 +190,12 @@ class SocketTransport(asyncio.Protocol):
         self._writing_paused = False
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+
+    def expire(self, now: float) -> None:
+        """Fail the pending read with ``TimeoutError`` if ``read_deadline`` has passed."""
+        waiter = self._waiter
+        if waiter is not None and now >= self.read_deadline and not waiter.done():
+            waiter.set_exception(TimeoutError())
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -39,7 +39,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from agi_scripts.calllog import CallLog, flow_fact
 from agi_scripts.channel import Channel, ReplyLimits
@@ -59,6 +59,10 @@ from ivr.logsafe import printable
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Channel, AgiHeader], Awaitable[CallOutcome]]
+
+#: How often the server fails the reads past their command's limit: a limit is kept
+#: within this much (the shortest is seconds).
+SWEEP_S: Final = 0.1
 
 
 @dataclass
@@ -152,6 +156,8 @@ class AgiServer:
         self._per_peer: dict[str, int] = {}
         self._server: asyncio.Server | None = None
         self._limits = options.reply_limits
+        self._connections: set[SocketTransport] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
 
     @property
     def active_calls(self) -> int:
@@ -168,8 +174,20 @@ class AgiServer:
             reuse_port=self.options.workers > 1 or None,
         )
         port: int = self._server.sockets[0].getsockname()[1]
+        self._sweeper = loop.call_later(SWEEP_S, self._sweep)
         log.info("FastAGI server listening on %s:%d", self.options.host, port)
         return port
+
+    def _sweep(self) -> None:
+        """Fail every read that is past its command's limit; again in ``SWEEP_S``.
+
+        One timer for the whole server instead of one per command: with a thousand
+        calls in progress, the per-command timers cost more than this walk."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for transport in self._connections:
+            transport.expire(now)
+        self._sweeper = loop.call_later(SWEEP_S, self._sweep)
 
     async def serve_forever(self) -> None:
         if self._server is None:
@@ -183,6 +201,9 @@ class AgiServer:
         """Stop accepting, give calls in progress ``shutdown_grace_s``, cancel the rest."""
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         pending = set(self._tasks)
         if pending:
             _, still = await asyncio.wait(pending, timeout=self.options.shutdown_grace_s)
@@ -193,7 +214,15 @@ class AgiServer:
             await self._server.wait_closed()
 
     def _start_call(self, transport: SocketTransport) -> None:
-        transport.task = asyncio.get_running_loop().create_task(self._on_connect(transport))
+        transport.task = asyncio.get_running_loop().create_task(self._watched(transport))
+
+    async def _watched(self, transport: SocketTransport) -> None:
+        transport.watched = self._sweeper is not None
+        self._connections.add(transport)
+        try:
+            await self._on_connect(transport)
+        finally:
+            self._connections.discard(transport)
 
     async def _on_connect(self, transport: SocketTransport) -> None:
         task = asyncio.current_task()
