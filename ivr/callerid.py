@@ -25,9 +25,18 @@ presentation then says restricted (0x20) or unavailable (0x40), bits Asterisk ke
 ``AST_PRES_RESTRICTION`` (0x60). Such a number is not the caller's to give out: the flow
 asks for a callback number instead of using it.
 
+Twilio (``From`` and ``Caller`` of its voice webhooks) writes a withheld number two ways.
+Since its change of November 2022 ("Upcoming changes to withheld caller ID behavior for
+<Dial> calls", Twilio changelog) it keeps the word the network sent: ``Anonymous``,
+``Restricted``... Before, and still on some routes, it spelled the word on a phone
+keypad (Twilio's help article "Why am I getting calls from these strange numbers?"):
+``+266696687`` (ANONYMOUS), ``+7378742833`` (RESTRICTED), ``+86282452253``
+(UNAVAILABLE), ``+8656696`` (UNKNOWN) and ``+2562533`` (BLOCKED). Only those exact E.164
+forms count: without the ``+``, ``7378742833`` is a real North American number.
+
 The rule: a number is withheld when it is empty, is one of the words above (any case,
-with or without ``<>``), has no digit at all, or comes with a restricted or unavailable
-presentation.
+with or without ``<>``), is one of Twilio's keypad forms, has no digit at all, or comes
+with a restricted or unavailable presentation.
 """
 
 from __future__ import annotations
@@ -35,7 +44,14 @@ from __future__ import annotations
 import re
 from typing import Final
 
-WITHHELD_WORDS: Final = frozenset({"anonymous", "restricted", "private", "unavailable", "unknown"})
+WITHHELD_WORDS: Final = frozenset(
+    {"anonymous", "restricted", "private", "unavailable", "unknown", "blocked"}
+)
+#: Twilio's keypad spellings of a withheld number (ANONYMOUS, RESTRICTED, UNAVAILABLE,
+#: UNKNOWN, BLOCKED), exactly as its webhooks write them.
+TWILIO_WITHHELD_NUMBERS: Final = frozenset(
+    {"+266696687", "+7378742833", "+86282452253", "+8656696", "+2562533"}
+)
 PRES_RESTRICTION_MASK: Final = 0x60  # AST_PRES_RESTRICTION: 0x20 restricted, 0x40 unavailable
 _LEADING_INT: Final = re.compile(r"^\s*(\d+)")
 
@@ -73,6 +89,8 @@ def presentation_withheld(presentation: int | str | None) -> bool:
 def is_withheld(number: str | None, presentation: int | str | None = None) -> bool:
     """The rule above, for a caller number and its presentation (when known)."""
     if is_withheld_word(number) or presentation_withheld(presentation):
+        return True
+    if (number or "").strip() in TWILIO_WITHHELD_NUMBERS:
         return True
     return not any(ch.isdigit() for ch in number or "")
 

@@ -328,6 +328,53 @@ class VoicemailConfig(_Section):
     _split = field_validator("folders", mode="before")(_split_list)
 
 
+class TwilioConfig(_Section):
+    """The line on Twilio (``twilio_line``): its webhooks are served by the dashboard's
+    web process when ``enabled``.
+
+    ``public_url`` is the URL the TLS proxy presents to Twilio for the dashboard's root
+    (``https://ligne.example.org``): TwiML URLs are built on it and every webhook's
+    ``X-Twilio-Signature`` is checked against it. The auth token is named by environment
+    variable or file, never written here. ``sounds_dir`` holds the prompts as ``make
+    prompts`` writes them (``<lang>/211/<name>.wav``); a missing one is spoken with
+    ``<Say>``. ``api_url`` is only for a relay in front of Twilio's API (or a test double).
+    The queue and transfer timings mirror the dialplan's globals (QUEUE_MAX_WAIT,
+    QUEUE_MIN_WAIT, QUEUE_MAX_PASSES, TRANSFER_RING_S) and ``record_max_s`` the research
+    box's ``maxsecs`` (voicemail.conf).
+    """
+
+    enabled: bool = False
+    public_url: str | None = None
+    url_prefix: str = Field(default="/twilio", pattern=r"^/[A-Za-z0-9_/-]*[A-Za-z0-9_-]$")
+    account_sid: str | None = Field(default=None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token_env: str = "IVR211_TWILIO_AUTH_TOKEN"
+    auth_token_file: Path | None = None
+    api_url: str | None = None
+    sounds_dir: Path = Path("/var/lib/asterisk/sounds")
+    voice_fr: str | None = None
+    voice_en: str | None = None
+    transfer_ring_s: int = Field(default=45, ge=5, le=300)
+    record_max_s: int = Field(default=180, ge=10, le=3600)
+    queue_max_passes: int = Field(default=3, ge=1, le=10)
+    queue_max_wait_s: int = Field(default=600, ge=30, le=7200)
+    queue_min_wait_s: int = Field(default=60, ge=0, le=3600)
+    queue_reminder_s: int = Field(default=60, ge=10, le=600)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _enabled_needs_a_public_url(self) -> TwilioConfig:
+        if self.public_url is not None and not self.public_url.startswith("https://"):
+            raise ValueError(
+                f"public_url must be an https:// URL (Twilio calls it), not {self.public_url!r}"
+            )
+        if self.enabled and not (self.public_url and self.account_sid):
+            raise ValueError("enabled = true needs public_url and account_sid")
+        return self
+
+    def auth_token(self, environ: Mapping[str, str] | None = None) -> str:
+        return _read_secret("Twilio auth token", self.auth_token_env, self.auth_token_file, environ)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
@@ -344,6 +391,7 @@ class Config(_Section):
     notify: NotifyConfig = NotifyConfig()
     retention: RetentionConfig = RetentionConfig()
     voicemail: VoicemailConfig = VoicemailConfig()
+    twilio: TwilioConfig = TwilioConfig()
 
     _source: Path | None = PrivateAttr(default=None)
 

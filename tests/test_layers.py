@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("ivr", "store", "research", "agi_scripts", "listener", "dashboard", "ivr211")
+PACKAGES = (
+    "ivr",
+    "store",
+    "research",
+    "agi_scripts",
+    "listener",
+    "dashboard",
+    "twilio_line",
+    "ivr211",
+)
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

@@ -73,7 +73,7 @@ def test_the_installed_packages_come_from_the_wheel(
     code = (
         "import importlib, sys\n"
         "for name in ('ivr', 'store', 'research', 'agi_scripts', 'listener', 'dashboard',"
-        " 'ivr211'):\n"
+        " 'twilio_line', 'ivr211'):\n"
         "    print(name, importlib.import_module(name).__file__)\n"
     )
     out = run(installed, tmp_path, "-c", code)

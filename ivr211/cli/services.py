@@ -148,6 +148,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
 
     from dashboard import create_app, warm_up
     from ivr211.dashboard_options import dashboard_options
+    from ivr211.twilio_options import register_twilio
 
     configure_logging(config)
     conf = config.dashboard
@@ -158,6 +159,10 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
     with open_engine(config) as engine:
         require_current(engine)
         app = create_app(dashboard_options(config), engine=engine)
+        if register_twilio(app, config, engine):
+            logging.getLogger(__name__).info(
+                "Twilio webhooks on %s%s", config.twilio.public_url, config.twilio.url_prefix
+            )
         warm_up(app)
         try:
             server = waitress.create_server(

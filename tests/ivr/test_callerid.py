@@ -37,6 +37,18 @@ from ivr.callerid import caller_name, caller_number, is_withheld, presentation_w
         ("4185550199", 0x40, None),
         ("4185550199", "", "4185550199"),  # an empty presentation says nothing
         ("4185550199", "allowed", "4185550199"),  # text with no number says nothing
+        # Twilio: the network's word, or the word spelled on a keypad
+        ("Anonymous", None, None),
+        ("Restricted", None, None),
+        ("Blocked", None, None),
+        ("+266696687", None, None),  # ANONYMOUS
+        ("+7378742833", None, None),  # RESTRICTED
+        ("+86282452253", None, None),  # UNAVAILABLE
+        ("+8656696", None, None),  # UNKNOWN
+        ("+2562533", None, None),  # BLOCKED
+        ("7378742833", None, "7378742833"),  # without "+": a real number in area code 737
+        ("+17378742833", None, "+17378742833"),
+        ("+14185550199", None, "+14185550199"),
     ],
 )
 def test_caller_number(number: str | None, presentation: str | int | None, expected: str | None):

@@ -1,0 +1,94 @@
+"""The [twilio] section as ``twilio_line.TwilioOptions``, and the blueprint on the
+dashboard's app.
+
+The Twilio back end has no server of its own: its webhooks are routes of the dashboard's
+web process (waitress, behind the same TLS proxy), registered here, in the composition
+root, because neither package may import the other. Twilio's requests carry no session
+and no CSRF token: their blueprint is exempt from the dashboard's CSRF check and its
+views are declared public to the role guard; each checks Twilio's signature instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from flask import Flask
+from sqlalchemy import Engine
+
+from dashboard.roles import public
+from ivr211.config import Config, ConfigError, TwilioConfig
+from store.linesettings import CachedSettings, SettingsStore
+from twilio_line.options import TwilioOptions
+from twilio_line.webhooks import BLUEPRINT_NAME, create_blueprint
+
+__all__ = ["register_twilio", "twilio_options"]
+
+
+def _token_reader(config: TwilioConfig, environ: Mapping[str, str] | None) -> Callable[[], str]:
+    def read() -> str:
+        try:
+            return config.auth_token(environ)
+        except ConfigError as exc:
+            raise LookupError(str(exc)) from None
+
+    return read
+
+
+def twilio_options(config: Config, *, environ: Mapping[str, str] | None = None) -> TwilioOptions:
+    """``[twilio]`` (with ``[voicemail]``'s storage and mailbox) as the adapter's options;
+    the auth token is read from ``environ`` (default: the process environment) or its file
+    each time it is needed."""
+    tw = config.twilio
+    if not tw.public_url:
+        raise ConfigError("twilio.public_url: the URL Twilio reaches is not set")
+    return TwilioOptions(
+        public_url=tw.public_url,
+        account_sid=tw.account_sid,
+        auth_token=_token_reader(tw, environ),
+        api_url=tw.api_url,
+        url_prefix=tw.url_prefix,
+        sounds_dir=tw.sounds_dir,
+        voice_fr=tw.voice_fr,
+        voice_en=tw.voice_en,
+        transfer_ring_s=tw.transfer_ring_s,
+        record_max_s=tw.record_max_s,
+        queue_max_passes=tw.queue_max_passes,
+        queue_max_wait_s=tw.queue_max_wait_s,
+        queue_min_wait_s=tw.queue_min_wait_s,
+        queue_reminder_s=tw.queue_reminder_s,
+        voicemail_storage_dir=config.voicemail.storage_dir,
+        mailbox=config.voicemail.mailbox,
+        timeout_s=tw.timeout_s,
+    )
+
+
+def register_twilio(
+    app: Flask,
+    config: Config,
+    engine: Engine,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> bool:
+    """Add the Twilio webhooks to the dashboard's ``app`` when ``[twilio] enabled``;
+    returns whether they were added."""
+    if not config.twilio.enabled:
+        return False
+    options = twilio_options(config, environ=environ)
+    source = CachedSettings(SettingsStore(engine), config.line.settings_cache_s)
+    blueprint = create_blueprint(
+        options,
+        engine=engine,
+        settings_source=source,
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
+    app.register_blueprint(blueprint)
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(blueprint)
+    prefix = f"{BLUEPRINT_NAME}."
+    for endpoint, view in app.view_functions.items():
+        if endpoint.startswith(prefix):
+            public(view)
+    return True

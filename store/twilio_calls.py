@@ -1,0 +1,130 @@
+"""The state of a call on the Twilio back end between two of its webhooks.
+
+Twilio asks the line what to do next with one HTTP request per step of the call (a key
+pressed, a prompt played to its end, a recording made); nothing of the call stays in the
+web process between two requests. What the next request needs is kept here, one row per
+``CallSid``: when the call (and the current pass through the flow) started, what the flow
+knows of the caller, and the events the caller sent so far. The adapter rebuilds the flow
+by replaying those events (``twilio_line.calls``), so the row survives a restart of the
+web process and serves a second one (waitress threads, two processes behind a proxy)
+exactly as it serves the first.
+
+``caller_number`` and the callback number inside ``decision`` are personal data: a
+finished call's row is purged with :func:`purge_ended` (the retention job's period).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Index, String, Text, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from store.models import Base, UTCDateTime
+
+__all__ = ["TwilioCall", "add_call", "call_by_sid", "purge_ended"]
+
+#: Twilio's ids are 34 characters ("CA" + 32 hex digits); room for a longer form.
+SID_LENGTH = 64
+
+
+class TwilioCall(Base):
+    """One call carried by Twilio, while its flow runs and until it is purged.
+
+    ``events`` is a JSON list of the events sent to the flow in the current pass (see
+    ``twilio_line.calls`` for their form); ``action_digest`` the SHA-256 of the action
+    the last answer carried out, so a replay that no longer leads to it (the line
+    settings changed in between) is noticed. ``passes`` counts the flow's passes: the
+    first one, then one per ``queue-exit`` after a wait in the queue. ``decision`` is
+    the JSON of the flow's last decision, once it has one.
+    """
+
+    __tablename__ = "twilio_calls"
+    __table_args__ = (
+        CheckConstraint("passes >= 1", name="passes"),
+        Index("ix_twilio_calls_ended_at", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    pass_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    passes: Mapped[int] = mapped_column(default=1)
+    entry: Mapped[str] = mapped_column(String(32), default="")
+    entry_language: Mapped[str] = mapped_column(String(8), default="")
+    caller_number: Mapped[str | None] = mapped_column(
+        String(40), comment="personal data: purged with the row"
+    )
+    dialed_number: Mapped[str | None] = mapped_column(String(40))
+    events: Mapped[str] = mapped_column(Text(), default="[]")
+    action_digest: Mapped[str] = mapped_column(String(64), default="")
+    decision: Mapped[str | None] = mapped_column(
+        Text(), comment="personal data (the callback number): purged with the row"
+    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_status: Mapped[str | None] = mapped_column(String(16))
+
+    def event_list(self) -> list[dict[str, Any]]:
+        loaded = json.loads(self.events or "[]")
+        if not isinstance(loaded, list):
+            raise ValueError(f"twilio_calls.events of {self.call_sid} is not a list")
+        return [dict(item) for item in loaded]
+
+    def set_events(self, events: Sequence[Mapping[str, Any]]) -> None:
+        self.events = json.dumps([dict(e) for e in events], separators=(",", ":"))
+
+    def decision_data(self) -> dict[str, Any] | None:
+        if self.decision is None:
+            return None
+        loaded = json.loads(self.decision)
+        return dict(loaded) if isinstance(loaded, dict) else None
+
+
+def call_by_sid(session: Session, call_sid: str, *, lock: bool = False) -> TwilioCall | None:
+    """The call's row; ``lock`` holds it until the transaction ends (``FOR UPDATE`` on
+    PostgreSQL; SQLite's write transaction is already exclusive), so two requests of one
+    call (a status callback racing a step) take turns."""
+    query = select(TwilioCall).where(TwilioCall.call_sid == call_sid)
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def add_call(
+    session: Session,
+    *,
+    call_sid: str,
+    at: datetime,
+    caller_number: str | None,
+    dialed_number: str | None,
+) -> TwilioCall:
+    """A new call, first pass, no event yet (flushed: a CallSid already there raises
+    ``IntegrityError``)."""
+    row = TwilioCall(
+        call_sid=call_sid,
+        arrived_at=at,
+        pass_started_at=at,
+        passes=1,
+        entry="",
+        entry_language="",
+        caller_number=caller_number,
+        dialed_number=dialed_number,
+        events="[]",
+        action_digest="",
+        updated_at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def purge_ended(session: Session, before: datetime) -> int:
+    """Delete the rows of calls that ended before ``before``; returns how many."""
+    result = session.execute(
+        delete(TwilioCall).where(TwilioCall.ended_at.is_not(None), TwilioCall.ended_at < before)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

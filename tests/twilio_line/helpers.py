@@ -1,0 +1,167 @@
+"""The Twilio back end under test: its blueprint on a Flask app and a migrated SQLite
+database, and requests signed as Twilio signs them (``RequestValidator.compute_signature``
+of the twilio library, with the test's auth token)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
+
+from ivr.settings import DayHours, Destination, LineSettings, Schedule, WeeklyHours
+from store.db import make_engine, upgrade
+from twilio_line.options import TwilioOptions
+from twilio_line.webhooks import create_blueprint
+
+ZONE = ZoneInfo("America/Toronto")
+OPEN_NOW = datetime(2025, 6, 11, 10, 0, tzinfo=ZONE)  # a Wednesday morning
+CLOSED_NOW = datetime(2025, 6, 11, 22, 0, tzinfo=ZONE)  # the same Wednesday night
+TOKEN = "0123456789abcdef0123456789abcdef"
+ACCOUNT = "AC" + "0" * 31 + "1"
+PUBLIC = "https://ligne.example.org"
+LINE_NUMBER = "+14185550211"
+
+
+def line_settings(**changes: object) -> LineSettings:
+    """The domain brief's line (as tests/agi/agi_fakes.py has it): Mon-Fri 08:00-19:00,
+    weekends and holidays 08:00-15:30; 811 and the suicide-prevention line for the
+    closed-hours menu."""
+    weekday = DayHours(time(8), time(19))
+    weekend = DayHours(time(8), time(15, 30))
+    days = {d: weekday for d in range(5)} | {5: weekend, 6: weekend}
+    settings = LineSettings(
+        schedule=Schedule(timezone="America/Toronto", weekly=WeeklyHours(days, weekend)),
+        destinations=(
+            Destination("911", "Urgence", "Emergency", "emergency", "911", {"*": "911"}),
+            Destination("811", "Info-Santé", "Info-Santé", "emergency", "811", {"*": "811"}),
+            Destination(
+                "cps",
+                "Prévention suicide",
+                "Suicide prevention",
+                "emergency",
+                "18662773553",
+                {"*": "18662773553"},
+            ),
+        ),
+        territory="capitale-nationale",
+    )
+    return replace(settings, **changes) if changes else settings  # type: ignore[arg-type]
+
+
+def sign(url: str, params: Mapping[str, str], token: str = TOKEN) -> str:
+    return str(RequestValidator(token).compute_signature(url, dict(params)))
+
+
+@dataclass
+class Line:
+    """The blueprint on its own app; ``post`` sends what Twilio sends."""
+
+    client: FlaskClient
+    options: TwilioOptions
+    engine: Engine
+    settings: dict[str, LineSettings]
+    now: list[datetime]
+    decisions: list[tuple[str, Any]] = field(default_factory=list)
+
+    def post(
+        self,
+        url: str | None,
+        params: Mapping[str, str],
+        *,
+        signature: str | None = None,
+        token: str = TOKEN,
+        headers: Mapping[str, str] | None = None,
+    ) -> TestResponse:
+        """POST ``params`` to the absolute public ``url``, signed with ``token`` unless
+        ``signature`` is given ("" sends no header)."""
+        assert url is not None and url.startswith(PUBLIC), url
+        path = url[len(PUBLIC) :]
+        sent = {**(headers or {})}
+        value = sign(url, params, token) if signature is None else signature
+        if value:
+            sent["X-Twilio-Signature"] = value
+        return self.client.post(path, data=dict(params), headers=sent)
+
+    def call_params(
+        self, call_sid: str, caller: str = "+14185550100", **extra: str
+    ) -> dict[str, str]:
+        return {
+            "AccountSid": ACCOUNT,
+            "ApiVersion": "2010-04-01",
+            "CallSid": call_sid,
+            "CallStatus": "in-progress",
+            "Called": LINE_NUMBER,
+            "Caller": caller,
+            "Direction": "inbound",
+            "From": caller,
+            "To": LINE_NUMBER,
+            **extra,
+        }
+
+
+def options(tmp_path: Path, **changes: Any) -> TwilioOptions:
+    base = TwilioOptions(
+        public_url=PUBLIC,
+        account_sid=ACCOUNT,
+        auth_token=lambda: TOKEN,
+        sounds_dir=tmp_path / "sounds",
+        voicemail_storage_dir=tmp_path / "voicemail",
+    )
+    return replace(base, **changes) if changes else base
+
+
+@contextmanager
+def running_line(
+    tmp_path: Path,
+    now: datetime = OPEN_NOW,
+    settings: LineSettings | None = None,
+    **option_changes: Any,
+) -> Iterator[Line]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
+    upgrade(engine)
+    current = {"settings": settings or line_settings()}
+    clock = [now]
+    opts = options(tmp_path, **option_changes)
+    decisions: list[tuple[str, Any]] = []
+    app = Flask("twilio-test")
+    app.config["TESTING"] = True
+    app.register_blueprint(
+        create_blueprint(
+            opts,
+            engine=engine,
+            settings_source=lambda: current["settings"],
+            clock=lambda: clock[0],
+            on_decision=lambda sid, decision, _form: decisions.append((sid, decision)),
+        )
+    )
+    try:
+        yield Line(app.test_client(), opts, engine, current, clock, decisions)
+    finally:
+        engine.dispose()
+
+
+def verbs(body: bytes | str) -> list[ET.Element]:
+    """The TwiML document's verbs, in order."""
+    root = ET.fromstring(body)
+    assert root.tag == "Response"
+    return list(root)
+
+
+def says(body: bytes | str) -> list[tuple[str, str]]:
+    """(language, text) of every ``<Say>``, nested ones included."""
+    root = ET.fromstring(body)
+    return [(el.get("language", ""), el.text or "") for el in root.iter("Say")]
+
+
+Poster = Callable[[str, Mapping[str, str]], TestResponse]

@@ -1,0 +1,423 @@
+"""One call on Twilio: the flow rebuilt from the database at each webhook.
+
+Why the database, keyed on ``CallSid`` (``store.twilio_calls``), and not a signed token
+in the URLs: a token would have to carry the caller's number and, in the research box,
+the callback number typed, into URLs that Twilio logs and keeps with the call (personal
+data outside Québec, out of the retention job's reach), and a token cannot be revoked:
+any URL of a call stays valid for every later step. The row lives in the line's own
+database, survives a restart of the web process, serves a second web process as it
+serves the first, and says where each call is; it is purged with the retention job.
+
+What is kept is not the flow's private state but what the flow was given: when the
+pass started, what it knew of the caller, and the events of the pass in order. Each
+webhook builds ``ivr.flow.CallFlow`` again from the line settings and replays the
+events: the flow is reused unchanged, exactly as the FastAGI adapter drives it. The
+SHA-256 of the action the last answer carried out is kept too: when the replay no longer
+leads to it (an administrator changed the menus in between), the incoming key answered
+a menu that no longer exists, so it is not applied and the caller hears the current
+action again.
+
+Each answer's URL names the pass and the step it answers (``twiml.Urls.step``). A
+request for the step just done, with the same event, is answered again the same way (a
+retry); any other step is refused (``Replayed``): a request recorded and sent again, or
+one for another pass of the call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.actions import (
+    Action,
+    CallInfo,
+    Decision,
+    DigitPressed,
+    DigitsEntered,
+    Event,
+    Finish,
+    HungUp,
+    NoInput,
+    PlaybackDone,
+    PromptRef,
+)
+from ivr.callerid import caller_number
+from ivr.dialplan import Route
+from ivr.flow import ENTRY_QUEUE_EXIT, CallFlow, FlowError
+from ivr.logsafe import printable
+from ivr.settings import Language, LineSettings
+from store.twilio_calls import TwilioCall, add_call, call_by_sid
+from twilio_line.options import TwilioOptions
+from twilio_line.twiml import Renderer, event_for
+
+__all__ = [
+    "CallDesk",
+    "Replayed",
+    "UnknownCall",
+    "decision_from_data",
+    "decision_to_data",
+    "decode_event",
+    "encode_event",
+]
+
+log = logging.getLogger(__name__)
+
+SettingsSource = Callable[[], LineSettings]
+Clock = Callable[[], datetime]
+
+#: Twilio's ``CallStatus`` values that end a call.
+ENDED_STATUSES: Final = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+#: ``QueueResult`` values after which the caller is no longer on the line (or talked to
+#: a navigator): the call is over.
+_QUEUE_DONE: Final = frozenset({"bridged", "bridging-in-process", "hangup"})
+_DIAL_DONE: Final = frozenset({"completed", "answered"})
+
+
+class CallError(Exception):
+    """A webhook that cannot be served as asked."""
+
+
+class UnknownCall(CallError):
+    """A step for a CallSid this line never saw (or already purged)."""
+
+
+class Replayed(CallError):
+    """A step other than the one the call is at: a replayed or stale request."""
+
+
+# ---- events and decisions in the database ----------------------------------------------
+
+
+def encode_event(event: Event) -> dict[str, Any]:
+    if isinstance(event, PlaybackDone):
+        return {"e": "done"}
+    if isinstance(event, DigitPressed):
+        return {"e": "key", "d": event.digit}
+    if isinstance(event, DigitsEntered):
+        return {"e": "digits", "d": event.digits, "t": event.timed_out}
+    if isinstance(event, NoInput):
+        return {"e": "none"}
+    return {"e": "hangup"}
+
+
+def decode_event(data: Mapping[str, Any]) -> Event:
+    kind = data.get("e")
+    if kind == "done":
+        return PlaybackDone()
+    if kind == "key":
+        return DigitPressed(str(data["d"]))
+    if kind == "digits":
+        return DigitsEntered(str(data["d"]), bool(data.get("t", False)))
+    if kind == "none":
+        return NoInput()
+    if kind == "hangup":
+        return HungUp()
+    raise ValueError(f"unknown event {data!r}")
+
+
+def decision_to_data(decision: Decision) -> dict[str, Any]:
+    data = asdict(decision)
+    data["route"] = decision.route.value
+    data["path"] = list(decision.path)
+    data["closes_at"] = None if decision.closes_at is None else decision.closes_at.isoformat()
+    return data
+
+
+def decision_from_data(data: Mapping[str, Any]) -> Decision:
+    closes_at = data.get("closes_at")
+    language: Language = "en" if data.get("language") == "en" else "fr"
+    return Decision(
+        route=Route(str(data["route"])),
+        language=language,
+        path=tuple(str(step) for step in data.get("path", ())),
+        interpreter=bool(data.get("interpreter", False)),
+        destination=data.get("destination"),
+        number=data.get("number"),
+        queue=data.get("queue"),
+        mailbox=data.get("mailbox"),
+        callback=data.get("callback"),
+        line_state=str(data.get("line_state", "")),
+        closes_at=None if closes_at is None else datetime.fromisoformat(str(closes_at)),
+    )
+
+
+def digest(action: Action) -> str:
+    """The action's fingerprint: its ``repr`` (frozen dataclasses, tuples: stable)."""
+    return hashlib.sha256(repr(action).encode()).hexdigest()
+
+
+def call_info(row: TwilioCall) -> CallInfo:
+    extra: dict[str, str] = {}
+    if row.entry:
+        extra["entry"] = row.entry
+        if row.entry_language:
+            extra["language"] = row.entry_language
+    return CallInfo(caller_number=row.caller_number, dialed_number=row.dialed_number, extra=extra)
+
+
+def replay(
+    settings: LineSettings,
+    row: TwilioCall,
+    events: Sequence[Mapping[str, Any]] | None = None,
+) -> tuple[CallFlow, Action]:
+    """The flow of the row's pass with its stored events (or ``events``) sent again, and
+    the action it is at."""
+    flow = CallFlow(settings, row.pass_started_at, call_info(row))
+    action = flow.start()
+    for data in row.event_list() if events is None else events:
+        action = flow.send(decode_event(data))
+    return flow, action
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one webhook answers, and the decision when the flow has just made one."""
+
+    twiml: VoiceResponse
+    decision: Decision | None = None
+
+
+class CallDesk:
+    """Serves the webhooks of every call: one short database transaction each."""
+
+    def __init__(
+        self,
+        options: TwilioOptions,
+        engine: Engine,
+        settings_source: SettingsSource,
+        clock: Clock,
+    ) -> None:
+        self.options = options
+        self.engine = engine
+        self.settings_source = settings_source
+        self.clock = clock
+
+    def _renderer(self, settings: LineSettings) -> Renderer:
+        return Renderer(self.options, settings)
+
+    # ---- the call comes in --------------------------------------------------------------
+
+    def incoming(self, form: Mapping[str, str]) -> Answer:
+        """``A call comes in``: the flow's first action. ``From`` is the caller
+        (``ivr.callerid``'s rule decides whether it is withheld); ``To`` the line."""
+        call_sid = form.get("CallSid", "")
+        if not call_sid:
+            raise CallError("no CallSid")
+        settings = self.settings_source()
+        now = self.clock()
+        with Session(self.engine) as session, session.begin():
+            row = call_by_sid(session, call_sid, lock=True)
+            if row is None:
+                try:
+                    with session.begin_nested():
+                        row = add_call(
+                            session,
+                            call_sid=call_sid,
+                            at=now,
+                            caller_number=caller_number(form.get("From")),
+                            dialed_number=form.get("To") or None,
+                        )
+                except IntegrityError:
+                    row = call_by_sid(session, call_sid, lock=True)
+                    if row is None:
+                        raise
+            return self._play_from(session, settings, row)
+
+    def _play_from(self, session: Session, settings: LineSettings, row: TwilioCall) -> Answer:
+        """Answer with the action the row's pass is at (no event applied)."""
+        _flow, action = replay(settings, row)
+        return self._answer(session, settings, row, action)
+
+    def _answer(
+        self, session: Session, settings: LineSettings, row: TwilioCall, action: Action
+    ) -> Answer:
+        row.action_digest = digest(action)
+        row.updated_at = self.clock()
+        step = len(row.event_list())
+        decision = action.decision if isinstance(action, Finish) else None
+        if decision is not None:
+            row.decision = _json(decision_to_data(decision))
+        session.flush()
+        renderer = self._renderer(settings)
+        if decision is not None and decision.route is Route.QUEUE:
+            given_up = self._give_up_if_done_waiting(renderer, row, decision)
+            if given_up is not None:
+                return Answer(given_up, decision)
+        return Answer(renderer.action(action, row.passes, step), decision)
+
+    # ---- one step of the flow -----------------------------------------------------------
+
+    def step(self, pass_no: int, step: int, form: Mapping[str, str]) -> Answer:
+        """The caller's answer to the action ``step`` of pass ``pass_no``."""
+        call_sid = form.get("CallSid", "")
+        settings = self.settings_source()
+        with Session(self.engine) as session, session.begin():
+            row = call_by_sid(session, call_sid, lock=True)
+            if row is None:
+                raise UnknownCall(f"no call {call_sid}")
+            events = row.event_list()
+            flow, action = replay(settings, row)
+            if pass_no != row.passes or step not in (len(events), len(events) - 1):
+                raise Replayed(
+                    f"call {call_sid}: request for pass {pass_no} step {step}, the call is"
+                    f" at pass {row.passes} step {len(events)}"
+                )
+            if step == len(events) - 1:
+                return self._retry(session, settings, row, pass_no, form)
+            if isinstance(action, Finish):
+                raise Replayed(f"call {call_sid}: the flow already decided")
+            if digest(action) != row.action_digest:
+                log.info(
+                    "call %s: the line settings changed during the call; the caller hears"
+                    " the current menu again",
+                    printable(call_sid),
+                )
+                return self._answer(session, settings, row, action)
+            event = event_for(action, form)
+            try:
+                following = flow.send(event)
+            except FlowError:
+                log.exception("call %s: the flow refused %r", printable(call_sid), event)
+                raise
+            row.set_events([*events, encode_event(event)])
+            return self._answer(session, settings, row, following)
+
+    def _retry(
+        self,
+        session: Session,
+        settings: LineSettings,
+        row: TwilioCall,
+        pass_no: int,
+        form: Mapping[str, str],
+    ) -> Answer:
+        """The step just done, asked again: the same answer when the event is the same."""
+        events = row.event_list()
+        _flow, previous = replay(settings, row, events[:-1])
+        if isinstance(previous, Finish) or encode_event(event_for(previous, form)) != events[-1]:
+            raise Replayed(f"call {row.call_sid}: step {len(events) - 1} already answered")
+        _flow, action = replay(settings, row)
+        return Answer(self._renderer(settings).action(action, pass_no, len(events)))
+
+    # ---- after the decision -------------------------------------------------------------
+
+    def after(self, pass_no: int, step: int, stage: str, form: Mapping[str, str]) -> Answer:
+        """What follows a ``<Dial>``, ``<Record>`` or ``<Enqueue>`` (the dialplan's
+        contexts after the flow: ``[ivr211-transfer]``, ``[ivr211-research]``,
+        ``[ivr211-queue]``)."""
+        call_sid = form.get("CallSid", "")
+        settings = self.settings_source()
+        renderer = self._renderer(settings)
+        with Session(self.engine) as session, session.begin():
+            row = call_by_sid(session, call_sid, lock=True)
+            if row is None:
+                raise UnknownCall(f"no call {call_sid}")
+            data = row.decision_data()
+            if data is None or pass_no != row.passes or step != len(row.event_list()):
+                raise Replayed(f"call {call_sid}: no decision at pass {pass_no} step {step}")
+            decision = decision_from_data(data)
+            language = decision.language
+            if stage == "dial":
+                if form.get("DialCallStatus", "") in _DIAL_DONE:
+                    return Answer(renderer.goodbye(language))
+                # [ivr211-dial-dest]: "transfer failed", then [ivr211-queue].
+                response = VoiceResponse()
+                renderer.prompt(response, _ref("transfer-failed", language))
+                given_up = self._give_up_if_done_waiting(renderer, row, decision)
+                if given_up is not None:
+                    return Answer(given_up)
+                renderer.enqueue(response, settings.queue_name, pass_no, step)
+                return Answer(response)
+            if stage == "record":
+                recorded = form.get("RecordingSid") and _int(form.get("RecordingDuration")) > 0
+                names = ("research-thanks",) if recorded else ("goodbye",)
+                return Answer(renderer.goodbye(language, *names))
+            if stage == "queue":
+                if form.get("QueueResult", "") in _QUEUE_DONE:
+                    return Answer(renderer.goodbye(language))
+                return self._queue_exit(session, settings, row, language)
+            raise CallError(f"unknown stage {stage!r}")
+
+    def _queue_exit(
+        self, session: Session, settings: LineSettings, row: TwilioCall, language: str
+    ) -> Answer:
+        """The wait ended without a navigator: the flow's ``queue-exit`` pass."""
+        row.passes += 1
+        row.entry = ENTRY_QUEUE_EXIT
+        row.entry_language = language
+        row.pass_started_at = self.clock()
+        row.set_events([])
+        row.decision = None
+        return self._play_from(session, settings, row)
+
+    def _give_up_if_done_waiting(
+        self, renderer: Renderer, row: TwilioCall, decision: Decision
+    ) -> VoiceResponse | None:
+        """After ``queue_max_passes`` waits the line gives up, as ``[ivr211-queue]``'s
+        ``give-up``: nobody is available, the emergency numbers, goodbye."""
+        if row.passes <= self.options.queue_max_passes:
+            return None
+        return renderer.goodbye(
+            decision.language, "queue-unavailable", "emergency-numbers", "goodbye"
+        )
+
+    # ---- the call ends --------------------------------------------------------------------
+
+    def status(self, form: Mapping[str, str]) -> Decision | None:
+        """Twilio's call status callback. When the call ended before the flow decided,
+        the flow hears ``HungUp`` (its path ends in ``hangup``, route ``hangup``); the
+        decision it ends with is returned."""
+        call_sid = form.get("CallSid", "")
+        call_status = form.get("CallStatus", "")
+        if call_status not in ENDED_STATUSES:
+            return None
+        settings = self.settings_source()
+        with Session(self.engine) as session, session.begin():
+            row = call_by_sid(session, call_sid, lock=True)
+            if row is None:
+                raise UnknownCall(f"no call {call_sid}")
+            if row.ended_at is not None:
+                return None
+            row.ended_at = self.clock()
+            row.end_status = call_status[:16]
+            row.updated_at = row.ended_at
+            if row.decision is not None:
+                return decision_from_data(row.decision_data() or {})
+            flow, _action = replay(settings, row)
+            final = flow.send(HungUp())
+            if not isinstance(final, Finish):
+                return None
+            row.set_events([*row.event_list(), encode_event(HungUp())])
+            row.decision = _json(decision_to_data(final.decision))
+            return final.decision
+
+    def decision(self, call_sid: str) -> Decision | None:
+        """The call's last decision (``None`` before the flow made one)."""
+        with Session(self.engine) as session:
+            row = call_by_sid(session, call_sid)
+            data = None if row is None else row.decision_data()
+            return None if data is None else decision_from_data(data)
+
+
+def _ref(name: str, language: str) -> PromptRef:
+    return PromptRef(name, "en" if language == "en" else "fr")
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or "0")
+    except ValueError:
+        return 0
+
+
+def _json(data: Mapping[str, Any]) -> str:
+    return json.dumps(dict(data), separators=(",", ":"), sort_keys=True)

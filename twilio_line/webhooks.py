@@ -1,0 +1,201 @@
+"""The Flask blueprint Twilio's voice webhooks reach, built by :func:`create_blueprint`.
+
+Routes (under ``TwilioOptions.url_prefix``, ``/twilio`` by default):
+
+- ``POST /voice``: the number's "A call comes in" webhook;
+- ``POST /step/<pass>/<step>``: the caller's answer to one action of the flow;
+- ``POST /after/<pass>/<step>/<dial|record|queue>``: what follows a decision;
+- ``POST /wait/<pass>``: the queue's ``waitUrl``, while the caller waits;
+- ``POST /status``: the number's "Call status changes" callback;
+- ``POST /recording``: a research message's recording is ready (set by ``<Record>``);
+- ``GET /prompts/<language>/<name>.wav``: the prompts' audio, what every caller hears.
+
+Every ``POST`` is checked with the library's ``RequestValidator`` against the URL Twilio
+called: ``public_url`` + the path (+ the query), never the URL the web process sees behind
+its proxy. A request whose ``X-Twilio-Signature`` does not match is answered ``403`` and
+logged with the escaped URL and the client's address; so is a validly signed request for
+a step the call is not at (a replay, ``calls.Replayed``). The audio route is not signed:
+Twilio fetches ``<Play>`` URLs as any client would, and a prompt is public (every caller
+hears it).
+
+A failure (the database down) answers 500: Twilio then plays the number's fallback URL,
+a static TwiML document hosted apart (README, "Twilio back end").
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, abort, request, send_file
+from sqlalchemy import Engine
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.actions import Decision
+from ivr.logsafe import printable
+from ivr.settings import LineSettings
+from twilio_line.calls import CallDesk, CallError, Replayed, UnknownCall
+from twilio_line.options import TwilioOptions
+from twilio_line.twiml import prompt_file
+from twilio_line.waiting import wait_twiml
+
+__all__ = ["BLUEPRINT_NAME", "SIGNATURE_HEADER", "create_blueprint", "signed_url"]
+
+log = logging.getLogger(__name__)
+
+BLUEPRINT_NAME = "twilio"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+F = TypeVar("F", bound=Callable[..., Any])
+DecisionHook = Callable[[str, Decision, Mapping[str, str]], object]
+RecordingHook = Callable[[Mapping[str, str]], object]
+
+
+def signed_url(options: TwilioOptions, path: str, query: bytes | str = b"") -> str:
+    """The URL Twilio called and signed: the public URL, the path as the web process
+    sees it under its root, and the query string as sent."""
+    text = query.decode("latin-1") if isinstance(query, bytes) else query
+    return options.base + path + (f"?{text}" if text else "")
+
+
+def twiml(response: VoiceResponse) -> Response:
+    return Response(str(response), mimetype="text/xml")
+
+
+def create_blueprint(
+    options: TwilioOptions,
+    *,
+    engine: Engine,
+    settings_source: Callable[[], LineSettings],
+    clock: Callable[[], datetime],
+    on_decision: DecisionHook | None = None,
+    on_recording: RecordingHook | None = None,
+) -> Blueprint:
+    """The blueprint, its routes registered here and nowhere else.
+
+    ``on_decision(call_sid, decision, form)`` runs once the flow decided (and when a call
+    ends before it did); ``on_recording(form)`` takes a research message's recording
+    callback. Neither may fail the webhook: what they raise is logged."""
+    desk = CallDesk(options, engine, settings_source, clock)
+    bp = Blueprint(BLUEPRINT_NAME, __name__, url_prefix=options.url_prefix)
+
+    def refuse(why: str) -> Response:
+        log.warning(
+            "Twilio webhook refused (%s): %s %s from %s",
+            printable(why),
+            printable(request.method),
+            printable(signed_url(options, request.path, request.query_string)),
+            printable(request.remote_addr or "?"),
+        )
+        return Response("", status=403, mimetype="text/plain")
+
+    def signed(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                token = options.auth_token()
+            except (LookupError, OSError, ValueError) as exc:
+                log.error("Twilio webhooks cannot be checked: %s", printable(exc))
+                return refuse("no auth token to check the signature with")
+            url = signed_url(options, request.path, request.query_string)
+            signature = request.headers.get(SIGNATURE_HEADER, "")
+            if not signature or not RequestValidator(token).validate(url, request.form, signature):
+                return refuse("bad signature")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    def hook(call_sid: str, decision: Decision | None, form: Mapping[str, str]) -> None:
+        if decision is None or on_decision is None:
+            return
+        try:
+            on_decision(call_sid, decision, form)
+        except Exception:
+            log.exception("call %s: the decision hook failed", printable(call_sid))
+
+    def form() -> dict[str, str]:
+        return {key: request.form.get(key, "") for key in request.form}
+
+    @bp.post("/voice")
+    @signed
+    def voice() -> Response:
+        data = form()
+        try:
+            answer = desk.incoming(data)
+        except CallError as exc:
+            return refuse(str(exc))
+        hook(data.get("CallSid", ""), answer.decision, data)
+        return twiml(answer.twiml)
+
+    @bp.post("/step/<int:pass_no>/<int:step>")
+    @signed
+    def step(pass_no: int, step: int) -> Response:
+        data = form()
+        try:
+            answer = desk.step(pass_no, step, data)
+        except (Replayed, UnknownCall) as exc:
+            return refuse(str(exc))
+        hook(data.get("CallSid", ""), answer.decision, data)
+        return twiml(answer.twiml)
+
+    @bp.post("/after/<int:pass_no>/<int:step>/<stage>")
+    @signed
+    def after(pass_no: int, step: int, stage: str) -> Response:
+        data = form()
+        try:
+            answer = desk.after(pass_no, step, stage, data)
+        except CallError as exc:
+            return refuse(str(exc))
+        hook(data.get("CallSid", ""), answer.decision, data)
+        return twiml(answer.twiml)
+
+    @bp.post("/wait/<int:pass_no>")
+    @signed
+    def wait(pass_no: int) -> Response:
+        data = form()
+        try:
+            decision = desk.decision(data.get("CallSid", ""))
+            settings = settings_source()
+        except CallError as exc:
+            return refuse(str(exc))
+        return twiml(wait_twiml(options, settings, decision, data, clock()))
+
+    @bp.post("/status")
+    @signed
+    def status() -> Response:
+        data = form()
+        try:
+            decision = desk.status(data)
+        except UnknownCall as exc:
+            log.info("status of a call this line does not know: %s", printable(exc))
+            return Response("", status=204)
+        hook(data.get("CallSid", ""), decision, data)
+        return Response("", status=204)
+
+    @bp.post("/recording")
+    @signed
+    def recording() -> Response:
+        data = form()
+        if on_recording is not None:
+            try:
+                on_recording(data)
+            except Exception:
+                log.exception(
+                    "recording %s of call %s not taken (Twilio keeps it)",
+                    printable(data.get("RecordingSid", "?")),
+                    printable(data.get("CallSid", "?")),
+                )
+                return Response("", status=500)
+        return Response("", status=204)
+
+    @bp.get("/prompts/<language>/<name>.wav")
+    def prompt(language: str, name: str) -> Response:
+        path = prompt_file(options.sounds_dir, language, name)
+        if path is None:
+            abort(404)
+        return send_file(path, mimetype="audio/wav", max_age=3600)
+
+    return bp
