@@ -22,6 +22,7 @@ from ivr.channels import channel_endpoint, has_channel_suffix
 from ivr.times import require_utc
 from store import models as m
 from store.models import Navigator
+from store.refusal import Refusal
 from store.rows import update_or_insert
 
 __all__ = [
@@ -41,15 +42,19 @@ __all__ = [
 _ENDPOINT = re.compile(r"^[A-Za-z0-9]+/[^\s;]+$")
 
 
-class NavigatorError(ValueError):
-    """A navigator account or listener status change was refused."""
+class NavigatorError(Refusal, ValueError):
+    """A navigator account or listener status change was refused; its code and values
+    let a page say why in its reader's language (``store.refusal``)."""
 
 
 def _check_endpoint(name: str, value: str) -> str:
     value = value.strip()
     if not _ENDPOINT.match(value) or has_channel_suffix(value):
         raise NavigatorError(
-            f"{name} {value!r} must be a channel technology and resource, e.g. PJSIP/nav-alice"
+            f"{name} {value!r} must be a channel technology and resource, e.g. PJSIP/nav-alice",
+            "endpoint_format",
+            field=name,
+            value=value,
         )
     return value
 
@@ -66,7 +71,7 @@ def add_navigator(
     """Create an account; the queue member interface defaults to the phone endpoint."""
     username = username.strip()
     if not username:
-        raise NavigatorError("username must not be empty")
+        raise NavigatorError("username must not be empty", "navigator_name_empty")
     endpoint = _check_endpoint("phone endpoint", phone_endpoint)
     interface = _check_endpoint("queue interface", queue_interface or endpoint)
     clashes = session.scalars(
@@ -78,10 +83,15 @@ def add_navigator(
     ).all()
     for other in clashes:
         if other.username == username:
-            raise NavigatorError(f"navigator {username!r} already exists")
+            raise NavigatorError(
+                f"navigator {username!r} already exists", "navigator_exists", username=username
+            )
         raise NavigatorError(
             f"{endpoint if other.phone_endpoint == endpoint else interface} already belongs"
-            f" to navigator {other.username!r}"
+            f" to navigator {other.username!r}",
+            "endpoint_taken",
+            endpoint=endpoint if other.phone_endpoint == endpoint else interface,
+            username=other.username,
         )
     navigator = Navigator(
         username=username,
@@ -113,7 +123,7 @@ def list_navigators(session: Session, *, active_only: bool = False) -> list[Navi
 def set_active(session: Session, username: str, active: bool) -> Navigator:
     navigator = navigator_by_username(session, username)
     if navigator is None:
-        raise NavigatorError(f"no navigator {username!r}")
+        raise NavigatorError(f"no navigator {username!r}", "no_navigator", username=username)
     navigator.active = active
     session.flush()
     return navigator
@@ -148,7 +158,9 @@ def set_status(session: Session, state: str, detail: str, at: datetime) -> Liste
     One UPDATE (an INSERT the first time): ``store.rows.update_or_insert``.
     """
     if state not in m.LISTENER_STATES:
-        raise NavigatorError(f"listener state {state!r} is not one of {m.LISTENER_STATES}")
+        raise NavigatorError(
+            f"listener state {state!r} is not one of {m.LISTENER_STATES}", "internal"
+        )
     at = require_utc(at, "the listener status's time")
     row = m.ListenerStatus
     since = case((row.state == state, row.since), else_=literal(at, m.UTCDateTime()))
@@ -161,7 +173,7 @@ def set_status(session: Session, state: str, detail: str, at: datetime) -> Liste
     )
     status = get_status(session)
     if status is None:
-        raise NavigatorError("the listener status row vanished while being written")
+        raise NavigatorError("the listener status row vanished while being written", "internal")
     return status
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard import db
-from dashboard.echoes import shorten_echoes
+from dashboard.refusals import refusal_text
 from ivr import settings as s
 from ivr.schedule import LineState, compute_state
 from store import accounts, navigators
@@ -91,7 +91,7 @@ def apply(change: Callable[[Session], T]) -> tuple[bool, T | None]:
         with db.write() as session:
             result = change(session)
     except REFUSED as exc:
-        flash(_("Changement refusé : %(why)s", why=shorten_echoes(str(exc))), "error")
+        flash(_("Changement refusé : %(why)s", why=refusal_text(exc)), "error")
         return False, None
     return True, result
 

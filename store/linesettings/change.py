@@ -82,17 +82,25 @@ def set_override(
     """
     now = now or datetime.now(UTC)
     if mode not in (None, "open", "closed"):
-        raise SettingsChangeError(f"override mode must be open, closed or none, not {mode!r}")
+        raise SettingsChangeError(
+            f"override mode must be open, closed or none, not {mode!r}", "override_mode", mode=mode
+        )
     if exceptional and mode != "closed":
-        raise SettingsChangeError("only a forced closure can be exceptional")
+        raise SettingsChangeError(
+            "only a forced closure can be exceptional", "exceptional_needs_closed"
+        )
     if reason.startswith(EXCEPTIONAL_TAG):
-        raise SettingsChangeError(f"a reason cannot start with {EXCEPTIONAL_TAG}")
+        raise SettingsChangeError(
+            f"a reason cannot start with {EXCEPTIONAL_TAG}", "reason_tag", tag=EXCEPTIONAL_TAG
+        )
     if until is not None:
         until = require_utc(until, "until")
         if mode is None:
-            raise SettingsChangeError("an end time needs an override mode")
+            raise SettingsChangeError("an end time needs an override mode", "until_needs_mode")
         if until <= now:
-            raise SettingsChangeError(f"until {until.isoformat()} is already past")
+            raise SettingsChangeError(
+                f"until {until.isoformat()} is already past", "until_past", until=until
+            )
     row = session.get(m.LineOverride, m.SINGLETON_ID)
     if row is None:
         row = m.LineOverride(id=m.SINGLETON_ID)
@@ -129,11 +137,13 @@ def add_closure(
     now = now or datetime.now(UTC)
     starts, ends = require_utc(starts, "start"), require_utc(ends, "end")
     if ends <= starts:
-        raise SettingsChangeError("a closure must end after it starts")
+        raise SettingsChangeError("a closure must end after it starts", "closure_order")
     if ends <= now:
-        raise SettingsChangeError(f"the closure would end in the past ({ends.isoformat()})")
+        raise SettingsChangeError(
+            f"the closure would end in the past ({ends.isoformat()})", "closure_past", ends=ends
+        )
     if not reason.strip():
-        raise SettingsChangeError("a closure needs a reason")
+        raise SettingsChangeError("a closure needs a reason", "closure_reason")
     row = m.Closure(
         starts_at=starts, ends_at=ends, reason=reason.strip(), created_by=by, created_at=now
     )
@@ -146,7 +156,7 @@ def add_closure(
 def remove_closure(session: Session, closure_id: int, by: str) -> None:
     row = session.get(m.Closure, closure_id)
     if row is None:
-        raise SettingsChangeError(f"no closure with id {closure_id}")
+        raise SettingsChangeError(f"no closure with id {closure_id}", "no_closure")
     session.delete(row)
     session.flush()
     bump_version(session, by)
@@ -166,7 +176,9 @@ def list_closures(session: Session, *, ending_after: datetime | None = None) -> 
 def set_hours(session: Session, day: DayName, hours: s.DayHours | None, by: str) -> int:
     """Set one weekday's hours ("mon".."sun") or the holiday hours; None = closed all day."""
     if day not in (*m.DAY_NAMES, m.HOLIDAY_DAY):
-        raise SettingsChangeError(f"unknown day {day!r} (mon..sun or holiday)")
+        raise SettingsChangeError(
+            f"unknown day {day!r} (mon..sun or holiday)", "unknown_day", day=day
+        )
     row = session.get(m.OpeningHours, day)
     if row is None:
         row = m.OpeningHours(day=day)
@@ -185,7 +197,9 @@ def holiday_categories(country: str) -> tuple[str, ...]:
     try:
         cls = holidays.country_holidays(country).__class__
     except NotImplementedError:
-        raise SettingsChangeError(f"unknown holiday country {country!r}") from None
+        raise SettingsChangeError(
+            f"unknown holiday country {country!r}", "unknown_country", country=country
+        ) from None
     return tuple(sorted(cls.supported_categories))
 
 
@@ -193,7 +207,9 @@ def holiday_subdivisions(country: str) -> tuple[str, ...]:
     try:
         cls = holidays.country_holidays(country).__class__
     except NotImplementedError:
-        raise SettingsChangeError(f"unknown holiday country {country!r}") from None
+        raise SettingsChangeError(
+            f"unknown holiday country {country!r}", "unknown_country", country=country
+        ) from None
     return tuple(cls.subdivisions)
 
 
@@ -214,18 +230,24 @@ def set_holiday_rules(
     known = holiday_categories(country)
     chosen = sorted({c.strip() for c in categories if c.strip()})
     if not chosen:
-        raise SettingsChangeError("choose at least one holiday category")
+        raise SettingsChangeError("choose at least one holiday category", "no_category")
     unknown = [c for c in chosen if c not in known]
     if unknown:
         raise SettingsChangeError(
             f"unknown holiday categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}"
-            f" for {country} (known: {', '.join(known)})"
+            f" for {country} (known: {', '.join(known)})",
+            "unknown_category",
+            country=country,
+            categories=", ".join(unknown),
         )
     subdivision = (subdivision or "").strip().upper() or None
     if subdivision is not None and subdivision not in holiday_subdivisions(country):
         raise SettingsChangeError(
             f"unknown subdivision {subdivision!r} for {country}"
-            f" (known: {', '.join(holiday_subdivisions(country))})"
+            f" (known: {', '.join(holiday_subdivisions(country))})",
+            "unknown_subdivision",
+            country=country,
+            subdivision=subdivision,
         )
     rules.country = country
     rules.subdivision = subdivision
@@ -261,7 +283,9 @@ def remove_holiday_date(session: Session, day: date, by: str) -> int:
     )
     if day not in calendar:
         raise SettingsChangeError(
-            f"{day.isoformat()} is not a holiday of the calendar: nothing to remove"
+            f"{day.isoformat()} is not a holiday of the calendar: nothing to remove",
+            "not_a_holiday",
+            day=day,
         )
     row = session.get(m.HolidayDate, day)
     if row is None:
@@ -276,18 +300,22 @@ def forget_holiday_date(session: Session, day: date, by: str) -> int:
     """Undo an added or removed day: the calendar decides again."""
     row = session.get(m.HolidayDate, day)
     if row is None:
-        raise SettingsChangeError(f"{day.isoformat()} is neither an added nor a removed day")
+        raise SettingsChangeError(
+            f"{day.isoformat()} is neither an added nor a removed day",
+            "holiday_not_changed",
+            day=day,
+        )
     session.delete(row)
     session.flush()
     return bump_version(session, by)
 
 
-def _matching(pattern: re.Pattern[str], value: str, problem: str) -> str:
-    """``value`` stripped, refused with ``problem`` (``{!r}`` is the value) unless it
-    matches ``pattern``."""
+def _matching(pattern: re.Pattern[str], value: str, problem: str, refusal: str) -> str:
+    """``value`` stripped, refused with ``problem`` (``{!r}`` is the value) and the
+    ``refusal`` code unless it matches ``pattern``."""
     value = value.strip()
     if not pattern.match(value):
-        raise SettingsChangeError(problem.format(value))
+        raise SettingsChangeError(problem.format(value), refusal, value=value)
     return value
 
 
@@ -315,7 +343,10 @@ def set_line_options(
         ]
         if missing:
             raise SettingsChangeError(
-                f"no number for territory {territory!r} for: {', '.join(missing)}"
+                f"no number for territory {territory!r} for: {', '.join(missing)}",
+                "territory_missing_numbers",
+                territory=territory,
+                destinations=tuple(missing),
             )
         options.territory = territory
     if queue_name is not None:
@@ -323,12 +354,14 @@ def set_line_options(
             _QUEUE_RE,
             queue_name,
             "queue name {!r} must be letters, digits, '_', '.' or '-' (max 80)",
+            "queue_name_format",
         )
     if research_mailbox is not None:
         options.research_mailbox = _matching(
             _MAILBOX_RE,
             research_mailbox,
             "mailbox {!r} must look like 1000@recherche (mailbox@context)",
+            "mailbox_format",
         )
     session.flush()
     return bump_version(session, by)
@@ -354,7 +387,7 @@ def set_research_consent(
             ),
         )
     except ValueError as exc:
-        raise SettingsChangeError(f"consent notice: {exc}") from None
+        raise SettingsChangeError(f"consent notice: {exc}", "consent_notice") from None
     options = options_row(session)
     options.consent_text_fr, options.consent_text_en = texts
     options.consent_retention_days = retention_days
@@ -366,10 +399,16 @@ def set_menu(session: Session, max_attempts: int, digit_timeout_ms: int, by: str
     """How patient the menus are: attempts before the default route, and the wait
     for a key."""
     if not 1 <= max_attempts <= 9:
-        raise SettingsChangeError(f"menu attempts must be between 1 and 9, not {max_attempts}")
+        raise SettingsChangeError(
+            f"menu attempts must be between 1 and 9, not {max_attempts}",
+            "menu_attempts",
+            value=max_attempts,
+        )
     if not 1000 <= digit_timeout_ms <= 30000:
         raise SettingsChangeError(
-            f"the wait for a key must be between 1000 and 30000 ms, not {digit_timeout_ms}"
+            f"the wait for a key must be between 1000 and 30000 ms, not {digit_timeout_ms}",
+            "digit_timeout",
+            seconds=digit_timeout_ms / 1000,
         )
     options = options_row(session)
     options.menu_max_attempts = max_attempts
@@ -384,16 +423,29 @@ def set_closed_menu(
     """The closed-hours menu: phone key -> active destination key, and the key of the
     research voicemail box (it must not also be a transfer key)."""
     if not _PHONE_KEY_RE.match(research_key):
-        raise SettingsChangeError(f"research key {research_key!r} is not a phone key (0-9, *, #)")
+        raise SettingsChangeError(
+            f"research key {research_key!r} is not a phone key (0-9, *, #)",
+            "research_key_format",
+            key=research_key,
+        )
     active = set(session.scalars(select(m.Destination.key).where(m.Destination.active.is_(True))))
     for digit, key in transfer_keys.items():
         if not _PHONE_KEY_RE.match(digit):
-            raise SettingsChangeError(f"{digit!r} is not a phone key (0-9, *, #)")
+            raise SettingsChangeError(
+                f"{digit!r} is not a phone key (0-9, *, #)", "phone_key_format", key=digit
+            )
         if key not in active:
-            raise SettingsChangeError(f"key {digit}: no active destination {key!r}")
+            raise SettingsChangeError(
+                f"key {digit}: no active destination {key!r}",
+                "key_destination_inactive",
+                key=digit,
+                destination=key,
+            )
     if research_key in transfer_keys:
         raise SettingsChangeError(
-            f"key {research_key} cannot be both the research box and a transfer"
+            f"key {research_key} cannot be both the research box and a transfer",
+            "key_both",
+            key=research_key,
         )
     for row in session.scalars(select(m.ClosedMenuKey)):
         session.delete(row)

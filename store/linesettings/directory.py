@@ -38,7 +38,9 @@ def _destination(session: Session, key: str) -> m.Destination:
         .options(selectinload(m.Destination.numbers))
     )
     if dest is None:
-        raise SettingsChangeError(f"no destination with key {key!r}")
+        raise SettingsChangeError(
+            f"no destination with key {key!r}", "no_destination", destination=key
+        )
     return dest
 
 
@@ -102,7 +104,9 @@ def list_destinations(session: Session) -> list[DestinationRecord]:
 
 def _check_kind(kind: str) -> str:
     if kind not in ("emergency", "partner"):
-        raise SettingsChangeError(f"kind must be emergency or partner, not {kind!r}")
+        raise SettingsChangeError(
+            f"kind must be emergency or partner, not {kind!r}", "destination_kind", kind=kind
+        )
     return kind
 
 
@@ -110,7 +114,9 @@ def _check_group(group: str) -> str:
     group = group.strip()
     if not _GROUP_RE.match(group):
         raise SettingsChangeError(
-            f"report group {group!r} must be lower-case letters, digits and dashes (max 40)"
+            f"report group {group!r} must be lower-case letters, digits and dashes (max 40)",
+            "report_group_format",
+            group=group,
         )
     return group
 
@@ -118,12 +124,19 @@ def _check_group(group: str) -> str:
 def _check_short_code(session: Session, code: str, key: str) -> str:
     code = code.strip()
     if not _SHORT_CODE_RE.match(code):
-        raise SettingsChangeError(f"short code {code!r} must be 1 to 16 digits")
+        raise SettingsChangeError(
+            f"short code {code!r} must be 1 to 16 digits", "short_code_format", code=code
+        )
     other = session.scalar(
         select(m.Destination.key).where(m.Destination.short_code == code, m.Destination.key != key)
     )
     if other is not None:
-        raise SettingsChangeError(f"short code {code} is already used by destination {other!r}")
+        raise SettingsChangeError(
+            f"short code {code} is already used by destination {other!r}",
+            "short_code_taken",
+            code=code,
+            destination=other,
+        )
     return code
 
 
@@ -151,10 +164,14 @@ def add_destination(
     if not _KEY_RE.match(key):
         raise SettingsChangeError(
             f"key {key!r} must start with a lower-case letter or digit, then letters,"
-            " digits or dashes (max 40)"
+            " digits or dashes (max 40)",
+            "destination_key_format",
+            key=key,
         )
     if session.scalar(select(m.Destination.id).where(m.Destination.key == key)) is not None:
-        raise SettingsChangeError(f"destination {key!r} already exists")
+        raise SettingsChangeError(
+            f"destination {key!r} already exists", "destination_exists", key=key
+        )
     label_fr, label_en = (
         check_label("French label", label_fr),
         check_label("English label", label_en),
@@ -163,14 +180,13 @@ def add_destination(
     short_code = _check_short_code(session, short_code, key)
     clean: dict[str, str] = {}
     for territory, number in numbers.items():
-        try:
-            clean[check_territory(territory, allow_any=True)] = normalize_number(number)
-        except ValueError as exc:
-            raise SettingsChangeError(str(exc)) from None
+        clean[check_territory(territory, allow_any=True)] = normalize_number(number)
     territory_here = options_row(session).territory
     if active and not reaches(clean, territory_here):
         raise SettingsChangeError(
-            f"an active destination needs a number for the territory {territory_here!r}"
+            f"an active destination needs a number for the territory {territory_here!r}",
+            "active_needs_number",
+            territory=territory_here,
         )
     last = session.scalar(
         select(m.Destination.sort_order).order_by(m.Destination.sort_order.desc())
@@ -233,14 +249,20 @@ def update_destination(
             if digits:
                 raise SettingsChangeError(
                     f"destination {key!r} is key {', '.join(digits)} of the closed-hours menu:"
-                    " change the menu first"
+                    " change the menu first",
+                    "destination_in_menu",
+                    destination=key,
+                    keys=", ".join(digits),
                 )
         else:
             territory = options_row(session).territory
             if not reaches({n.territory: n for n in dest.numbers}, territory):
                 raise SettingsChangeError(
                     f"destination {key!r} has no number for the territory {territory!r}:"
-                    " add one first"
+                    " add one first",
+                    "no_number_for_territory",
+                    destination=key,
+                    territory=territory,
                 )
         dest.active = active
     session.flush()
@@ -252,13 +274,21 @@ def remove_destination_number(session: Session, key: str, territory: str, by: st
     dest = _destination(session, key)
     row = next((n for n in dest.numbers if n.territory == territory), None)
     if row is None:
-        raise SettingsChangeError(f"destination {key!r} has no number for {territory!r}")
+        raise SettingsChangeError(
+            f"destination {key!r} has no number for {territory!r}",
+            "no_number_to_remove",
+            destination=key,
+            territory=territory,
+        )
     here = options_row(session).territory
     left = {n.territory: n for n in dest.numbers if n is not row}
     if dest.active and not reaches(left, here):
         raise SettingsChangeError(
             f"destination {key!r} would have no number for the line's territory {here!r}:"
-            " set another number or deactivate it first"
+            " set another number or deactivate it first",
+            "last_number",
+            destination=key,
+            territory=here,
         )
     dest.numbers.remove(row)
     session.flush()
@@ -276,13 +306,12 @@ def set_destination_number(
 ) -> int:
     """Set the number a destination is dialled at in one territory ("*" = any)."""
     territory = check_territory(territory, allow_any=True)
-    try:
-        number = normalize_number(number)
-    except ValueError as exc:
-        raise SettingsChangeError(str(exc)) from None
+    number = normalize_number(number)
     dest = session.scalar(select(m.Destination).where(m.Destination.key == key))
     if dest is None:
-        raise SettingsChangeError(f"no destination with key {key!r}")
+        raise SettingsChangeError(
+            f"no destination with key {key!r}", "no_destination", destination=key
+        )
     row = session.get(m.DestinationNumber, (dest.id, territory))
     if row is None:
         row = m.DestinationNumber(destination_id=dest.id, territory=territory)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from store.refusal import Refusal
+
 _NUMBER_RE = re.compile(r"^\+?\d{3,15}$")
 _NUMBER_NOISE = re.compile(r"[\s().-]")
 # North American numbers NXX-555-0100 to NXX-555-0199 are reserved for fiction.
@@ -30,15 +32,20 @@ class SettingsNotFound(SettingsError):
     """The database holds no line settings yet: run ``ivr211 db upgrade``."""
 
 
-class SettingsChangeError(SettingsError, ValueError):
-    """A change was refused (bad value, unknown destination or closure)."""
+class SettingsChangeError(Refusal, SettingsError, ValueError):
+    """A change was refused (bad value, unknown destination or closure); its code and
+    values let a page say why in its reader's language (``store.refusal``)."""
 
 
 def normalize_number(number: str) -> str:
     """ "1 866 277-3553" -> "18662773553"; refuse anything a trunk could not dial."""
     cleaned = _NUMBER_NOISE.sub("", number)
     if not _NUMBER_RE.match(cleaned):
-        raise ValueError(f"{number!r} is not a dialable number (digits, optional leading +)")
+        raise SettingsChangeError(
+            f"{number!r} is not a dialable number (digits, optional leading +)",
+            "not_dialable",
+            number=number,
+        )
     return cleaned
 
 
@@ -70,7 +77,9 @@ def check_territory(territory: str, *, allow_any: bool) -> str:
     if not _TERRITORY_RE.match(territory):
         raise SettingsChangeError(
             f"territory {territory!r} must be lower-case letters, digits and dashes"
-            + (' (or "*" for any territory)' if allow_any else "")
+            + (' (or "*" for any territory)' if allow_any else ""),
+            "territory_format_any" if allow_any else "territory_format",
+            territory=territory,
         )
     return territory
 
@@ -78,9 +87,9 @@ def check_territory(territory: str, *, allow_any: bool) -> str:
 def check_label(name: str, value: str) -> str:
     value = value.strip()
     if not value:
-        raise SettingsChangeError(f"{name} must not be empty")
+        raise SettingsChangeError(f"{name} must not be empty", "label_empty", field=name)
     if len(value) > 200:
-        raise SettingsChangeError(f"{name} is longer than 200 characters")
+        raise SettingsChangeError(f"{name} is longer than 200 characters", "label_long", field=name)
     return value
 
 

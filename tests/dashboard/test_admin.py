@@ -360,11 +360,11 @@ def test_holiday_dates_invalid(admin: FlaskClient, app_engine: Engine, post_form
     refused(
         post_form(admin, "/admin/holidays/remove", {"day": "2026-03-03"}),
         "Changement refusé",
-        "2026-03-03 is not a holiday",
+        "Le 3 mars 2026 n'est pas un jour férié du calendrier : rien à retirer.",
     )
     refused(
         post_form(admin, "/admin/holidays/forget", {"day": "2026-03-03"}),
-        "neither an added nor a removed day",
+        "Le 3 mars 2026 n'est ni un jour ajouté ni un jour retiré.",
     )
     assert version(app_engine) == 1
 
@@ -389,7 +389,8 @@ def test_closure_add_in_local_time_and_remove(
     saved(admin, post_form(admin, f"/admin/closures/{record.id}/remove"), url)
     assert load(app_engine).schedule.closures == ()
     refused(
-        post_form(admin, f"/admin/closures/{record.id}/remove"), f"no closure with id {record.id}"
+        post_form(admin, f"/admin/closures/{record.id}/remove"),
+        "Cette fermeture n'existe plus : elle a peut-être déjà été supprimée.",
     )
 
 
@@ -422,7 +423,7 @@ def test_closure_invalid(admin: FlaskClient, app_engine: Engine, post_form: Post
     refused(post_form(admin, url, {**data, "reason": ""}), "Indiquez le motif")
     refused(
         post_form(admin, url, {**data, "start_day": "2026-01-01", "end_day": "2026-01-01"}),
-        "the closure would end in the past",
+        "La fermeture se terminerait dans le passé",
     )
     assert version(app_engine) == 1
     with Session(app_engine) as session:
@@ -476,7 +477,7 @@ def test_override_invalid(admin: FlaskClient, app_engine: Engine, post_form: Pos
             "/admin/override",
             {"mode": "open", "until_day": "2026-11-25", "until_time": "10:00"},
         ),
-        "is already past",
+        "est déjà passée.",
     )
     refused(post_form(admin, "/admin/override", {"mode": "sideways"}))
     assert version(app_engine) == 1
@@ -508,7 +509,7 @@ def test_destination_add_invalid(admin: FlaskClient, app_engine: Engine, post_fo
     url, data = VALID_FORMS["destination add"]
     refused(
         post_form(admin, url, {**data, "short_code": "101"}),
-        "short code 101 is already used by destination 'crise'",
+        "Le code abrégé 101 est déjà celui de la destination « Centre de crise régional ».",
     )
     refused(
         post_form(admin, url, {**data, "number": "418-SOS"}),
@@ -517,7 +518,7 @@ def test_destination_add_invalid(admin: FlaskClient, app_engine: Engine, post_fo
     refused(post_form(admin, url, {**data, "key": "Popote!"}), "Lettres minuscules")
     refused(
         post_form(admin, url, {**data, "territory": "bas-saint-laurent"}),
-        "an active destination needs a number for the territory 'capitale-nationale'",
+        "Une destination active demande un numéro pour le territoire « capitale-nationale ».",
     )
     assert version(app_engine) == 1
     assert load(app_engine).destination("popote") is None
@@ -552,7 +553,7 @@ def test_destination_edit_invalid(admin: FlaskClient, app_engine: Engine, post_f
     refused(post_form(admin, url, {**data, "label_fr": ""}), "Obligatoire.")
     refused(
         post_form(admin, "/admin/destinations/811", {**data, "short_code": "811", "active": ""}),
-        "is key 1 of the closed-hours menu",
+        "est la touche 1 du menu des heures de fermeture : changez d'abord le menu.",
     )
     assert version(app_engine) == 1
 
@@ -605,13 +606,13 @@ def test_numbers_invalid(admin: FlaskClient, app_engine: Engine, post_form: Post
     )
     refused(
         post_form(admin, url, {"territory": "Rive Sud", "number": "4185550000"}),
-        "territory 'Rive Sud'",
+        "Territoire « Rive Sud » : des lettres minuscules, des chiffres et des tirets",
     )
     refused(
         post_form(
             admin, "/admin/destinations/crise/numbers/remove", {"territory": "capitale-nationale"}
         ),
-        "would have no number for the line's territory",
+        "n'aurait plus de numéro pour le territoire de la ligne (« capitale-nationale »)",
     )
     assert version(app_engine) == 1
 
@@ -638,7 +639,7 @@ def test_line_options_invalid(admin: FlaskClient, app_engine: Engine, post_form:
     refused(post_form(admin, url, {**data, "queue_name": "nav 211"}), "Lettres, chiffres, _ . -")
     refused(
         post_form(admin, url, {**data, "territory": "bas-saint-laurent"}),
-        "no number for territory 'bas-saint-laurent'",
+        "Aucun numéro pour le territoire « bas-saint-laurent » pour :",
     )
     refused(
         post_form(admin, "/admin/line/menu", {"max_attempts": "0", "digit_timeout_ms": "5000"}),
@@ -711,7 +712,7 @@ def test_create_user_invalid(admin: FlaskClient, app_engine: Engine, post_form: 
             "/admin/users",
             {**NEW_USER, "role": "navigator", "phone_endpoint": "PJSIP/nav-alice"},
         ),
-        "PJSIP/nav-alice already belongs to navigator 'nav-alice'",
+        "PJSIP/nav-alice appartient déjà au navigateur « nav-alice ».",
     )
     refused(
         post_form(admin, "/admin/users", {**NEW_USER, "phone_endpoint": "PJSIP/x"}),
