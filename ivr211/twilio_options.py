@@ -35,17 +35,25 @@ def _token_reader(config: TwilioConfig, environ: Mapping[str, str] | None) -> Ca
     return read
 
 
-def twilio_options(config: Config, *, environ: Mapping[str, str] | None = None) -> TwilioOptions:
+def twilio_options(
+    config: Config,
+    *,
+    environ: Mapping[str, str] | None = None,
+    public_url: str | None = None,
+    auth_token: Callable[[], str] | None = None,
+) -> TwilioOptions:
     """``[twilio]`` (with ``[voicemail]``'s storage and mailbox) as the adapter's options;
     the auth token is read from ``environ`` (default: the process environment) or its file
-    each time it is needed."""
+    each time it is needed. ``public_url`` and ``auth_token`` replace the configured ones
+    (the simulator signs its own requests)."""
     tw = config.twilio
-    if not tw.public_url:
+    public_url = public_url or tw.public_url
+    if not public_url:
         raise ConfigError("twilio.public_url: the URL Twilio reaches is not set")
     return TwilioOptions(
-        public_url=tw.public_url,
+        public_url=public_url,
         account_sid=tw.account_sid,
-        auth_token=_token_reader(tw, environ),
+        auth_token=auth_token or _token_reader(tw, environ),
         api_url=tw.api_url,
         url_prefix=tw.url_prefix,
         sounds_dir=tw.sounds_dir,

@@ -1,8 +1,15 @@
-"""``ivr211 simulate``: place simulated calls against the FastAGI server.
+"""``ivr211 simulate``: place simulated calls against the FastAGI server, or through the
+Twilio back end's webhooks (``--backend twilio``).
 
 The command takes the simulator's own options (``agi_scripts.simulate``), with the
 server's host and port from ``[agi]``, so its parser is built when it runs: ``ivr211
 simulate --help`` shows them, even when the configuration cannot be read.
+
+On Twilio (``twilio_line.simulate``), the webhooks run in this process on the line's
+database, with a Flask app of their own: each request is signed as Twilio signs it
+(with a key made up for the run, so no auth token is needed) and checked by the same
+code as in production; the TwiML exchanged is printed, then the flow's decision as the
+FastAGI simulator prints the channel variables.
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ from pathlib import Path
 
 from agi_scripts import simulate
 from ivr.dialplan import VAR_CALLBACK, VAR_LANG, vm_category
-from ivr211.cli.common import PROG, Commands, Parser, configure_logging
+from ivr211.cli.common import PROG, CliError, Commands, Parser, configure_logging
 from ivr211.cli.research_box import leave_message
 from ivr211.config import Config, ConfigError, VoicemailConfig, load_config
 from ivr211.wiring import ingest_options
 
 __all__ = ["LOCAL_SPOOL", "add_parser", "run_simulate", "simulation_spool"]
+
+BACKENDS = ("fastagi", "twilio")
 
 #: Where simulated messages go on a machine without Asterisk: the project's data folder.
 LOCAL_SPOOL = Path("var/spool/voicemail")
@@ -59,6 +68,13 @@ def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
         parser.set_defaults(**{k: v for k, v in defaults.items() if k in dests})
         configure_logging(config)
     parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="fastagi",
+        help="fastagi: a call to the FastAGI server over TCP (default); twilio: a call "
+        "through the Twilio webhooks, in this process, printing the TwiML exchanged",
+    )
+    parser.add_argument(
         "--leave-message",
         action="store_true",
         help="when the call ends on the research route, leave a message in the voicemail "
@@ -66,6 +82,10 @@ def run_simulate(args: argparse.Namespace, extras: Sequence[str]) -> int:
         f"Asterisk's default, else {LOCAL_SPOOL}",
     )
     parsed = parser.parse_args(list(extras))
+    if parsed.backend == "twilio":
+        if config is None:
+            raise CliError("--backend twilio needs the configuration (the line's database)")
+        return _simulate_twilio(parsed, config)
     hook = None
     if parsed.leave_message and config is not None:
         hook = _spool_writer(config)
@@ -109,3 +129,11 @@ def _spool_writer(config: Config) -> Callable[[Mapping[str, str], str], None]:
             )
 
     return write
+
+
+def _simulate_twilio(parsed: argparse.Namespace, config: Config) -> int:
+    """A call through the Twilio webhooks (``ivr211.twilio_simulation``, imported here:
+    Flask and twilio are for this back end alone)."""
+    from ivr211.twilio_simulation import simulate_twilio
+
+    return simulate_twilio(parsed, config)
