@@ -69,6 +69,13 @@ class DestinationButton:
         return f"{self.label} ({_('numéro à inscrire')})"
 
 
+def phone_label(endpoint: str) -> str:
+    """``PJSIP/201`` -> ``201``; ``Local/nav-alice@navigators`` -> ``nav-alice``: the
+    navigator's phone as they know it, without the channel technology and the dialplan
+    context."""
+    return endpoint.split("/", 1)[-1].split("@", 1)[0]
+
+
 @dataclass(frozen=True)
 class ConsoleView:
     now: datetime
@@ -78,6 +85,10 @@ class ConsoleView:
     live_known: bool
     presence: live.LiveMember | None
     destinations: tuple[DestinationButton, ...]
+
+    @property
+    def phone(self) -> str:
+        return "" if self.navigator is None else phone_label(self.navigator.phone_endpoint)
 
     @property
     def can_act(self) -> bool:
