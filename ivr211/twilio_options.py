@@ -18,8 +18,10 @@ from sqlalchemy import Engine
 
 from dashboard.roles import public
 from ivr211.config import Config, ConfigError, TwilioConfig
+from ivr211.wiring import new_message_hook
 from store.linesettings import CachedSettings, SettingsStore
 from twilio_line.options import TwilioOptions
+from twilio_line.recordings import RecordingTaker
 from twilio_line.webhooks import BLUEPRINT_NAME, create_blueprint
 
 __all__ = ["register_twilio", "twilio_options"]
@@ -85,11 +87,13 @@ def register_twilio(
         return False
     options = twilio_options(config, environ=environ)
     source = CachedSettings(SettingsStore(engine), config.line.settings_cache_s)
+    now = clock or (lambda: datetime.now(UTC))
     blueprint = create_blueprint(
         options,
         engine=engine,
         settings_source=source,
-        clock=clock or (lambda: datetime.now(UTC)),
+        clock=now,
+        on_recording=RecordingTaker(options, engine, now, on_new=new_message_hook(config)),
     )
     app.register_blueprint(blueprint)
     csrf = app.extensions.get("csrf")

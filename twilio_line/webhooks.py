@@ -40,6 +40,7 @@ from ivr.logsafe import printable
 from ivr.settings import LineSettings
 from twilio_line.calls import CallDesk, CallError, Replayed, UnknownCall
 from twilio_line.options import TwilioOptions
+from twilio_line.recordings import RecordingError
 from twilio_line.twiml import prompt_file
 from twilio_line.waiting import wait_twiml
 
@@ -182,6 +183,14 @@ def create_blueprint(
         if on_recording is not None:
             try:
                 on_recording(data)
+            except RecordingError as exc:
+                log.error(
+                    "recording %s of call %s not taken (Twilio keeps it): %s",
+                    printable(data.get("RecordingSid", "?")),
+                    printable(data.get("CallSid", "?")),
+                    printable(exc),
+                )
+                return Response("", status=500)
             except Exception:
                 log.exception(
                     "recording %s of call %s not taken (Twilio keeps it)",

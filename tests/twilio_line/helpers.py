@@ -22,6 +22,7 @@ from werkzeug.test import TestResponse
 from ivr.settings import DayHours, Destination, LineSettings, Schedule, WeeklyHours
 from store.db import make_engine, upgrade
 from twilio_line.options import TwilioOptions
+from twilio_line.recordings import RecordingTaker
 from twilio_line.webhooks import create_blueprint
 
 ZONE = ZoneInfo("America/Toronto")
@@ -73,6 +74,7 @@ class Line:
     settings: dict[str, LineSettings]
     now: list[datetime]
     decisions: list[tuple[str, Any]] = field(default_factory=list)
+    new_messages: list[int] = field(default_factory=list)
 
     def post(
         self,
@@ -126,14 +128,20 @@ def running_line(
     tmp_path: Path,
     now: datetime = OPEN_NOW,
     settings: LineSettings | None = None,
+    *,
+    recordings: bool = False,
     **option_changes: Any,
 ) -> Iterator[Line]:
+    """The blueprint on a fresh database; with ``recordings``, the research box's
+    recordings are taken (``RecordingTaker``, from ``api_url``)."""
     engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
     upgrade(engine)
     current = {"settings": settings or line_settings()}
     clock = [now]
     opts = options(tmp_path, **option_changes)
     decisions: list[tuple[str, Any]] = []
+    new_messages: list[int] = []
+    taker = RecordingTaker(opts, engine, lambda: clock[0], on_new=new_messages.append)
     app = Flask("twilio-test")
     app.config["TESTING"] = True
     app.register_blueprint(
@@ -143,10 +151,11 @@ def running_line(
             settings_source=lambda: current["settings"],
             clock=lambda: clock[0],
             on_decision=lambda sid, decision, _form: decisions.append((sid, decision)),
+            on_recording=taker if recordings else None,
         )
     )
     try:
-        yield Line(app.test_client(), opts, engine, current, clock, decisions)
+        yield Line(app.test_client(), opts, engine, current, clock, decisions, new_messages)
     finally:
         engine.dispose()
 
@@ -165,3 +174,30 @@ def says(body: bytes | str) -> list[tuple[str, str]]:
 
 
 Poster = Callable[[str, Mapping[str, str]], TestResponse]
+
+
+def walk(
+    line: Line, keys: list[str], sid: str, caller: str = "+14185550100"
+) -> tuple[str, TestResponse]:
+    """A call as Twilio carries it: each Gather answered with the next key ("" =
+    silence, "4185550199#" = a number ended by #), each Redirect followed; returns the
+    verb the call is handed over on (Enqueue, Dial, Record, Hangup) and the last answer."""
+    response = line.post(f"{PUBLIC}/twilio/voice", line.call_params(sid, caller))
+    queue = list(keys)
+    for _ in range(40):
+        assert response.status_code == 200, response.data
+        doc = verbs(response.data)
+        last = doc[-1]
+        gather = next((v for v in doc if v.tag == "Gather"), None)
+        if gather is not None:
+            key = queue.pop(0) if queue else ""
+            digits, ended, _ = key.partition("#")
+            params = line.call_params(
+                sid, caller, Digits=digits, FinishedOnKey="#" if ended else ""
+            )
+            response = line.post(gather.get("action"), params)
+        elif last.tag == "Redirect":
+            response = line.post(last.text, line.call_params(sid, caller))
+        else:
+            return last.tag, response
+    raise AssertionError("the call never ended")

@@ -153,3 +153,14 @@ def test_ivr211_simulate_backend_twilio_runs_on_the_configured_database(
     bad = main(["simulate", "--config", str(config), "--backend", "twilio", "--keys", "x"])
     assert bad == 2
     assert "invalid key 'x'" in capsys.readouterr().err
+
+
+def test_the_consent_notice_is_heard_before_anything_is_recorded(tmp_path: Path) -> None:
+    from ivr.settings import ResearchConsent
+
+    code, _found, out = on_twilio(tmp_path, OPEN_NOW, ("--keys", "1,2", "--caller", "4185550100"))
+    assert code == 0
+    notice = ResearchConsent().text("fr")
+    assert f"▶ say [fr-CA] {notice}" in out
+    assert out.index(notice) < out.index("<Record ")
+    assert 'maxLength="180"' in out and 'transcribe="false"' in out
