@@ -104,6 +104,8 @@ def create_app(
         # not fail its next click with an expired token.
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=1024 * 1024,
+        # base.html shows the demonstration banner on every page (ivr211 demo).
+        IVR211_DEMO=conf.demo,
     )
     if conf.trusted_proxies:
         n = conf.trusted_proxies

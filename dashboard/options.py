@@ -58,3 +58,5 @@ class DashboardOptions:
     #: Whether the configuration gives the AMI secret: without it the listener cannot
     #: start, and the status page says "not configured" rather than "no sign of life".
     ami_configured: bool = True
+    #: A demonstration (``ivr211 demo``): every page says so in a banner.
+    demo: bool = False

@@ -7,8 +7,8 @@ One module per command group, each adding its own parsers: ``schema`` (db),
 ``services`` (serve, dashboard), ``listening`` (listen, listener, reconcile),
 ``simulation`` (simulate), ``line`` (line, settings, config), ``navigation``
 (navigator, nav), ``users`` (user), ``research_box`` (voicemail), ``privacy``
-(retention, privacy, notify), ``calls`` (calls); ``common`` holds what they share. This
-package imports them all; they import ``common``, never this package.
+(retention, privacy, notify), ``calls`` (calls), ``demo`` (demo); ``common`` holds what
+they share. This package imports them all; they import ``common``, never this package.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ivr211.cli import (
     calls,
+    demo,
     line,
     listening,
     navigation,
@@ -64,6 +65,7 @@ def build_parser() -> Parser:
     research_box.add_parsers(cli)
     privacy.add_parsers(cli)
     calls.add_parsers(cli)
+    demo.add_parsers(cli)
     return root
 
 

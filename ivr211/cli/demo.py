@@ -1,0 +1,147 @@
+"""``ivr211 demo``: the whole line on a laptop, without a PBX.
+
+A demonstration database under the project's data folder (``var/demo``, never the
+configured database; a database there that is not a demonstration's and holds records is
+refused), a year of made-up calls, transfers, referrals and research messages, one
+account per role with a new random password printed once, then the dashboard (with a
+banner on every page) and a live line: the real listener connected to a fake PBX that
+replays the lab's recordings of a real Asterisk (``ivr211.demo.live``). Nothing is sent
+to anyone: no notification is built (email, SMS) and no connection leaves this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from ivr211.cli.common import CliError, Commands, configure_logging
+from ivr211.config import Config
+from ivr211.ports import PortInUse, bind_error_message, check_free
+
+if TYPE_CHECKING:
+    from dashboard.options import DashboardOptions
+
+__all__ = ["add_parsers", "demo_dashboard_options"]
+
+DEMO_PORT = 8212
+
+
+def demo_dashboard_options(config: Config, folder: Path) -> DashboardOptions:
+    """The dashboard's options for the demonstration: ``[dashboard]``'s thresholds, the
+    demonstration's own folders and secret, plain HTTP on the loopback, no notification."""
+    from ivr211.dashboard_options import dashboard_options
+
+    options = dashboard_options(config)
+    return dataclasses.replace(
+        options,
+        instance_path=folder / "dashboard",
+        secret_key_file=None,
+        secret_key_env=None,
+        generated_secret_path=folder / "dashboard-secret",
+        allow_plain_http=True,
+        trusted_proxies=0,
+        voicemail_storage_dir=folder / "voicemail",
+        on_research_account_change=None,
+        ami_configured=True,
+        demo=True,
+    )
+
+
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    # Imported here: Flask and waitress are for this command (and `dashboard`) alone.
+    import waitress
+
+    from dashboard import create_app, warm_up
+    from ivr211.demo.database import DemoRefused, prepare
+    from ivr211.demo.live import LiveLine
+    from store.db import make_engine
+    from store.linesettings import CachedSettings, SettingsStore
+
+    configure_logging(config)
+    folder: Path = args.folder
+    host = "127.0.0.1"
+    port: int = args.port
+    try:
+        check_free(host, port, what="demonstration dashboard", setting="--port")
+    except PortInUse as exc:
+        raise CliError(str(exc)) from None
+    print(f"demonstration database: {folder / 'demo.db'} (never the configured database)")
+    try:
+        demo = prepare(
+            folder, seed_file=config.line.settings_seed, production_url=config.database.url
+        )
+    except DemoRefused as exc:
+        raise CliError(str(exc)) from None
+    if demo.figures is not None:
+        f = demo.figures
+        print(
+            f"made up {f.calls} calls from {f.first_day} to {f.last_day}: {f.answered} answered,"
+            f" {sum(f.transfers.values())} transfers and referrals,"
+            f" {f.research_messages} research messages"
+        )
+    else:
+        print("reused the demonstration database already there")
+    engine = make_engine(demo.url)
+    line = None
+    try:
+        store = SettingsStore(engine)
+        line = LiveLine(engine, CachedSettings(store, config.line.settings_cache_s), folder)
+        line.start()
+        app = create_app(demo_dashboard_options(config, folder), engine=engine)
+        warm_up(app)
+        try:
+            server = waitress.create_server(app, host=host, port=port, threads=8, ident="ivr211")
+        except OSError as exc:
+            raise CliError(
+                bind_error_message(exc, host, port, what="dashboard", setting="--port")
+            ) from None
+        print(f"\ndashboard: http://{host}:{port}/  (Ctrl-C to stop)")
+        print("accounts (these passwords are shown once; a new start sets new ones):")
+        for username, role, password in demo.passwords:
+            print(f"  {role:<10} {username:<16} {password}")
+        print("live line: a fake PBX replays recorded queue events to the real listener\n")
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, stop)
+        logging.getLogger(__name__).info("demonstration dashboard on http://%s:%d/", host, port)
+        try:
+            server.run()
+        except (SystemExit, KeyboardInterrupt):
+            pass
+        finally:
+            server.close()
+    finally:
+        if line is not None:
+            line.stop()
+        engine.dispose()
+    return 0
+
+
+def add_parsers(cli: Commands) -> None:
+    demo = cli.leaf(
+        cli.root,
+        "demo",
+        "Try the line without a PBX: a demonstration database with a year of made-up calls "
+        "(under var/demo, never the configured database), one account per role, the "
+        "dashboard and a simulated live line. Sends no notification.",
+        cmd_demo,
+    )
+    demo.add_argument(
+        "--folder",
+        type=Path,
+        default=Path("var/demo"),
+        help="the demonstration's folder (default var/demo)",
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=DEMO_PORT,
+        help=f"the dashboard's port on 127.0.0.1 (default {DEMO_PORT})",
+    )
