@@ -153,6 +153,7 @@ def prepare(
     seed_file: Path,
     today: date | None = None,
     production_url: str | None = None,
+    days: int = 365,
 ) -> DemoDatabase:
     """Create the demonstration database in ``folder`` (or reuse the one there), and set
     new random passwords on its accounts."""
@@ -172,7 +173,7 @@ def prepare(
             _mark(engine)
             with store.change() as session:
                 ls.seed_if_empty(session, seed_file, by="ivr211 demo")
-            figures = _fill(engine, store.load(), folder, today or date.today())
+            figures = _fill(engine, store.load(), folder, today or date.today(), days)
         passwords = _accounts(engine)
     finally:
         engine.dispose()
@@ -184,11 +185,13 @@ def _same_file(first: str, second: str) -> bool:
     return a is not None and b is not None and a.resolve() == b.resolve()
 
 
-def _fill(engine: Engine, settings: LineSettings, folder: Path, today: date) -> YearFigures:
+def _fill(
+    engine: Engine, settings: LineSettings, folder: Path, today: date, days: int
+) -> YearFigures:
     with Session(engine) as session, session.begin():
         for nav in DEMO_NAVIGATORS:
             add_navigator(session, nav.username, nav.name, nav.phone_endpoint, nav.queue_interface)
-    first, last = period_for(today)
+    first, last = period_for(today, days)
     figures, messages = generate_year(engine, settings, DEMO_NAVIGATORS, first, last)
     keep_from = datetime.now(UTC) - timedelta(days=settings.research_consent.retention_days)
     kept = [m for m in messages if m[0] >= keep_from]

@@ -119,10 +119,10 @@ class YearFigures:
     activity: int = 0
 
 
-def period_for(today: date) -> tuple[date, date]:
-    """The year that ended yesterday: the current fiscal year so far, and the end of the
-    previous one."""
-    return today - timedelta(days=365), today - timedelta(days=1)
+def period_for(today: date, days: int = 365) -> tuple[date, date]:
+    """The ``days`` that ended yesterday (a year: the current fiscal year so far, and the
+    end of the previous one)."""
+    return today - timedelta(days=days), today - timedelta(days=1)
 
 
 def _pick(rng: random.Random, shares: Sequence[tuple[object, float]]) -> object:
