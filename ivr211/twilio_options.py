@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from dashboard.roles import public
 from ivr211.config import Config, ConfigError, TwilioConfig
-from ivr211.wiring import new_message_hook
+from ivr211.wiring import call_writer, new_message_hook
 from store.linesettings import CachedSettings, SettingsStore
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RecordingTaker
@@ -94,6 +94,7 @@ def register_twilio(
         settings_source=source,
         clock=now,
         on_recording=RecordingTaker(options, engine, now, on_new=new_message_hook(config)),
+        record_calls=call_writer(engine),
     )
     app.register_blueprint(blueprint)
     csrf = app.extensions.get("csrf")

@@ -56,9 +56,12 @@ from ivr.dialplan import Route
 from ivr.flow import ENTRY_QUEUE_EXIT, CallFlow, FlowError
 from ivr.logsafe import printable
 from ivr.settings import Language, LineSettings
+from store.calls import CallFact
 from store.twilio_calls import TwilioCall, add_call, call_by_sid
+from twilio_line.calllog import decision_fact, end_fact, queue_fact, research_fact
 from twilio_line.options import TwilioOptions
 from twilio_line.twiml import Renderer, event_for
+from twilio_line.waiting import longest_wait_s
 
 __all__ = [
     "CallDesk",
@@ -181,10 +184,12 @@ def replay(
 
 @dataclass(frozen=True)
 class Answer:
-    """What one webhook answers, and the decision when the flow has just made one."""
+    """What one webhook answers, the decision when the flow has just made one, and the
+    call facts the request brought (``twilio_line.calllog``)."""
 
     twiml: VoiceResponse
     decision: Decision | None = None
+    facts: tuple[CallFact, ...] = ()
 
 
 class CallDesk:
@@ -249,11 +254,24 @@ class CallDesk:
             row.decision = _json(decision_to_data(decision))
         session.flush()
         renderer = self._renderer(settings)
+        facts: tuple[CallFact, ...] = ()
+        if decision is not None:
+            facts = (self._decision_fact(row, decision),)
         if decision is not None and decision.route is Route.QUEUE:
             given_up = self._give_up_if_done_waiting(renderer, row, decision)
             if given_up is not None:
-                return Answer(given_up, decision)
-        return Answer(renderer.action(action, row.passes, step), decision)
+                return Answer(given_up, decision, facts)
+        return Answer(renderer.action(action, row.passes, step), decision, facts)
+
+    def _decision_fact(self, row: TwilioCall, decision: Decision) -> CallFact:
+        return decision_fact(
+            row.call_sid,
+            row.arrived_at,
+            self.clock(),
+            decision,
+            row.caller_number,
+            queue_exit=row.entry == ENTRY_QUEUE_EXIT,
+        )
 
     # ---- one step of the flow -----------------------------------------------------------
 
@@ -332,19 +350,34 @@ class CallDesk:
                 # [ivr211-dial-dest]: "transfer failed", then [ivr211-queue].
                 response = VoiceResponse()
                 renderer.prompt(response, _ref("transfer-failed", language))
-                given_up = self._give_up_if_done_waiting(renderer, row, decision)
-                if given_up is not None:
-                    return Answer(given_up)
-                renderer.enqueue(response, settings.queue_name, pass_no, step)
+                given_up = self._give_up_if_done_waiting(renderer, row, decision, response)
+                if given_up is None:
+                    renderer.enqueue(response, settings.queue_name, pass_no, step)
                 return Answer(response)
             if stage == "record":
-                recorded = form.get("RecordingSid") and _int(form.get("RecordingDuration")) > 0
+                recorded = bool(form.get("RecordingSid")) and (
+                    _int(form.get("RecordingDuration")) > 0
+                )
                 names = ("research-thanks",) if recorded else ("goodbye",)
-                return Answer(renderer.goodbye(language, *names))
+                facts = (research_fact(row.call_sid, row.arrived_at),) if recorded else ()
+                return Answer(renderer.goodbye(language, *names), facts=facts)
             if stage == "queue":
+                now = self.clock()
+                waited = queue_fact(
+                    row.call_sid,
+                    row.arrived_at,
+                    now,
+                    decision.queue or settings.queue_name,
+                    form.get("QueueResult", ""),
+                    _int(form.get("QueueTime")),
+                    cut_at_closing=longest_wait_s(self.options, decision, now)
+                    < self.options.queue_max_wait_s,
+                )
+                wait_facts = () if waited is None else (waited,)
                 if form.get("QueueResult", "") in _QUEUE_DONE:
-                    return Answer(renderer.goodbye(language))
-                return self._queue_exit(session, settings, row, language)
+                    return Answer(renderer.goodbye(language), facts=wait_facts)
+                answer = self._queue_exit(session, settings, row, language)
+                return Answer(answer.twiml, answer.decision, wait_facts + answer.facts)
             raise CallError(f"unknown stage {stage!r}")
 
     def _queue_exit(
@@ -360,45 +393,55 @@ class CallDesk:
         return self._play_from(session, settings, row)
 
     def _give_up_if_done_waiting(
-        self, renderer: Renderer, row: TwilioCall, decision: Decision
+        self,
+        renderer: Renderer,
+        row: TwilioCall,
+        decision: Decision,
+        response: VoiceResponse | None = None,
     ) -> VoiceResponse | None:
         """After ``queue_max_passes`` waits the line gives up, as ``[ivr211-queue]``'s
-        ``give-up``: nobody is available, the emergency numbers, goodbye."""
+        ``give-up``: nobody is available, the emergency numbers, goodbye (added to
+        ``response`` when given)."""
         if row.passes <= self.options.queue_max_passes:
             return None
-        return renderer.goodbye(
-            decision.language, "queue-unavailable", "emergency-numbers", "goodbye"
-        )
+        response = VoiceResponse() if response is None else response
+        for name in ("queue-unavailable", "emergency-numbers", "goodbye"):
+            renderer.prompt(response, _ref(name, decision.language))
+        response.hangup()
+        return response
 
     # ---- the call ends --------------------------------------------------------------------
 
-    def status(self, form: Mapping[str, str]) -> Decision | None:
+    def status(self, form: Mapping[str, str]) -> Answer:
         """Twilio's call status callback. When the call ended before the flow decided,
-        the flow hears ``HungUp`` (its path ends in ``hangup``, route ``hangup``); the
-        decision it ends with is returned."""
+        the flow hears ``HungUp`` (its path ends in ``hangup``, route ``hangup``) and the
+        answer carries that decision; its facts say when the call ended."""
         call_sid = form.get("CallSid", "")
         call_status = form.get("CallStatus", "")
         if call_status not in ENDED_STATUSES:
-            return None
+            return Answer(VoiceResponse())
         settings = self.settings_source()
         with Session(self.engine) as session, session.begin():
             row = call_by_sid(session, call_sid, lock=True)
             if row is None:
                 raise UnknownCall(f"no call {call_sid}")
+            ended_at = row.ended_at or self.clock()
+            facts: tuple[CallFact, ...] = (end_fact(call_sid, row.arrived_at, ended_at),)
             if row.ended_at is not None:
-                return None
-            row.ended_at = self.clock()
+                return Answer(VoiceResponse(), facts=facts)
+            row.ended_at = ended_at
             row.end_status = call_status[:16]
-            row.updated_at = row.ended_at
+            row.updated_at = ended_at
             if row.decision is not None:
-                return decision_from_data(row.decision_data() or {})
+                return Answer(VoiceResponse(), facts=facts)
             flow, _action = replay(settings, row)
             final = flow.send(HungUp())
             if not isinstance(final, Finish):
-                return None
+                return Answer(VoiceResponse(), facts=facts)
             row.set_events([*row.event_list(), encode_event(HungUp())])
             row.decision = _json(decision_to_data(final.decision))
-            return final.decision
+            facts = (self._decision_fact(row, final.decision), *facts)
+            return Answer(VoiceResponse(), final.decision, facts)
 
     def decision(self, call_sid: str) -> Decision | None:
         """The call's last decision (``None`` before the flow made one)."""

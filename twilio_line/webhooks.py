@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -38,7 +38,8 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.actions import Decision
 from ivr.logsafe import printable
 from ivr.settings import LineSettings
-from twilio_line.calls import CallDesk, CallError, Replayed, UnknownCall
+from store.calls import CallFact
+from twilio_line.calls import Answer, CallDesk, CallError, Replayed, UnknownCall
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RecordingError
 from twilio_line.twiml import prompt_file
@@ -53,6 +54,7 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 F = TypeVar("F", bound=Callable[..., Any])
 DecisionHook = Callable[[str, Decision, Mapping[str, str]], object]
 RecordingHook = Callable[[Mapping[str, str]], object]
+CallWriter = Callable[[Sequence[CallFact]], object]
 
 
 def signed_url(options: TwilioOptions, path: str, query: bytes | str = b"") -> str:
@@ -74,12 +76,15 @@ def create_blueprint(
     clock: Callable[[], datetime],
     on_decision: DecisionHook | None = None,
     on_recording: RecordingHook | None = None,
+    record_calls: CallWriter | None = None,
 ) -> Blueprint:
     """The blueprint, its routes registered here and nowhere else.
 
     ``on_decision(call_sid, decision, form)`` runs once the flow decided (and when a call
     ends before it did); ``on_recording(form)`` takes a research message's recording
-    callback. Neither may fail the webhook: what they raise is logged."""
+    callback; ``record_calls(facts)`` writes the call facts a request brought
+    (``twilio_line.calllog``). The first and the last may not fail the webhook: what
+    they raise is logged (the call goes on; its state is already saved)."""
     desk = CallDesk(options, engine, settings_source, clock)
     bp = Blueprint(BLUEPRINT_NAME, __name__, url_prefix=options.url_prefix)
 
@@ -109,11 +114,16 @@ def create_blueprint(
 
         return wrapper  # type: ignore[return-value]
 
-    def hook(call_sid: str, decision: Decision | None, form: Mapping[str, str]) -> None:
-        if decision is None or on_decision is None:
+    def hook(call_sid: str, answer: Answer, form: Mapping[str, str]) -> None:
+        if answer.facts and record_calls is not None:
+            try:
+                record_calls(answer.facts)
+            except Exception:
+                log.exception("call %s: its call record was not written", printable(call_sid))
+        if answer.decision is None or on_decision is None:
             return
         try:
-            on_decision(call_sid, decision, form)
+            on_decision(call_sid, answer.decision, form)
         except Exception:
             log.exception("call %s: the decision hook failed", printable(call_sid))
 
@@ -128,7 +138,7 @@ def create_blueprint(
             answer = desk.incoming(data)
         except CallError as exc:
             return refuse(str(exc))
-        hook(data.get("CallSid", ""), answer.decision, data)
+        hook(data.get("CallSid", ""), answer, data)
         return twiml(answer.twiml)
 
     @bp.post("/step/<int:pass_no>/<int:step>")
@@ -139,7 +149,7 @@ def create_blueprint(
             answer = desk.step(pass_no, step, data)
         except (Replayed, UnknownCall) as exc:
             return refuse(str(exc))
-        hook(data.get("CallSid", ""), answer.decision, data)
+        hook(data.get("CallSid", ""), answer, data)
         return twiml(answer.twiml)
 
     @bp.post("/after/<int:pass_no>/<int:step>/<stage>")
@@ -150,7 +160,7 @@ def create_blueprint(
             answer = desk.after(pass_no, step, stage, data)
         except CallError as exc:
             return refuse(str(exc))
-        hook(data.get("CallSid", ""), answer.decision, data)
+        hook(data.get("CallSid", ""), answer, data)
         return twiml(answer.twiml)
 
     @bp.post("/wait/<int:pass_no>")
@@ -169,11 +179,11 @@ def create_blueprint(
     def status() -> Response:
         data = form()
         try:
-            decision = desk.status(data)
+            answer = desk.status(data)
         except UnknownCall as exc:
             log.info("status of a call this line does not know: %s", printable(exc))
             return Response("", status=204)
-        hook(data.get("CallSid", ""), decision, data)
+        hook(data.get("CallSid", ""), answer, data)
         return Response("", status=204)
 
     @bp.post("/recording")

@@ -5,7 +5,7 @@ of the twilio library, with the test's auth token)."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
@@ -16,10 +16,12 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
 from ivr.settings import DayHours, Destination, LineSettings, Schedule, WeeklyHours
+from store.calls import CallFact, record_calls
 from store.db import make_engine, upgrade
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RecordingTaker
@@ -152,12 +154,18 @@ def running_line(
             clock=lambda: clock[0],
             on_decision=lambda sid, decision, _form: decisions.append((sid, decision)),
             on_recording=taker if recordings else None,
+            record_calls=lambda facts: _write_calls(engine, facts),
         )
     )
     try:
         yield Line(app.test_client(), opts, engine, current, clock, decisions, new_messages)
     finally:
         engine.dispose()
+
+
+def _write_calls(engine: Engine, facts: Sequence[CallFact]) -> None:
+    with Session(engine) as session, session.begin():
+        record_calls(session, facts)
 
 
 def verbs(body: bytes | str) -> list[ET.Element]:
