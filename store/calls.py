@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -42,6 +42,7 @@ from sqlalchemy import (
     Index,
     Insert,
     String,
+    Table,
     and_,
     case,
     func,
@@ -401,12 +402,24 @@ def _row(
     return row
 
 
-def _upsert(session: Session, rows: Sequence[dict[str, Any]]) -> Insert:
+_UPSERTS: dict[str, Insert] = {}  # dialect name -> the merging insert, built once
+
+
+def _upsert(session: Session) -> Insert:
+    """``INSERT ... ON CONFLICT (linkedid) DO UPDATE ... RETURNING local_date`` for the
+    session's database, one statement for any number of rows: executed with a list of
+    rows it is compiled once and SQLAlchemy sends the rows in pages of one multi-row
+    INSERT each ("insertmanyvalues"), as ``store.transfers`` does; a statement built with
+    ``.values(rows)`` is compiled again for every page, which a year of calls pays for."""
     dialect = session.get_bind().dialect.name
+    cached = _UPSERTS.get(dialect)
+    if cached is not None:
+        return cached
+    table = cast(Table, CallRecord.__table__)
     if dialect == "postgresql":
-        stmt: Any = postgresql.insert(CallRecord).values(rows)
+        stmt: Any = postgresql.insert(table)
     elif dialect == "sqlite":
-        stmt = sqlite.insert(CallRecord).values(rows)
+        stmt = sqlite.insert(table)
     else:
         raise CallStoreError(f"no merging insert for the {dialect} database")
     new, old = stmt.excluded, CallRecord.__table__.c
@@ -430,6 +443,8 @@ def _upsert(session: Session, rows: Sequence[dict[str, Any]]) -> Insert:
         updates[name] = or_(old[name], new[name])
     updates["updated_at"] = new.updated_at
     result: Insert = stmt.on_conflict_do_update(index_elements=["linkedid"], set_=updates)
+    result = result.returning(table.c.local_date)
+    _UPSERTS[dialect] = result
     return result
 
 
@@ -462,9 +477,31 @@ def record_calls(
         days.update(
             session.scalars(select(CallRecord.local_date).where(CallRecord.linkedid.in_(linkedids)))
         )
-        days.update(session.scalars(_upsert(session, chunk).returning(CallRecord.local_date)))
+        days.update(session.scalars(_upsert(session), list(chunk)))
     rollups.refresh_call_days(session, days)
     return len(rows)
+
+
+_ACTIVITY_INSERTS: dict[str, Insert] = {}  # dialect name -> the statement, built once
+
+
+def _activity_insert(session: Session) -> Insert:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key``, compiled once and
+    executed with a list of rows (see :func:`_upsert`)."""
+    dialect = session.get_bind().dialect.name
+    cached = _ACTIVITY_INSERTS.get(dialect)
+    if cached is not None:
+        return cached
+    table = cast(Table, NavigatorActivity.__table__)
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:
+        raise CallStoreError(f"no idempotent insert for the {dialect} database")
+    result: Insert = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    _ACTIVITY_INSERTS[dialect] = result
+    return result
 
 
 def record_activity(session: Session, facts: Iterable[ActivityFact]) -> int:
@@ -497,17 +534,10 @@ def record_activity(session: Session, facts: Iterable[ActivityFact]) -> int:
         }
         for key, fact in unique.items()
     ]
-    dialect = session.get_bind().dialect.name
+    stmt = _activity_insert(session)
     inserted = 0
     for chunk in _chunks(rows):
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(NavigatorActivity).values(chunk)
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(NavigatorActivity).values(chunk)
-        else:
-            raise CallStoreError(f"no idempotent insert for the {dialect} database")
-        stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(NavigatorActivity.key)
-        new_keys = set(session.scalars(stmt))
+        new_keys = set(session.scalars(stmt, list(chunk)))
         inserted += len(new_keys)
         # Intervals never change once written: the roll-up is added to (store.rollups).
         from store import rollups  # here: store.rollups reads this module's tables
