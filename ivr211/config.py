@@ -360,6 +360,9 @@ class TwilioConfig(_Section):
     queue_min_wait_s: int = Field(default=60, ge=0, le=3600)
     queue_reminder_s: int = Field(default=60, ge=10, le=600)
     timeout_s: float = Field(default=10.0, gt=0)
+    #: How long a call's state (caller number included) is kept after the call ended:
+    #: the retention job deletes it then.
+    state_days: int = Field(default=1, ge=1, le=365)
 
     @model_validator(mode="after")
     def _enabled_needs_a_public_url(self) -> TwilioConfig:

@@ -16,6 +16,8 @@
 * caller numbers of transfer records that started, and of call records of calls that
   arrived, more than ``transfer_numbers_days`` ago (set to NULL; the records stay for the
   reports);
+* the state of calls carried by Twilio (``store.twilio_calls``: the caller's number, the
+  callback number typed) once the call ended more than ``[twilio] state_days`` ago;
 * lines of Asterisk's CDR CSV (cdr_csv, ``start`` column), CEL CSV (cel_custom,
   ``eventtime``), queue_log (epoch first field, ``1795878642|fA-78443-caller|navigators|
   NONE|ENTERQUEUE||5145550123|1``) and our own log files (``2026-11-28 15:07:23,120 INFO
@@ -65,6 +67,7 @@ from store.privacy import (
     record_file_purge,
     same_number,
 )
+from store.twilio_calls import purge_calls
 
 __all__ = [
     "FILE_KINDS",
@@ -107,6 +110,7 @@ class RetentionReport:
     quarantine: list[str] = field(default_factory=list)
     transfer_numbers: int = 0
     call_numbers: int = 0
+    twilio_calls: int = 0
     files: list[FilePurge] = field(default_factory=list)
     #: What could not be purged although it should have been: the run failed at it.
     problems: list[str] = field(default_factory=list)
@@ -120,6 +124,7 @@ class RetentionReport:
             f"messages moved aside: {verb} {len(self.quarantine)}",
             f"transfer records: {verb} the caller number of {self.transfer_numbers}",
             f"call records: {verb} the caller number of {self.call_numbers}",
+            f"Twilio calls: {verb} the state of {self.twilio_calls}",
         ]
         out += [
             f"{f.kind} {f.path}: {verb} {f.removed} lines, kept {f.kept}"
@@ -158,6 +163,9 @@ def run_retention(
         )
         report.call_numbers = purge_call_numbers(
             session, now - timedelta(days=cfg.transfer_numbers_days), now, dry_run=dry_run
+        )
+        report.twilio_calls = purge_calls(
+            session, now - timedelta(days=config.twilio.state_days), now, dry_run=dry_run
         )
     _purge_quarantine(engine, _quarantine_dir(config), message_cutoff, now, message_days, report)
     report.beyond_reach.append(

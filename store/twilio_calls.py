@@ -10,7 +10,8 @@ web process and serves a second one (waitress threads, two processes behind a pr
 exactly as it serves the first.
 
 ``caller_number`` and the callback number inside ``decision`` are personal data: a
-finished call's row is purged with :func:`purge_ended` (the retention job's period).
+finished call's row is deleted by the retention job (:func:`purge_calls`, after
+``[twilio] state_days``).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, String, Text, delete, select
+from sqlalchemy import CheckConstraint, Index, String, Text, and_, delete, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.models import Base, UTCDateTime
+from store.privacy import SYSTEM_ROLE, SYSTEM_USER
+from store.voicemail import audit
 
-__all__ = ["TwilioCall", "add_call", "call_by_sid", "purge_ended"]
+__all__ = ["TwilioCall", "add_call", "call_by_sid", "purge_calls"]
 
 #: Twilio's ids are 34 characters ("CA" + 32 hex digits); room for a longer form.
 SID_LENGTH = 64
@@ -122,9 +125,26 @@ def add_call(
     return row
 
 
-def purge_ended(session: Session, before: datetime) -> int:
-    """Delete the rows of calls that ended before ``before``; returns how many."""
-    result = session.execute(
-        delete(TwilioCall).where(TwilioCall.ended_at.is_not(None), TwilioCall.ended_at < before)
+def purge_calls(session: Session, cutoff: datetime, now: datetime, *, dry_run: bool) -> int:
+    """Delete the rows of calls that ended before ``cutoff``, and of calls never heard
+    of since (their status callback lost); commits and audits once. Returns how many
+    rows (would) go."""
+    due = or_(
+        TwilioCall.ended_at < cutoff,
+        and_(TwilioCall.ended_at.is_(None), TwilioCall.updated_at < cutoff),
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    ids = list(session.scalars(select(TwilioCall.id).where(due)))
+    if dry_run or not ids:
+        return len(ids)
+    session.execute(delete(TwilioCall).where(TwilioCall.id.in_(ids)))
+    audit(
+        session,
+        SYSTEM_USER,
+        SYSTEM_ROLE,
+        "purge",
+        TwilioCall.__tablename__,
+        f"{len(ids)} Twilio calls' state deleted (ended before {cutoff:%Y-%m-%d %H:%M} UTC)",
+        at=now,
+    )
+    session.commit()
+    return len(ids)

@@ -1,0 +1,63 @@
+"""A Twilio call's state (the caller's number, the callback number typed) is deleted by
+the retention job once the call ended more than ``[twilio] state_days`` ago; a call
+whose end was never heard of goes the same way once nothing happened for as long."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ivr211.config import DEFAULT_SEED, Config
+from ivr211.retention import run_retention
+from store.db import make_engine, upgrade
+from store.linesettings import SettingsStore, seed_if_empty
+from store.twilio_calls import TwilioCall, add_call
+from store.voicemail import AuditEntry
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+def test_the_state_of_ended_and_forgotten_calls_is_deleted(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
+    try:
+        upgrade(engine)
+        with SettingsStore(engine).change() as session:
+            seed_if_empty(session, DEFAULT_SEED)
+        with Session(engine) as session, session.begin():
+            for sid, age_h, ended in (
+                ("CAold", 30, True),  # ended 30 h ago
+                ("CAyoung", 2, True),  # ended 2 h ago
+                ("CAlost", 50, False),  # no status callback, nothing for 50 h
+                ("CAlive", 0, False),  # a call in progress
+            ):
+                at = NOW - timedelta(hours=age_h)
+                row = add_call(
+                    session, call_sid=sid, at=at, caller_number="+14185550100", dialed_number=None
+                )
+                if ended:
+                    row.ended_at = at
+        config = Config.model_validate(
+            {
+                "database": {"url": f"sqlite:///{tmp_path / 'line.db'}"},
+                "voicemail": {"storage_dir": str(tmp_path / "vm")},
+            }
+        )
+        dry = run_retention(engine, config, NOW, dry_run=True)
+        assert dry.twilio_calls == 2
+        assert "Twilio calls: would purge the state of 2" in dry.lines()
+        report = run_retention(engine, config, NOW)
+        assert report.twilio_calls == 2
+        with Session(engine) as session:
+            left = set(session.scalars(select(TwilioCall.call_sid)))
+            assert left == {"CAyoung", "CAlive"}
+            (entry,) = session.scalars(
+                select(AuditEntry).where(AuditEntry.object == "twilio_calls")
+            )
+            assert (entry.user, entry.action) == ("system", "purge")
+            assert entry.detail.startswith("2 Twilio calls' state deleted")
+        assert run_retention(engine, config, NOW).twilio_calls == 0
+    finally:
+        engine.dispose()
