@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 CONFIG ?= config/ivr211.sample.toml
 
-.PHONY: run test venv install install-test system-test-deps lint typecheck dialplan-lint pytest fuzz-nightly prompts clean
+.PHONY: run demo test venv install install-test system-test-deps lint typecheck dialplan-lint pytest fuzz-nightly prompts clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ install-test: $(TEST_STAMP) system-test-deps
 run: install
 	IVR211_CONFIG=$(CONFIG) $(BIN)/ivr211 db upgrade
 	IVR211_CONFIG=$(CONFIG) $(BIN)/ivr211 serve
+
+## demo: try the line without a PBX: a demonstration database (var/demo, never the
+## configured one) with a year of made-up calls, one account per role (passwords printed
+## once), the dashboard on 127.0.0.1:8212 and a live line replayed from recordings
+demo: install
+	IVR211_CONFIG=$(CONFIG) $(BIN)/ivr211 demo
 
 ## Debian packages the tests need: a PostgreSQL server (the suite starts its own),
 ## chromium and chromium-driver (browser tests),
