@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from agi_scripts.server import ServerOptions
 from dashboard import create_app
 from dashboard.i18n import SESSION_KEY
 from ivr211.cli.demo import demo_dashboard_options
@@ -32,7 +33,7 @@ from store import linesettings as ls
 from store import models as m
 from store import reports as r
 from store import rollups
-from store.accounts import create_user, user_by_username
+from store.accounts import ServiceHeartbeat, create_user, user_by_username
 from store.calls import CallRecord
 from store.db import make_engine, upgrade
 from store.live import LiveView, read_live
@@ -213,7 +214,13 @@ def test_the_live_line_moves_the_live_state_through_the_listener_and_sends_nothi
 
     engine = _engine_of(folder)
     line = LiveLine(
-        engine, ls.SettingsStore(engine).load, folder, stretch=0.3, pause_s=(0.1, 0.3), seed=3
+        engine,
+        ls.SettingsStore(engine).load,
+        folder,
+        stretch=0.3,
+        pause_s=(0.1, 0.3),
+        seed=3,
+        agi=ServerOptions(port=0),
     )
     seen: list[LiveView] = []
 
@@ -254,6 +261,8 @@ def test_the_live_line_moves_the_live_state_through_the_listener_and_sends_nothi
         fake = line.fake
         assert fake is not None
         assert fake.actions("QueueStatus")  # the listener asked, as it asks Asterisk
+        with Session(engine) as session:  # the voice menu runs too: the status page says so
+            assert session.get(ServiceHeartbeat, "fastagi") is not None
     finally:
         line.stop()
         engine.dispose()

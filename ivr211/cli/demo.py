@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 from ivr211.cli.common import CliError, Commands, configure_logging
 from ivr211.config import Config
 from ivr211.ports import PortInUse, bind_error_message, check_free
+from ivr211.wiring import server_options
 
 if TYPE_CHECKING:
+    from agi_scripts.server import ServerOptions
     from dashboard.options import DashboardOptions
 
 __all__ = ["add_parsers", "demo_dashboard_options"]
@@ -50,6 +52,18 @@ def demo_dashboard_options(config: Config, folder: Path) -> DashboardOptions:
         ami_configured=True,
         demo=True,
     )
+
+
+def _agi_options(config: Config) -> ServerOptions | None:
+    """The FastAGI server's options ([agi]) when its port is free, else None (a line's
+    own server already runs here: the demonstration goes without one)."""
+    options = server_options(config)
+    try:
+        check_free(options.host, options.port, what="FastAGI server", setting="[agi] port")
+    except PortInUse as exc:
+        print(f"no voice menu in this demonstration: {exc}")
+        return None
+    return dataclasses.replace(options, workers=1)
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
@@ -90,7 +104,10 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     line = None
     try:
         store = SettingsStore(engine)
-        line = LiveLine(engine, CachedSettings(store, config.line.settings_cache_s), folder)
+        agi = _agi_options(config)
+        line = LiveLine(
+            engine, CachedSettings(store, config.line.settings_cache_s), folder, agi=agi
+        )
         line.start()
         app = create_app(demo_dashboard_options(config, folder), engine=engine)
         warm_up(app)
@@ -104,7 +121,13 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         print("accounts (these passwords are shown once; a new start sets new ones):")
         for username, role, password in demo.passwords:
             print(f"  {role:<10} {username:<16} {password}")
-        print("live line: a fake PBX replays recorded queue events to the real listener\n")
+        print("live line: a fake PBX replays recorded queue events to the real listener")
+        if agi is not None:
+            print(
+                f"the voice menu (FastAGI) on {agi.host}:{agi.port}: try a call with"
+                " `.venv/bin/ivr211 simulate` from another terminal"
+            )
+        print()
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
             raise SystemExit(0)

@@ -23,14 +23,18 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from agi_scripts.calllog import CallLog
+from agi_scripts.server import ServerOptions, serve
 from ivr.settings import LineSettings
+from ivr211.cli.services import Heartbeat
 from ivr211.demo.fake_pbx import EOM, FakeAmi, raw, recorded_reply
+from ivr211.wiring import call_writer
 from listener.ami import LinkOptions
 from listener.service import ListenerOptions, ListenerService
 
@@ -126,7 +130,9 @@ class _Renamer:
 
 
 class LiveLine:
-    """The fake PBX and the listener, on one event loop in a thread of their own."""
+    """The fake PBX and the listener, on one event loop in a thread of their own; with
+    ``agi``, the FastAGI server too (its call log writes to the same database), so that
+    ``ivr211 simulate`` can call the demonstration's menu."""
 
     def __init__(
         self,
@@ -138,8 +144,10 @@ class LiveLine:
         pause_s: tuple[float, float] = (3.0, 12.0),
         max_gap_s: float = 30.0,
         seed: int | None = None,
+        agi: ServerOptions | None = None,
     ) -> None:
         self.engine = engine
+        self.agi = agi
         self.settings_source = settings_source
         self.folder = folder
         self.stretch = stretch
@@ -198,6 +206,7 @@ class LiveLine:
             )
             self.service = service
             task = asyncio.create_task(service.run())
+            agi = await self._start_agi()
             try:
                 await service.link.wait_connected(20)
                 self._ready.set()
@@ -208,6 +217,36 @@ class LiveLine:
             finally:
                 service.stop()
                 await task
+                if agi is not None:
+                    await agi()
+
+    async def _start_agi(self) -> Callable[[], Awaitable[None]] | None:
+        """The FastAGI server (and its heartbeat, which the line status shows); returns
+        what stops them."""
+        if self.agi is None:
+            return None
+        calls = CallLog(call_writer(self.engine))
+        calls.start()
+        started = asyncio.Event()
+        server = asyncio.create_task(
+            serve(self.agi, self.settings_source, calls=calls, started=started)
+        )
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait({server, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if server.done():
+            await asyncio.to_thread(calls.stop)
+            server.result()  # the bind failed: reported to start()
+        heartbeat = Heartbeat(self.engine, "fastagi")
+        heartbeat.start()
+
+        async def stop() -> None:
+            server.cancel()
+            await asyncio.gather(server, return_exceptions=True)
+            await asyncio.to_thread(heartbeat.stop)
+            await asyncio.to_thread(calls.stop)
+
+        return stop
 
     async def _play(self, fake: FakeAmi) -> None:
         scenes = {name: scene_events(name) for name in SCENES}
