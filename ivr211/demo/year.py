@@ -142,6 +142,7 @@ class _Generator:
         self.activity: list[ActivityFact] = []
         self.transfers: list[TransferFact] = []
         self.research: list[tuple[datetime, str | None, str, str | None]] = []
+        self.pauses: dict[str, list[tuple[datetime, datetime]]] = {}
         self.sequence = 0
 
     # ---- one day ------------------------------------------------------------------------
@@ -171,10 +172,30 @@ class _Generator:
             begin = datetime.combine(day, start, self.zone).astimezone(UTC)
             end = begin + timedelta(hours=8)
             shifts.append((nav, begin, end))
-            lunch = begin + timedelta(hours=4, minutes=self.rng.randint(-20, 20))
             self._activity(nav, "logged_in", begin, end, "")
-            self._activity(nav, "paused", lunch, lunch + timedelta(minutes=30), "lunch")
+            # lunch ("dîner"), and a block or two of web chat, away from the phone
+            lunch = begin + timedelta(hours=4, minutes=self.rng.randint(-20, 20))
+            pauses = [(lunch, lunch + timedelta(minutes=30), "dîner")]
+            for hour in self.rng.sample((1, 2, 5, 6), self.rng.choice((1, 1, 2))):
+                chat = begin + timedelta(hours=hour, minutes=self.rng.randint(0, 10))
+                pauses.append(
+                    (chat, chat + timedelta(minutes=self.rng.randint(30, 45)), "clavardage")
+                )
+            pauses.sort()
+            self.pauses[nav.queue_interface] = [(a, b) for a, b, _ in pauses]
+            for a, b, why in pauses:
+                self._activity(nav, "paused", a, b, why)
         return shifts
+
+    def _available_from(self, nav: DemoNavigator, at: datetime) -> datetime:
+        """The first moment from ``at`` on when ``nav`` is not on a pause."""
+        for start, end in self.pauses.get(nav.queue_interface, ()):
+            if start <= at < end:
+                at = end
+        return at
+
+    def _next_pause(self, nav: DemoNavigator, at: datetime) -> datetime | None:
+        return next((a for a, _ in self.pauses.get(nav.queue_interface, ()) if a >= at), None)
 
     def _arrival(self, day: date) -> datetime:
         hour = self.rng.choices(range(24), HOUR_WEIGHTS)[0]
@@ -323,12 +344,17 @@ class _Generator:
             route="queue",
             queue=queue,
         )
-        working = [(nav, end) for nav, start, end in on_shift if start <= joined < end]
         patience = rng.expovariate(1 / 150.0)
         ring = float(rng.randint(2, 8))
-        if working:
-            nav, _end = min(working, key=lambda pair: free_at[pair[0].queue_interface])
-            connect = max(joined + timedelta(seconds=ring), free_at[nav.queue_interface])
+        candidates = []
+        for one, start, end in on_shift:
+            if start <= joined < end:
+                ready = max(joined + timedelta(seconds=ring), free_at[one.queue_interface])
+                ready = self._available_from(one, ready)
+                if ready < end:
+                    candidates.append((ready, one))
+        if candidates:
+            connect, nav = min(candidates, key=lambda pair: pair[0])
             wait = (connect - joined).total_seconds()
         else:
             nav, connect, wait = None, None, MAX_WAIT_S
@@ -362,9 +388,10 @@ class _Generator:
             )
             return
         figures.answered += 1
-        talk = min(3600.0, float(int(rng.lognormvariate(math.log(300), 0.6))))
+        talk = min(3600.0, float(int(rng.lognormvariate(math.log(480), 0.6))))
         hung_up = connect + timedelta(seconds=talk)
-        free_at[nav.queue_interface] = hung_up + timedelta(seconds=WRAPUP_S)
+        wrapped = hung_up + timedelta(seconds=WRAPUP_S)
+        free_at[nav.queue_interface] = wrapped
         transfer = self._transfers(base, nav, connect, hung_up, number, language, path)
         self.calls.append(flow)
         self.calls.append(
@@ -382,7 +409,15 @@ class _Generator:
             )
         )
         self._activity(nav, "on_call", connect, hung_up, "", base)
-        self._activity(nav, "after_call_work", hung_up, free_at[nav.queue_interface], "")
+        self._activity(nav, "after_call_work", hung_up, wrapped, "")
+        if rng.random() < 0.8:  # notes on the call, paused, before the next one
+            notes = wrapped + timedelta(seconds=rng.randint(60, 300))
+            following = self._next_pause(nav, wrapped)
+            if following is not None:
+                notes = min(notes, following)
+            if notes > wrapped and self._available_from(nav, wrapped) == wrapped:
+                self._activity(nav, "paused", wrapped, notes, "saisie")
+                free_at[nav.queue_interface] = notes
 
     def _transfers(
         self,
