@@ -95,3 +95,19 @@ def test_help_and_db_upgrade_run_from_the_installed_wheel(
     # The packaged seed was read: the destinations it lists are in the status.
     assert "911" in status
     assert os.path.getsize(tmp_path / "line.db") > 0
+
+
+def test_the_demonstrations_recordings_are_in_the_wheel(
+    installed: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    code = (
+        "from ivr211.demo.fake_pbx import FakeAmi, TRANSCRIPTS\n"
+        "from ivr211.demo.live import SCENES, scene_events\n"
+        "FakeAmi()  # reads its replies from the recordings\n"
+        "print(TRANSCRIPTS, sum(len(scene_events(name)) for name in SCENES))\n"
+    )
+    out = run(installed, tmp_path, "-c", code)
+    python, _ = installed
+    folder, events = out.split()
+    assert str(python.parents[1]) in folder
+    assert int(events) > 100
