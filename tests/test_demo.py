@@ -171,6 +171,23 @@ def test_the_demonstrations_figures_are_the_reports(tmp_path: Path) -> None:
     finally:
         engine.dispose()
 
+    # two days later: the days in between are made up, the others left as they were
+    later = prepare(folder, seed_file=DEFAULT_SEED, today=date(2026, 11, 18), days=28)
+    assert later.figures is not None
+    assert (later.figures.first_day, later.figures.last_day) == (
+        date(2026, 11, 16),
+        date(2026, 11, 17),
+    )
+    engine = _engine_of(folder)
+    try:
+        with Session(engine) as session:
+            total = session.scalar(select(func.count()).select_from(CallRecord))
+            assert total == len(calls) + later.figures.calls
+            messages_now = session.scalar(select(func.count()).select_from(VoiceMessage))
+            assert messages_now == figures.research_messages + later.figures.research_messages
+    finally:
+        engine.dispose()
+
 
 def _until(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from ivr.dialplan import vm_category
@@ -30,6 +30,7 @@ from ivr211.demo.year import DemoNavigator, YearFigures, generate_year, period_f
 from research.ingest import Ingester, IngestOptions
 from store import linesettings as ls
 from store.accounts import create_user, set_password, user_by_username
+from store.calls import CallRecord
 from store.db import make_engine, sqlite_path, upgrade
 from store.navigators import add_navigator, navigator_by_username
 from store.voicemail import VoiceMessage, set_message_status
@@ -155,8 +156,9 @@ def prepare(
     production_url: str | None = None,
     days: int = 365,
 ) -> DemoDatabase:
-    """Create the demonstration database in ``folder`` (or reuse the one there), and set
-    new random passwords on its accounts."""
+    """Create the demonstration database in ``folder`` with the ``days`` that ended
+    yesterday (or reuse the one there, made up to yesterday), and set new random
+    passwords on its accounts. ``figures`` is what was made up now (None: nothing)."""
     folder.mkdir(parents=True, exist_ok=True)
     url = demo_url(folder)
     if production_url is not None and _same_file(url, production_url):
@@ -168,12 +170,23 @@ def prepare(
         reused = check_target(engine)
         upgrade(engine)
         store = ls.SettingsStore(engine)
-        figures = None
-        if not reused:
+        today = today or date.today()
+        first, last = period_for(today, days)
+        if reused:
+            # The days since the last start are made up too, so the reports reach yesterday.
+            first = _last_made_up_day(engine) + timedelta(days=1)
+        else:
             _mark(engine)
             with store.change() as session:
                 ls.seed_if_empty(session, seed_file, by="ivr211 demo")
-            figures = _fill(engine, store.load(), folder, today or date.today(), days)
+            with Session(engine) as session, session.begin():
+                for nav in DEMO_NAVIGATORS:
+                    add_navigator(
+                        session, nav.username, nav.name, nav.phone_endpoint, nav.queue_interface
+                    )
+        figures = None
+        if first <= last:
+            figures = _fill(engine, store.load(), folder, first, last)
         passwords = _accounts(engine)
     finally:
         engine.dispose()
@@ -185,14 +198,22 @@ def _same_file(first: str, second: str) -> bool:
     return a is not None and b is not None and a.resolve() == b.resolve()
 
 
+def _last_made_up_day(engine: Engine) -> date:
+    """The last day of made-up calls (the flow's facts: the live line writes only the
+    listener's)."""
+    with Session(engine) as session:
+        last = session.scalar(
+            select(func.max(CallRecord.local_date)).where(CallRecord.seen_flow.is_(True))
+        )
+    return last if last is not None else date.today() - timedelta(days=1)
+
+
 def _fill(
-    engine: Engine, settings: LineSettings, folder: Path, today: date, days: int
+    engine: Engine, settings: LineSettings, folder: Path, first: date, last: date
 ) -> YearFigures:
-    with Session(engine) as session, session.begin():
-        for nav in DEMO_NAVIGATORS:
-            add_navigator(session, nav.username, nav.name, nav.phone_endpoint, nav.queue_interface)
-    first, last = period_for(today, days)
-    figures, messages = generate_year(engine, settings, DEMO_NAVIGATORS, first, last)
+    figures, messages = generate_year(
+        engine, settings, DEMO_NAVIGATORS, first, last, seed=first.toordinal()
+    )
     keep_from = datetime.now(UTC) - timedelta(days=settings.research_consent.retention_days)
     kept = [m for m in messages if m[0] >= keep_from]
     _leave_messages(engine, settings, folder, kept)
@@ -263,7 +284,7 @@ def _leave_messages(
     inbox = options.mailbox_dir / "INBOX"
     inbox.mkdir(parents=True, exist_ok=True)
     audio = {lang: _speech(lang) for lang in ("fr", "en")}
-    rng = random.Random(211)
+    rng = random.Random(int(messages[0][0].timestamp()))
     ingester = Ingester(engine, options, on_new=None)
     for start in range(0, len(messages), 500):
         for n, (at, number, language, callback) in enumerate(messages[start : start + 500]):
@@ -279,7 +300,7 @@ def _leave_messages(
                     mailbox=box,
                     context=context,
                     origtime=origtime,
-                    msg_id=f"{origtime}-{n + start:08x}",
+                    msg_id=f"{origtime}-{rng.getrandbits(32):08x}",
                     duration_s=max(1, (len(wav) - 44) // 16000),
                     callerid=callerid,
                     category=vm_category(lang, callback),

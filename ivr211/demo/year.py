@@ -71,7 +71,7 @@ LANGUAGE_SHARES = (("fr", 0.991), ("en", 0.006), ("interpreter", 0.003))
 MAX_WAIT_S = 600.0
 WRAPUP_S = 10.0
 #: Per answered call: a referral without transfer (about a thousand a year, mostly 811).
-REFERRAL_RATE = 0.045
+REFERRAL_RATE = 0.07
 REFERRAL_SHARES = (("811", 68), ("crise", 10), ("cps", 8), ("988", 3), ("sosvc", 6), ("911", 5))
 #: Per answered call: a warm transfer tried (tens a year).
 BASCULE_RATE = 0.0022
