@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from agi_scripts.server import ServerOptions
 from dashboard import create_app
 from dashboard.i18n import SESSION_KEY
-from ivr211.cli.demo import demo_dashboard_options
+from ivr211.cli.demo import demo_dashboard_options, without_notifications
 from ivr211.config import DEFAULT_SEED, load_config
 from ivr211.demo.database import (
     DEMO_ACCOUNTS,
@@ -226,6 +226,9 @@ def test_the_live_line_moves_the_live_state_through_the_listener_and_sends_nothi
     folder = tmp_path / "demo"
     demo = prepare(folder, seed_file=DEFAULT_SEED, today=TODAY, days=3)
     assert demo.figures is not None and demo.figures.research_messages >= 0
+    assert config.notify.email_to and config.notify.sms_to
+    quiet = without_notifications(config).notify
+    assert (quiet.email_to, quiet.sms_to) == ((), ())
     options = demo_dashboard_options(config, folder)
     assert options.on_research_account_change is None and options.demo
 

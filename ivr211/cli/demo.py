@@ -20,7 +20,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from ivr211.cli.common import CliError, Commands, configure_logging
-from ivr211.config import Config
+from ivr211.config import Config, NotifyConfig
 from ivr211.ports import PortInUse, bind_error_message, check_free
 from ivr211.wiring import server_options
 
@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from agi_scripts.server import ServerOptions
     from dashboard.options import DashboardOptions
 
-__all__ = ["add_parsers", "demo_dashboard_options"]
+__all__ = ["add_parsers", "demo_dashboard_options", "without_notifications"]
 
 DEMO_PORT = 8212
+#: Not [agi] port (4573): a PBX's dialplan never reaches the demonstration's menu.
+DEMO_AGI_PORT = 4583
 
 
 def demo_dashboard_options(config: Config, folder: Path) -> DashboardOptions:
@@ -38,7 +40,7 @@ def demo_dashboard_options(config: Config, folder: Path) -> DashboardOptions:
     demonstration's own folders and secret, plain HTTP on the loopback, no notification."""
     from ivr211.dashboard_options import dashboard_options
 
-    options = dashboard_options(config)
+    options = dashboard_options(without_notifications(config))
     return dataclasses.replace(
         options,
         instance_path=folder / "dashboard",
@@ -54,16 +56,22 @@ def demo_dashboard_options(config: Config, folder: Path) -> DashboardOptions:
     )
 
 
-def _agi_options(config: Config) -> ServerOptions | None:
-    """The FastAGI server's options ([agi]) when its port is free, else None (a line's
-    own server already runs here: the demonstration goes without one)."""
-    options = server_options(config)
+def without_notifications(config: Config) -> Config:
+    """``config`` with ``[notify]`` off (no email, no SMS address): whatever the file
+    says, the demonstration tells nobody anything."""
+    return config.model_copy(update={"notify": NotifyConfig()})
+
+
+def _agi_options(config: Config, port: int) -> ServerOptions | None:
+    """The FastAGI server's options ([agi], on the demonstration's own ``port``, never
+    the one a PBX's dialplan calls) when that port is free, else None."""
+    options = dataclasses.replace(server_options(config), host="127.0.0.1", port=port, workers=1)
     try:
-        check_free(options.host, options.port, what="FastAGI server", setting="[agi] port")
+        check_free(options.host, options.port, what="FastAGI server", setting="--agi-port")
     except PortInUse as exc:
         print(f"no voice menu in this demonstration: {exc}")
         return None
-    return dataclasses.replace(options, workers=1)
+    return options
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
@@ -104,7 +112,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     line = None
     try:
         store = SettingsStore(engine)
-        agi = _agi_options(config)
+        agi = _agi_options(config, args.agi_port)
         line = LiveLine(
             engine, CachedSettings(store, config.line.settings_cache_s), folder, agi=agi
         )
@@ -125,7 +133,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         if agi is not None:
             print(
                 f"the voice menu (FastAGI) on {agi.host}:{agi.port}: try a call with"
-                " `.venv/bin/ivr211 simulate` from another terminal"
+                f" `.venv/bin/ivr211 simulate --port {agi.port}` from another terminal"
             )
         print()
 
@@ -167,4 +175,10 @@ def add_parsers(cli: Commands) -> None:
         type=int,
         default=DEMO_PORT,
         help=f"the dashboard's port on 127.0.0.1 (default {DEMO_PORT})",
+    )
+    demo.add_argument(
+        "--agi-port",
+        type=int,
+        default=DEMO_AGI_PORT,
+        help=f"the voice menu's (FastAGI) port on 127.0.0.1 (default {DEMO_AGI_PORT})",
     )
