@@ -321,3 +321,31 @@ def test_every_page_says_it_is_a_demonstration_in_both_languages(
         assert "demo-banner" not in plain.test_client().get("/login").get_data(as_text=True)
     finally:
         engine.dispose()
+
+
+def test_the_command_refuses_a_database_in_use_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ivr211.cli import main
+
+    for name in list(os.environ):
+        if name.startswith("IVR211_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "elsewhere"
+    engine = make_engine(demo_url(folder))
+    try:
+        upgrade(engine)
+        with Session(engine) as session, session.begin():
+            add_navigator(session, "alice", "Alice", "PJSIP/nav-alice")
+    finally:
+        engine.dispose()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = main(["demo", "--folder", str(folder), "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("ivr211: error: ") and err.count("\n") == 1
+    assert "is not a demonstration database and holds records" in err
+    assert "Traceback" not in err
