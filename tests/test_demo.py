@@ -28,7 +28,7 @@ from ivr211.demo.database import (
     demo_url,
     prepare,
 )
-from ivr211.demo.live import LiveLine
+from ivr211.demo.live import NAVIGATOR_SCENES, LiveLine
 from store import linesettings as ls
 from store import models as m
 from store import reports as r
@@ -233,6 +233,8 @@ def test_the_live_line_moves_the_live_state_through_the_listener_and_sends_nothi
     assert options.on_research_account_change is None and options.demo
 
     engine = _engine_of(folder)
+    with ls.SettingsStore(engine).change() as session:  # whatever the time of the test
+        ls.set_override(session, "open", None, "test", "test")
     line = LiveLine(
         engine,
         ls.SettingsStore(engine).load,
@@ -349,3 +351,28 @@ def test_the_command_refuses_a_database_in_use_in_one_line(
     assert err.startswith("ivr211: error: ") and err.count("\n") == 1
     assert "is not a demonstration database and holds records" in err
     assert "Traceback" not in err
+
+
+def test_while_the_line_is_closed_only_the_navigators_move(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    prepare(folder, seed_file=DEFAULT_SEED, today=TODAY, days=1)
+    engine = _engine_of(folder)
+    with ls.SettingsStore(engine).change() as session:
+        ls.set_override(session, "closed", None, "test", "test")
+    line = LiveLine(
+        engine, ls.SettingsStore(engine).load, folder, stretch=0.2, pause_s=(0.05, 0.1), seed=5
+    )
+    waiting = 0
+    try:
+        line.start()
+        deadline = time.monotonic() + 30
+        while line.scenes_played < 2 and time.monotonic() < deadline:
+            with Session(engine) as session:
+                waiting += len(read_live(session, stale_after_s=None).waiting)
+            time.sleep(0.05)
+    finally:
+        line.stop()
+        engine.dispose()
+    assert len(line.played) >= 2
+    assert set(line.played) <= NAVIGATOR_SCENES
+    assert waiting == 0

@@ -15,10 +15,12 @@ import argparse
 import dataclasses
 import logging
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from ivr.schedule import compute_state
 from ivr211.cli.common import CliError, Commands, configure_logging
 from ivr211.config import Config, NotifyConfig
 from ivr211.ports import PortInUse, bind_error_message, check_free
@@ -130,6 +132,13 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         for username, role, password in demo.passwords:
             print(f"  {role:<10} {username:<16} {password}")
         print("live line: a fake PBX replays recorded queue events to the real listener")
+        state = compute_state(store.load().schedule, datetime.now(UTC))
+        if not state.is_open:
+            print(
+                "the line is closed now: no caller joins the queue until it opens, or until"
+                " an administrator forces it open (Administration, or `ivr211 line override"
+                " open`)"
+            )
         if agi is not None:
             print(
                 f"the voice menu (FastAGI) on {agi.host}:{agi.port}: try a call with"

@@ -9,7 +9,8 @@ leaves; ...), one scene after another in a random order. Only what a replay must
 is changed: the channel and call ids (so that each replay is a new call, and the call
 records of the day grow), the ``Timestamp`` of each event (the time it is sent), and the
 callers' numbers (other fictional 555-01xx numbers). The pace is the recording's, slowed
-down by ``stretch`` so that a caller stays in line long enough to be seen.
+down by ``stretch`` so that a caller stays in line long enough to be seen. While the
+line is closed only the navigators' scene plays: force it open to see callers.
 The recordings' answers to the lab driver's own actions (``Response`` and event lists
 carrying an ``ActionID``) are not replayed: the listener never sent those actions.
 """
@@ -25,12 +26,14 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from agi_scripts.calllog import CallLog
 from agi_scripts.server import ServerOptions, serve
+from ivr.schedule import compute_state
 from ivr.settings import LineSettings
 from ivr211.cli.services import Heartbeat
 from ivr211.demo.fake_pbx import EOM, FakeAmi, raw, recorded_reply
@@ -38,7 +41,7 @@ from ivr211.wiring import call_writer
 from listener.ami import LinkOptions
 from listener.service import ListenerOptions, ListenerService
 
-__all__ = ["SCENES", "LiveLine", "Scene", "scene_events"]
+__all__ = ["NAVIGATOR_SCENES", "SCENES", "LiveLine", "Scene", "scene_events"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ SCENES = (
     "2o-queuestatus-caller-waiting",
     "2p3-queue-timeout",
 )
+#: The scenes with no caller in them (a navigator logs in, pauses, leaves).
+NAVIGATOR_SCENES = frozenset({"2j-queue-member-actions"})
 #: The numbers the lab's callers had; each replay gives them other fictional ones.
 _RECORDED_NUMBERS = ("5145550123", "8195550142")
 _SKIPPED_EVENTS = (b"Event: FullyBooted", b"Event: SuccessfulAuth", b"Event: Shutdown")
@@ -155,6 +160,7 @@ class LiveLine:
         self.max_gap_s = max_gap_s
         self.rng = random.Random(seed)
         self.scenes_played = 0
+        self.played: list[str] = []
         self.fake: FakeAmi | None = None
         self.service: ListenerService | None = None
         self._count = 0
@@ -249,15 +255,31 @@ class LiveLine:
         return stop
 
     async def _play(self, fake: FakeAmi) -> None:
+        """Scene after scene; while the line is closed (its hours, a closure, the
+        override), only the navigators' own scene, less often: nobody calls a closed
+        line's queue. Forcing the line open (admin page, ``ivr211 line override open``)
+        brings the callers back."""
         scenes = {name: scene_events(name) for name in SCENES}
         await asyncio.sleep(self.rng.uniform(*self.pause_s) / 2)
         while True:
             order = list(SCENES)
             self.rng.shuffle(order)
             for name in order:
+                is_open = await asyncio.to_thread(self._line_open)
+                if not is_open and name not in NAVIGATOR_SCENES:
+                    continue
                 await self._scene(fake, scenes[name])
                 self.scenes_played += 1
-                await asyncio.sleep(self.rng.uniform(*self.pause_s))
+                self.played.append(name)
+                pause = self.rng.uniform(*self.pause_s)
+                await asyncio.sleep(pause if is_open else pause * 3)
+
+    def _line_open(self) -> bool:
+        try:
+            return compute_state(self.settings_source().schedule, datetime.now(UTC)).is_open
+        except Exception:
+            log.exception("cannot read the line settings: the live line plays as if open")
+            return True
 
     async def _scene(self, fake: FakeAmi, events: Sequence[Scene]) -> None:
         renamer = _Renamer(self.rng, self._counter)
