@@ -198,7 +198,7 @@ def _until(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
 
 
 def test_the_live_line_moves_the_live_state_through_the_listener_and_sends_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in list(os.environ):
         if name.startswith("IVR211_"):
@@ -268,6 +268,12 @@ def test_the_live_line_moves_the_live_state_through_the_listener_and_sends_nothi
         before = calls_today()
         line.start()
         _until(lambda: view().synced)
+        # a second demonstration on the same folder is refused before it changes anything
+        from ivr211.cli import main
+
+        capsys.readouterr()
+        assert main(["demo", "--folder", str(folder), "--port", "1"]) == 2
+        assert f"another demonstration is running on {folder}" in capsys.readouterr().err
         # QueueStatus (2f): Navigator One free, Navigator Two on a break
         first = view()
         assert {(mb.interface, mb.paused) for mb in first.members} >= {

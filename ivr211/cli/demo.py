@@ -76,6 +76,21 @@ def _agi_options(config: Config, port: int) -> ServerOptions | None:
     return options
 
 
+def _not_running(folder: Path) -> None:
+    """Refuse at once when another demonstration runs on ``folder`` (its listener holds
+    the spool's lock): starting would set new passwords under its feet."""
+    from ivr211.demo.live import LISTENER_SPOOL
+    from listener.spool import SpoolBusy, SpoolLock
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = SpoolLock(folder / LISTENER_SPOOL)
+    try:
+        lock.acquire()
+    except SpoolBusy:
+        raise CliError(f"another demonstration is running on {folder}") from None
+    lock.release()
+
+
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     # Imported here: Flask and waitress are for this command (and `dashboard`) alone.
     import waitress
@@ -90,6 +105,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     folder: Path = args.folder
     host = "127.0.0.1"
     port: int = args.port
+    _not_running(folder)
     try:
         check_free(host, port, what="demonstration dashboard", setting="--port")
     except PortInUse as exc:
@@ -118,7 +134,10 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         line = LiveLine(
             engine, CachedSettings(store, config.line.settings_cache_s), folder, agi=agi
         )
-        line.start()
+        try:
+            line.start()
+        except RuntimeError as exc:  # e.g. another demonstration runs on this folder
+            raise CliError(str(exc)) from None
         app = create_app(demo_dashboard_options(config, folder), engine=engine)
         warm_up(app)
         try:

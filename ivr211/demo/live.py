@@ -41,7 +41,7 @@ from ivr211.wiring import call_writer
 from listener.ami import LinkOptions
 from listener.service import ListenerOptions, ListenerService
 
-__all__ = ["NAVIGATOR_SCENES", "SCENES", "LiveLine", "Scene", "scene_events"]
+__all__ = ["LISTENER_SPOOL", "NAVIGATOR_SCENES", "SCENES", "LiveLine", "Scene", "scene_events"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ SCENES = (
     "2o-queuestatus-caller-waiting",
     "2p3-queue-timeout",
 )
+#: The listener's spool in the demonstration's folder (its lock: one live line a folder).
+LISTENER_SPOOL = "listener-spool.jsonl"
 #: The scenes with no caller in them (a navigator logs in, pauses, leaves).
 NAVIGATOR_SCENES = frozenset({"2j-queue-member-actions"})
 #: The numbers the lab's callers had; each replay gives them other fictional ones.
@@ -194,7 +196,11 @@ class LiveLine:
         try:
             asyncio.run(self._main())
         except BaseException as exc:  # reported to start(); the thread must not die silently
-            log.exception("the demonstration's live line stopped")
+            log.error(
+                "the demonstration's live line stopped: %s",
+                exc,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
             self._error = exc
             self._ready.set()
 
@@ -208,13 +214,18 @@ class LiveLine:
                 self.engine,
                 LinkOptions(host="127.0.0.1", port=fake.port, secret=fake.secret),
                 self.settings_source,
-                ListenerOptions(spool_path=self.folder / "listener-spool.jsonl"),
+                ListenerOptions(spool_path=self.folder / LISTENER_SPOOL),
             )
             self.service = service
             task = asyncio.create_task(service.run())
             agi = await self._start_agi()
             try:
-                await service.link.wait_connected(20)
+                connected = asyncio.ensure_future(service.link.wait_connected(20))
+                await asyncio.wait({task, connected}, return_when=asyncio.FIRST_COMPLETED)
+                if task.done():  # it could not start (another listener holds the spool)
+                    connected.cancel()
+                    task.result()
+                await connected
                 self._ready.set()
                 player = asyncio.create_task(self._play(fake))
                 await self._stop.wait()
