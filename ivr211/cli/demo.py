@@ -155,8 +155,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         if not state.is_open:
             print(
                 "the line is closed now: no caller joins the queue until it opens, or until"
-                " an administrator forces it open (Administration, or `ivr211 line override"
-                " open`)"
+                " an administrator forces it open on the dashboard (Administration)"
             )
         if agi is not None:
             print(

@@ -268,8 +268,7 @@ class LiveLine:
     async def _play(self, fake: FakeAmi) -> None:
         """Scene after scene; while the line is closed (its hours, a closure, the
         override), only the navigators' own scene, less often: nobody calls a closed
-        line's queue. Forcing the line open (admin page, ``ivr211 line override open``)
-        brings the callers back."""
+        line's queue. Forcing the line open (the admin pages) brings the callers back."""
         scenes = {name: scene_events(name) for name in SCENES}
         await asyncio.sleep(self.rng.uniform(*self.pause_s) / 2)
         while True:
