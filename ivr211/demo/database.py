@@ -97,8 +97,9 @@ class DemoRefused(Exception):
 
 @dataclass(frozen=True)
 class DemoDatabase:
-    """A ready demonstration database: where, the figures written when it was created
-    (None when reused), and the accounts with the passwords just set."""
+    """A ready demonstration database: where, the figures of the days made up now (None
+    when none were: reused the day it was made), and the accounts with the passwords
+    just set."""
 
     url: str
     folder: Path
