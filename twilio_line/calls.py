@@ -214,7 +214,9 @@ class CallDesk:
 
     def incoming(self, form: Mapping[str, str]) -> Answer:
         """``A call comes in``: the flow's first action. ``From`` is the caller
-        (``ivr.callerid``'s rule decides whether it is withheld); ``To`` the line."""
+        (``ivr.callerid``'s rule decides whether it is withheld); ``To`` the line. The
+        same request again is answered the same way until the caller's first event;
+        after it, it is a replay."""
         call_sid = form.get("CallSid", "")
         if not call_sid:
             raise CallError("no CallSid")
@@ -236,6 +238,8 @@ class CallDesk:
                     row = call_by_sid(session, call_sid, lock=True)
                     if row is None:
                         raise
+            elif row.passes > 1 or row.event_list() or row.decision is not None:
+                raise Replayed(f"call {call_sid}: already past its first step")
             return self._play_from(session, settings, row)
 
     def _play_from(self, session: Session, settings: LineSettings, row: TwilioCall) -> Answer:

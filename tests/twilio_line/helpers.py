@@ -132,11 +132,12 @@ def running_line(
     settings: LineSettings | None = None,
     *,
     recordings: bool = False,
+    url: str | None = None,
     **option_changes: Any,
 ) -> Iterator[Line]:
     """The blueprint on a fresh database; with ``recordings``, the research box's
     recordings are taken (``RecordingTaker``, from ``api_url``)."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
+    engine = make_engine(url or f"sqlite:///{tmp_path / 'line.db'}")
     upgrade(engine)
     current = {"settings": settings or line_settings()}
     clock = [now]

@@ -76,7 +76,10 @@ def test_a_replayed_step_is_refused_and_logged_with_control_characters_escaped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with running_line(tmp_path) as line:
-        doc = verbs(line.post(f"{PUBLIC}/twilio/voice", line.call_params(SID)).data)
+        first = line.post(f"{PUBLIC}/twilio/voice", line.call_params(SID))
+        retried = line.post(f"{PUBLIC}/twilio/voice", line.call_params(SID))
+        assert retried.status_code == 200 and retried.data == first.data
+        doc = verbs(first.data)
         notice_done = doc[-1].text
         menu = verbs(line.post(notice_done, line.call_params(SID)).data)
         line.post(menu[0].get("action"), line.call_params(SID, Digits="1"))
@@ -88,6 +91,8 @@ def test_a_replayed_step_is_refused_and_logged_with_control_characters_escaped(
             assert line.post(notice_done, line.call_params(SID)).status_code == 403
             other = line.post(menu[0].get("action"), line.call_params(SID, Digits="2"))
             assert other.status_code == 403
+            replayed_start = line.post(f"{PUBLIC}/twilio/voice", line.call_params(SID))
+            assert replayed_start.status_code == 403
             forged = line.post(
                 f"{PUBLIC}/twilio/step/1/0", line.call_params("CA\r\nCRITICAL forged")
             )

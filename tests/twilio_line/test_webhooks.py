@@ -235,3 +235,24 @@ def test_a_missing_prompt_file_is_said_and_a_present_one_played(tmp_path: Path) 
             "/twilio/prompts/fr/..%2F211%2Femergency-notice.wav",
         ):
             assert line.client.get(path).status_code == 404, path
+
+
+def test_a_whole_call_on_both_databases(tmp_path: Path, db_url: str) -> None:
+    """The call's row on SQLite and PostgreSQL: created once, locked per request, its
+    decision and its call record written."""
+    with running_line(tmp_path, url=db_url) as line:
+        ended, _response = walk(line, ["2", "1"])
+        assert ended == "Enqueue"
+        again = line.post(f"{PUBLIC}/twilio/voice", line.call_params(SID))
+        assert again.status_code == 403  # the first request replayed mid-call
+        ((_sid, decision),) = line.decisions
+        assert decision.path_text == "open/lang:en/main:1"
+        with Session(line.engine) as session:
+            row = call_by_sid(session, SID)
+            assert row is not None and row.passes == 1
+            assert row.event_list() == [
+                {"e": "done"},  # the emergency notice
+                {"e": "key", "d": "2"},  # English
+                {"e": "key", "d": "1"},  # a navigator
+                {"e": "done"},  # "we are connecting you"
+            ]
