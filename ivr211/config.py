@@ -14,6 +14,7 @@ valid integer``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -363,6 +364,20 @@ class TwilioConfig(_Section):
     #: How long a call's state (caller number included) is kept after the call ended:
     #: the retention job deletes it then.
     state_days: int = Field(default=1, ge=1, le=365)
+    #: The phones the fallback URL's document rings when the web process is down
+    #: (``ivr211 twilio fallback``), in E.164 form.
+    fallback_numbers: tuple[str, ...] = ()
+    fallback_ring_s: int = Field(default=30, ge=5, le=300)
+
+    _split = field_validator("fallback_numbers", mode="before")(_split_list)
+
+    @field_validator("fallback_numbers")
+    @classmethod
+    def _e164(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for number in value:
+            if not re.fullmatch(r"\+[1-9]\d{7,14}", number):
+                raise ValueError(f"{number!r} is not a phone number in E.164 form (+14185550100)")
+        return value
 
     @model_validator(mode="after")
     def _enabled_needs_a_public_url(self) -> TwilioConfig:

@@ -7,8 +7,9 @@ One module per command group, each adding its own parsers: ``schema`` (db),
 ``services`` (serve, dashboard), ``listening`` (listen, listener, reconcile),
 ``simulation`` (simulate), ``line`` (line, settings, config), ``navigation``
 (navigator, nav), ``users`` (user), ``research_box`` (voicemail), ``privacy``
-(retention, privacy, notify), ``calls`` (calls), ``demo`` (demo); ``common`` holds what
-they share. This package imports them all; they import ``common``, never this package.
+(retention, privacy, notify), ``calls`` (calls), ``demo`` (demo), ``twilio`` (twilio);
+``common`` holds what they share. This package imports them all; they import
+``common``, never this package.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ivr211.cli import (
     schema,
     services,
     simulation,
+    twilio,
     users,
 )
 from ivr211.cli.common import EXIT_USAGE, PROG, CliError, Commands, Handler, Parser, one_line
@@ -66,6 +68,7 @@ def build_parser() -> Parser:
     privacy.add_parsers(cli)
     calls.add_parsers(cli)
     demo.add_parsers(cli)
+    twilio.add_parsers(cli)
     return root
 
 
