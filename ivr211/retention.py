@@ -18,6 +18,9 @@
   reports);
 * the state of calls carried by Twilio (``store.twilio_calls``: the caller's number, the
   callback number typed) once the call ended more than ``[twilio] state_days`` ago;
+  and, when ``[twilio] enabled``, what Twilio keeps (``twilio_line.cloud``): the logs of
+  calls that ended more than ``transfer_numbers_days`` ago, and recordings older than the
+  research messages' period;
 * lines of Asterisk's CDR CSV (cdr_csv, ``start`` column), CEL CSV (cel_custom,
   ``eventtime``), queue_log (epoch first field, ``1795878642|fA-78443-caller|navigators|
   NONE|ENTERQUEUE||5145550123|1``) and our own log files (``2026-11-28 15:07:23,120 INFO
@@ -64,6 +67,7 @@ from store.privacy import (
     purge_call_numbers,
     purge_message,
     purge_transfer_numbers,
+    record_cloud_purge,
     record_file_purge,
     same_number,
 )
@@ -111,6 +115,9 @@ class RetentionReport:
     transfer_numbers: int = 0
     call_numbers: int = 0
     twilio_calls: int = 0
+    #: Call logs and recordings deleted from Twilio (None: the back end is not enabled).
+    twilio_call_logs: int | None = None
+    twilio_recordings: int | None = None
     files: list[FilePurge] = field(default_factory=list)
     #: What could not be purged although it should have been: the run failed at it.
     problems: list[str] = field(default_factory=list)
@@ -126,6 +133,10 @@ class RetentionReport:
             f"call records: {verb} the caller number of {self.call_numbers}",
             f"Twilio calls: {verb} the state of {self.twilio_calls}",
         ]
+        if self.twilio_call_logs is not None:
+            out.append(f"Twilio: {verb} {self.twilio_call_logs} call logs")
+        if self.twilio_recordings is not None:
+            out.append(f"Twilio: {verb} {self.twilio_recordings} recordings")
         out += [
             f"{f.kind} {f.path}: {verb} {f.removed} lines, kept {f.kept}"
             + (f" ({f.unreadable} without a readable time)" if f.unreadable else "")
@@ -168,6 +179,15 @@ def run_retention(
             session, now - timedelta(days=config.twilio.state_days), now, dry_run=dry_run
         )
     _purge_quarantine(engine, _quarantine_dir(config), message_cutoff, now, message_days, report)
+    if config.twilio.enabled:
+        _purge_twilio(
+            engine,
+            config,
+            now - timedelta(days=cfg.transfer_numbers_days),
+            message_cutoff,
+            now,
+            report,
+        )
     report.beyond_reach.append(
         f"backups and copies of {config.voicemail.storage_dir} and of the database: purge"
         f" research messages received before {message_cutoff:%Y-%m-%d} from them"
@@ -209,6 +229,36 @@ def run_retention(
         except (OSError, subprocess.CalledProcessError) as exc:
             report.problems.append(f"after_rewrite_command failed: {exc}")
     return report
+
+
+def _purge_twilio(
+    engine: Engine,
+    config: Config,
+    calls_before: datetime,
+    recordings_before: datetime,
+    now: datetime,
+    report: RetentionReport,
+) -> None:
+    """The call logs and recordings Twilio keeps (imported here: twilio is loaded only
+    when the back end is enabled)."""
+    from ivr211.twilio_options import twilio_options
+    from twilio_line.cloud import purge_cloud
+
+    options = twilio_options(config, public_url=config.twilio.public_url)
+    done = purge_cloud(options, calls_before, recordings_before, dry_run=report.dry_run)
+    report.twilio_call_logs = done.calls
+    report.twilio_recordings = done.recordings
+    report.problems.extend(done.problems)
+    if report.dry_run or not (done.calls or done.recordings):
+        return
+    with Session(engine) as session, session.begin():
+        record_cloud_purge(
+            session,
+            f"Twilio: {done.calls} call logs ended before {calls_before:%Y-%m-%d %H:%M} UTC and"
+            f" {done.recordings} recordings made before {recordings_before:%Y-%m-%d %H:%M} UTC"
+            " deleted",
+            now,
+        )
 
 
 def _expand(paths: Sequence[Path], kind: str, report: RetentionReport) -> list[Path]:

@@ -26,6 +26,7 @@ __all__ = [
     "messages_due",
     "purge_message",
     "purge_transfer_numbers",
+    "record_cloud_purge",
     "record_file_purge",
     "same_number",
 ]
@@ -135,6 +136,11 @@ def purge_call_numbers(session: Session, cutoff: datetime, now: datetime, *, dry
 def record_file_purge(session: Session, path: str, detail: str, now: datetime) -> None:
     """Audit the rewrite of one file of the PBX host (``detail`` says what went)."""
     audit(session, SYSTEM_USER, SYSTEM_ROLE, "purge", f"file:{path}", detail, at=now)
+
+
+def record_cloud_purge(session: Session, detail: str, now: datetime) -> None:
+    """Audit what was deleted from the Twilio account (``detail`` says what went)."""
+    audit(session, SYSTEM_USER, SYSTEM_ROLE, "purge", "twilio", detail, at=now)
 
 
 # ---- one caller's data -------------------------------------------------------------------

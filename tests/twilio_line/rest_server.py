@@ -6,6 +6,10 @@ test's, on the recording.
   fields and forms of Twilio's API reference: RFC 2822 dates, ``duration`` as a string);
 - ``GET /2010-04-01/Accounts/<AC>/Recordings/<RE>.wav``: the audio, ``audio/x-wav``;
 - ``DELETE /2010-04-01/Accounts/<AC>/Recordings/<RE>.json``: ``204 No Content``;
+- ``GET /2010-04-01/Accounts/<AC>/Calls.json`` and ``.../Recordings.json``: the list
+  resources, two to a page (``calls`` / ``recordings`` beside ``next_page_uri``,
+  ``page``, ``page_size``...), filtered on ``EndTime<`` / ``DateCreated<`` as the API
+  does; ``DELETE .../Calls/<CA>.json``: ``204 No Content``;
 - an unknown recording: ``404`` with Twilio's error body (code 20404).
 """
 
@@ -17,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -39,9 +44,52 @@ class Recording:
 
 
 @dataclass
+class CallLog:
+    sid: str
+    ended: str  # RFC 2822, as Twilio writes end_time
+    status: str = "completed"
+    from_: str = "+14185550100"
+
+
+@dataclass
 class RestRecorder:
     recordings: dict[str, Recording] = field(default_factory=dict)
+    calls: dict[str, CallLog] = field(default_factory=dict)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, auth
+    #: ``created`` of each recording in the list resource (RFC 2822), by sid.
+    created: dict[str, str] = field(default_factory=dict)
+
+
+def _call_resource(account: str, call: CallLog) -> dict[str, Any]:
+    return {
+        "account_sid": account,
+        "annotation": None,
+        "answered_by": None,
+        "api_version": "2010-04-01",
+        "caller_name": None,
+        "date_created": call.ended,
+        "date_updated": call.ended,
+        "direction": "inbound",
+        "duration": "60",
+        "end_time": call.ended,
+        "forwarded_from": None,
+        "from": call.from_,
+        "from_formatted": call.from_,
+        "group_sid": None,
+        "parent_call_sid": None,
+        "phone_number_sid": "PN" + "0" * 32,
+        "price": "-0.0085",
+        "price_unit": "USD",
+        "queue_time": "0",
+        "sid": call.sid,
+        "start_time": call.ended,
+        "status": call.status,
+        "subresource_uris": {},
+        "to": "+14185550211",
+        "to_formatted": "(418) 555-0211",
+        "trunk_sid": None,
+        "uri": f"/2010-04-01/Accounts/{account}/Calls/{call.sid}.json",
+    }
 
 
 def _resource(account: str, rec: Recording) -> dict[str, Any]:
@@ -70,6 +118,11 @@ def _resource(account: str, rec: Recording) -> dict[str, Any]:
         },
         "uri": uri,
     }
+
+
+def _iso(value: str) -> datetime:
+    """``2026-12-04T12:00:00Z``, as the twilio library writes a filter's time."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @contextmanager
@@ -110,8 +163,60 @@ def twilio_rest(recorder: RestRecorder) -> Iterator[str]:
                 (self.command, self.path, self.headers.get("Authorization", ""))
             )
 
+        def _list(self) -> bool:
+            from email.utils import parsedate_to_datetime
+            from urllib.parse import parse_qs, quote, urlsplit
+
+            parts = urlsplit(self.path)
+            segments = parts.path.split("/")
+            if len(segments) != 5 or segments[4] not in ("Calls.json", "Recordings.json"):
+                return False
+            account = segments[3]
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            page = int(query.get("Page", "0"))
+            if segments[4] == "Calls.json":
+                key = "calls"
+                before = query.get("EndTime<")
+                items = [
+                    _call_resource(account, c)
+                    for c in self_recorder.calls.values()
+                    if before is None or parsedate_to_datetime(c.ended) < _iso(before)
+                ]
+            else:
+                key = "recordings"
+                before = query.get("DateCreated<")
+                items = [
+                    {**_resource(account, r), "date_created": self_recorder.created[r.sid]}
+                    for r in self_recorder.recordings.values()
+                    if before is None
+                    or parsedate_to_datetime(self_recorder.created[r.sid]) < _iso(before)
+                ]
+            size = 2
+            chunk = items[page * size : (page + 1) * size]
+            more = (page + 1) * size < len(items)
+            kept = "".join(
+                f"&{quote(k)}={quote(v)}" for k, v in query.items() if k not in ("Page", "PageSize")
+            )
+            base = parts.path
+            body = {
+                key: chunk,
+                "end": page * size + len(chunk) - 1,
+                # As the API does, the filters stay in the pages' URIs.
+                "first_page_uri": f"{base}?PageSize={size}&Page=0{kept}",
+                "next_page_uri": f"{base}?PageSize={size}&Page={page + 1}{kept}" if more else None,
+                "page": page,
+                "page_size": size,
+                "previous_page_uri": None,
+                "start": page * size,
+                "uri": self.path,
+            }
+            self._answer(200, json.dumps(body).encode(), "application/json")
+            return True
+
         def do_GET(self) -> None:
             self._log()
+            if self._list():
+                return
             account, rec, ext = self._find()
             if rec is None:
                 self._not_found()
@@ -125,6 +230,14 @@ def twilio_rest(recorder: RestRecorder) -> Iterator[str]:
 
         def do_DELETE(self) -> None:
             self._log()
+            segments = self.path.split("?")[0].split("/")
+            if len(segments) == 6 and segments[4] == "Calls":
+                sid = segments[5].removesuffix(".json")
+                if self_recorder.calls.pop(sid, None) is None:
+                    self._not_found()
+                else:
+                    self._answer(204, b"", "")
+                return
             _account, rec, ext = self._find()
             if rec is None or ext != "json":
                 self._not_found()
