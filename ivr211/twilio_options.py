@@ -10,11 +10,15 @@ views are declared public to the role guard; each checks Twilio's signature inst
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
+from requests import RequestException
 from sqlalchemy import Engine
+from twilio.base.exceptions import TwilioException
 
 from dashboard.roles import public
 from ivr211.config import Config, ConfigError, TwilioConfig
@@ -105,3 +109,34 @@ def register_twilio(
         if endpoint.startswith(prefix):
             public(view)
     return True
+
+
+def reconcile_from_twilio(config: Config, since_text: str | None, tz: str | None) -> int:
+    """``ivr211 reconcile --twilio --since TIME``: one summary line; exit 2 on bad input,
+    1 when Twilio cannot be read."""
+    from ivr211.cli.common import CliError, instant, open_engine
+    from store.db import require_current
+    from twilio_line.reconcile import reconcile_twilio
+
+    if since_text is None:
+        raise CliError("--twilio needs --since (the account's calls since when)")
+    if not config.twilio.account_sid:
+        raise CliError("--twilio needs [twilio] account_sid")
+    try:
+        zone = ZoneInfo(tz) if tz else config.pbx.zone
+    except (ValueError, ZoneInfoNotFoundError):
+        raise CliError(f"--tz: unknown time zone {tz!r}") from None
+    since = instant("--since", since_text, zone).astimezone(UTC)
+    options = twilio_options(
+        config, public_url=config.twilio.public_url or "https://ivr211.invalid"
+    )
+    with open_engine(config) as engine:
+        require_current(engine)
+        source = CachedSettings(SettingsStore(engine), 0)
+        try:
+            report = reconcile_twilio(options, engine, source, since, now=datetime.now(UTC))
+        except (TwilioException, RequestException, LookupError) as exc:
+            print(f"reconcile --twilio: Twilio cannot be read: {exc}", file=sys.stderr)
+            return 1
+    print(report)
+    return 0

@@ -150,6 +150,12 @@ def _reconcile_arguments(parser: argparse.ArgumentParser) -> None:
         default=_TRANSFER_CONTEXT,
         help=f"the navigators' TRANSFER_CONTEXT (default {_TRANSFER_CONTEXT})",
     )
+    parser.add_argument(
+        "--twilio",
+        action="store_true",
+        help="rebuild the call records of the Twilio back end from Twilio's Calls resource "
+        "instead ([twilio]); needs --since",
+    )
 
 
 def _reconcile_zone(name: str) -> ZoneInfo:
@@ -162,6 +168,11 @@ def _reconcile_zone(name: str) -> ZoneInfo:
 def cmd_reconcile(args: argparse.Namespace, config: Config) -> int:
     """One summary line on stdout; unusable input -> exit 2."""
     configure_logging(config)
+    if getattr(args, "twilio", False):
+        # Imported here: twilio is loaded only for this back end.
+        from ivr211.twilio_options import reconcile_from_twilio
+
+        return reconcile_from_twilio(config, args.since, args.tz)
     if args.cel == DEFAULT_CEL_PATH and config.listener.cel_path is not None:
         args.cel = config.listener.cel_path
     if args.transfer_context == _TRANSFER_CONTEXT:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -49,6 +49,8 @@ class CallLog:
     ended: str  # RFC 2822, as Twilio writes end_time
     status: str = "completed"
     from_: str = "+14185550100"
+    started: str | None = None  # RFC 2822; default: 60 s before ``ended``
+    parent: str | None = None  # a <Dial> leg names its parent call
 
 
 @dataclass
@@ -61,6 +63,11 @@ class RestRecorder:
 
 
 def _call_resource(account: str, call: CallLog) -> dict[str, Any]:
+    from email.utils import format_datetime, parsedate_to_datetime
+
+    started = call.started or format_datetime(
+        parsedate_to_datetime(call.ended) - timedelta(seconds=60)
+    )
     return {
         "account_sid": account,
         "annotation": None,
@@ -69,20 +76,20 @@ def _call_resource(account: str, call: CallLog) -> dict[str, Any]:
         "caller_name": None,
         "date_created": call.ended,
         "date_updated": call.ended,
-        "direction": "inbound",
+        "direction": "outbound-dial" if call.parent else "inbound",
         "duration": "60",
         "end_time": call.ended,
         "forwarded_from": None,
         "from": call.from_,
         "from_formatted": call.from_,
         "group_sid": None,
-        "parent_call_sid": None,
+        "parent_call_sid": call.parent,
         "phone_number_sid": "PN" + "0" * 32,
         "price": "-0.0085",
         "price_unit": "USD",
         "queue_time": "0",
         "sid": call.sid,
-        "start_time": call.ended,
+        "start_time": started,
         "status": call.status,
         "subresource_uris": {},
         "to": "+14185550211",
@@ -177,10 +184,13 @@ def twilio_rest(recorder: RestRecorder) -> Iterator[str]:
             if segments[4] == "Calls.json":
                 key = "calls"
                 before = query.get("EndTime<")
+                after = query.get("StartTime>")
                 items = [
-                    _call_resource(account, c)
+                    resource
                     for c in self_recorder.calls.values()
                     if before is None or parsedate_to_datetime(c.ended) < _iso(before)
+                    for resource in [_call_resource(account, c)]
+                    if after is None or parsedate_to_datetime(resource["start_time"]) >= _iso(after)
                 ]
             else:
                 key = "recordings"
