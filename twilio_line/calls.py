@@ -295,7 +295,7 @@ class CallDesk:
                     f" at pass {row.passes} step {len(events)}"
                 )
             if step == len(events) - 1:
-                return self._retry(session, settings, row, pass_no, form)
+                return self._retry(settings, row, pass_no, form)
             if isinstance(action, Finish):
                 raise Replayed(f"call {call_sid}: the flow already decided")
             if digest(action) != row.action_digest:
@@ -316,7 +316,6 @@ class CallDesk:
 
     def _retry(
         self,
-        session: Session,
         settings: LineSettings,
         row: TwilioCall,
         pass_no: int,

@@ -256,3 +256,17 @@ def test_a_whole_call_on_both_databases(tmp_path: Path, db_url: str) -> None:
                 {"e": "key", "d": "1"},  # a navigator
                 {"e": "done"},  # "we are connecting you"
             ]
+
+
+def test_a_broken_database_answers_500_so_twilio_plays_the_fallback_url(tmp_path: Path) -> None:
+    """Twilio turns to the number's fallback URL when the voice URL fails: an error is
+    a 500, never a TwiML document that would leave the caller in silence."""
+    from sqlalchemy import text
+
+    with running_line(tmp_path) as line:
+        line.client.application.config["PROPAGATE_EXCEPTIONS"] = False
+        with line.engine.begin() as conn:
+            conn.execute(text("DROP TABLE twilio_calls"))
+        response = line.post(f"{PUBLIC}/twilio/voice", line.call_params(SID))
+        assert response.status_code == 500
+        assert b"<Response" not in response.data
