@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from store.calls import CallRecord
 from store.models import TransferRecord
+from store.twilio_calls import TwilioCall
 from store.voicemail import VoiceMessage, VoiceNote, audit
 
 __all__ = [
@@ -169,7 +170,8 @@ def caller_data(
     audit row (the number masked to its last four digits); the caller commits.
 
     Messages give their metadata and notes (the audio file's name and checksum, not the
-    audio); transfer records give every column.
+    audio); transfer records give every column; so do the Twilio back end's call states
+    still held (the caller's number, or the callback number typed).
     """
     messages = [
         m
@@ -194,6 +196,12 @@ def caller_data(
         )
         if same_number(c.caller_number, number)
     ]
+    twilio = [
+        t
+        for t in session.scalars(select(TwilioCall).order_by(TwilioCall.arrived_at))
+        if same_number(t.caller_number, number)
+        or same_number((t.decision_data() or {}).get("callback"), number)
+    ]
     data: dict[str, Any] = {
         "exported_at": _plain(now),
         "number": number,
@@ -208,6 +216,8 @@ def caller_data(
         ],
         "transfer_records": [_columns(t, skip=("key",)) for t in transfers],
         "calls": [_columns(c, skip=("linkedid", "caller_uniqueid")) for c in calls],
+        # The Twilio back end's state of calls not yet purged (store.twilio_calls).
+        "twilio_calls": [_columns(t, skip=("call_sid",)) for t in twilio],
     }
     audit(
         session,
@@ -215,7 +225,8 @@ def caller_data(
         role,
         "export",
         f"caller:…{digits(number)[-4:]}",
-        f"{len(messages)} messages, {len(transfers)} transfer records, {len(calls)} calls",
+        f"{len(messages)} messages, {len(transfers)} transfer records, {len(calls)} calls"
+        + (f", {len(twilio)} Twilio calls" if twilio else ""),
         at=now,
     )
     return data

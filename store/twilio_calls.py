@@ -25,7 +25,6 @@ from sqlalchemy import CheckConstraint, Index, String, Text, and_, delete, or_, 
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.models import Base, UTCDateTime
-from store.privacy import SYSTEM_ROLE, SYSTEM_USER
 from store.voicemail import audit
 
 __all__ = ["TwilioCall", "add_call", "call_by_sid", "purge_calls"]
@@ -133,6 +132,9 @@ def purge_calls(session: Session, cutoff: datetime, now: datetime, *, dry_run: b
         TwilioCall.ended_at < cutoff,
         and_(TwilioCall.ended_at.is_(None), TwilioCall.updated_at < cutoff),
     )
+    # Here, not above: store.privacy exports these rows with a caller's data.
+    from store.privacy import SYSTEM_ROLE, SYSTEM_USER
+
     ids = list(session.scalars(select(TwilioCall.id).where(due)))
     if dry_run or not ids:
         return len(ids)

@@ -61,3 +61,29 @@ def test_the_state_of_ended_and_forgotten_calls_is_deleted(tmp_path: Path) -> No
         assert run_retention(engine, config, NOW).twilio_calls == 0
     finally:
         engine.dispose()
+
+
+def test_a_callers_export_includes_the_twilio_call_state_held(tmp_path: Path) -> None:
+    import json
+
+    from store.privacy import caller_data
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
+    try:
+        upgrade(engine)
+        with Session(engine) as session, session.begin():
+            add_call(session, call_sid="CAshown", at=NOW, caller_number="+14185550123",
+                     dialed_number="+14185550211")  # fmt: skip
+            withheld = add_call(session, call_sid="CAwithheld", at=NOW, caller_number=None,
+                                dialed_number="+14185550211")  # fmt: skip
+            withheld.decision = json.dumps({"route": "research", "callback": "4185550123"})
+            add_call(session, call_sid="CAother", at=NOW, caller_number="+15145550000",
+                     dialed_number="+14185550211")  # fmt: skip
+        with Session(engine) as session, session.begin():
+            data = caller_data(session, "418 555-0123", user="dpo", role="admin", now=NOW)
+            assert len(data["twilio_calls"]) == 2
+            assert all("call_sid" not in row for row in data["twilio_calls"])
+            (entry,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "export"))
+            assert entry.detail == "0 messages, 0 transfer records, 0 calls, 2 Twilio calls"
+    finally:
+        engine.dispose()
