@@ -37,8 +37,8 @@ class TwilioCall(Base):
     """One call carried by Twilio, while its flow runs and until it is purged.
 
     ``events`` is a JSON list of the events sent to the flow in the current pass (see
-    ``twilio_line.calls`` for their form); ``action_digest`` the SHA-256 of the action
-    the last answer carried out, so a replay that no longer leads to it (the line
+    ``twilio_line.calls`` for their form); ``action_digest`` a SHA-256 of every action
+    the pass played so far, so a replay that no longer leads through them (the line
     settings changed in between) is noticed. ``passes`` counts the flow's passes: the
     first one, then one per ``queue-exit`` after a wait in the queue. ``decision`` is
     the JSON of the flow's last decision, once it has one.

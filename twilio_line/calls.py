@@ -11,11 +11,12 @@ serves the first, and says where each call is; it is purged with the retention j
 What is kept is not the flow's private state but what the flow was given: when the
 pass started, what it knew of the caller, and the events of the pass in order. Each
 webhook builds ``ivr.flow.CallFlow`` again from the line settings and replays the
-events: the flow is reused unchanged, exactly as the FastAGI adapter drives it. The
-SHA-256 of the action the last answer carried out is kept too: when the replay no longer
-leads to it (an administrator changed the menus in between), the incoming key answered
-a menu that no longer exists, so it is not applied and the caller hears the current
-action again.
+events: the flow is reused unchanged, exactly as the FastAGI adapter drives it. A
+fingerprint of every action the pass has played so far is kept too (``digest``): when
+the replay no longer leads through the same actions (an administrator changed the
+menus, or forced the line closed, in between), the keys the caller pressed answered
+menus that no longer exist; none is applied to another menu, and the pass starts again
+from its first action on the settings of now.
 
 Each answer's URL names the pass and the step it answers (``twiml.Urls.step``). A
 request for the step just done, with the same event, is answered again the same way (a
@@ -154,9 +155,13 @@ def decision_from_data(data: Mapping[str, Any]) -> Decision:
     )
 
 
-def digest(action: Action) -> str:
-    """The action's fingerprint: its ``repr`` (frozen dataclasses, tuples: stable)."""
-    return hashlib.sha256(repr(action).encode()).hexdigest()
+def digest(actions: Sequence[Action]) -> str:
+    """The fingerprint of the actions of a pass, in order: each one's ``repr`` (frozen
+    dataclasses and tuples: stable) chained into one SHA-256."""
+    chain = hashlib.sha256()
+    for action in actions:
+        chain.update(hashlib.sha256(repr(action).encode()).digest())
+    return chain.hexdigest()
 
 
 def call_info(row: TwilioCall) -> CallInfo:
@@ -172,14 +177,16 @@ def replay(
     settings: LineSettings,
     row: TwilioCall,
     events: Sequence[Mapping[str, Any]] | None = None,
-) -> tuple[CallFlow, Action]:
-    """The flow of the row's pass with its stored events (or ``events``) sent again, and
-    the action it is at."""
+) -> tuple[CallFlow, Action, str]:
+    """The flow of the row's pass with its stored events (or ``events``) sent again, the
+    action it is at, and the fingerprint of every action of the replay (``digest``).
+
+    A replay that no longer fits (an event the flow now refuses) raises ``FlowError``."""
     flow = CallFlow(settings, row.pass_started_at, call_info(row))
-    action = flow.start()
+    actions = [flow.start()]
     for data in row.event_list() if events is None else events:
-        action = flow.send(decode_event(data))
-    return flow, action
+        actions.append(flow.send(decode_event(data)))
+    return flow, actions[-1], digest(actions)
 
 
 @dataclass(frozen=True)
@@ -244,13 +251,13 @@ class CallDesk:
 
     def _play_from(self, session: Session, settings: LineSettings, row: TwilioCall) -> Answer:
         """Answer with the action the row's pass is at (no event applied)."""
-        _flow, action = replay(settings, row)
-        return self._answer(session, settings, row, action)
+        return self._answer(session, settings, row)
 
-    def _answer(
-        self, session: Session, settings: LineSettings, row: TwilioCall, action: Action
-    ) -> Answer:
-        row.action_digest = digest(action)
+    def _answer(self, session: Session, settings: LineSettings, row: TwilioCall) -> Answer:
+        """Answer with the action the row's pass is at once its events are replayed, and
+        keep the fingerprint of the pass's actions so far."""
+        _flow, action, fingerprint = replay(settings, row)
+        row.action_digest = fingerprint
         row.updated_at = self.clock()
         step = len(row.event_list())
         decision = action.decision if isinstance(action, Finish) else None
@@ -288,31 +295,39 @@ class CallDesk:
             if row is None:
                 raise UnknownCall(f"no call {call_sid}")
             events = row.event_list()
-            flow, action = replay(settings, row)
             if pass_no != row.passes or step not in (len(events), len(events) - 1):
                 raise Replayed(
                     f"call {call_sid}: request for pass {pass_no} step {step}, the call is"
                     f" at pass {row.passes} step {len(events)}"
                 )
+            try:
+                flow, action, fingerprint = replay(settings, row)
+            except FlowError:
+                fingerprint = ""
+            if fingerprint != row.action_digest:
+                # The line settings changed since the last answer (a menu, the line
+                # forced closed...): the events no longer lead where they led, so none
+                # is applied to another menu than the one the caller heard. The pass
+                # starts again from its first action, on the settings of now.
+                log.info(
+                    "call %s: the line settings changed during the call; its pass starts again",
+                    printable(call_sid),
+                )
+                row.set_events([])
+                row.decision = None
+                return self._answer(session, settings, row)
             if step == len(events) - 1:
                 return self._retry(settings, row, pass_no, form)
             if isinstance(action, Finish):
                 raise Replayed(f"call {call_sid}: the flow already decided")
-            if digest(action) != row.action_digest:
-                log.info(
-                    "call %s: the line settings changed during the call; the caller hears"
-                    " the current menu again",
-                    printable(call_sid),
-                )
-                return self._answer(session, settings, row, action)
             event = event_for(action, form)
             try:
-                following = flow.send(event)
+                flow.send(event)
             except FlowError:
                 log.exception("call %s: the flow refused %r", printable(call_sid), event)
                 raise
             row.set_events([*events, encode_event(event)])
-            return self._answer(session, settings, row, following)
+            return self._answer(session, settings, row)
 
     def _retry(
         self,
@@ -323,10 +338,10 @@ class CallDesk:
     ) -> Answer:
         """The step just done, asked again: the same answer when the event is the same."""
         events = row.event_list()
-        _flow, previous = replay(settings, row, events[:-1])
+        _flow, previous, _fingerprint = replay(settings, row, events[:-1])
         if isinstance(previous, Finish) or encode_event(event_for(previous, form)) != events[-1]:
             raise Replayed(f"call {row.call_sid}: step {len(events) - 1} already answered")
-        _flow, action = replay(settings, row)
+        _flow, action, _fingerprint = replay(settings, row)
         return Answer(self._renderer(settings).action(action, pass_no, len(events)))
 
     # ---- after the decision -------------------------------------------------------------
@@ -437,8 +452,15 @@ class CallDesk:
             row.updated_at = ended_at
             if row.decision is not None:
                 return Answer(VoiceResponse(), facts=facts)
-            flow, _action = replay(settings, row)
-            final = flow.send(HungUp())
+            try:
+                flow, _action, _fingerprint = replay(settings, row)
+                final = flow.send(HungUp())
+            except FlowError:
+                # The settings changed so much the events no longer fit: the hang-up
+                # ends the pass where it started.
+                flow, _action, _fingerprint = replay(settings, row, [])
+                row.set_events([])
+                final = flow.send(HungUp())
             if not isinstance(final, Finish):
                 return Answer(VoiceResponse(), facts=facts)
             row.set_events([*row.event_list(), encode_event(HungUp())])

@@ -33,7 +33,7 @@ from twilio.rest import Client
 
 from ivr.actions import Finish, HungUp
 from ivr.callerid import caller_number
-from ivr.flow import ENTRY_QUEUE_EXIT
+from ivr.flow import ENTRY_QUEUE_EXIT, FlowError
 from ivr.settings import LineSettings
 from store.calls import CallFact, CallSource, record_calls
 from store.twilio_calls import TwilioCall, call_by_sid
@@ -91,7 +91,10 @@ def call_facts(
     if data is not None:
         decision = decision_from_data(data)
     elif status in _ENDED:
-        flow, _action = replay(settings, row)
+        try:
+            flow, _action, _fingerprint = replay(settings, row)
+        except FlowError:  # the settings changed since: the pass as it starts now
+            flow, _action, _fingerprint = replay(settings, row, [])
         final = flow.send(HungUp())
         if not isinstance(final, Finish):
             return [base]

@@ -270,3 +270,34 @@ def test_a_broken_database_answers_500_so_twilio_plays_the_fallback_url(tmp_path
         response = line.post(f"{PUBLIC}/twilio/voice", line.call_params(SID))
         assert response.status_code == 500
         assert b"<Response" not in response.data
+
+
+def test_earlier_keys_are_never_applied_to_a_menu_the_caller_did_not_hear(
+    tmp_path: Path,
+) -> None:
+    """French chosen on the open line, then the line forced closed before the caller's
+    next key: replayed on the closed line, that first "1" would pick 811 in the
+    closed-hours menu. The fingerprint of the pass's actions differs, so the pass starts
+    again instead, on the closed line."""
+    from dataclasses import replace
+
+    from ivr.settings import Override
+
+    with running_line(tmp_path) as line:
+        doc = verbs(line.post(f"{PUBLIC}/twilio/voice", line.call_params(SID)).data)
+        menu = verbs(line.post(doc[-1].text, line.call_params(SID)).data)
+        main = verbs(line.post(menu[0].get("action"), line.call_params(SID, Digits="1")).data)
+        assert main[0].tag == "Gather" and main[0].get("action") == f"{PUBLIC}/twilio/step/1/2"
+        settings = line.settings["settings"]
+        line.settings["settings"] = replace(
+            settings, schedule=replace(settings.schedule, override=Override("closed"))
+        )
+        again = line.post(main[0].get("action"), line.call_params(SID, Digits="1"))
+        doc = verbs(again.data)
+        assert doc[-1].text == f"{PUBLIC}/twilio/step/1/0"  # the notice, the pass anew
+        closed = line.post(doc[-1].text, line.call_params(SID))
+        assert says(closed.data)[1][1] == "Nous sommes présentement fermés."
+        assert line.decisions == []
+        with Session(line.engine) as session:
+            row = call_by_sid(session, SID)
+            assert row is not None and row.event_list() == [{"e": "done"}]
