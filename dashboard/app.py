@@ -44,7 +44,7 @@ from dashboard import (
 )
 from dashboard.echoes import shorten_echoes
 from dashboard.options import DashboardOptions
-from dashboard.roles import allowed_roles, current_role, guard, has_role, role_label
+from dashboard.roles import allowed_roles, current_roles, guard, has_role, role_label, roles_label
 from dashboard.secret import load_secret_key, random_secret
 from ivr.schedule import compute_state
 from store.db import require_current
@@ -178,17 +178,18 @@ def _security_headers(response: Response) -> Response:
 
 def _template_context() -> dict[str, Any]:
     nav = []
-    role = current_role()
-    if role is not None:
+    held = current_roles()
+    if held:
         for endpoint, label in NAV_ITEMS:
             view = current_app.view_functions.get(endpoint)
             roles = allowed_roles(view) if view is not None else None
-            if isinstance(roles, frozenset) and role in roles:
+            if isinstance(roles, frozenset) and held & roles:
                 nav.append((endpoint, label))
     return {
         "nav_items": nav,
         "has_role": has_role,
         "role_label": role_label,
+        "roles_label": roles_label,
         "header_line_state": _header_line_state() if current_user.is_authenticated else None,
     }
 
@@ -245,6 +246,8 @@ def _register_error_pages(app: Flask) -> None:
         code = exc.code or 500
         if code < 400:
             return exc
+        if code == 403:
+            audit.record_refused()
         # A view that aborts with its own description (abort(400, text)) shows it.
         own = exc.description if exc.description != type(exc).description else None
         return _error_page(code if code in _ERROR_TEXT else 500 if code >= 500 else 400, own)

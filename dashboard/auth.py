@@ -39,7 +39,7 @@ from dashboard import db
 from dashboard.i18n import SESSION_KEY
 from dashboard.roles import ALL_ROLES, public, role_required
 from store import accounts
-from store.accounts import LANGUAGES, ThrottlePolicy
+from store.accounts import LANGUAGES, ROLES, ThrottlePolicy, roles_text
 
 bp = Blueprint("auth", __name__)
 
@@ -59,7 +59,7 @@ class CurrentUser:
     id: int
     username: str
     display_name: str
-    role: str
+    roles: frozenset[str]
     language: str
     navigator_id: int | None
     secret: str
@@ -77,7 +77,7 @@ class CurrentUser:
             id=user.id,
             username=user.username,
             display_name=user.display_name,
-            role=user.role,
+            roles=user.roles,
             language=user.language,
             navigator_id=user.navigator_id,
             secret=secret,
@@ -115,9 +115,14 @@ def safe_next(target: str | None) -> str | None:
 
 
 def home_url() -> str:
-    for endpoint in HOME_ENDPOINTS.get(current_user.role, ()):
-        if endpoint in current_app.view_functions:
-            return url_for(endpoint)
+    """The first page of the user's roles (in ``ROLES`` order: a director both manager
+    and administrator lands on the reports)."""
+    for role in ROLES:
+        if role not in current_user.roles:
+            continue
+        for endpoint in HOME_ENDPOINTS.get(role, ()):
+            if endpoint in current_app.view_functions:
+                return url_for(endpoint)
     return url_for("status.index")
 
 
@@ -161,7 +166,7 @@ def login() -> str | WerkzeugResponse | tuple[str, int]:
                 session[SESSION_KEY] = language
             session.permanent = True
             login_user(who)
-            current_app.logger.info("login: %s (%s)", who.username, who.role)
+            current_app.logger.info("login: %s (%s)", who.username, roles_text(who.roles))
             return redirect(safe_next(request.args.get("next")) or home_url())
         if result.locked_until is not None:
             minutes = max(1, math.ceil((result.locked_until - now).total_seconds() / 60))

@@ -52,7 +52,7 @@ from wtforms import BooleanField, SelectChoice, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from dashboard import db
-from dashboard.roles import role_required
+from dashboard.roles import role_label, role_required
 from store.research_access import AccountChange, account_changes
 from store.voicemail import (
     MESSAGE_STATUSES,
@@ -87,6 +87,7 @@ LANGUAGE_LABELS: dict[str, Any] = {"fr": _l("français"), "en": _l("anglais")}
 ACCOUNT_CHANGE_LABELS: dict[str, Any] = {
     "password reset": _l("mot de passe réinitialisé"),
     "created": _l("compte créé"),
+    "roles changed": _l("rôles changés"),
 }
 
 __all__ = [
@@ -188,7 +189,7 @@ def message_object(message_id: int) -> str:
 
 
 def _audit(session: Session, action: str, obj: str, detail: str = "") -> None:
-    audit(session, current_user.username, current_user.role, action, obj, detail, at=db.now())
+    audit(session, current_user.username, RESEARCH, action, obj, detail, at=db.now())
 
 
 def _storage_dir() -> Path:
@@ -287,12 +288,22 @@ def index() -> Page:
     )
 
 
+def _account_change_words(detail: str) -> str:
+    """ "password reset", "created", "roles changed: research -> manager" in words."""
+    kind, _sep, change = detail.partition(": ")
+    label = str(ACCOUNT_CHANGE_LABELS.get(kind, kind))
+    if kind == "roles changed" and " -> " in change:
+        before, _arrow, after = change.partition(" -> ")
+        return f"{label} : {role_label(before)} → {role_label(after)}"
+    return label
+
+
 @bp.get("/accounts")
 @role_required(RESEARCH)
 def accounts() -> Page:
     """Who reset a research account's password or created one, and when."""
     entries = [
-        (e.at, e.user, e.role, e.object.removeprefix("user:"), e.detail)
+        (e.at, e.user, e.role, e.object.removeprefix("user:"), _account_change_words(e.detail))
         for e in account_changes(db.read_session())
     ]
     return render_template(

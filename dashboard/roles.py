@@ -6,8 +6,13 @@ declaration answers 403 for everyone instead of opening a hole, and the role-wal
 (tests/dashboard/test_roles.py) reads the same declarations through ``allowed_roles``.
 
 Roles are not a hierarchy: an administrator does not see the research voicemail (Loi 25:
-only the research role may), nor the console. A view open to everyone logged in says
-``@role_required(*ALL_ROLES)``.
+only the research role may), nor the console. An account may hold several roles (a
+director both manager and administrator) and may open a view when any of them is
+allowed; the research role is never held with another (``store.accounts.check_roles``).
+A view open to everyone logged in says ``@role_required(*ALL_ROLES)``.
+
+A refusal (403) of someone logged in is written to the audit log (action "refused",
+``dashboard.audit.record_refused``): who tried to open what, with which roles.
 
 Put the decorator under ``@bp.route``::
 
@@ -27,7 +32,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from store.accounts import ROLES
+from store.accounts import ROLES, roles_text
 
 ALL_ROLES: tuple[str, ...] = ROLES
 PUBLIC = "public"
@@ -48,11 +53,13 @@ __all__ = [
     "ROLE_LABELS",
     "allowed_roles",
     "current_role",
+    "current_roles",
     "guard",
     "has_role",
     "public",
     "role_label",
     "role_required",
+    "roles_label",
 ]
 
 
@@ -90,25 +97,39 @@ def allowed_roles(view: Callable[..., Any]) -> frozenset[str] | str | None:
     return declared
 
 
-def current_role() -> str | None:
+def current_roles() -> frozenset[str]:
+    """The roles of the user logged in (none for an anonymous visitor)."""
     if not current_user.is_authenticated:
-        return None
-    role: str = current_user.role
-    return role
+        return frozenset()
+    roles: frozenset[str] = current_user.roles
+    return roles
+
+
+def current_role() -> str | None:
+    """The roles of the user logged in as the audit log writes them ("manager+admin"),
+    None for an anonymous visitor."""
+    roles = current_roles()
+    return roles_text(roles) if roles else None
 
 
 def has_role(*roles: str) -> bool:
-    return current_role() in roles
+    return bool(current_roles().intersection(roles))
 
 
 def role_label(role: str) -> str:
-    return str(ROLE_LABELS.get(role, role))
+    """A role in words; several joined by "+" ("manager+admin") read "Gestion, Administration"."""
+    return ", ".join(str(ROLE_LABELS.get(r, r)) for r in role.split("+") if r) or role
+
+
+def roles_label(roles: frozenset[str] | set[str]) -> str:
+    """Roles in words, in ``ROLES`` order."""
+    return role_label(roles_text(roles))
 
 
 def _check(allowed: frozenset[str]) -> WerkzeugResponse | None:
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=_safe_next()))
-    if current_user.role not in allowed:
+    if not current_roles() & allowed:
         abort(403)
     return None
 

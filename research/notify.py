@@ -322,6 +322,7 @@ def notify_new_message(
 _CHANGE_WORDS = {
     "password reset": ("mot de passe réinitialisé", "password reset"),
     "created": ("compte créé", "account created"),
+    "roles changed": ("rôles changés", "roles changed"),
 }
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     case,
     delete,
+    false,
     literal,
     or_,
     select,
@@ -51,6 +52,9 @@ from store.models import Base, UTCDateTime, one_of
 from store.rows import changed_rows, update_or_insert
 
 ROLES: tuple[str, ...] = ("manager", "navigator", "research", "admin")
+#: The role that stays apart: an account holding it holds no other (only the research
+#: team reads the research box's messages, Loi 25).
+RESEARCH_ROLE = "research"
 LANGUAGES: tuple[str, ...] = ("fr", "en")
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -59,6 +63,7 @@ THROTTLE_SCOPES = ("user", "address")
 __all__ = [
     "LANGUAGES",
     "MIN_PASSWORD_LENGTH",
+    "RESEARCH_ROLE",
     "ROLES",
     "AccountError",
     "Lock",
@@ -71,6 +76,7 @@ __all__ = [
     "authenticate",
     "beat",
     "check_password_strength",
+    "check_roles",
     "create_user",
     "end_session",
     "end_sessions",
@@ -80,6 +86,7 @@ __all__ = [
     "locks",
     "set_language",
     "set_password",
+    "set_roles",
     "set_user_active",
     "start_session",
     "unlock",
@@ -93,8 +100,20 @@ class AccountError(ValueError):
     """An account change was refused (the message can be shown to an administrator)."""
 
 
+def _role_column(role: str) -> str:
+    return f"role_{role}"
+
+
+_OTHER_ROLES = " OR ".join(_role_column(r) for r in ROLES if r != RESEARCH_ROLE)
+
+
 class User(Base):
     """A person who logs in to the dashboard.
+
+    An account holds one or several roles (a director may be both manager and
+    administrator), one boolean column each, read and set as the set ``roles``. The
+    database itself refuses an account with no role, and an account that holds the
+    research role with any other: no one outside the research team reads a message.
 
     A navigator user is tied to a ``navigators`` row (phone endpoint and queue member),
     so the console acts on that navigator's phone. Its login throttle is the
@@ -103,7 +122,10 @@ class User(Base):
 
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(one_of("role", ROLES), name="role"),
+        CheckConstraint(" OR ".join(_role_column(r) for r in ROLES), name="some_role"),
+        CheckConstraint(
+            f"NOT {_role_column(RESEARCH_ROLE)} OR NOT ({_OTHER_ROLES})", name="research_apart"
+        ),
         CheckConstraint(one_of("language", LANGUAGES), name="language"),
     )
 
@@ -111,7 +133,10 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(100), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))
+    role_manager: Mapped[bool] = mapped_column(default=False, server_default=false())
+    role_navigator: Mapped[bool] = mapped_column(default=False, server_default=false())
+    role_research: Mapped[bool] = mapped_column(default=False, server_default=false())
+    role_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
     active: Mapped[bool] = mapped_column(default=True)
     language: Mapped[str] = mapped_column(String(8), default="fr")
     navigator_id: Mapped[int | None] = mapped_column(
@@ -122,6 +147,24 @@ class User(Base):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """The roles the account holds."""
+        return frozenset(r for r in ROLES if getattr(self, _role_column(r)))
+
+    @roles.setter
+    def roles(self, roles: frozenset[str]) -> None:
+        for role in ROLES:
+            setattr(self, _role_column(role), role in roles)
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def roles_text(self) -> str:
+        """The roles in ``ROLES`` order, joined by "+" (the audit log's ``role``)."""
+        return roles_text(self.roles)
 
 
 class UserSession(Base):
@@ -173,10 +216,23 @@ def check_password_strength(password: str, username: str = "") -> None:
         raise AccountError("the password must not be the user name")
 
 
-def _check_role(role: str) -> str:
-    if role not in ROLES:
-        raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    return role
+def roles_text(roles: frozenset[str] | set[str]) -> str:
+    """Roles in ``ROLES`` order joined by "+": "manager+admin"."""
+    return "+".join(r for r in ROLES if r in roles)
+
+
+def check_roles(roles: frozenset[str] | set[str] | tuple[str, ...] | list[str]) -> frozenset[str]:
+    """The roles as a set, or why they cannot be an account's: none, an unknown one, or
+    the research role with another."""
+    chosen = frozenset(roles)
+    unknown = sorted(chosen.difference(ROLES))
+    if unknown:
+        raise AccountError(f"role {unknown[0]!r} is not one of {', '.join(ROLES)}")
+    if not chosen:
+        raise AccountError("an account needs at least one role")
+    if RESEARCH_ROLE in chosen and len(chosen) > 1:
+        raise AccountError("the research role stays apart: a research account holds no other role")
+    return chosen
 
 
 def _check_language(language: str) -> str:
@@ -203,21 +259,22 @@ def create_user(
     session: Session,
     username: str,
     password: str,
-    role: str,
+    roles: frozenset[str] | set[str] | tuple[str, ...] | list[str] | str,
     *,
     display_name: str = "",
     language: str = "fr",
     navigator_id: int | None = None,
     now: datetime | None = None,
 ) -> User:
-    """Create an account; user names are stored lower-case (logins ignore case)."""
+    """Create an account holding ``roles`` (one role may be given as a string); user names
+    are stored lower-case (logins ignore case)."""
     name = normalize_username(username)
     if not name or len(name) > 100 or any(c.isspace() for c in name):
         raise AccountError("the user name must be 1 to 100 characters without spaces")
-    _check_role(role)
+    chosen = check_roles((roles,) if isinstance(roles, str) else roles)
     _check_language(language)
     check_password_strength(password, name)
-    if navigator_id is not None and role != "navigator":
+    if navigator_id is not None and "navigator" not in chosen:
         raise AccountError("only a navigator user can be tied to a navigator account")
     if user_by_username(session, name) is not None:
         raise AccountError(f"user {name!r} already exists")
@@ -229,15 +286,42 @@ def create_user(
         username=name,
         display_name=display_name.strip() or name,
         password_hash=generate_password_hash(password),
-        role=role,
         active=True,
         language=language,
         navigator_id=navigator_id,
         created_at=require_utc(now or datetime.now(UTC), "now"),
     )
+    user.roles = chosen
     session.add(user)
     session.flush()
     return user
+
+
+def set_roles(
+    session: Session,
+    username: str,
+    roles: frozenset[str] | set[str] | tuple[str, ...] | list[str],
+) -> tuple[frozenset[str], User]:
+    """Give ``username`` exactly ``roles``; returns the roles it held before and the user.
+
+    An account tied to a navigator keeps the navigator role (untie it first: its phone
+    is the console's). Moving into or out of the research role ends every session of the
+    account, so nobody keeps a page opened with the old rights.
+    """
+    user = user_by_username(session, username)
+    if user is None:
+        raise AccountError(f"no user {normalize_username(username)!r}")
+    chosen = check_roles(roles)
+    before = user.roles
+    if user.navigator_id is not None and "navigator" not in chosen:
+        raise AccountError(
+            "this account is tied to a navigator's phone: it keeps the navigator role"
+        )
+    user.roles = chosen
+    if (RESEARCH_ROLE in before) != (RESEARCH_ROLE in chosen):
+        end_sessions(session, user.id)
+    session.flush()
+    return before, user
 
 
 def set_password(session: Session, username: str, password: str) -> User:

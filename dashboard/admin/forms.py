@@ -433,7 +433,11 @@ class UserCreateForm(FlaskForm):  # type: ignore[misc]
         ],
     )
     display_name = StringField(_l("Nom affiché"), validators=[Optional(), Length(max=200)])
-    role = SelectField(_l("Rôle"), choices=choices(ROLE_LABELS.items()))
+    roles = MultiCheckboxField(
+        _l("Rôles"),
+        choices=choices(ROLE_LABELS.items()),
+        validators=[DataRequired(_l("Cochez au moins un rôle."))],
+    )
     language = SelectField(_l("Langue"), choices=choices([("fr", "Français"), ("en", "English")]))
     password, confirm = _new_password(_l("Mot de passe"), _l("Mot de passe (encore)"))
     navigator = SelectField(_l("Compte de navigation existant"), default="", validate_choice=True)
@@ -448,7 +452,8 @@ class UserCreateForm(FlaskForm):  # type: ignore[misc]
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok: bool = super().validate(extra_validators)
-        if self.role.data == "navigator":
+        ok = research_apart(self.roles) and ok
+        if "navigator" in (self.roles.data or ()):
             if not self.navigator.data and not self.phone_endpoint.data:
                 self.phone_endpoint.errors = [
                     *self.phone_endpoint.errors,
@@ -462,12 +467,39 @@ class UserCreateForm(FlaskForm):  # type: ignore[misc]
                 ]
                 ok = False
         elif self.navigator.data or self.phone_endpoint.data or self.queue_interface.data:
-            self.role.errors = [
-                *self.role.errors,
+            self.roles.errors = [
+                *self.roles.errors,
                 _("Seul un navigateur est lié à un poste téléphonique."),
             ]
             ok = False
         return ok
+
+
+def research_apart(field: MultiCheckboxField) -> bool:
+    """The research role is held alone (``store.accounts.check_roles``): say so on the
+    field rather than let the store refuse it."""
+    chosen = set(field.data or ())
+    if accounts.RESEARCH_ROLE in chosen and len(chosen) > 1:
+        field.errors = [
+            *field.errors,
+            _("Le rôle Recherche ne se combine avec aucun autre : décochez les autres rôles."),
+        ]
+        return False
+    return True
+
+
+class RolesForm(FlaskForm):  # type: ignore[misc]
+    """The roles of an existing account (check boxes)."""
+
+    roles = MultiCheckboxField(
+        _l("Rôles"),
+        choices=choices(ROLE_LABELS.items()),
+        validators=[DataRequired(_l("Cochez au moins un rôle."))],
+    )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok: bool = super().validate(extra_validators)
+        return research_apart(self.roles) and ok
 
 
 class PasswordResetForm(FlaskForm):  # type: ignore[misc]

@@ -1,10 +1,17 @@
-"""The dashboard's users: create one (a navigator tied to a phone), reset a password,
-disable or enable an account, lift a login lock (of a name or of a client address)."""
+"""The dashboard's users: create one (a navigator tied to a phone) with one or several
+roles, change an account's roles, reset a password, disable or enable an account, lift a
+login lock (of a name or of a client address).
+
+The research role stays apart (the page says so): an account holding it holds no other,
+so no one outside the research team reads a message. Creating a research account,
+resetting its password or moving an account into or out of the research role is audited
+and told to the team (``store.research_access``)."""
 
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -13,14 +20,24 @@ from dashboard import db
 from dashboard.admin.forms import (
     CsrfOnlyForm,
     PasswordResetForm,
+    RolesForm,
     UnlockForm,
     UserCreateForm,
     choices,
 )
 from dashboard.admin.pages import ADMIN, Page, bp, by, done, page, post
 from dashboard.research import tell_research_team
-from dashboard.roles import ROLE_LABELS, role_required
+from dashboard.roles import role_required
 from store import accounts, navigators, research_access
+
+RESEARCH_APART = _l(
+    "Le rôle Recherche reste à part : un compte de recherche n'a aucun autre rôle, et"
+    " personne hors de l'équipe de recherche ne lit les messages de la boîte vocale de"
+    " recherche, pas même un administrateur. Les autres rôles se combinent (p. ex. une"
+    " direction à la fois Gestion et Administration). Créer un compte de recherche, en"
+    " réinitialiser le mot de passe ou en changer les rôles est inscrit au journal et"
+    " signalé à l'équipe de recherche."
+)
 
 
 def _free_navigators(session: Session) -> list[navigators.Navigator]:
@@ -29,7 +46,9 @@ def _free_navigators(session: Session) -> list[navigators.Navigator]:
 
 
 def _user_form(formdata: bool) -> UserCreateForm:
-    form = UserCreateForm() if formdata else UserCreateForm(formdata=None, data={"role": "manager"})
+    form = (
+        UserCreateForm() if formdata else UserCreateForm(formdata=None, data={"roles": ["manager"]})
+    )
     form.navigator.choices = choices(
         [("", _("(nouveau compte, poste ci-dessous)"))]
         + [
@@ -51,7 +70,7 @@ def users(status: int = 200, form: UserCreateForm | None = None) -> Page:
         status,
         users=accounts.list_users(session),
         navigators=by_id,
-        role_labels=ROLE_LABELS,
+        research_apart_text=RESEARCH_APART,
         form=form or _user_form(formdata=False),
         locks=accounts.locks(session, db.now()),
         unlock_form=UnlockForm(formdata=None),
@@ -65,7 +84,8 @@ def user_create() -> Page:
 
     def change(session: Session) -> research_access.AccountChange:
         navigator_id: int | None = None
-        if form.role.data == "navigator":
+        roles = set(form.roles.data or ())
+        if "navigator" in roles:
             if form.navigator.data:
                 navigator_id = int(form.navigator.data)
             else:
@@ -80,14 +100,14 @@ def user_create() -> Page:
             session,
             form.username.data,
             form.password.data,
-            form.role.data,
+            roles,
             display_name=form.display_name.data or "",
             language=form.language.data,
             navigator_id=navigator_id,
             now=db.now(),
         )
         return research_access.record_research_account_created(
-            session, user, by=current_user.username, by_role=current_user.role, at=db.now()
+            session, user, by=current_user.username, by_role=ADMIN, at=db.now()
         )
 
     def created(change: research_access.AccountChange | None) -> WerkzeugResponse:
@@ -112,7 +132,12 @@ def _user_or_404(username: str) -> accounts.User:
 
 @bp.get("/users/<username>")
 @role_required(ADMIN)
-def user(username: str, status: int = 200, form: PasswordResetForm | None = None) -> Page:
+def user(
+    username: str,
+    status: int = 200,
+    form: PasswordResetForm | None = None,
+    roles_form: RolesForm | None = None,
+) -> Page:
     """The page; after a refused POST, shown again with its form and status 400."""
     user = _user_or_404(username)
     session = db.read_session()
@@ -126,8 +151,9 @@ def user(username: str, status: int = 200, form: PasswordResetForm | None = None
         navigator=navigator,
         locked_until=accounts.lock_of(session, user.username, db.now()),
         unlock_form=UnlockForm(formdata=None),
-        role_labels=ROLE_LABELS,
+        research_apart_text=RESEARCH_APART,
         form=form or PasswordResetForm(formdata=None),
+        roles_form=roles_form or RolesForm(formdata=None, data={"roles": sorted(user.roles)}),
         plain=CsrfOnlyForm(formdata=None),
     )
 
@@ -155,12 +181,39 @@ def user_password(username: str) -> Page:
             username,
             form.password.data,
             by=current_user.username,
-            by_role=current_user.role,
+            by_role=ADMIN,
             at=db.now(),
         ),
         changed,
         again,
     )
+
+
+@bp.post("/users/<username>/roles")
+@role_required(ADMIN)
+def user_roles(username: str) -> Page:
+    target = _user_or_404(username)
+    form = RolesForm()
+
+    def check(session: Session) -> research_access.AccountChange:
+        roles = set(form.roles.data or ())
+        if target.id == current_user.id and ADMIN not in roles:
+            raise accounts.AccountError(
+                _("vous ne pouvez pas retirer votre propre rôle Administration")
+            )
+        return research_access.change_roles(
+            session, username, roles, by=current_user.username, by_role=ADMIN, at=db.now()
+        )
+
+    def changed(change: research_access.AccountChange | None) -> WerkzeugResponse:
+        current_app.logger.info(
+            "roles of %s set to %s by %s", username, change.role if change else "?", by()
+        )
+        tell_research_team(change)
+        flash(_("Rôles enregistrés."), "success")
+        return redirect(url_for("admin.user", username=username))
+
+    return post(form, check, changed, lambda: user(username, 400, roles_form=form))
 
 
 def _set_user_active(session: Session, username: str, active: bool) -> None:

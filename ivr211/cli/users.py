@@ -1,4 +1,9 @@
-"""``ivr211 user``: the dashboard's accounts (add, list, passwd, disable, enable, unlock).
+"""``ivr211 user``: the dashboard's accounts (add, list, passwd, roles, disable, enable,
+unlock).
+
+An account holds one or several roles: ``--role manager --role admin`` or
+``--role manager,admin``; the research role is held alone (``store.accounts.check_roles``).
+``roles NAME --role ...`` gives an existing account exactly those roles.
 
 ``unlock NAME`` lifts the login lock of a user name, ``unlock --address ADDR`` that of a
 client address; ``list`` shows the locks running.
@@ -28,9 +33,11 @@ from store.accounts import (
     ROLES,
     AccountError,
     check_password_strength,
+    check_roles,
     create_user,
     list_users,
     locks,
+    roles_text,
     set_user_active,
     unlock,
     unlock_address,
@@ -40,6 +47,7 @@ from store.db import require_current
 from store.navigators import navigator_by_username
 from store.research_access import (
     AccountChange,
+    change_roles,
     record_research_account_created,
     reset_password,
 )
@@ -98,8 +106,18 @@ def _accounts_session(config: Config) -> Iterator[Session]:
             raise CliError(str(exc)) from None
 
 
+def _roles(args: argparse.Namespace) -> frozenset[str]:
+    """The ``--role`` options, each a role or a comma list, as one checked set."""
+    chosen = {r.strip() for given in args.role for r in given.split(",") if r.strip()}
+    try:
+        return check_roles(chosen)
+    except AccountError as exc:
+        raise CliError(f"{exc} (roles: {', '.join(ROLES)})") from None
+
+
 def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
-    if args.navigator and args.role != "navigator":
+    roles = _roles(args)
+    if args.navigator and "navigator" not in roles:
         raise CliError("--navigator applies to --role navigator only")
     password = _read_new_password(args, args.username)
     with _accounts_session(config) as session:
@@ -115,7 +133,7 @@ def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
             session,
             args.username,
             password,
-            args.role,
+            roles,
             display_name=args.name or "",
             language=args.language,
             navigator_id=navigator_id,
@@ -124,7 +142,7 @@ def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
             session, user, by=_operator(), by_role="cli", at=datetime.now(UTC)
         )
         tied = f", navigator {args.navigator}" if args.navigator else ""
-        print(f"user {user.username} created: role {user.role}{tied}")
+        print(f"user {user.username} created: {_roles_words(user.roles)}{tied}")
     _tell_research_team(config, change)
     return 0
 
@@ -141,7 +159,7 @@ def cmd_user_list(args: argparse.Namespace, config: Config) -> int:
             state = "active" if user.active else "disabled"
             if user.username in names:
                 state += f", locked until {names[user.username].isoformat(timespec='seconds')}"
-            print(f"{user.username}\t{user.role}\t{user.display_name}\t{state}")
+            print(f"{user.username}\t{roles_text(user.roles)}\t{user.display_name}\t{state}")
         for lock in running:
             if lock.scope == "address":
                 until = lock.until.isoformat(timespec="seconds")
@@ -159,6 +177,23 @@ def cmd_user_passwd(args: argparse.Namespace, config: Config) -> int:
             session, args.username, password, by=_operator(), by_role="cli", at=datetime.now(UTC)
         )
     print(f"password of {args.username} changed; its other sessions are closed")
+    _tell_research_team(config, change)
+    return 0
+
+
+def _roles_words(roles: frozenset[str]) -> str:
+    return f"{'roles' if len(roles) > 1 else 'role'} {', '.join(r for r in ROLES if r in roles)}"
+
+
+def cmd_user_roles(args: argparse.Namespace, config: Config) -> int:
+    roles = _roles(args)
+    with _accounts_session(config) as session:
+        if user_by_username(session, args.username) is None:
+            raise CliError(f"no user {args.username!r}")
+        change = change_roles(
+            session, args.username, roles, by=_operator(), by_role="cli", at=datetime.now(UTC)
+        )
+    print(f"user {change.account}: {_roles_words(roles)}")
     _tell_research_team(config, change)
     return 0
 
@@ -189,7 +224,9 @@ def cmd_user_unlock(args: argparse.Namespace, config: Config) -> int:
 
 
 def add_parsers(cli: Commands) -> None:
-    users = cli.branch(cli.root, "user", "Dashboard users: add, list, passwd, disable.", "user_cmd")
+    users = cli.branch(
+        cli.root, "user", "Dashboard users: add, list, passwd, roles, disable.", "user_cmd"
+    )
     secret = Parser(add_help=False)
     secret.add_argument(
         "--password-stdin",
@@ -200,13 +237,20 @@ def add_parsers(cli: Commands) -> None:
         users, "add", "Create a dashboard user (asks the password).", cmd_user_add, [secret]
     )
     uadd.add_argument("username")
-    uadd.add_argument("--role", required=True, choices=ROLES)
+    role_help = (
+        f"a role ({', '.join(ROLES)}); repeat it or give a comma list for several"
+        " (research is held alone)"
+    )
+    uadd.add_argument("--role", required=True, action="append", metavar="ROLE", help=role_help)
     uadd.add_argument("--navigator", metavar="USER", help="the navigator account it acts for")
     uadd.add_argument("--name", help="display name (default: the username)")
     uadd.add_argument("--language", choices=LANGUAGES, default="fr")
     cli.leaf(users, "list", "List the dashboard users.", cmd_user_list)
     upw = cli.leaf(users, "passwd", "Set a user's password (asks it).", cmd_user_passwd, [secret])
     upw.add_argument("username")
+    uroles = cli.leaf(users, "roles", "Give an existing user exactly these roles.", cmd_user_roles)
+    uroles.add_argument("username")
+    uroles.add_argument("--role", required=True, action="append", metavar="ROLE", help=role_help)
     for name, text in (("disable", "Stop a user from logging in."), ("enable", "Let it again.")):
         cli.leaf(users, name, text, cmd_user_disable).add_argument("username")
     unl = cli.leaf(

@@ -249,7 +249,7 @@ def test_account_and_button_forms_without_csrf_are_rejected(
 ) -> None:
     data = {
         "username": "zoe",
-        "role": "manager",
+        "roles": "manager",
         "language": "fr",
         "password": NEW_PASSWORD,
         "confirm": NEW_PASSWORD,
@@ -658,7 +658,7 @@ def test_line_options_invalid(admin: FlaskClient, app_engine: Engine, post_form:
 NEW_USER = {
     "username": "Zoe",
     "display_name": "Zoé Gagnon",
-    "role": "manager",
+    "roles": "manager",
     "language": "fr",
     "password": NEW_PASSWORD,
     "confirm": NEW_PASSWORD,
@@ -672,7 +672,10 @@ def test_create_a_manager_who_can_log_in(
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/users/zoe")
     with Session(app_engine) as session:
         zoe = accounts.user_by_username(session, "zoe")
-        assert zoe is not None and (zoe.role, zoe.display_name) == ("manager", "Zoé Gagnon")
+        assert zoe is not None and (zoe.roles, zoe.display_name) == (
+            frozenset({"manager"}),
+            "Zoé Gagnon",
+        )
         assert zoe.password_hash != NEW_PASSWORD
     with app.test_client() as other:
         assert do_login(other, "zoe", NEW_PASSWORD).status_code == 302
@@ -681,7 +684,7 @@ def test_create_a_manager_who_can_log_in(
 def test_create_a_navigator_with_a_phone(
     admin: FlaskClient, app_engine: Engine, post_form: Post
 ) -> None:
-    data = {**NEW_USER, "role": "navigator", "phone_endpoint": "PJSIP/nav-zoe"}
+    data = {**NEW_USER, "roles": "navigator", "phone_endpoint": "PJSIP/nav-zoe"}
     assert post_form(admin, "/admin/users", data).status_code == 302
     with Session(app_engine) as session:
         zoe = accounts.user_by_username(session, "zoe")
@@ -703,14 +706,14 @@ def test_create_user_invalid(admin: FlaskClient, app_engine: Engine, post_form: 
         "Au moins 12 caractères.",
     )
     refused(
-        post_form(admin, "/admin/users", {**NEW_USER, "role": "navigator"}),
+        post_form(admin, "/admin/users", {**NEW_USER, "roles": "navigator"}),
         "Un navigateur a besoin d'un poste",
     )
     refused(
         post_form(
             admin,
             "/admin/users",
-            {**NEW_USER, "role": "navigator", "phone_endpoint": "PJSIP/nav-alice"},
+            {**NEW_USER, "roles": "navigator", "phone_endpoint": "PJSIP/nav-alice"},
         ),
         "PJSIP/nav-alice appartient déjà au navigateur « nav-alice ».",
     )

@@ -85,7 +85,11 @@ def test_other_roles_cannot_list_play_download_or_change(
     for url, data in posts.items():
         statuses[url] = post_form(client, url, data).status_code
     assert statuses == dict.fromkeys([*gets, *posts], 403)
-    assert audit_rows(app_engine) == []
+    # Each refusal is audited as one, under the user's roles: nothing was read or changed.
+    assert audit_rows(app_engine) == [
+        (user.username, role, "refused", f"page:{url.split('?')[0]}", method)
+        for url, method in [*((u, "GET") for u in gets), *((u, "POST") for u in posts)]
+    ]
     with Session(app_engine) as session:
         row = session.get(VoiceMessage, message_id)
         assert row is not None

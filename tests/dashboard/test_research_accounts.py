@@ -132,13 +132,13 @@ def test_a_new_research_account_is_audited_and_told(
     form = {
         "username": "Zoe",
         "display_name": "Zoé Gagnon",
-        "role": "research",
+        "roles": "research",
         "language": "fr",
         "password": NEW_PASSWORD,
         "confirm": NEW_PASSWORD,
     }
     assert post_form(client, "/admin/users", form).status_code == 302
-    assert post_form(client, "/admin/users", {**form, "username": "m", "role": "manager"})
+    assert post_form(client, "/admin/users", {**form, "username": "m", "roles": "manager"})
     assert account_rows(app_engine) == [
         ("admin", "admin", "user:zoe", "created", DEFAULT_NOW.isoformat())
     ]

@@ -150,6 +150,6 @@ def test_role_required_checks_even_without_the_guard(
 
         from dashboard.auth import CurrentUser
 
-        login_user(CurrentUser(1, "n", "N", "navigator", "fr", None, "t"))
+        login_user(CurrentUser(1, "n", "N", frozenset({"navigator"}), "fr", None, "t"))
         with pytest.raises(Exception, match="403"):
             view()

@@ -55,12 +55,60 @@ def test_refused_accounts(migrated_engine: Engine) -> None:
             create_user(session, "bob", PASSWORD, "admin", navigator_id=1, now=NOW)
 
 
-def test_the_role_is_checked_by_the_database(migrated_engine: Engine) -> None:
+def test_the_roles_are_checked_by_the_database(migrated_engine: Engine) -> None:
     _add(migrated_engine)
-    with pytest.raises(IntegrityError), Session(migrated_engine) as session, session.begin():
-        user = accounts.user_by_username(session, "alice")
-        assert user is not None
-        user.role = "root"
+    _add(migrated_engine, "lea", "research")
+    for name, column, value in (
+        ("alice", "role_manager", False),  # no role left
+        ("alice", "role_research", True),  # research with another role
+        ("lea", "role_admin", True),
+    ):
+        with pytest.raises(IntegrityError), Session(migrated_engine) as session, session.begin():
+            user = accounts.user_by_username(session, name)
+            assert user is not None
+            setattr(user, column, value)
+
+
+def test_an_account_holds_several_roles_but_research_stays_apart(migrated_engine: Engine) -> None:
+    with Session(migrated_engine) as session, session.begin():
+        director = create_user(session, "dora", PASSWORD, ["manager", "admin"], now=NOW)
+        assert director.roles == {"manager", "admin"} and director.roles_text == "manager+admin"
+        assert director.has_role("admin") and not director.has_role("research", "navigator")
+        for roles, message in (
+            (["research", "manager"], "stays apart"),
+            (["research", "admin"], "stays apart"),
+            ([], "at least one role"),
+            (["manager", "root"], "root"),
+        ):
+            with pytest.raises(AccountError, match=message):
+                create_user(session, "bob", PASSWORD, roles, now=NOW)
+        with pytest.raises(AccountError, match="stays apart"):
+            accounts.set_roles(session, "dora", {"admin", "research"})
+    with Session(migrated_engine) as session:
+        found = accounts.user_by_username(session, "dora")
+        assert found is not None and found.roles == {"manager", "admin"}
+
+
+def test_moving_into_research_ends_the_sessions_and_a_tied_navigator_keeps_its_role(
+    migrated_engine: Engine,
+) -> None:
+    from store import navigators
+
+    with Session(migrated_engine) as session, session.begin():
+        user = create_user(session, "marc", PASSWORD, "manager", now=NOW)
+        accounts.start_session(session, user, NOW, timedelta(hours=8))
+        nav = navigators.add_navigator(session, "nadia", "Nadia", "PJSIP/201", None)
+        create_user(session, "nadia", PASSWORD, "navigator", navigator_id=nav.id, now=NOW)
+    with Session(migrated_engine) as session, session.begin():
+        before, user = accounts.set_roles(session, "marc", {"manager", "admin"})
+        assert before == {"manager"} and user.roles == {"manager", "admin"}
+        assert session.query(accounts.UserSession).count() == 1  # same side: kept
+        before, user = accounts.set_roles(session, "marc", {"research"})
+        assert session.query(accounts.UserSession).count() == 0
+        with pytest.raises(AccountError, match="navigator role"):
+            accounts.set_roles(session, "nadia", {"manager"})
+        _before, nadia = accounts.set_roles(session, "nadia", {"navigator", "manager"})
+        assert nadia.roles == {"navigator", "manager"}
 
 
 def test_lock_after_five_failures_then_expiry(migrated_engine: Engine) -> None:
