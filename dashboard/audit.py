@@ -307,12 +307,12 @@ def _sentence(entry: AuditEntry, message: VoiceMessage | None) -> str | None:
         return _("Un message est arrivé dans la boîte vocale de recherche.")
     if action == "refused":
         if _message_id(entry) is not None:
-            return _("S'est vu refuser l'accès à %(message)s.", message=_message_words(message))
+            return _("Accès refusé : %(message)s.", message=_message_words(message))
         section = obj.removeprefix("page:").strip("/").split("/")[0]
         where = SECTION_WORDS.get(section)
         if where is not None:
-            return _("S'est vu refuser l'accès à %(page)s.", page=where)
-        return _("S'est vu refuser l'accès à une page.")
+            return _("Accès refusé : %(page)s.", page=where)
+        return _("Accès refusé : une page.")
     return None
 
 
