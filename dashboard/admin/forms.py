@@ -176,6 +176,14 @@ class ClosureForm(FlaskForm):  # type: ignore[misc]
         return True
 
 
+class LineNowForm(FlaskForm):  # type: ignore[misc]
+    """The state card's one click: close the line now, or reopen it (hidden ``action``)."""
+
+    action = HiddenField(validators=[InputRequired(), AnyOf(("close", "reopen"))])
+    reason = StringField(_l("Motif (facultatif)"), validators=[Optional(), Length(max=500)])
+    exceptional = BooleanField()
+
+
 class OverrideForm(FlaskForm):  # type: ignore[misc]
     # A forced closure is the night switch unless it is exceptional: callers hear the
     # opening hours, or that the line is exceptionally closed.

@@ -19,6 +19,7 @@ from dashboard.admin.pages import ADMIN, Page, bp, by, fresh, page, post
 from dashboard.i18n import current_language
 from dashboard.roles import role_required
 from ivr import settings as s
+from ivr.flow import SWITCH_TO_ENGLISH_KEY
 from store import linesettings as ls
 
 
@@ -67,6 +68,7 @@ def line(status: int = 200, **forms: FlaskForm) -> Page:
         ),
         closed_form=forms.get("closed_form") or _closed_menu_form(settings, formdata=False),
         menu_keys=[(k, menu_field(k)) for k in MENU_KEYS],
+        english_key=SWITCH_TO_ENGLISH_KEY,
     )
 
 

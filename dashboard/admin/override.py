@@ -1,11 +1,24 @@
-"""The override: the day/night switch, forcing the line open or closed for a while."""
+"""The override: the day/night switch, forcing the line open or closed for a while, and
+the one-click "close the line now / reopen" of every admin page's state card.
+
+The one click is the same override (``store.linesettings.set_override``): it names who
+made it and when in the override row and the settings' history, and is logged.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+
+from flask import current_app, request
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
+
 from dashboard import db
-from dashboard.admin.forms import CsrfOnlyForm, OverrideForm
-from dashboard.admin.pages import ADMIN, Page, bp, by, fresh, page, post
+from dashboard.admin.forms import CsrfOnlyForm, LineNowForm, OverrideForm
+from dashboard.admin.pages import ADMIN, Page, bp, by, done, fresh, page, post
+from dashboard.auth import safe_next
 from dashboard.roles import role_required
+from ivr.schedule import compute_state
 from store import linesettings as ls
 
 
@@ -51,3 +64,38 @@ def override_clear() -> Page:
         "admin.override",
         lambda: override(400),
     )
+
+
+@bp.post("/override/now")
+@role_required(ADMIN)
+def override_now() -> Page:
+    """Close the line now (until reopened), or reopen it: back to the schedule when the
+    schedule alone has it open, else forced open until changed."""
+    form = LineNowForm()
+    back = safe_next(request.form.get("back")) or ""
+
+    def change(session: Session) -> str:
+        reason = (form.reason.data or "").strip()
+        now = db.now()
+        if form.action.data == "close":
+            exceptional = bool(form.exceptional.data)
+            ls.set_override(session, "closed", None, reason, by(), now=now, exceptional=exceptional)
+            return "closed"
+        schedule = fresh().schedule
+        if compute_state(dataclasses.replace(schedule, override=None), now).is_open:
+            ls.set_override(session, None, None, "", by(), now=now)
+            return "schedule"
+        ls.set_override(session, "open", None, reason, by(), now=now)
+        return "open"
+
+    def saved(result: str | None) -> WerkzeugResponse:
+        current_app.logger.info("line %s now by %s", result, by())
+        response = done("admin.index")
+        if back.startswith("/admin"):
+            response.headers["Location"] = back
+        return response
+
+    def again() -> Page:
+        return override(400)
+
+    return post(form, change, saved, again)

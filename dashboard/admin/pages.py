@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard import db
+from dashboard.admin.forms import CsrfOnlyForm
 from dashboard.refusals import refusal_text
 from ivr import settings as s
 from ivr.schedule import LineState, compute_state
@@ -113,6 +114,7 @@ def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
             template,
             settings=settings,
             state=state,
+            now_form=CsrfOnlyForm(formdata=None),
             reason=REASONS.get(state.reason, state.reason),
             now=now,
             day_labels=DAY_LABELS,

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from store.voicemail import VoiceMessage
 from tests.dashboard.conftest import FakeClock, TestUser
 from tests.dashboard.research_data import add_message
 from tests.dashboard.test_console import listener_up, on_call
@@ -47,27 +49,41 @@ def test_the_console_keeps_its_word_for_a_withheld_caller(
 def test_the_research_inbox_groups_callback_and_caller_numbers(
     client: FlaskClient, login: Login, app_engine: Engine, storage: Path
 ) -> None:
+    """The callback number only when the caller gave one; the caller's name when the
+    trunk sent one; numbers grouped the Québec way."""
     login(client, "research")
     called_back, _ = add_message(
         app_engine, storage, "1795879141-00000000", callback_number="18662773553"
     )
     shown, _ = add_message(app_engine, storage, "1795879142-00000001", caller_number="4185550142")
     withheld, _ = add_message(app_engine, storage, "1795879143-00000002", caller_number=None)
+    with Session(app_engine) as session, session.begin():
+        row = session.get(VoiceMessage, shown)
+        assert row is not None
+        row.caller_name = "TREMBLAY MARIE"
     listing = text_of(client, "/research/")
     rows = {
         key: listing.split(f'id="message-{key}"')[1].split("</tr>")[0]
         for key in (called_back, shown, withheld)
     }
-    assert "<td>1 866 277-3553</td>" in rows[called_back]
-    assert "<td>418 555-0142</td>" in rows[shown]
-    assert "<td>masqué</td>" in rows[withheld]
+    assert '<td class="callback">1 866 277-3553</td>' in rows[called_back]
+    assert '<td class="caller">418 555-0142</td>' in rows[called_back]
+    assert '<td class="callback"><span class="muted">aucun</span></td>' in rows[shown]
+    assert (
+        '<td class="caller"><span class="caller-name">TREMBLAY MARIE</span><br>418 555-0142</td>'
+        in rows[shown]
+    )
+    assert '<td class="caller">numéro masqué</td>' in rows[withheld]
 
     page = text_of(client, f"/research/messages/{called_back}")
     assert '<dd id="message-callback">1 866 277-3553</dd>' in page
     assert '<dd id="message-caller">418 555-0142</dd>' in page
+    assert 'id="message-caller-name"' not in page
     page = text_of(client, f"/research/messages/{withheld}")
-    assert '<dd id="message-callback">–</dd>' in page
-    assert '<dd id="message-caller">masqué</dd>' in page
+    assert 'id="message-callback"' not in page
+    assert '<dd id="message-caller">numéro masqué</dd>' in page
+    page = text_of(client, f"/research/messages/{shown}")
+    assert '<dd id="message-caller-name">TREMBLAY MARIE</dd>' in page
 
 
 def test_the_admin_pages_group_the_destinations_numbers(client: FlaskClient, login: Login) -> None:
