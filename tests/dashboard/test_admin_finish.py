@@ -146,3 +146,15 @@ def test_saving_the_closed_menu_keeps_key_9(
         chosen = re.search(r'<option selected value="([^"]*)"', options)
         form[name] = chosen.group(1) if chosen else ""
     assert post_form(client, "/admin/line/closed-menu", form).status_code == 302
+
+
+def test_the_hours_table_says_each_label_once(client: FlaskClient, login: Login) -> None:
+    login(client, "admin")
+    page = client.get("/admin/hours").text
+    assert (
+        "<label"
+        not in page.split('<form method="post" action="/admin/hours"')[1].split("</form>")[0]
+    )
+    for column in ("opens", "closes", "closed"):
+        assert page.count(f'aria-labelledby="col-{column} row-') == 8  # 7 days and holidays
+    assert page.count('id="col-opens"') == 1
