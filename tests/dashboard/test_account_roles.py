@@ -154,3 +154,14 @@ def test_an_administrator_keeps_their_own_administration_role(
     assert answer.status_code == 400
     assert "vous ne pouvez pas retirer votre propre rôle Administration" in answer.text
     assert roles_of(app_engine, "admin") == {"admin"}
+
+
+def test_the_research_team_sees_an_account_moved_into_research(
+    app: Flask, client: FlaskClient, login: Login, post_form: Post
+) -> None:
+    login(client, "admin")
+    assert post_form(client, "/admin/users/manager/roles", {"roles": "research"}).status_code == 302
+    team = app.test_client()
+    login(team, "research")
+    page = team.get("/research/accounts").text.replace("&#39;", "'")
+    assert "rôles changés : Gestion → Recherche" in page
