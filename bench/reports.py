@@ -26,7 +26,8 @@ over the records, through their indexes):
 * warm: the median of five further runs.
 
 A second baseline measured in the same run, on the same data: ``SELECT COUNT(*)`` over
-the whole table. The plans of the roll-up queries are printed (EXPLAIN QUERY PLAN /
+the whole table. The load average is printed before and after each database's queries
+(the machine may be shared). The plans of the roll-up queries are printed (EXPLAIN QUERY PLAN /
 EXPLAIN).
 
 PostgreSQL is a throwaway server started here from the Debian binaries, the way
@@ -438,9 +439,14 @@ def page_times(engine: Engine, url: str, path: str, runs: int) -> tuple[float, f
     return first, warm, size
 
 
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def bench_database(
     name: str, make: Callable[[], Engine], before_cold: Callable[[], None] | None, url: str
 ) -> None:
+    print(f"\n{name}: load average before the queries: {load_average()}")
     fy = r.Period.fiscal(2026)
     quarter = r.Period(date(2025, 10, 1), date(2025, 12, 31))
     engine = make()
@@ -480,6 +486,7 @@ def bench_database(
         other = raw.get((label, qname))
         tail = f"   {1000 * other[0]:>9.1f} {1000 * other[1]:>8.1f}" if other else ""
         print(f"    {label:<9} {qname:<22} {1000 * cold:>12.1f} {1000 * warm:>8.1f}{tail}")
+    print(f"{name}: load average after the queries: {load_average()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

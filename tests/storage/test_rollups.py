@@ -256,3 +256,43 @@ def test_transfer_roll_ups_are_added_once_and_rebuilt_the_same(session: Session)
     ]
     rollups.rebuild(session)
     assert {model: table_rows(session, model) for model in tr.TRANSFER_ROLLUPS} == added
+
+
+def test_rebuilt_transfer_roll_ups_have_fresh_statistics(session: Session) -> None:
+    """PostgreSQL: the rebuild analyses the roll-ups it refilled, so the planner knows
+    their size (a table never analysed has ``reltuples`` -1) before autovacuum runs."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite's planner keeps no statistics unless asked")
+    from store.facts import Kind, Outcome, TransferFact
+    from store.transfers import record_facts
+
+    facts = [
+        TransferFact(
+            key=f"t:{n}",
+            kind=Kind.ATTENDED,
+            outcome=Outcome.COMPLETED,
+            started_at=JOINED + timedelta(days=n),
+            ended_at=None,
+            linkedid=f"1.{n}",
+            navigator_channel="PJSIP/nav-alice",
+            destination="811",
+            target_exten="811",
+            target_context="navigator-transfers",
+            answer_delay_s=float(n),
+        )
+        for n in range(30)
+    ]
+    assert record_facts(session, facts) == 30
+    session.commit()
+    rollups.rebuild(session)
+    session.commit()
+    names = [model.__tablename__ for model in tr.TRANSFER_ROLLUPS]
+    estimated: dict[str, float] = dict(
+        session.execute(
+            text("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:names)"),
+            {"names": names},
+        ).all()
+    )
+    counted = {name: session.scalar(text(f"SELECT count(*) FROM {name}")) for name in names}
+    assert counted == dict.fromkeys(names, 30)
+    assert estimated == counted
