@@ -64,8 +64,7 @@ from listener.writer import RecordWriter  # noqa: E402
 from store import models as m  # noqa: E402
 from store.db import make_engine  # noqa: E402
 from store.facts import Kind, Outcome, TransferFact  # noqa: E402
-from store.linesettings import line_zone  # noqa: E402
-from store.transfers import _row, record_facts  # noqa: E402
+from store.transfers import record_facts, record_rows  # noqa: E402
 
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 
@@ -229,11 +228,8 @@ def stored_once(engine: Engine, expected: int) -> None:
 def rows_for(engine: Engine, db: Database, facts: Sequence[TransferFact]) -> list[tuple[Any, ...]]:
     """The rows record_facts would insert, computed outside the timed part."""
     with Session(engine) as session:
-        zone = line_zone(session)
-        rows = session.execute(select(m.Navigator.phone_endpoint, m.Navigator.id)).all()
-        navigators = {endpoint: nav_id for endpoint, nav_id in rows}
-    now = datetime.now(UTC)
-    return [db.raw_row(_row(f, zone, navigators.get(f.navigator_channel), now)) for f in facts]
+        rows = record_rows(session, facts, now=datetime.now(UTC))
+    return [db.raw_row(row) for row in rows]
 
 
 def raw(db: Database, facts: Sequence[TransferFact], batch: int) -> Measure:

@@ -128,6 +128,20 @@ def _insert_ignoring_duplicates(session: Session) -> Insert:
     return stmt
 
 
+def record_rows(
+    session: Session, facts: Sequence[TransferFact], *, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The ``transfer_records`` rows of ``facts`` (one per fact, in order), as
+    :func:`insert_facts` writes them: local date, hour and fiscal year in the line's time
+    zone, the navigator's id from the phone, a withheld caller number as none,
+    ``created_at`` = ``now``. Reads the line's settings and the navigators; writes
+    nothing."""
+    created = require_utc(now, "now") if now is not None else datetime.now(UTC)
+    zone = line_zone(session)
+    navigators = _navigator_ids(session, {f.navigator_channel for f in facts})
+    return [_row(fact, zone, navigators.get(fact.navigator_channel), created) for fact in facts]
+
+
 def insert_facts(
     session: Session, facts: Iterable[TransferFact], *, now: datetime | None = None
 ) -> set[str]:
@@ -141,13 +155,7 @@ def insert_facts(
         unique.setdefault(fact.key, fact)
     if not unique:
         return set()
-    created = require_utc(now, "now") if now is not None else datetime.now(UTC)
-    zone = line_zone(session)
-    navigators = _navigator_ids(session, {f.navigator_channel for f in unique.values()})
-    rows = [
-        _row(fact, zone, navigators.get(fact.navigator_channel), created)
-        for fact in unique.values()
-    ]
+    rows = record_rows(session, list(unique.values()), now=now)
     inserted = set(session.scalars(_insert_ignoring_duplicates(session), rows))
     # Written once, never changed: the roll-ups are added to (store.transfer_rollups).
     add_transfers(session, [row for row in rows if row["key"] in inserted])

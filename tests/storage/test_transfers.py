@@ -26,6 +26,7 @@ from store.transfers import (
     fiscal_year,
     record_as_dict,
     record_facts,
+    record_rows,
     records_between,
 )
 
@@ -258,6 +259,47 @@ def test_records_name_the_navigator_of_the_channel(session: Session) -> None:
         "k:lab": manual.id,
         "k:unknown": None,
     }
+
+
+def test_record_rows_are_the_rows_record_facts_writes(session: Session) -> None:
+    """``record_rows`` computes what ``record_facts`` inserts (local date, hour and fiscal
+    year in the line's zone, the navigator of the phone, a withheld number as none) and
+    writes nothing."""
+    alice = add_navigator(session, "alice", "Alice Tremblay", "PJSIP/nav-alice")
+    session.commit()
+    now = datetime(2027, 1, 2, 12, 0, tzinfo=UTC)
+    facts = [
+        # New Year's Eve in Québec, already January 1 in UTC
+        fact(
+            "k:alice",
+            navigator_channel="PJSIP/nav-alice-0000002a",
+            started_at=datetime(2027, 1, 1, 4, 30, tzinfo=UTC),
+            ended_at=None,
+        ),
+        fact("k:withheld", navigator_channel="PJSIP/nav-bob", caller_number="anonymous"),
+    ]
+    rows = record_rows(session, facts, now=now)
+    assert count(session) == 0
+    assert [
+        (
+            r["key"],
+            r["navigator_id"],
+            r["local_date"],
+            r["local_hour"],
+            r["fiscal_year"],
+            r["caller_number"],
+            r["created_at"],
+        )
+        for r in rows
+    ] == [
+        ("k:alice", alice.id, date(2026, 12, 31), 23, 2026, "4185550123", now),
+        ("k:withheld", None, date(2026, 6, 15), 10, 2026, None, now),
+    ]
+    assert record_facts(session, facts, now=now) == 2
+    session.commit()
+    stored = {r.key: r for r in session.scalars(select(m.TransferRecord))}
+    for row in rows:
+        assert {name: getattr(stored[row["key"]], name) for name in row} == row
 
 
 def test_removing_a_navigator_keeps_the_records(session: Session) -> None:
