@@ -132,6 +132,10 @@ REFUSALS: Mapping[str, Any] = {
     "navigator_exists": _l("Le navigateur « %(username)s » existe déjà."),
     "endpoint_taken": _l("%(endpoint)s appartient déjà au navigateur « %(username)s »."),
     "no_navigator": _l("Aucun navigateur « %(username)s »."),
+    "twilio_address_format": _l(
+        "« %(value)s » : inscrivez un numéro de téléphone au format international "
+        "(+14185550101) ou une adresse SIP (sip:nom@domaine)."
+    ),
     "internal": _l("Erreur inattendue. Réessayez; si elle persiste, avisez un administrateur."),
 }
 

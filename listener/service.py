@@ -503,7 +503,7 @@ class ListenerService:
             def claim(now: datetime = now) -> list[commands.Command]:
                 with self.sessions.begin() as session:
                     commands.expire_stale(session, now)
-                    return commands.claim_due(session, now)
+                    return commands.claim_due(session, now, kinds=commands.KINDS)
 
             try:
                 due = retry_locked(claim)

@@ -52,6 +52,18 @@ PRESENCE_KINDS: dict[str, str] = {
 }
 #: Every kind the listener runs; any other is refused as unknown.
 KINDS: frozenset[str] = frozenset({*PRESENCE_KINDS.values(), TRANSFER, CANCEL, REFERRAL})
+#: The navigators' commands on the Twilio back end, run by its own command runner
+#: (``twilio_line.console``), never by the listener: take the caller at the front of the
+#: queue (or ``call_sid``) into a conference; transfer (``destination``, ``mode``);
+#: cancel a consultation (the service removed, back with the caller); complete an
+#: attended one (the navigator leaves the conference); a referral without transfer.
+TWILIO_TAKE = "twilio_take"
+TWILIO_TRANSFER = "twilio_transfer"
+TWILIO_CANCEL = "twilio_cancel"
+TWILIO_COMPLETE = "twilio_complete"
+TWILIO_KINDS: frozenset[str] = frozenset(
+    {TWILIO_TAKE, TWILIO_TRANSFER, TWILIO_CANCEL, TWILIO_COMPLETE}
+)
 #: A ``transfer`` command's ``mode`` argument (``attended`` when absent).
 ATTENDED = "attended"
 BLIND = "blind"
@@ -149,8 +161,16 @@ def get(session: Session, command_id: int) -> Command:
     return _view(row)
 
 
-def claim_due(session: Session, now: datetime, limit: int | None = None) -> list[Command]:
-    """Mark the pending, unexpired commands running and return them, oldest first.
+def claim_due(
+    session: Session,
+    now: datetime,
+    limit: int | None = None,
+    *,
+    kinds: frozenset[str] | None = None,
+) -> list[Command]:
+    """Mark the pending, unexpired commands running and return them, oldest first;
+    only those of ``kinds`` when given (the listener and the Twilio back end's runner
+    each claim their own, and leave the other's to expire).
 
     One conditional UPDATE (still pending, still unexpired) claims them, so two
     claimers never both get one and one that expired meanwhile is left out. Writing
@@ -163,6 +183,8 @@ def claim_due(session: Session, now: datetime, limit: int | None = None) -> list
         .where(m.ListenerCommand.status == PENDING, m.ListenerCommand.expires_at > at)
         .order_by(m.ListenerCommand.id)
     )
+    if kinds is not None:
+        due = due.where(m.ListenerCommand.kind.in_(sorted(kinds)))
     if limit is not None:
         due = due.limit(limit)
     claimed = session.scalars(

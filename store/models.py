@@ -270,6 +270,9 @@ class Navigator(Base):
     phone_endpoint: Mapped[str] = mapped_column(String(120), unique=True)
     queue_interface: Mapped[str] = mapped_column(String(120), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
+    #: Where the Twilio back end calls the navigator: a phone number (E.164) or a SIP
+    #: address; none when the navigator takes no call on Twilio.
+    twilio_address: Mapped[str | None] = mapped_column(String(120), default=None)
 
 
 TRANSFER_KINDS = ("attended", "blind", "threeway", "referral")

@@ -37,6 +37,7 @@ __all__ = [
     "navigator_for_channel",
     "set_active",
     "set_status",
+    "set_twilio_address",
 ]
 
 _ENDPOINT = re.compile(r"^[A-Za-z0-9]+/[^\s;]+$")
@@ -125,6 +126,29 @@ def set_active(session: Session, username: str, active: bool) -> Navigator:
     if navigator is None:
         raise NavigatorError(f"no navigator {username!r}", "no_navigator", username=username)
     navigator.active = active
+    session.flush()
+    return navigator
+
+
+_TWILIO_ADDRESS = re.compile(r"^(\+[1-9][0-9]{6,14}|sips?:[^\s@]+@[^\s@]+)$")
+
+
+def set_twilio_address(session: Session, username: str, address: str | None) -> Navigator:
+    """Where the Twilio back end calls the navigator: a phone number in E.164
+    (``+14185550101``) or a SIP address (``sip:alice@centre.sip.twilio.com``); none to
+    clear it."""
+    navigator = navigator_by_username(session, username)
+    if navigator is None:
+        raise NavigatorError(f"no navigator {username!r}", "no_navigator", username=username)
+    value = (address or "").strip() or None
+    if value is not None and not _TWILIO_ADDRESS.match(value):
+        raise NavigatorError(
+            f"{value!r} is neither a phone number in E.164 (+14185550101) nor a SIP address"
+            " (sip:name@domain)",
+            "twilio_address_format",
+            value=value,
+        )
+    navigator.twilio_address = value
     session.flush()
     return navigator
 

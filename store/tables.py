@@ -2,18 +2,27 @@
 
 The tables are declared beside the code that reads and writes them, all on
 ``models.Base``: ``models`` (line settings, navigators, transfer records, the listener's
-command and status rows), ``accounts``, ``calls``, ``rollups``, ``live``, ``voicemail`` and
-``twilio_calls``. No module imports another only to get its tables registered; what needs
-the whole schema at once (the Alembic environment, the check that the migrations match the
-models, a test that counts every table) takes ``metadata`` from here, and a new table is
-added to ``MODELS``.
+command and status rows), ``accounts``, ``calls``, ``rollups``, ``live``, ``voicemail``,
+``twilio_calls`` and ``twilio_conferences``. No module imports another only to get its
+tables registered; what needs the whole schema at once (the Alembic environment, the check
+that the migrations match the models, a test that counts every table) takes ``metadata``
+from here, and a new table is added to ``MODELS``.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from store import accounts, calls, live, models, rollups, twilio_calls, voicemail
+from store import (
+    accounts,
+    calls,
+    live,
+    models,
+    rollups,
+    twilio_calls,
+    twilio_conferences,
+    voicemail,
+)
 
 MODELS: tuple[type[models.Base], ...] = (
     models.SettingsVersion,
@@ -43,6 +52,7 @@ MODELS: tuple[type[models.Base], ...] = (
     calls.CallRecord,
     calls.NavigatorActivity,
     twilio_calls.TwilioCall,
+    twilio_conferences.TwilioConference,
     *rollups.EVERY_ROLLUP,
 )
 

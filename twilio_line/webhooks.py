@@ -8,6 +8,9 @@ Routes (under ``TwilioOptions.url_prefix``, ``/twilio`` by default):
 - ``POST /wait/<pass>``: the queue's ``waitUrl``, while the caller waits;
 - ``POST /status``: the number's "Call status changes" callback;
 - ``POST /recording``: a research message's recording is ready (set by ``<Record>``);
+- ``POST /join/<CallSid>``: a caller a navigator took, into the conference of the call;
+- ``POST /conference``: the conferences' status callback (``twilio_line.conference``);
+- ``POST /service``: the call progress of a service dialled into a conference;
 - ``GET /prompts/<language>/<name>.wav``: the prompts' audio, what every caller hears.
 
 Every ``POST`` is checked with the library's ``RequestValidator`` against the URL Twilio
@@ -40,6 +43,7 @@ from ivr.logsafe import printable
 from ivr.settings import LineSettings
 from store.calls import CallFact
 from twilio_line.calls import Answer, CallDesk, CallError, Replayed, UnknownCall
+from twilio_line.conference import ConferenceDesk, join_twiml, taken
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RecordingError
 from twilio_line.twiml import prompt_file
@@ -86,6 +90,7 @@ def create_blueprint(
     (``twilio_line.calllog``). The first and the last may not fail the webhook: what
     they raise is logged (the call goes on; its state is already saved)."""
     desk = CallDesk(options, engine, settings_source, clock)
+    conferences = ConferenceDesk(options, engine, clock)
     bp = Blueprint(BLUEPRINT_NAME, __name__, url_prefix=options.url_prefix)
 
     def refuse(why: str) -> Response:
@@ -156,6 +161,10 @@ def create_blueprint(
     @signed
     def after(pass_no: int, step: int, stage: str) -> Response:
         data = form()
+        call_sid = data.get("CallSid", "")
+        if stage == "queue" and data.get("QueueResult") == "redirected" and taken(engine, call_sid):
+            # A navigator took the caller out of the queue (``twilio_line.console``).
+            return twiml(join_twiml(options, call_sid))
         try:
             answer = desk.after(pass_no, step, stage, data)
         except CallError as exc:
@@ -184,6 +193,25 @@ def create_blueprint(
             log.info("status of a call this line does not know: %s", printable(exc))
             return Response("", status=204)
         hook(data.get("CallSid", ""), answer, data)
+        return Response("", status=204)
+
+    @bp.post("/join/<call_sid>")
+    @signed
+    def join(call_sid: str) -> Response:
+        if request.form.get("CallSid", "") != call_sid or not taken(engine, call_sid):
+            return refuse(f"call {call_sid} was not taken by a navigator")
+        return twiml(join_twiml(options, call_sid))
+
+    @bp.post("/conference")
+    @signed
+    def conference() -> Response:
+        conferences.conference_event(form())
+        return Response("", status=204)
+
+    @bp.post("/service")
+    @signed
+    def service() -> Response:
+        conferences.service_event(form())
         return Response("", status=204)
 
     @bp.post("/recording")

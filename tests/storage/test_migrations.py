@@ -64,6 +64,7 @@ TABLES = {
     "voice_notes",
     "audit_log",
     "twilio_calls",
+    "twilio_conferences",
 }
 
 
@@ -72,7 +73,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0017"
+    assert current_revision(engine) == head_revision() == "0018"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 

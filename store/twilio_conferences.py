@@ -1,0 +1,151 @@
+"""A navigator's call on the Twilio back end: the conference the caller was taken into.
+
+On Asterisk a navigator's call is a bridge the listener watches; on Twilio it is a
+conference, named after the caller's ``CallSid`` (``ivr211-<CallSid>``), with the
+caller, the navigator (dialled at the phone number or SIP address of their navigator
+record, ``navigators.twilio_address``) and, during a bascule, the service. Twilio tells
+what happens there with separate callbacks (the conference's ``participant-join`` /
+``participant-leave``, the service leg's call progress): each is one HTTP request, so
+what a later one needs to know of an earlier one is kept here, one row per taken call:
+
+- who took the call (``navigator_user``, and the navigator's Asterisk endpoint the
+  transfer record names them by, ``navigator_endpoint``) and the navigator's leg;
+- the consultation under way, if any: the service's leg (``service_sid``), its
+  destination, the mode (``attended``, ``blind``, ``three_way``), the number dialled,
+  when it was dialled and answered, and its state: ``ringing`` (dialled), ``answered``,
+  ``completed`` (the caller was joined to the service), ``abandoned`` (the navigator
+  removed the service), ``caller_gone`` (the caller hung up during it), ``ended`` (the
+  service did not answer, or hung up during it).
+
+The transfer record itself is written once, on the service leg's id
+(``twilio:<service CallSid>``, ``store.transfers``), so a callback Twilio repeats
+changes nothing. No personal data here: the caller's number stays in ``twilio_calls``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from store.models import Base, UTCDateTime
+from store.twilio_calls import SID_LENGTH
+
+__all__ = [
+    "CONFERENCE_PREFIX",
+    "CONSULT_STATES",
+    "TwilioConference",
+    "add_conference",
+    "conference_by_caller",
+    "conference_by_name",
+    "conference_by_service",
+    "conference_name",
+    "conference_of_navigator",
+]
+
+CONFERENCE_PREFIX = "ivr211-"
+CONSULT_STATES = ("ringing", "answered", "completed", "abandoned", "caller_gone", "ended")
+
+
+def conference_name(caller_sid: str) -> str:
+    return f"{CONFERENCE_PREFIX}{caller_sid}"
+
+
+class TwilioConference(Base):
+    """One caller taken by a navigator, from the take to the end of the conference."""
+
+    __tablename__ = "twilio_conferences"
+    __table_args__ = (
+        Index("ix_twilio_conferences_navigator_user", "navigator_user"),
+        Index("ix_twilio_conferences_service_sid", "service_sid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_sid: Mapped[str] = mapped_column(String(SID_LENGTH), unique=True)
+    conference_sid: Mapped[str | None] = mapped_column(String(SID_LENGTH))
+    navigator_user: Mapped[str] = mapped_column(String(100))
+    navigator_endpoint: Mapped[str] = mapped_column(String(120))
+    navigator_sid: Mapped[str | None] = mapped_column(String(SID_LENGTH))
+    line_number: Mapped[str] = mapped_column(String(40))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    service_sid: Mapped[str | None] = mapped_column(String(SID_LENGTH))
+    destination: Mapped[str | None] = mapped_column(String(40))
+    mode: Mapped[str | None] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(40))
+    consult_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    service_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    consult_state: Mapped[str | None] = mapped_column(String(16))
+
+    @property
+    def name(self) -> str:
+        return conference_name(self.caller_sid)
+
+    @property
+    def consulting(self) -> bool:
+        """A consultation is under way (dialled or answered, not concluded)."""
+        return self.service_sid is not None and self.consult_state in ("ringing", "answered")
+
+    def start_consultation(
+        self, service_sid: str, destination: str, mode: str, target: str, at: datetime
+    ) -> None:
+        self.service_sid = service_sid
+        self.destination = destination
+        self.mode = mode
+        self.target = target
+        self.consult_started_at = at
+        self.service_answered_at = None
+        self.consult_state = "ringing"
+
+
+def add_conference(
+    session: Session,
+    *,
+    caller_sid: str,
+    navigator_user: str,
+    navigator_endpoint: str,
+    line_number: str,
+    at: datetime,
+) -> TwilioConference:
+    row = TwilioConference(
+        caller_sid=caller_sid,
+        navigator_user=navigator_user,
+        navigator_endpoint=navigator_endpoint,
+        line_number=line_number,
+        taken_at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def conference_by_caller(session: Session, caller_sid: str) -> TwilioConference | None:
+    return session.scalar(
+        select(TwilioConference).where(TwilioConference.caller_sid == caller_sid).with_for_update()
+    )
+
+
+def conference_by_name(session: Session, name: str) -> TwilioConference | None:
+    if not name.startswith(CONFERENCE_PREFIX):
+        return None
+    return conference_by_caller(session, name.removeprefix(CONFERENCE_PREFIX))
+
+
+def conference_by_service(session: Session, service_sid: str) -> TwilioConference | None:
+    return session.scalar(
+        select(TwilioConference)
+        .where(TwilioConference.service_sid == service_sid)
+        .with_for_update()
+    )
+
+
+def conference_of_navigator(session: Session, username: str) -> TwilioConference | None:
+    """The navigator's live conference (the latest one not ended)."""
+    return session.scalar(
+        select(TwilioConference)
+        .where(TwilioConference.navigator_user == username, TwilioConference.ended_at.is_(None))
+        .order_by(TwilioConference.taken_at.desc(), TwilioConference.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
