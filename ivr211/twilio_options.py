@@ -24,11 +24,12 @@ from dashboard.roles import public
 from ivr211.config import Config, ConfigError, TwilioConfig
 from ivr211.wiring import call_writer, new_message_hook
 from store.linesettings import CachedSettings, SettingsStore
+from twilio_line.console import TwilioConsole
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RecordingTaker
 from twilio_line.webhooks import BLUEPRINT_NAME, create_blueprint
 
-__all__ = ["register_twilio", "twilio_options"]
+__all__ = ["register_twilio", "start_twilio_console", "twilio_options"]
 
 
 def _token_reader(config: TwilioConfig, environ: Mapping[str, str] | None) -> Callable[[], str]:
@@ -109,6 +110,21 @@ def register_twilio(
         if endpoint.startswith(prefix):
             public(view)
     return True
+
+
+def start_twilio_console(
+    config: Config, engine: Engine, *, environ: Mapping[str, str] | None = None
+) -> TwilioConsole | None:
+    """When ``[twilio] enabled``, the runner of the navigators' Twilio commands
+    (``twilio_line.console``), started in a thread of the web process; None otherwise.
+    Several web processes may each run one: a command is claimed by one of them only."""
+    if not config.twilio.enabled:
+        return None
+    options = twilio_options(config, environ=environ)
+    source = CachedSettings(SettingsStore(engine), config.line.settings_cache_s)
+    console = TwilioConsole(options, engine, source)
+    console.start()
+    return console
 
 
 def reconcile_from_twilio(config: Config, since_text: str | None, tz: str | None) -> int:

@@ -148,7 +148,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
 
     from dashboard import create_app, warm_up
     from ivr211.dashboard_options import dashboard_options
-    from ivr211.twilio_options import register_twilio
+    from ivr211.twilio_options import register_twilio, start_twilio_console
 
     configure_logging(config)
     conf = config.dashboard
@@ -164,11 +164,14 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
                 "Twilio webhooks on %s%s", config.twilio.public_url, config.twilio.url_prefix
             )
         warm_up(app)
+        console = start_twilio_console(config, engine)
         try:
             server = waitress.create_server(
                 app, host=host, port=port, threads=conf.threads, ident="ivr211"
             )
         except OSError as exc:
+            if console is not None:
+                console.stop()
             setting = "--port or " + _DASHBOARD_PORT
             raise CliError(
                 bind_error_message(exc, host, port, what="dashboard", setting=setting)
@@ -190,6 +193,8 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
             pass
         finally:
             server.close()
+            if console is not None:
+                console.stop()
     return 0
 
 

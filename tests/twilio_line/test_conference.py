@@ -314,3 +314,25 @@ def test_unsigned_conference_callbacks_are_refused(tmp_path: Path) -> None:
         assert bad.status_code == 403
         stranger = d.line.post(f"{PUBLIC}/twilio/join/{SERVICE_LEG}", {"CallSid": SERVICE_LEG})
         assert stranger.status_code == 403
+
+
+def test_the_web_process_runs_the_console_when_twilio_is_enabled(tmp_path: Path) -> None:
+    from ivr211.twilio_options import start_twilio_console
+    from tests.twilio_line.test_signatures import ENV, config
+
+    with desk(tmp_path) as d:
+        off = config(tmp_path)
+        assert start_twilio_console(off, d.line.engine, environ=ENV) is None
+        on = config(tmp_path, enabled=True, public_url=PUBLIC, account_sid=ACCOUNT)
+        console = start_twilio_console(on, d.line.engine, environ=ENV)
+        assert console is not None
+        try:
+            with Session(d.line.engine) as session, session.begin():
+                command_id = commands.submit(
+                    session, commands.TWILIO_CANCEL, {"user": "alice"}, "dashboard:alice"
+                )
+            done = commands.wait_result(d.line.engine, command_id, timeout_s=5)
+        finally:
+            console.stop()
+        assert done.status == commands.ERROR
+        assert done.result is not None and done.result["code"] == "no_such_channel"
