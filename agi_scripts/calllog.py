@@ -4,7 +4,8 @@ The FastAGI server knows what no other source knows for certain: the line's stat
 the call arrived, the language, the path through the menus and the route the flow
 decided (``ivr.actions.Decision``), and what the queue-exit menu did. Each finished
 session gives one :class:`store.calls.CallFact` (source ``flow``), keyed on the caller
-channel's linkedid, merged with what the listener, queue_log and CEL saw
+channel's linkedid, worded by ``store.flowfacts.flow_fact`` (the rule the Twilio back
+end shares), merged with what the listener, queue_log and CEL saw
 (``store.calls.record_calls``).
 
 A caller never waits on the database: :meth:`CallLog.submit` only puts the fact on a
@@ -22,80 +23,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 
 from sqlalchemy import exc as sa_exc
 
-from ivr.actions import Decision
-from ivr.dialplan import Route
-from ivr.flow import ENTRY_QUEUE_EXIT
-from store.calls import CallFact, CallSource
+from store.calls import CallFact
+from store.flowfacts import flow_fact
 
 __all__ = ["CallLog", "flow_fact"]
 
 log = logging.getLogger(__name__)
-
-#: ``Decision.language`` for a caller who took the interpreter's path.
-_INTERPRETER = "interpreter"
-_NONE = "none"
-
-
-def flow_fact(
-    linkedid: str,
-    uniqueid: str,
-    arrived_at: datetime,
-    ended_at: datetime,
-    entry: str,
-    decision: Decision | None,
-    caller_number: str | None,
-) -> CallFact:
-    """What the flow knows of one session as a call fact.
-
-    A first pass (``entry`` empty) gives the line's state, language, path and route; a
-    ``queue-exit`` pass gives only what the queue-exit menu did (``exit_route``): the
-    first pass already said the rest. ``decision`` None: the caller hung up before the
-    flow decided anything (route ``hangup``)."""
-    if entry == ENTRY_QUEUE_EXIT:
-        return CallFact(
-            linkedid=linkedid,
-            at=arrived_at,
-            source=CallSource.FLOW,
-            exit_route=None if decision is None else decision.route.value,
-        )
-    if decision is None:
-        return CallFact(
-            linkedid=linkedid,
-            at=arrived_at,
-            source=CallSource.FLOW,
-            caller_uniqueid=uniqueid,
-            caller_number=caller_number,
-            route=Route.HANGUP.value,
-            ended_at=ended_at,
-        )
-    if decision.interpreter:
-        language = _INTERPRETER
-    elif decision.route is Route.HANGUP and not any(
-        step.startswith("lang:") for step in decision.path
-    ):
-        language = _NONE  # hung up before the language menu had an answer or a default
-    else:
-        language = decision.language  # chosen, or the default the call went on in
-    return CallFact(
-        linkedid=linkedid,
-        at=arrived_at,
-        source=CallSource.FLOW,
-        caller_uniqueid=uniqueid,
-        caller_number=caller_number,
-        line_state=decision.line_state or None,
-        language=language,
-        path=decision.path_text[:200] or None,
-        route=decision.route.value,
-        route_destination=decision.destination,
-        queue=decision.queue,
-        research_message=False,
-        ended_at=ended_at if decision.route is Route.HANGUP else None,
-    )
-
 
 Writer = Callable[[Sequence[CallFact]], None]
 

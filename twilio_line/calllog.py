@@ -7,10 +7,11 @@ Twilio repeats, or a fact written twice, changes nothing; the local date, hour a
 fiscal year come from the arrival, as for every call, so the reports do not care which
 back end carried it. What each request says:
 
-- the flow's decision (``decision_fact``), as ``agi_scripts.calllog.flow_fact`` words it:
-  the line's state, the language (``interpreter`` on the interpreter's path, ``none``
-  for a hang-up before any language), the path, the route and its destination or
-  queue; a ``queue-exit`` pass says only what the queue-exit menu did (``exit_route``);
+- the flow's decision (``decision_fact``), as ``store.flowfacts.flow_fact`` words it
+  for both back ends: the line's state, the language (``interpreter`` on the
+  interpreter's path, ``none`` for a hang-up before any language), the path, the route
+  and its destination or queue; a ``queue-exit`` pass says only what the queue-exit
+  menu did (``exit_route``);
 - the end of a wait in the queue (``queue_fact``, the ``<Enqueue>`` action):
   ``QueueResult`` ``bridged`` -> answered, ``hangup`` -> abandoned, ``leave`` ->
   timeout (or closing, when the wait was cut to the closing time), ``queue-full`` ->
@@ -25,8 +26,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from ivr.actions import Decision
-from ivr.dialplan import Route
+from ivr.flow import ENTRY_QUEUE_EXIT
 from store.calls import CallFact, CallSource, QueueOutcome
+from store.flowfacts import flow_fact
 
 __all__ = ["decision_fact", "end_fact", "queue_fact", "research_fact"]
 
@@ -51,35 +53,11 @@ def decision_fact(
     *,
     queue_exit: bool,
 ) -> CallFact:
-    """The flow's decision as a call fact (the first pass), or the queue-exit menu's."""
-    if queue_exit:
-        return CallFact(
-            linkedid=call_sid,
-            at=_utc(arrived_at),
-            source=CallSource.FLOW,
-            exit_route=decision.route.value,
-        )
-    if decision.interpreter:
-        language = "interpreter"
-    elif decision.route is Route.HANGUP and not any(
-        step.startswith("lang:") for step in decision.path
-    ):
-        language = "none"
-    else:
-        language = decision.language
-    return CallFact(
-        linkedid=call_sid,
-        at=_utc(arrived_at),
-        source=CallSource.FLOW,
-        caller_uniqueid=call_sid,
-        caller_number=caller_number,
-        line_state=decision.line_state or None,
-        language=language,
-        path=decision.path_text[:200] or None,
-        route=decision.route.value,
-        route_destination=decision.destination,
-        queue=decision.queue,
-        ended_at=_utc(now) if decision.route is Route.HANGUP else None,
+    """The flow's decision as a call fact (the first pass), or the queue-exit menu's:
+    ``store.flowfacts.flow_fact``, the FastAGI server's rule, on the ``CallSid``."""
+    entry = ENTRY_QUEUE_EXIT if queue_exit else ""
+    return flow_fact(
+        call_sid, call_sid, _utc(arrived_at), _utc(now), entry, decision, caller_number
     )
 
 
