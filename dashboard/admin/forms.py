@@ -8,7 +8,7 @@ that need the line's time zone are methods the views call once the fields are va
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -67,6 +67,73 @@ ENDPOINT = Regexp(
 )
 
 
+# ---- fields and checks that speak the page's language ------------------------------------
+# WTForms' own messages ("Not a valid time value.", "'x' is not a valid choice for this
+# field.", "Field cannot be longer than 200 characters.") are terse, say nothing of the
+# form expected, and echo what was typed whole: each field here says what it expects in
+# a sentence of this catalogue instead.
+
+
+class DayField(DateField):  # type: ignore[misc]
+    """A date; one that does not read as a date is refused in the page's language."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_("Une date au format AAAA-MM-JJ, par exemple 2026-06-24.")) from None
+
+
+class HourField(TimeField):  # type: ignore[misc]
+    """A time of day (HH:MM, 24-hour clock), refused in the page's language."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(
+                _("Une heure au format HH:MM (de 00:00 à 23:59), par exemple 08:30.")
+            ) from None
+
+
+class WholeNumberField(IntegerField):  # type: ignore[misc]
+    """A whole number, refused in the page's language."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_("Un nombre entier, sans virgule ni lettre.")) from None
+
+
+def _offered_only(check: Callable[[FlaskForm], None], form: FlaskForm, message: str) -> None:
+    """WTForms' check that the choice is one the page offered (``check``), said in a
+    sentence that does not repeat what was sent (it may be anything, of any length)."""
+    try:
+        check(form)
+    except (ValidationError, ValueError):
+        raise ValidationError(message) from None
+
+
+class ChoiceField(SelectField):  # type: ignore[misc]
+    def pre_validate(self, form: FlaskForm) -> None:
+        _offered_only(super().pre_validate, form, _("Choisissez une des options de la liste."))
+
+
+class RadioChoiceField(RadioField):  # type: ignore[misc]
+    def pre_validate(self, form: FlaskForm) -> None:
+        _offered_only(super().pre_validate, form, _("Choisissez une des options proposées."))
+
+
+def at_most(n: int) -> Length:
+    """At most ``n`` characters, said with how many were typed."""
+    return Length(max=n, message=_l("Au plus %(max)d caractères (il y en a %(length)d)."))
+
+
+#: A hidden field a page fills itself: wrong only when the form was altered or is stale.
+STALE = _l("Le formulaire est incomplet : rechargez la page et recommencez.")
+
+
 class CsrfOnlyForm(FlaskForm):  # type: ignore[misc]
     """A button that changes something: only the CSRF token."""
 
@@ -100,8 +167,8 @@ class HoursForm(FlaskForm):  # type: ignore[misc]
 
 
 for _day in DAYS:
-    setattr(HoursForm, f"{_day}_opens", TimeField(_l("Ouverture"), validators=[Optional()]))
-    setattr(HoursForm, f"{_day}_closes", TimeField(_l("Fermeture"), validators=[Optional()]))
+    setattr(HoursForm, f"{_day}_opens", HourField(_l("Ouverture"), validators=[Optional()]))
+    setattr(HoursForm, f"{_day}_closes", HourField(_l("Fermeture"), validators=[Optional()]))
     setattr(HoursForm, f"{_day}_closed", BooleanField(_l("Fermé toute la journée")))
 
 
@@ -109,25 +176,28 @@ class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
+    def pre_validate(self, form: FlaskForm) -> None:
+        _offered_only(super().pre_validate, form, _("Cochez seulement des cases de la liste."))
+
 
 class HolidayRulesForm(FlaskForm):  # type: ignore[misc]
     categories = MultiCheckboxField(
         _l("Catégories"),
         validators=[InputRequired(message=_l("Choisissez au moins une catégorie."))],
     )
-    subdivision = SelectField(_l("Province ou territoire"), default="", validate_choice=True)
+    subdivision = ChoiceField(_l("Province ou territoire"), default="", validate_choice=True)
 
 
 class HolidayAddForm(FlaskForm):  # type: ignore[misc]
-    day = DateField(_l("Date"), validators=[InputRequired(message=_l("Indiquez une date."))])
+    day = DayField(_l("Date"), validators=[InputRequired(message=_l("Indiquez une date."))])
     name = StringField(
         _l("Nom"),
-        validators=[InputRequired(message=_l("Donnez un nom au jour férié.")), Length(max=200)],
+        validators=[InputRequired(message=_l("Donnez un nom au jour férié.")), at_most(200)],
     )
 
 
 class HolidayDayForm(FlaskForm):  # type: ignore[misc]
-    day = DateField(_l("Date"), validators=[InputRequired(message=_l("Indiquez une date."))])
+    day = DayField(_l("Date"), validators=[InputRequired(message=_l("Indiquez une date."))])
 
 
 def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
@@ -142,15 +212,15 @@ def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
 
 
 class ClosureForm(FlaskForm):  # type: ignore[misc]
-    start_day = DateField(_l("Début (date)"), validators=[InputRequired(_l("Indiquez une date."))])
-    start_time = TimeField(
+    start_day = DayField(_l("Début (date)"), validators=[InputRequired(_l("Indiquez une date."))])
+    start_time = HourField(
         _l("Début (heure)"), validators=[InputRequired(_l("Indiquez une heure."))]
     )
-    end_day = DateField(_l("Fin (date)"), validators=[InputRequired(_l("Indiquez une date."))])
-    end_time = TimeField(_l("Fin (heure)"), validators=[InputRequired(_l("Indiquez une heure."))])
+    end_day = DayField(_l("Fin (date)"), validators=[InputRequired(_l("Indiquez une date."))])
+    end_time = HourField(_l("Fin (heure)"), validators=[InputRequired(_l("Indiquez une heure."))])
     reason = StringField(
         _l("Motif"),
-        validators=[InputRequired(_l("Indiquez le motif (tempête, réunion...).")), Length(max=500)],
+        validators=[InputRequired(_l("Indiquez le motif (tempête, réunion...).")), at_most(500)],
     )
 
     #: The closure's span, set by ``read_span``.
@@ -179,15 +249,17 @@ class ClosureForm(FlaskForm):  # type: ignore[misc]
 class LineNowForm(FlaskForm):  # type: ignore[misc]
     """The state card's one click: close the line now, or reopen it (hidden ``action``)."""
 
-    action = HiddenField(validators=[InputRequired(), AnyOf(("close", "reopen"))])
-    reason = StringField(_l("Motif (facultatif)"), validators=[Optional(), Length(max=500)])
+    action = HiddenField(
+        validators=[InputRequired(STALE), AnyOf(("close", "reopen"), message=STALE)]
+    )
+    reason = StringField(_l("Motif (facultatif)"), validators=[Optional(), at_most(500)])
     exceptional = BooleanField()
 
 
 class OverrideForm(FlaskForm):  # type: ignore[misc]
     # A forced closure is the night switch unless it is exceptional: callers hear the
     # opening hours, or that the line is exceptionally closed.
-    mode = RadioField(
+    mode = RadioChoiceField(
         _l("Forcer la ligne"),
         choices=choices(
             [
@@ -201,9 +273,9 @@ class OverrideForm(FlaskForm):  # type: ignore[misc]
         ),
         validators=[InputRequired(_l("Choisissez ouverte ou fermée."))],
     )
-    until_day = DateField(_l("Jusqu'au (date)"), validators=[Optional()])
-    until_time = TimeField(_l("Jusqu'à (heure)"), validators=[Optional()])
-    reason = StringField(_l("Motif"), validators=[Optional(), Length(max=500)])
+    until_day = DayField(_l("Jusqu'au (date)"), validators=[Optional()])
+    until_time = HourField(_l("Jusqu'à (heure)"), validators=[Optional()])
+    reason = StringField(_l("Motif"), validators=[Optional(), at_most(500)])
 
     #: The end of the override (None: until changed), set by ``read_until``.
     until: datetime | None = None
@@ -241,15 +313,15 @@ class OverrideForm(FlaskForm):  # type: ignore[misc]
 
 class DestinationEditForm(FlaskForm):  # type: ignore[misc]
     label_fr = StringField(
-        _l("Nom (français)"), validators=[InputRequired(_l("Obligatoire.")), Length(max=200)]
+        _l("Nom (français)"), validators=[InputRequired(_l("Obligatoire.")), at_most(200)]
     )
     label_en = StringField(
-        _l("Nom (anglais)"), validators=[InputRequired(_l("Obligatoire.")), Length(max=200)]
+        _l("Nom (anglais)"), validators=[InputRequired(_l("Obligatoire.")), at_most(200)]
     )
-    kind = SelectField(_l("Type"), choices=choices(KIND_CHOICES))
+    kind = ChoiceField(_l("Type"), choices=choices(KIND_CHOICES))
     report_group = StringField(
         _l("Ligne du rapport annuel"),
-        validators=[InputRequired(_l("Obligatoire.")), Length(max=40), SLUG],
+        validators=[InputRequired(_l("Obligatoire.")), at_most(40), SLUG],
     )
     short_code = StringField(
         _l("Code court (navigator-transfers)"),
@@ -264,10 +336,10 @@ class DestinationEditForm(FlaskForm):  # type: ignore[misc]
 class DestinationAddForm(DestinationEditForm):
     key = StringField(
         _l("Clé (identifiant permanent)"),
-        validators=[InputRequired(_l("Obligatoire.")), Length(max=40), SLUG],
+        validators=[InputRequired(_l("Obligatoire.")), at_most(40), SLUG],
     )
     territory = StringField(
-        _l("Territoire du numéro"), validators=[InputRequired(_l("Obligatoire.")), Length(max=64)]
+        _l("Territoire du numéro"), validators=[InputRequired(_l("Obligatoire.")), at_most(64)]
     )
     number = StringField(
         _l("Numéro complet"), validators=[InputRequired(_l("Obligatoire.")), NUMBER]
@@ -277,7 +349,7 @@ class DestinationAddForm(DestinationEditForm):
 class NumberForm(FlaskForm):  # type: ignore[misc]
     territory = StringField(
         _l("Territoire (* = tous)"),
-        validators=[InputRequired(_l("Obligatoire.")), Length(max=64)],
+        validators=[InputRequired(_l("Obligatoire.")), at_most(64)],
     )
     number = StringField(
         _l("Numéro complet"), validators=[InputRequired(_l("Obligatoire.")), NUMBER]
@@ -286,13 +358,13 @@ class NumberForm(FlaskForm):  # type: ignore[misc]
 
 
 class NumberRemoveForm(FlaskForm):  # type: ignore[misc]
-    territory = HiddenField(validators=[InputRequired(), Length(max=64)])
+    territory = HiddenField(validators=[InputRequired(STALE), at_most(64)])
 
 
 class LineOptionsForm(FlaskForm):  # type: ignore[misc]
     territory = StringField(
         _l("Territoire du centre"),
-        validators=[InputRequired(_l("Obligatoire.")), Length(max=64), SLUG],
+        validators=[InputRequired(_l("Obligatoire.")), at_most(64), SLUG],
     )
     queue_name = StringField(
         _l("File d'attente Asterisk (queues.conf)"),
@@ -314,14 +386,14 @@ class LineOptionsForm(FlaskForm):  # type: ignore[misc]
 
 
 class MenuForm(FlaskForm):  # type: ignore[misc]
-    max_attempts = IntegerField(
+    max_attempts = WholeNumberField(
         _l("Essais avant le choix par défaut"),
         validators=[
             InputRequired(_l("Obligatoire.")),
             NumberRange(1, 9, message=_l("Entre 1 et 9.")),
         ],
     )
-    digit_timeout_ms = IntegerField(
+    digit_timeout_ms = WholeNumberField(
         _l("Attente d'une touche (ms)"),
         validators=[
             InputRequired(_l("Obligatoire.")),
@@ -362,7 +434,7 @@ def menu_field(key: str) -> str:
 
 
 for _key in MENU_KEYS:
-    setattr(ClosedMenuForm, menu_field(_key), SelectField(_key, default="", validate_choice=True))
+    setattr(ClosedMenuForm, menu_field(_key), ChoiceField(_key, default="", validate_choice=True))
 
 
 CONSENT_MAX_CHARS = 2000
@@ -436,26 +508,26 @@ class UserCreateForm(FlaskForm):  # type: ignore[misc]
         _l("Nom d'utilisateur"),
         validators=[
             InputRequired(_l("Obligatoire.")),
-            Length(max=100),
+            at_most(100),
             Regexp(r"^\S+$", message=_l("Sans espaces.")),
         ],
     )
-    display_name = StringField(_l("Nom affiché"), validators=[Optional(), Length(max=200)])
+    display_name = StringField(_l("Nom affiché"), validators=[Optional(), at_most(200)])
     roles = MultiCheckboxField(
         _l("Rôles"),
         choices=choices(ROLE_LABELS.items()),
         validators=[DataRequired(_l("Cochez au moins un rôle."))],
     )
-    language = SelectField(_l("Langue"), choices=choices([("fr", "Français"), ("en", "English")]))
+    language = ChoiceField(_l("Langue"), choices=choices([("fr", "Français"), ("en", "English")]))
     password, confirm = _new_password(_l("Mot de passe"), _l("Mot de passe (encore)"))
-    navigator = SelectField(_l("Compte de navigation existant"), default="", validate_choice=True)
+    navigator = ChoiceField(_l("Compte de navigation existant"), default="", validate_choice=True)
     phone_endpoint = StringField(
         _l("Poste téléphonique (nouveau compte)"),
-        validators=[Optional(), Length(max=120), ENDPOINT],
+        validators=[Optional(), at_most(120), ENDPOINT],
     )
     queue_interface = StringField(
         _l("Interface dans la file (vide = le poste)"),
-        validators=[Optional(), Length(max=120), ENDPOINT],
+        validators=[Optional(), at_most(120), ENDPOINT],
     )
 
     def validate(self, extra_validators: Any = None) -> bool:
@@ -519,5 +591,7 @@ class PasswordResetForm(FlaskForm):  # type: ignore[misc]
 class UnlockForm(FlaskForm):  # type: ignore[misc]
     """Lift the login lock of a user name or of a client address (hidden fields)."""
 
-    scope = HiddenField(validators=[InputRequired(), AnyOf(("user", "address"))])
-    key = HiddenField(validators=[InputRequired(), Length(max=100)])
+    scope = HiddenField(
+        validators=[InputRequired(STALE), AnyOf(("user", "address"), message=STALE)]
+    )
+    key = HiddenField(validators=[InputRequired(STALE), at_most(100)])
