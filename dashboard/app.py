@@ -106,6 +106,8 @@ def create_app(
         MAX_CONTENT_LENGTH=1024 * 1024,
         # base.html shows the demonstration banner on every page (ivr211 demo).
         IVR211_DEMO=conf.demo,
+        # admin/destinations.html says what the Twilio back end can dial.
+        IVR211_TWILIO=conf.twilio_enabled,
     )
     if conf.trusted_proxies:
         n = conf.trusted_proxies

@@ -60,3 +60,5 @@ class DashboardOptions:
     ami_configured: bool = True
     #: A demonstration (``ivr211 demo``): every page says so in a banner.
     demo: bool = False
+    #: ``[twilio] enabled``: the destinations page says what Twilio can and cannot dial.
+    twilio_enabled: bool = False

@@ -43,6 +43,7 @@ def dashboard_options(config: Config | None = None) -> DashboardOptions:
         voicemail_storage_dir=config.voicemail.storage_dir,
         on_research_account_change=account_change_hook(config),
         ami_configured=_ami_configured(config),
+        twilio_enabled=config.twilio.enabled,
     )
 
 
