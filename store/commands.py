@@ -56,13 +56,15 @@ KINDS: frozenset[str] = frozenset({*PRESENCE_KINDS.values(), TRANSFER, CANCEL, R
 #: (``twilio_line.console``), never by the listener: take the caller at the front of the
 #: queue (or ``call_sid``) into a conference; transfer (``destination``, ``mode``);
 #: cancel a consultation (the service removed, back with the caller); complete an
-#: attended one (the navigator leaves the conference); a referral without transfer.
+#: attended one (the navigator leaves the conference); a referral without transfer
+#: (``destination``, ``linkedid``: the caller's CallSid).
 TWILIO_TAKE = "twilio_take"
 TWILIO_TRANSFER = "twilio_transfer"
 TWILIO_CANCEL = "twilio_cancel"
 TWILIO_COMPLETE = "twilio_complete"
+TWILIO_REFERRAL = "twilio_referral"
 TWILIO_KINDS: frozenset[str] = frozenset(
-    {TWILIO_TAKE, TWILIO_TRANSFER, TWILIO_CANCEL, TWILIO_COMPLETE}
+    {TWILIO_TAKE, TWILIO_TRANSFER, TWILIO_CANCEL, TWILIO_COMPLETE, TWILIO_REFERRAL}
 )
 #: A ``transfer`` command's ``mode`` argument (``attended`` when absent).
 ATTENDED = "attended"

@@ -25,8 +25,9 @@ changes nothing. No personal data here: the caller's number stays in ``twilio_ca
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Index, String, select
+from sqlalchemy import Index, Select, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.models import Base, UTCDateTime
@@ -120,32 +121,42 @@ def add_conference(
     return row
 
 
-def conference_by_caller(session: Session, caller_sid: str) -> TwilioConference | None:
-    return session.scalar(
-        select(TwilioConference).where(TwilioConference.caller_sid == caller_sid).with_for_update()
-    )
+def _one(session: Session, query: Select[TwilioConference], lock: bool) -> Any:
+    """The first row of ``query``; ``lock`` holds it until the transaction ends (``FOR
+    UPDATE`` on PostgreSQL), for the callbacks and commands of one call that race."""
+    return session.scalar(query.with_for_update() if lock else query)
 
 
-def conference_by_name(session: Session, name: str) -> TwilioConference | None:
+def conference_by_caller(
+    session: Session, caller_sid: str, *, lock: bool = False
+) -> TwilioConference | None:
+    query = select(TwilioConference).where(TwilioConference.caller_sid == caller_sid)
+    return cast(TwilioConference | None, _one(session, query, lock))
+
+
+def conference_by_name(
+    session: Session, name: str, *, lock: bool = False
+) -> TwilioConference | None:
     if not name.startswith(CONFERENCE_PREFIX):
         return None
-    return conference_by_caller(session, name.removeprefix(CONFERENCE_PREFIX))
+    return conference_by_caller(session, name.removeprefix(CONFERENCE_PREFIX), lock=lock)
 
 
-def conference_by_service(session: Session, service_sid: str) -> TwilioConference | None:
-    return session.scalar(
-        select(TwilioConference)
-        .where(TwilioConference.service_sid == service_sid)
-        .with_for_update()
-    )
+def conference_by_service(
+    session: Session, service_sid: str, *, lock: bool = False
+) -> TwilioConference | None:
+    query = select(TwilioConference).where(TwilioConference.service_sid == service_sid)
+    return cast(TwilioConference | None, _one(session, query, lock))
 
 
-def conference_of_navigator(session: Session, username: str) -> TwilioConference | None:
+def conference_of_navigator(
+    session: Session, username: str, *, lock: bool = False
+) -> TwilioConference | None:
     """The navigator's live conference (the latest one not ended)."""
-    return session.scalar(
+    query = (
         select(TwilioConference)
         .where(TwilioConference.navigator_user == username, TwilioConference.ended_at.is_(None))
         .order_by(TwilioConference.taken_at.desc(), TwilioConference.id.desc())
         .limit(1)
-        .with_for_update()
     )
+    return cast(TwilioConference | None, _one(session, query, lock))

@@ -262,7 +262,7 @@ class ConferenceDesk:
         after: list[Callable[[], None]] = []
         written = 0
         with Session(self.engine) as session, session.begin():
-            row = conference_by_name(session, form.get("FriendlyName", ""))
+            row = conference_by_name(session, form.get("FriendlyName", ""), lock=True)
             if row is None:
                 log.info("conference %s is not the line's", printable(form.get("FriendlyName")))
                 return 0
@@ -314,7 +314,7 @@ class ConferenceDesk:
         after: list[Callable[[], None]] = []
         outcome: Outcome | None = None
         with Session(self.engine) as session, session.begin():
-            row = conference_by_service(session, form.get("CallSid", ""))
+            row = conference_by_service(session, form.get("CallSid", ""), lock=True)
             if row is None:
                 log.info("service leg %s is not the line's", printable(form.get("CallSid")))
                 return 0

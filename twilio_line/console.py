@@ -18,7 +18,9 @@ the listener its own.
   and the attempt recorded as failed (``nonumber:<CallSid>:<destination>``, as on
   Asterisk);
 - ``twilio_cancel``: the service removed, the caller taken off hold;
-- ``twilio_complete``: the navigator leaves an answered attended consultation.
+- ``twilio_complete``: the navigator leaves an answered attended consultation;
+- ``twilio_referral`` (``destination``, ``linkedid``: the caller's CallSid): a referral
+  without transfer, recorded at once.
 
 The transfer records come from Twilio's callbacks (``ConferenceDesk``), not from here.
 """
@@ -158,6 +160,10 @@ class TwilioConsole:
             return self.cancel(user)
         if kind == commands.TWILIO_COMPLETE:
             return self.complete(user)
+        if kind == commands.TWILIO_REFERRAL:
+            return self.referral(
+                user, str(args.get("destination", "")), str(args.get("linkedid", ""))
+            )
         raise ConsoleError(f"unknown command {kind!r}", "internal")
 
     # ---- take a caller ----------------------------------------------------------------
@@ -174,7 +180,7 @@ class TwilioConsole:
                     f"navigator {user!r} has no phone number or SIP address for Twilio",
                     "no_twilio_address",
                 )
-            if conference_of_navigator(session, user) is not None:
+            if conference_of_navigator(session, user, lock=True) is not None:
                 raise ConsoleError(f"{user} is already on a call", "busy")
             address, endpoint = nav.twilio_address, nav.phone_endpoint
         with rest_client(self.options) as client:
@@ -191,7 +197,7 @@ class TwilioConsole:
                 caller = call_by_sid(session, caller_sid, lock=True)
                 if caller is None or not caller.dialed_number:
                     raise ConsoleError(f"call {caller_sid} is not the line's", "no_such_channel")
-                if conference_by_caller(session, caller_sid) is not None:
+                if conference_by_caller(session, caller_sid, lock=True) is not None:
                     raise ConsoleError(f"call {caller_sid} was already taken", "taken")
                 row = add_conference(
                     session,
@@ -345,8 +351,42 @@ class TwilioConsole:
         self.participants.remove(conference, navigator)
         return {"message": "the caller is with the service"}
 
+    def referral(self, user: str, destination: str, call_sid: str) -> dict[str, Any]:
+        """A referral without transfer, once per destination per call (the key of the
+        Asterisk side's referrals, ``referral:<call>:<destination>``)."""
+        settings = self.settings_source()
+        dest = settings.destination(destination)
+        if dest is None:
+            raise ConsoleError(f"unknown destination {destination!r}", "unknown_destination")
+        if not call_sid:
+            raise ConsoleError("a referral needs the call", "no_such_channel")
+        now = self.clock().astimezone(UTC)
+        with Session(self.engine) as session, session.begin():
+            nav = navigator_by_username(session, user)
+            if nav is None:
+                raise ConsoleError(f"no navigator {user!r}", "no_such_channel")
+            if call_by_sid(session, call_sid) is None:
+                raise ConsoleError(f"call {call_sid} is not the line's", "no_such_channel")
+            fact = TransferFact(
+                key=f"referral:{call_sid}:{destination}",
+                kind=Kind.REFERRAL,
+                outcome=Outcome.COMPLETED,
+                started_at=now,
+                ended_at=now,
+                linkedid=call_sid,
+                navigator_channel=nav.phone_endpoint,
+                destination=destination,
+                target_exten=dial_number(dest.number_for(settings.territory) or ""),
+                target_context=TARGET_CONTEXT,
+                caller_uniqueid=call_sid,
+                source=Source.ACTION,
+            )
+            new = record_facts(session, [fact], now=now)
+        said = "recorded" if new else "was already recorded"
+        return {"message": f"referral to {destination} {said}", "key": fact.key}
+
     def _live(self, session: Session, user: str) -> TwilioConference:
-        row = conference_of_navigator(session, user)
+        row = conference_of_navigator(session, user, lock=True)
         if row is None:
             raise ConsoleError(f"{user} is not on a call", "no_such_channel")
         return row
@@ -357,7 +397,7 @@ def _position(member: Any) -> int:
 
 
 def _conference(session: Session, caller_sid: str) -> TwilioConference:
-    row = conference_by_caller(session, caller_sid)
+    row = conference_by_caller(session, caller_sid, lock=True)
     if row is None:
         raise ConsoleError(f"the conference of {caller_sid} is gone", "no_such_channel")
     return row

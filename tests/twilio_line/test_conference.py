@@ -336,3 +336,20 @@ def test_the_web_process_runs_the_console_when_twilio_is_enabled(tmp_path: Path)
             console.stop()
         assert done.status == commands.ERROR
         assert done.result is not None and done.result["code"] == "no_such_channel"
+
+
+def test_a_referral_without_transfer_is_recorded_once(tmp_path: Path) -> None:
+    with desk(tmp_path) as d:
+        d.take()
+        first = d.command(commands.TWILIO_REFERRAL, destination="811", linkedid=CALLER)
+        again = d.command(commands.TWILIO_REFERRAL, destination="811", linkedid=CALLER)
+        assert first.status == again.status == "ok"
+        assert first.result is not None and "recorded" in first.result["message"]
+        assert again.result is not None and "already" in again.result["message"]
+        (record,) = d.records()
+        assert (record.key, record.kind, record.outcome) == (
+            f"referral:{CALLER}:811",
+            "referral",
+            "completed",
+        )
+        assert record.navigator_channel == "PJSIP/nav-alice"
