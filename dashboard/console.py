@@ -13,6 +13,13 @@ console knows about calls comes from the listener's live tables (``store.live``)
 Nothing is sent when the listener is not connected to Asterisk; the page says so. The
 kinds of command, and the verbs of presence (login, pause, unpause, logout), are the
 command table's (``store.commands``), shared with the listener and the CLI.
+
+When the line also runs on Twilio (``[twilio] enabled``), the navigator takes the next
+waiting caller from here (``twilio_take``: Twilio calls the navigator's phone number or
+SIP address, ``navigators.twilio_address``), and while they are in such a call
+(``store.twilio_conferences``) the transfer, cancel and referral buttons send the
+``twilio_*`` commands, which the Twilio back end's runner executes; "complete" leaves
+an answered warm transfer (the navigator hangs up, the caller stays with the service).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from dashboard.i18n import current_language
 from dashboard.roles import role_required
 from store import commands, live, navigators
 from store.models import Navigator
+from store.twilio_calls import call_by_sid
+from store.twilio_conferences import conference_of_navigator
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -77,6 +86,24 @@ def phone_label(endpoint: str) -> str:
 
 
 @dataclass(frozen=True)
+class TwilioCallView:
+    """The navigator's call on the Twilio back end (a conference with the caller)."""
+
+    caller_sid: str
+    caller_number: str | None
+    consult_state: str | None
+    mode: str | None
+
+    @property
+    def consulting(self) -> bool:
+        return self.consult_state in ("ringing", "answered")
+
+    @property
+    def can_complete(self) -> bool:
+        return self.consult_state == "answered" and self.mode == commands.ATTENDED
+
+
+@dataclass(frozen=True)
 class ConsoleView:
     now: datetime
     navigator: Navigator | None
@@ -85,14 +112,33 @@ class ConsoleView:
     live_known: bool
     presence: live.LiveMember | None
     destinations: tuple[DestinationButton, ...]
+    twilio: bool = False
+    twilio_call: TwilioCallView | None = None
 
     @property
     def phone(self) -> str:
         return "" if self.navigator is None else phone_label(self.navigator.phone_endpoint)
 
     @property
+    def can_take(self) -> bool:
+        """The Twilio back end can call this navigator and they are on no Twilio call."""
+        return (
+            self.twilio
+            and self.navigator is not None
+            and bool(self.navigator.twilio_address)
+            and self.twilio_call is None
+        )
+
+    @property
     def can_act(self) -> bool:
-        return self.navigator is not None and self.listener_up
+        return self.navigator is not None and (self.listener_up or self.twilio_call is not None)
+
+    @property
+    def consulting(self) -> bool:
+        """A transfer under way, on either back end (the cancel button)."""
+        if self.twilio_call is not None:
+            return self.twilio_call.consulting
+        return self.call is not None and self.call.consulting
 
     @property
     def call(self) -> live.LiveCall | None:
@@ -100,7 +146,7 @@ class ConsoleView:
 
     @property
     def on_call(self) -> bool:
-        return self.presence is not None and self.presence.on_call
+        return self.twilio_call is not None or (self.presence is not None and self.presence.on_call)
 
     def call_path_text(self) -> str:
         """The current call's path in words ("Ouvert · français · navigateur")."""
@@ -170,7 +216,34 @@ def current_view() -> ConsoleView:
     stale = db.options().heartbeat_stale_s
     view = live.read_live(session, now=now, stale_after_s=stale)
     presence = live.presence_for(session, navigator) if navigator and view.known else None
-    return ConsoleView(now, navigator, up, text, view.known, presence, _destinations())
+    twilio = db.options().twilio_enabled
+    return ConsoleView(
+        now,
+        navigator,
+        up,
+        text,
+        view.known,
+        presence,
+        _destinations(),
+        twilio=twilio,
+        twilio_call=_twilio_call(navigator) if twilio else None,
+    )
+
+
+def _twilio_call(navigator: Navigator | None) -> TwilioCallView | None:
+    if navigator is None:
+        return None
+    session = db.read_session()
+    row = conference_of_navigator(session, navigator.username)
+    if row is None:
+        return None
+    caller = call_by_sid(session, row.caller_sid)
+    return TwilioCallView(
+        row.caller_sid,
+        None if caller is None else caller.caller_number,
+        row.consult_state,
+        row.mode,
+    )
 
 
 # ---- commands ----------------------------------------------------------------------------
@@ -184,7 +257,7 @@ def _submit(kind: str, args: dict[str, Any]) -> int:
     view = current_view()
     if view.navigator is None:
         raise ConsoleRefused(_no_phone_text())
-    if not view.listener_up:
+    if kind not in commands.TWILIO_KINDS and not view.listener_up:
         raise ConsoleRefused(view.listener_text)
     with db.write() as session:
         return commands.submit(
@@ -260,6 +333,13 @@ _ERRORS: dict[str, Any] = {
         "aurait entendu les touches d'annulation)."
     ),
     "internal": _l("Erreur inattendue du lien avec le système téléphonique."),
+    "no_twilio_address": _l(
+        "Aucun numéro de téléphone ni adresse SIP n'est inscrit pour vous joindre par "
+        "Twilio : demandez à un administrateur de l'inscrire."
+    ),
+    "queue_empty": _l("Personne n'attend dans la file."),
+    "busy": _l("Vous êtes déjà en appel, ou un transfert est déjà en cours."),
+    "taken": _l("Un autre navigateur vient de prendre cet appel."),
 }
 
 
@@ -270,6 +350,14 @@ def _destination_label(key: str | None) -> str:
         if dest.key == key:
             return dest.label
     return key
+
+
+#: The Twilio commands said as their Asterisk counterparts are.
+_AS_ASTERISK = {
+    commands.TWILIO_TRANSFER: commands.TRANSFER,
+    commands.TWILIO_CANCEL: commands.CANCEL,
+    commands.TWILIO_REFERRAL: commands.REFERRAL,
+}
 
 
 def describe(command: commands.Command, now: datetime) -> tuple[str, str]:
@@ -297,13 +385,15 @@ def describe(command: commands.Command, now: datetime) -> tuple[str, str]:
             )
         text = _ERRORS.get(str(result.get("code", "")), _l("L'action a échoué."))
         return "error", str(text)
-    kind, mode = command.kind, args.get("mode", commands.ATTENDED)
+    kind, mode = _AS_ASTERISK.get(command.kind, command.kind), args.get("mode", commands.ATTENDED)
     texts = {
         commands.QUEUE_LOGIN: _("Vous êtes connecté à la file d'attente."),
         commands.QUEUE_PAUSE: _("Vous êtes en pause."),
         commands.QUEUE_UNPAUSE: _("Vous êtes de retour de pause."),
         commands.QUEUE_LOGOUT: _("Vous êtes déconnecté de la file d'attente."),
         commands.CANCEL: _("Transfert annulé : vous êtes de retour avec l'appelant."),
+        commands.TWILIO_TAKE: _("Votre téléphone sonne : l'appelant vous rejoint."),
+        commands.TWILIO_COMPLETE: _("L'appelant est avec le service; vous avez quitté l'appel."),
     }
     if kind == commands.TRANSFER and mode == commands.BLIND:
         return "ok", _("Appel transféré à %(dest)s.", dest=dest)
@@ -350,7 +440,8 @@ def transfer() -> WerkzeugResponse:
         mode = _form("mode") or commands.ATTENDED
         if mode not in commands.TRANSFER_MODES:
             raise ConsoleRefused(_("Type de transfert inconnu."))
-        return _answer(_submit(commands.TRANSFER, {"destination": dest.key, "mode": mode}))
+        kind = commands.TWILIO_TRANSFER if _on_twilio() else commands.TRANSFER
+        return _answer(_submit(kind, {"destination": dest.key, "mode": mode}))
     except ConsoleRefused as exc:
         return _refused(exc)
 
@@ -359,7 +450,39 @@ def transfer() -> WerkzeugResponse:
 @role_required("navigator")
 def cancel() -> WerkzeugResponse:
     try:
-        return _answer(_submit(commands.CANCEL, {}))
+        return _answer(_submit(commands.TWILIO_CANCEL if _on_twilio() else commands.CANCEL, {}))
+    except ConsoleRefused as exc:
+        return _refused(exc)
+
+
+def _on_twilio() -> bool:
+    """The navigator is on a call the Twilio back end carries."""
+    return current_view().twilio_call is not None
+
+
+@bp.post("/take")
+@role_required("navigator")
+def take() -> WerkzeugResponse:
+    """Twilio: the next waiting caller, to this navigator's phone."""
+    try:
+        view = current_view()
+        if not view.twilio:
+            raise ConsoleRefused(_("Action inconnue."))
+        if view.navigator is not None and not view.navigator.twilio_address:
+            raise ConsoleRefused(str(_ERRORS["no_twilio_address"]))
+        return _answer(_submit(commands.TWILIO_TAKE, {}))
+    except ConsoleRefused as exc:
+        return _refused(exc)
+
+
+@bp.post("/complete")
+@role_required("navigator")
+def complete() -> WerkzeugResponse:
+    """Twilio: leave an answered warm transfer; the caller stays with the service."""
+    try:
+        if not _on_twilio():
+            raise ConsoleRefused(_("Aucun transfert en cours."))
+        return _answer(_submit(commands.TWILIO_COMPLETE, {}))
     except ConsoleRefused as exc:
         return _refused(exc)
 
@@ -371,12 +494,16 @@ def referral() -> WerkzeugResponse:
     showed, when the caller has just hung up)."""
     try:
         dest = _destination(_form("destination"))
-        call = current_view().call
+        view = current_view()
+        call = view.call
         linkedid = call.linkedid if call is not None and call.linkedid else _form("linkedid")
+        kind = commands.REFERRAL
+        if view.twilio_call is not None:
+            linkedid, kind = view.twilio_call.caller_sid, commands.TWILIO_REFERRAL
         if not _LINKEDID.match(linkedid or ""):
             raise ConsoleRefused(_("Aucun appel en cours : la référence se note pendant l'appel."))
         args = {"destination": dest.key, "linkedid": linkedid}
-        return _answer(_submit(commands.REFERRAL, args))
+        return _answer(_submit(kind, args))
     except ConsoleRefused as exc:
         return _refused(exc)
 
@@ -388,7 +515,9 @@ def result(command_id: int) -> WerkzeugResponse:
         command = commands.get(db.read_session(), command_id)
     except commands.CommandNotFound:
         abort(404)
-    if command.requested_by != _requester() or command.kind not in commands.KINDS:
+    if command.requested_by != _requester() or command.kind not in (
+        commands.KINDS | commands.TWILIO_KINDS
+    ):
         abort(404)
     state, text = describe(command, db.now())
     return jsonify(
