@@ -19,7 +19,13 @@ from ivr211.cli.common import PROG, CliError, Commands, Parser, open_engine, ope
 from ivr211.config import Config
 from store import commands
 from store.db import require_current
-from store.navigators import NavigatorError, add_navigator, list_navigators, navigator_by_username
+from store.navigators import (
+    NavigatorError,
+    add_navigator,
+    list_navigators,
+    navigator_by_username,
+    set_twilio_address,
+)
 
 __all__ = ["add_nav_parsers", "add_navigator_parsers"]
 
@@ -52,7 +58,24 @@ def cmd_navigator_list(args: argparse.Namespace, config: Config) -> int:
         with Session(engine) as session:
             for nav in list_navigators(session):
                 state = "" if nav.active else " (inactive)"
-                print(f"{nav.username}\t{nav.phone_endpoint}\t{nav.queue_interface}{state}")
+                twilio = f"\tTwilio {nav.twilio_address}" if nav.twilio_address else ""
+                print(f"{nav.username}\t{nav.phone_endpoint}\t{nav.queue_interface}{state}{twilio}")
+    return 0
+
+
+def cmd_navigator_twilio(args: argparse.Namespace, config: Config) -> int:
+    """Where the Twilio back end calls the navigator when they take a call."""
+    if bool(args.address) == bool(args.clear):
+        raise CliError("give the phone number or SIP address, or --clear")
+    with open_engine(config) as engine:
+        require_current(engine)
+        try:
+            with Session(engine) as session, session.begin():
+                nav = set_twilio_address(session, args.username, args.address)
+                where = nav.twilio_address or "nowhere (no call on Twilio)"
+                print(f"navigator {nav.username}: Twilio calls {where}")
+        except NavigatorError as exc:
+            raise CliError(str(exc)) from None
     return 0
 
 
@@ -127,6 +150,15 @@ def add_navigator_parsers(cli: Commands) -> None:
     nadd.add_argument("--queue", help="queue member interface (default: the phone endpoint)")
     nadd.add_argument("--name", help="display name (default: the username)")
     cli.leaf(navs, "list", "List the navigator accounts.", cmd_navigator_list)
+    ntw = cli.leaf(
+        navs,
+        "twilio",
+        "Where the Twilio back end calls the navigator (a phone number or SIP address).",
+        cmd_navigator_twilio,
+    )
+    ntw.add_argument("username")
+    ntw.add_argument("address", nargs="?", help='"+14185550101" or "sip:alice@example.org"')
+    ntw.add_argument("--clear", action="store_true", help="take no call on Twilio")
 
 
 def add_nav_parsers(cli: Commands) -> None:
