@@ -40,6 +40,7 @@ __all__ = [
     "add_conference",
     "conference_by_caller",
     "conference_by_name",
+    "conference_by_navigator_leg",
     "conference_by_service",
     "conference_name",
     "conference_of_navigator",
@@ -146,6 +147,13 @@ def conference_by_service(
     session: Session, service_sid: str, *, lock: bool = False
 ) -> TwilioConference | None:
     query = select(TwilioConference).where(TwilioConference.service_sid == service_sid)
+    return cast(TwilioConference | None, _one(session, query, lock))
+
+
+def conference_by_navigator_leg(
+    session: Session, navigator_sid: str, *, lock: bool = False
+) -> TwilioConference | None:
+    query = select(TwilioConference).where(TwilioConference.navigator_sid == navigator_sid)
     return cast(TwilioConference | None, _one(session, query, lock))
 
 

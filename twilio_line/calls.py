@@ -468,6 +468,25 @@ class CallDesk:
             facts = (self._decision_fact(row, final.decision), *facts)
             return Answer(VoiceResponse(), final.decision, facts)
 
+    def requeue(self, call_sid: str) -> VoiceResponse:
+        """Back in the queue, where the caller was: a navigator took the call but their
+        phone did not answer (``twilio_line.conference``). The ``<Enqueue>`` of the
+        call's pass and step, so its action is the one the wait would have had."""
+        settings = self.settings_source()
+        with Session(self.engine) as session:
+            row = call_by_sid(session, call_sid)
+            data = None if row is None else row.decision_data()
+            if row is None or data is None:
+                raise UnknownCall(f"no decided call {call_sid}")
+            decision = decision_from_data(data)
+            if decision.route is not Route.QUEUE or row.ended_at is not None:
+                raise Replayed(f"call {call_sid} is not waiting for a navigator")
+            response = VoiceResponse()
+            self._renderer(settings).enqueue(
+                response, decision.queue or settings.queue_name, row.passes, len(row.event_list())
+            )
+            return response
+
     def decision(self, call_sid: str) -> Decision | None:
         """The call's last decision (``None`` before the flow made one)."""
         with Session(self.engine) as session:

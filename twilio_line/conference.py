@@ -56,6 +56,7 @@ from store.twilio_conferences import (
     TwilioConference,
     conference_by_caller,
     conference_by_name,
+    conference_by_navigator_leg,
     conference_by_service,
     conference_name,
 )
@@ -111,6 +112,9 @@ class ConferenceUrls:
 
     def conference_status(self) -> str:
         return f"{self.root}/conference"
+
+    def requeue(self, caller_sid: str) -> str:
+        return f"{self.root}/requeue/{caller_sid}"
 
     def service_status(self) -> str:
         return f"{self.root}/service"
@@ -226,6 +230,14 @@ class Participants:
         except TwilioException as exc:
             log.warning("conference %s: removing %s refused: %s", conference, call_sid, exc)
 
+    def redirect(self, call_sid: str, url: str) -> None:
+        """The call's TwiML replaced by ``url``'s (the caller back in the queue)."""
+        try:
+            with rest_client(self.options) as client:
+                client.calls(call_sid).update(url=url, method="POST")
+        except TwilioException as exc:
+            log.warning("call %s: redirect refused: %s", call_sid, printable(exc))
+
     def hang_up(self, call_sid: str) -> None:
         """A caller left alone in the conference (the navigator and the service gone)."""
         try:
@@ -254,6 +266,7 @@ class ConferenceDesk:
         self.engine = engine
         self.clock = clock
         self.participants = participants or Participants(options)
+        self.urls = ConferenceUrls(options)
 
     def conference_event(self, form: Mapping[str, str]) -> int:
         """One conference status callback; how many transfer records it wrote."""
@@ -308,38 +321,60 @@ class ConferenceDesk:
         return 0, [lambda: self.participants.hang_up(caller)]
 
     def service_event(self, form: Mapping[str, str]) -> int:
-        """The service leg's call progress; how many transfer records it wrote."""
+        """The call progress of a leg the line dialled into a conference: the service's
+        (how many transfer records it wrote), or the navigator's."""
         status = form.get("CallStatus", "")
         at = _when(form, self.clock)
+        leg = form.get("CallSid", "")
         after: list[Callable[[], None]] = []
-        outcome: Outcome | None = None
+        written = 0
         with Session(self.engine) as session, session.begin():
-            row = conference_by_service(session, form.get("CallSid", ""), lock=True)
-            if row is None:
-                log.info("service leg %s is not the line's", printable(form.get("CallSid")))
-                return 0
-            state = row.consult_state
-            conference, caller = conference_ref(row), row.caller_sid
-            if status == "in-progress" and state == "ringing":
-                row.service_answered_at = at
-                row.consult_state = "answered"
-                if row.mode in ("blind", "three_way"):
-                    row.consult_state = "completed"
-                    outcome = Outcome.COMPLETED
-            elif status in _DIAL_FAILED or status == "completed":
-                if state == "abandoned":
-                    outcome = Outcome.ABANDONED
-                elif state in ("ringing", "answered"):
-                    outcome = _DIAL_FAILED.get(status, Outcome.FAILED)
-                    row.consult_state = "ended"
-                    after.append(lambda: self.participants.hold(conference, caller, False))
-                elif state == "completed" and row.mode != "three_way" and status == "completed":
-                    # The service hung up after the caller was joined to it: the caller
-                    # is alone in the conference.
-                    after.append(lambda: self.participants.hang_up(caller))
-            written = 0
-            if outcome is not None:
-                written = record_facts(session, [transfer_fact(session, row, outcome, at)])
+            taker = conference_by_navigator_leg(session, leg, lock=True) if leg else None
+            if taker is not None and status in _DIAL_FAILED:
+                # The navigator's phone did not answer: the caller goes back to the
+                # queue, where another navigator (or this one again) can take them.
+                caller = taker.caller_sid
+                log.info("call %s: the navigator did not answer (%s)", caller, status)
+                session.delete(taker)
+                url = self.urls.requeue(caller)
+                after.append(lambda: self.participants.redirect(caller, url))
+            row = conference_by_service(session, leg, lock=True) if leg else None
+            if row is not None:
+                written = self._service_progress(session, row, status, at, after)
+            elif taker is None:
+                log.info("leg %s is not the line's", printable(leg))
         for action in after:
             action()
         return written
+
+    def _service_progress(
+        self,
+        session: Session,
+        row: TwilioConference,
+        status: str,
+        at: datetime,
+        after: list[Callable[[], None]],
+    ) -> int:
+        state = row.consult_state
+        conference, caller = conference_ref(row), row.caller_sid
+        outcome: Outcome | None = None
+        if status == "in-progress" and state == "ringing":
+            row.service_answered_at = at
+            row.consult_state = "answered"
+            if row.mode in ("blind", "three_way"):
+                row.consult_state = "completed"
+                outcome = Outcome.COMPLETED
+        elif status in _DIAL_FAILED or status == "completed":
+            if state == "abandoned":
+                outcome = Outcome.ABANDONED
+            elif state in ("ringing", "answered"):
+                outcome = _DIAL_FAILED.get(status, Outcome.FAILED)
+                row.consult_state = "ended"
+                after.append(lambda: self.participants.hold(conference, caller, False))
+            elif state == "completed" and row.mode != "three_way" and status == "completed":
+                # The service hung up after the caller was joined to it: the caller is
+                # alone in the conference.
+                after.append(lambda: self.participants.hang_up(caller))
+        if outcome is None:
+            return 0
+        return record_facts(session, [transfer_fact(session, row, outcome, at)])

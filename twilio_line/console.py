@@ -208,6 +208,7 @@ class TwilioConsole:
                     at=now,
                 )
                 name, line_number, arrived = row.name, row.line_number, caller.arrived_at
+            navigator_leg = ""
             try:
                 navigator = client.conferences(name).participants.create(
                     from_=line_number,
@@ -217,23 +218,30 @@ class TwilioConsole:
                     beep="false",
                     start_conference_on_enter=True,
                     end_conference_on_exit=False,
+                    status_callback=self.urls.service_status(),
+                    status_callback_method="POST",
+                    status_callback_event=list(SERVICE_EVENTS),
                     conference_status_callback=self.urls.conference_status(),
                     conference_status_callback_method="POST",
                     conference_status_callback_event=list(CONFERENCE_EVENTS),
                 )
+                navigator_leg = _sid(navigator.call_sid)
+                with Session(self.engine) as session, session.begin():
+                    row = _conference(session, caller_sid)
+                    row.navigator_sid = navigator_leg or None
+                    row.conference_sid = _sid(navigator.conference_sid) or None
                 client.queues(queue.sid).members(caller_sid).update(
                     url=self.urls.join(caller_sid), method="POST"
                 )
             except TwilioException:
                 with Session(self.engine) as session, session.begin():
-                    gone = conference_by_caller(session, caller_sid)
+                    gone = conference_by_caller(session, caller_sid, lock=True)
                     if gone is not None:
                         session.delete(gone)
+                if navigator_leg:
+                    self.participants.remove(name, navigator_leg)
                 raise
         with Session(self.engine) as session, session.begin():
-            row = _conference(session, caller_sid)
-            row.navigator_sid = _sid(navigator.call_sid) or row.navigator_sid
-            row.conference_sid = _sid(navigator.conference_sid) or row.conference_sid
             waited = int(member.wait_time or 0)
             fact = queue_fact(
                 caller_sid, arrived, now, queue_name, "bridged", waited, cut_at_closing=False

@@ -10,7 +10,10 @@ Routes (under ``TwilioOptions.url_prefix``, ``/twilio`` by default):
 - ``POST /recording``: a research message's recording is ready (set by ``<Record>``);
 - ``POST /join/<CallSid>``: a caller a navigator took, into the conference of the call;
 - ``POST /conference``: the conferences' status callback (``twilio_line.conference``);
-- ``POST /service``: the call progress of a service dialled into a conference;
+- ``POST /service``: the call progress of a leg dialled into a conference (a service,
+  or the navigator who took the call);
+- ``POST /requeue/<CallSid>``: the caller back in the queue (the navigator's phone did
+  not answer);
 - ``GET /prompts/<language>/<name>.wav``: the prompts' audio, what every caller hears.
 
 Every ``POST`` is checked with the library's ``RequestValidator`` against the URL Twilio
@@ -201,6 +204,16 @@ def create_blueprint(
         if request.form.get("CallSid", "") != call_sid or not taken(engine, call_sid):
             return refuse(f"call {call_sid} was not taken by a navigator")
         return twiml(join_twiml(options, call_sid))
+
+    @bp.post("/requeue/<call_sid>")
+    @signed
+    def requeue(call_sid: str) -> Response:
+        if request.form.get("CallSid", "") != call_sid:
+            return refuse(f"requeue of {call_sid} for another call")
+        try:
+            return twiml(desk.requeue(call_sid))
+        except CallError as exc:
+            return refuse(str(exc))
 
     @bp.post("/conference")
     @signed

@@ -353,3 +353,31 @@ def test_a_referral_without_transfer_is_recorded_once(tmp_path: Path) -> None:
             "completed",
         )
         assert record.navigator_channel == "PJSIP/nav-alice"
+
+
+def test_a_navigator_who_does_not_answer_sends_the_caller_back_to_the_queue(
+    tmp_path: Path,
+) -> None:
+    with desk(tmp_path) as d:
+        d.take()
+        (alice,) = d.fake.sent("POST", f"/Conferences/ivr211-{CALLER}/Participants.json")
+        assert alice["StatusCallback"] == [f"{PUBLIC}/twilio/service"]
+        d.service("no-answer", 45, call_sid=NAVIGATOR_LEG)
+        requeue_url = f"{PUBLIC}/twilio/requeue/{CALLER}"
+        assert d.fake.sent("POST", f"/Calls/{CALLER}.json") == [
+            {"Url": [requeue_url], "Method": ["POST"]}
+        ]
+        back = d.line.post(requeue_url, d.line.call_params(CALLER))
+        assert back.status_code == 200
+        (enqueue,) = verbs(back.data)
+        assert enqueue.tag == "Enqueue"
+        assert enqueue.get("action", "").startswith(f"{PUBLIC}/twilio/after/1/")
+        assert d.records() == []
+        # Alice is free again and the caller can be taken anew.
+        again = d.command(commands.TWILIO_TRANSFER, destination="cps")
+        assert again.result is not None and again.result["code"] == "no_such_channel"
+        d.fake.members.append(Member(CALLER, position=1, wait_time=90))
+        assert d.command(commands.TWILIO_TAKE).status == "ok"
+        # Another call's requeue URL is refused.
+        other = d.line.post(requeue_url, d.line.call_params(SERVICE_LEG))
+        assert other.status_code == 403
