@@ -367,6 +367,13 @@ class ConferenceDesk:
         elif status in _DIAL_FAILED or status == "completed":
             if state == "abandoned":
                 outcome = Outcome.ABANDONED
+            elif state in ("ringing", "answered") and row.mode == "blind":
+                # A blind transfer that failed: the navigator is gone, so the caller
+                # goes back to the queue (as the dialplan's [ivr211-dial-dest] does).
+                outcome = _DIAL_FAILED.get(status, Outcome.FAILED)
+                row.consult_state = "ended"
+                url = self.urls.requeue(caller)
+                after.append(lambda: self.participants.redirect(caller, url))
             elif state in ("ringing", "answered"):
                 outcome = _DIAL_FAILED.get(status, Outcome.FAILED)
                 row.consult_state = "ended"
@@ -377,4 +384,7 @@ class ConferenceDesk:
                 after.append(lambda: self.participants.hang_up(caller))
         if outcome is None:
             return 0
-        return record_facts(session, [transfer_fact(session, row, outcome, at)])
+        written = record_facts(session, [transfer_fact(session, row, outcome, at)])
+        if row.consult_state == "ended" and row.mode == "blind":
+            session.delete(row)  # the caller leaves the conference: they can be taken anew
+        return written

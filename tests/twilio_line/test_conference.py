@@ -381,3 +381,18 @@ def test_a_navigator_who_does_not_answer_sends_the_caller_back_to_the_queue(
         # Another call's requeue URL is refused.
         other = d.line.post(requeue_url, d.line.call_params(SERVICE_LEG))
         assert other.status_code == 403
+
+
+def test_a_failed_blind_transfer_sends_the_caller_back_to_the_queue(tmp_path: Path) -> None:
+    with desk(tmp_path) as d:
+        d.take()
+        assert d.command(commands.TWILIO_TRANSFER, destination="cps", mode="blind").status == "ok"
+        d.conference("participant-leave", NAVIGATOR_LEG, "navigator")
+        d.service("busy", 4)
+        (record,) = d.records()
+        assert (record.kind, record.outcome) == ("blind", "busy")
+        assert d.fake.sent("POST", f"/Calls/{CALLER}.json") == [
+            {"Url": [f"{PUBLIC}/twilio/requeue/{CALLER}"], "Method": ["POST"]}
+        ]
+        back = d.line.post(f"{PUBLIC}/twilio/requeue/{CALLER}", d.line.call_params(CALLER))
+        assert [v.tag for v in verbs(back.data)] == ["Enqueue"]
