@@ -126,7 +126,8 @@ def add_call(
 
 def purge_calls(session: Session, cutoff: datetime, now: datetime, *, dry_run: bool) -> int:
     """Delete the rows of calls that ended before ``cutoff``, and of calls never heard
-    of since (their status callback lost); commits and audits once. Returns how many
+    of since (their status callback lost), with their conferences
+    (``store.twilio_conferences``); commits and audits once. Returns how many calls'
     rows (would) go."""
     due = or_(
         TwilioCall.ended_at < cutoff,
@@ -135,9 +136,15 @@ def purge_calls(session: Session, cutoff: datetime, now: datetime, *, dry_run: b
     # Here, not above: store.privacy exports these rows with a caller's data.
     from store.privacy import SYSTEM_ROLE, SYSTEM_USER
 
+    # Here too: store.twilio_conferences takes its id length from this module.
+    from store.twilio_conferences import TwilioConference
+
     ids = list(session.scalars(select(TwilioCall.id).where(due)))
     if dry_run or not ids:
         return len(ids)
+    sids = select(TwilioCall.call_sid).where(TwilioCall.id.in_(ids)).scalar_subquery()
+    # The conference a navigator took the call into goes with it.
+    session.execute(delete(TwilioConference).where(TwilioConference.caller_sid.in_(sids)))
     session.execute(delete(TwilioCall).where(TwilioCall.id.in_(ids)))
     audit(
         session,

@@ -8,7 +8,8 @@ what happens there with separate callbacks (the conference's ``participant-join`
 ``participant-leave``, the service leg's call progress): each is one HTTP request, so
 what a later one needs to know of an earlier one is kept here, one row per taken call:
 
-- who took the call (``navigator_user``, and the navigator's Asterisk endpoint the
+- who took the call (``navigator_user``, emptied once the navigator left the conference,
+  so they are free for the next caller; and the navigator's Asterisk endpoint the
   transfer record names them by, ``navigator_endpoint``) and the navigator's leg;
 - the consultation under way, if any: the service's leg (``service_sid``), its
   destination, the mode (``attended``, ``blind``, ``three_way``), the number dialled,

@@ -292,6 +292,7 @@ class ConferenceDesk:
             elif label == NAVIGATOR or call_sid == row.navigator_sid:
                 written, then = self._navigator_left(session, row, at)
                 after += then
+                row.navigator_user = ""  # free for the next caller (``conference_of_navigator``)
             elif (label == CALLER or call_sid == row.caller_sid) and row.consulting:
                 fact = transfer_fact(session, row, Outcome.CALLER_HUNG_UP, at)
                 written = record_facts(session, [fact])
@@ -299,6 +300,15 @@ class ConferenceDesk:
         for action in after:
             action()
         return written
+
+    def caller_gone(self, caller_sid: str) -> None:
+        """The caller's call ended (its status callback): their conference, if a
+        navigator took it, is over even if Twilio's ``conference-end`` is lost, so the
+        navigator is free to take the next caller."""
+        with Session(self.engine) as session, session.begin():
+            row = conference_by_caller(session, caller_sid, lock=True)
+            if row is not None and row.ended_at is None:
+                row.ended_at = self.clock().astimezone(UTC)
 
     def _navigator_left(
         self, session: Session, row: TwilioConference, at: datetime

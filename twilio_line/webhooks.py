@@ -45,7 +45,7 @@ from ivr.actions import Decision
 from ivr.logsafe import printable
 from ivr.settings import LineSettings
 from store.calls import CallFact
-from twilio_line.calls import Answer, CallDesk, CallError, Replayed, UnknownCall
+from twilio_line.calls import ENDED_STATUSES, Answer, CallDesk, CallError, Replayed, UnknownCall
 from twilio_line.conference import ConferenceDesk, join_twiml, taken
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RecordingError
@@ -196,6 +196,8 @@ def create_blueprint(
             log.info("status of a call this line does not know: %s", printable(exc))
             return Response("", status=204)
         hook(data.get("CallSid", ""), answer, data)
+        if data.get("CallStatus", "") in ENDED_STATUSES:
+            conferences.caller_gone(data.get("CallSid", ""))
         return Response("", status=204)
 
     @bp.post("/join/<call_sid>")

@@ -178,6 +178,8 @@ def test_a_warm_transfer_from_the_first_webhook_to_the_annual_section(tmp_path: 
         assert d.fake.sent("DELETE", f"/Participants/{NAVIGATOR_LEG}.json") == [{}]
         d.conference("participant-leave", NAVIGATOR_LEG, "navigator", seconds=20)
         d.conference("participant-leave", NAVIGATOR_LEG, "navigator", seconds=1)  # repeated
+        free = d.command(commands.TWILIO_TAKE)  # Alice is free for the next caller
+        assert free.result is not None and free.result["code"] == "queue_empty"
         d.service("completed", 300)
 
         (record,) = d.records()
@@ -246,6 +248,13 @@ def test_the_caller_hanging_up_during_the_consultation(tmp_path: Path) -> None:
         d.service("completed", 60)
         (record,) = d.records()
         assert record.outcome == "caller_hung_up"
+        # The caller's status callback ends the conference even if conference-end is lost.
+        ended = d.line.post(
+            f"{PUBLIC}/twilio/status", d.line.call_params(CALLER, CallStatus="completed")
+        )
+        assert ended.status_code == 204
+        free = d.command(commands.TWILIO_TAKE)
+        assert free.result is not None and free.result["code"] == "queue_empty"
 
 
 def test_blind_and_three_way(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from ivr211.retention import run_retention
 from store.db import make_engine, upgrade
 from store.linesettings import SettingsStore, seed_if_empty
 from store.twilio_calls import TwilioCall, add_call
+from store.twilio_conferences import TwilioConference, add_conference
 from store.voicemail import AuditEntry
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -39,6 +40,14 @@ def test_the_state_of_ended_and_forgotten_calls_is_deleted(tmp_path: Path) -> No
                 )
                 if ended:
                     row.ended_at = at
+                add_conference(
+                    session,
+                    caller_sid=sid,
+                    navigator_user="alice",
+                    navigator_endpoint="PJSIP/nav-alice",
+                    line_number="+14185550211",
+                    at=at,
+                )
         config = Config.model_validate(
             {
                 "database": {"url": f"sqlite:///{tmp_path / 'line.db'}"},
@@ -53,6 +62,8 @@ def test_the_state_of_ended_and_forgotten_calls_is_deleted(tmp_path: Path) -> No
         with Session(engine) as session:
             left = set(session.scalars(select(TwilioCall.call_sid)))
             assert left == {"CAyoung", "CAlive"}
+            taken = set(session.scalars(select(TwilioConference.caller_sid)))
+            assert taken == {"CAyoung", "CAlive"}
             (entry,) = session.scalars(
                 select(AuditEntry).where(AuditEntry.object == "twilio_calls")
             )
