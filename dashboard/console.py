@@ -42,7 +42,7 @@ from dashboard.roles import role_required
 from store import commands, live, navigators
 from store.models import Navigator
 from store.twilio_calls import call_by_sid
-from store.twilio_conferences import conference_of_navigator
+from store.twilio_conferences import conference_of_navigator, waiting_callers
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -114,6 +114,8 @@ class ConsoleView:
     destinations: tuple[DestinationButton, ...]
     twilio: bool = False
     twilio_call: TwilioCallView | None = None
+    #: Callers waiting for a navigator on the Twilio line.
+    twilio_waiting: int = 0
 
     @property
     def phone(self) -> str:
@@ -227,6 +229,7 @@ def current_view() -> ConsoleView:
         _destinations(),
         twilio=twilio,
         twilio_call=_twilio_call(navigator) if twilio else None,
+        twilio_waiting=waiting_callers(session) if twilio else 0,
     )
 
 

@@ -25,14 +25,16 @@ changes nothing. No personal data here: the caller's number stays in ``twilio_ca
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Index, Select, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ivr.dialplan import Route
 from store.models import Base, UTCDateTime
-from store.twilio_calls import SID_LENGTH
+from store.twilio_calls import SID_LENGTH, TwilioCall
 
 __all__ = [
     "CONFERENCE_PREFIX",
@@ -45,6 +47,7 @@ __all__ = [
     "conference_by_service",
     "conference_name",
     "conference_of_navigator",
+    "waiting_callers",
 ]
 
 CONFERENCE_PREFIX = "ivr211-"
@@ -169,3 +172,23 @@ def conference_of_navigator(
         .limit(1)
     )
     return cast(TwilioConference | None, _one(session, query, lock))
+
+
+def waiting_callers(session: Session) -> int:
+    """How many callers wait for a navigator on the Twilio line right now: calls not
+    ended whose flow sent them to the queue, and that no navigator took."""
+    taken = select(TwilioConference.id).where(TwilioConference.caller_sid == TwilioCall.call_sid)
+    decisions = session.scalars(
+        select(TwilioCall.decision).where(
+            TwilioCall.ended_at.is_(None), TwilioCall.decision.is_not(None), ~taken.exists()
+        )
+    )
+    return sum(1 for text in decisions if _route(text) == Route.QUEUE.value)
+
+
+def _route(text: str | None) -> str | None:
+    try:
+        data = json.loads(text or "null")
+    except ValueError:
+        return None
+    return str(data.get("route")) if isinstance(data, dict) else None

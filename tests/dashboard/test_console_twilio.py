@@ -57,16 +57,24 @@ def last_command(engine: Engine) -> commands.Command:
         return commands.recent(session, 1)[0]
 
 
-def taken(engine: Engine, at: datetime) -> None:
-    """What the Twilio runner and callbacks leave once alice took a caller."""
+def waiting(engine: Engine, at: datetime) -> None:
+    """A caller the flow sent to the queue (its decision as the webhooks store it), and
+    one still in the menus."""
     with Session(engine) as session, session.begin():
-        add_call(
+        row = add_call(
             session,
             call_sid=CALLER,
             at=at,
             caller_number="+14185550123",
             dialed_number="+14185550211",
         )
+        row.decision = '{"route":"queue","language":"fr","path":["open","lang:fr"]}'
+        add_call(session, call_sid="CA" + "d" * 32, at=at, caller_number=None, dialed_number=None)
+
+
+def taken(engine: Engine, at: datetime) -> None:
+    """What the Twilio runner and callbacks leave once alice took the caller."""
+    with Session(engine) as session, session.begin():
         add_conference(
             session,
             caller_sid=CALLER,
@@ -84,6 +92,7 @@ def test_taking_a_call_then_transferring_on_twilio(
     login(client, "navigator")
     page = text(client)
     assert "Ligne Twilio" in page
+    assert "Appelants en attente : 0" in page
     assert "Aucun numéro de téléphone ni adresse SIP" in page  # no address yet
     with Session(app_engine) as session, session.begin():
         set_twilio_address(session, "nav-alice", "+14185550101")
@@ -93,8 +102,11 @@ def test_taking_a_call_then_transferring_on_twilio(
     take = last_command(app_engine)
     assert (take.kind, take.args) == (commands.TWILIO_TAKE, {"user": "nav-alice"})
 
+    waiting(app_engine, clock.now.astimezone(UTC))
+    assert "Appelants en attente : 1" in text(client)
     taken(app_engine, clock.now.astimezone(UTC))
     page = text(client)
+    assert "Appelants en attente : 0" in page  # the caller was taken
     assert "+1 418 555-0123" in page  # the navigator reads the caller's number (to 911)
     assert "Prendre l'appel suivant" not in page
 
