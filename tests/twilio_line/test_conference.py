@@ -152,8 +152,10 @@ def desk(tmp_path: Path, *, url: str | None = None) -> Iterator[Desk]:
         yield Desk(line, fake, console)
 
 
-def test_a_warm_transfer_from_the_first_webhook_to_the_annual_section(tmp_path: Path) -> None:
-    with desk(tmp_path) as d:
+def test_a_warm_transfer_from_the_first_webhook_to_the_annual_section(
+    tmp_path: Path, db_url: str
+) -> None:
+    with desk(tmp_path, url=db_url) as d:
         d.take()
         (alice,) = d.fake.sent("POST", f"/Conferences/ivr211-{CALLER}/Participants.json")
         assert alice["To"] == [ALICE_PHONE]
