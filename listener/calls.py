@@ -67,7 +67,7 @@ and queue_log fills what the stream missed. Memory is bounded: at most
 ``max_channels`` calls, members and member legs are followed; past that the oldest is
 dropped (counted in ``stats``), never concluded.
 
-One module on purpose, like :mod:`listener.interpreter` and :mod:`listener.live`: one
+One module on purpose, like :mod:`listener.live`: one
 state machine, a table of handlers (one per event type) over private state; cut in two,
 either half would reach into the other's state.
 """

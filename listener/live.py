@@ -43,7 +43,7 @@ replies with :meth:`begin_resync` / :meth:`finish_resync`. The lab recorded
 ``QueueStatus`` with no caller waiting (``2f``), so the ``QueueEntry`` fields come
 from Asterisk's documentation of that event, not from a recording.
 
-One module on purpose, like :mod:`listener.interpreter`: it is one state machine, a
+One module on purpose: it is one state machine, a
 table of handlers (one per event type) over private state that the resync rebuilds
 with the same helpers; cut in two, either half would reach into the other's state.
 The snapshot it produces is a storage type (``store.live.LiveSnapshot``), which the

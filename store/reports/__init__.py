@@ -24,9 +24,10 @@ space (U+00A0 for fr_CA; U+202F is France's).
 
 One module per part, each importing only those before it: ``basis`` (periods, what
 counts, the destination directory), ``figures`` (the report pages' queries), ``annual``
-(the annual report's section), ``calls`` (the call reports, from ``store.rollups``),
-``exports`` and ``call_exports`` (CSV). Callers import from the package
-(``from store import reports as r``).
+(the annual report's section), ``calls`` (the call reports, from ``store.rollups``; its
+queries by job in ``call_sources``, ``call_waits``, ``call_counts``, ``call_navigators``,
+``call_languages`` and ``call_staffing``), ``exports`` and ``call_exports`` (CSV).
+Callers import from the package (``from store import reports as r``).
 """
 
 from __future__ import annotations
