@@ -1,10 +1,11 @@
 """A change the storage refused, said in the page's language.
 
-``store`` raises its refusals (``SettingsChangeError``, ``NavigatorError``) with an
-English message for the logs and the CLI, and a code with the values the sentence
-repeats (``store.refusal``). Here each code has its French text, translated by the
-catalogue like every other string; a destination's key reads as its name, a date or a
-time in the Québec format, what the user typed cut to a readable length. A refusal
+``store`` raises its refusals (``SettingsChangeError``, ``NavigatorError``,
+``AccountError``) with an English message for the logs and the CLI, and a code with the
+values the sentence repeats (``store.refusal``). Here each code has its French text,
+translated by the catalogue like every other string; a destination's key reads as its
+name, a date or a time in the Québec format, what the user typed cut to a readable
+length. A refusal
 without a known code still says what it means first, with the storage's own words as
 a technical detail (only administrators change what the storage checks).
 """
@@ -136,6 +137,31 @@ REFUSALS: Mapping[str, Any] = {
         "« %(value)s » : inscrivez un numéro de téléphone au format international "
         "(+14185550101) ou une adresse SIP (sip:nom@domaine)."
     ),
+    # accounts (store/accounts.py, and the admin's own account in dashboard/admin/users.py)
+    "password_short": _l("Le mot de passe doit compter au moins %(min)s caractères."),
+    "password_long": _l("Le mot de passe doit compter au plus %(max)s caractères."),
+    "password_is_username": _l("Le mot de passe ne peut pas être le nom d'utilisateur."),
+    "role_unknown": _l(
+        "Rôle inconnu : « %(role)s » (Gestion, Navigation, Recherche ou Administration)."
+    ),
+    "no_role": _l("Un compte doit avoir au moins un rôle."),
+    "research_apart": _l(
+        "Le rôle Recherche ne se combine avec aucun autre : un compte de l'équipe de "
+        "recherche n'a que ce rôle."
+    ),
+    "language_unknown": _l("Langue inconnue : « %(language)s » (français ou anglais)."),
+    "username_format": _l("Le nom d'utilisateur compte de 1 à 100 caractères, sans espaces."),
+    "navigator_needs_role": _l(
+        "Seul un compte qui a le rôle Navigation peut être lié à un navigateur."
+    ),
+    "user_exists": _l("Le nom d'utilisateur « %(username)s » est déjà pris."),
+    "navigator_taken": _l("Ce navigateur est déjà lié au compte « %(username)s »."),
+    "no_user": _l("Aucun compte « %(username)s »."),
+    "navigator_keeps_role": _l(
+        "Ce compte est lié au téléphone d'un navigateur : il garde le rôle Navigation."
+    ),
+    "own_admin_role": _l("Vous ne pouvez pas retirer votre propre rôle Administration."),
+    "own_account_disable": _l("Vous ne pouvez pas désactiver votre propre compte."),
     "internal": _l("Erreur inattendue. Réessayez; si elle persiste, avisez un administrateur."),
 }
 

@@ -49,6 +49,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ivr.times import require_utc
 from store import navigators
 from store.models import Base, UTCDateTime, one_of
+from store.refusal import Refusal
 from store.rows import changed_rows, update_or_insert
 
 ROLES: tuple[str, ...] = ("manager", "navigator", "research", "admin")
@@ -96,8 +97,10 @@ __all__ = [
 ]
 
 
-class AccountError(ValueError):
-    """An account change was refused (the message can be shown to an administrator)."""
+class AccountError(Refusal, ValueError):
+    """An account change was refused: the message in English for the logs and the CLI,
+    its code and values for a page to say why in its reader's language
+    (``store.refusal``)."""
 
 
 def _role_column(role: str) -> str:
@@ -209,11 +212,19 @@ class ServiceHeartbeat(Base):
 def check_password_strength(password: str, username: str = "") -> None:
     """A length rule (what NIST SP 800-63B asks), nothing about character classes."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters",
+            "password_short",
+            min=MIN_PASSWORD_LENGTH,
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+        raise AccountError(
+            f"the password must have at most {MAX_PASSWORD_LENGTH} characters",
+            "password_long",
+            max=MAX_PASSWORD_LENGTH,
+        )
     if username and password.strip().lower() == username.strip().lower():
-        raise AccountError("the password must not be the user name")
+        raise AccountError("the password must not be the user name", "password_is_username")
 
 
 def roles_text(roles: frozenset[str] | set[str]) -> str:
@@ -227,17 +238,26 @@ def check_roles(roles: frozenset[str] | set[str] | tuple[str, ...] | list[str]) 
     chosen = frozenset(roles)
     unknown = sorted(chosen.difference(ROLES))
     if unknown:
-        raise AccountError(f"role {unknown[0]!r} is not one of {', '.join(ROLES)}")
+        raise AccountError(
+            f"role {unknown[0]!r} is not one of {', '.join(ROLES)}", "role_unknown", role=unknown[0]
+        )
     if not chosen:
-        raise AccountError("an account needs at least one role")
+        raise AccountError("an account needs at least one role", "no_role")
     if RESEARCH_ROLE in chosen and len(chosen) > 1:
-        raise AccountError("the research role stays apart: a research account holds no other role")
+        raise AccountError(
+            "the research role stays apart: a research account holds no other role",
+            "research_apart",
+        )
     return chosen
 
 
 def _check_language(language: str) -> str:
     if language not in LANGUAGES:
-        raise AccountError(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+        raise AccountError(
+            f"language {language!r} is not one of {', '.join(LANGUAGES)}",
+            "language_unknown",
+            language=language,
+        )
     return language
 
 
@@ -270,18 +290,26 @@ def create_user(
     are stored lower-case (logins ignore case)."""
     name = normalize_username(username)
     if not name or len(name) > 100 or any(c.isspace() for c in name):
-        raise AccountError("the user name must be 1 to 100 characters without spaces")
+        raise AccountError(
+            "the user name must be 1 to 100 characters without spaces", "username_format"
+        )
     chosen = check_roles((roles,) if isinstance(roles, str) else roles)
     _check_language(language)
     check_password_strength(password, name)
     if navigator_id is not None and "navigator" not in chosen:
-        raise AccountError("only a navigator user can be tied to a navigator account")
+        raise AccountError(
+            "only a navigator user can be tied to a navigator account", "navigator_needs_role"
+        )
     if user_by_username(session, name) is not None:
-        raise AccountError(f"user {name!r} already exists")
+        raise AccountError(f"user {name!r} already exists", "user_exists", username=name)
     if navigator_id is not None:
         taken = session.scalars(select(User).where(User.navigator_id == navigator_id)).first()
         if taken is not None:
-            raise AccountError(f"that navigator account is already tied to user {taken.username!r}")
+            raise AccountError(
+                f"that navigator account is already tied to user {taken.username!r}",
+                "navigator_taken",
+                username=taken.username,
+            )
     user = User(
         username=name,
         display_name=display_name.strip() or name,
@@ -310,12 +338,14 @@ def set_roles(
     """
     user = user_by_username(session, username)
     if user is None:
-        raise AccountError(f"no user {normalize_username(username)!r}")
+        name = normalize_username(username)
+        raise AccountError(f"no user {name!r}", "no_user", username=name)
     chosen = check_roles(roles)
     before = user.roles
     if user.navigator_id is not None and "navigator" not in chosen:
         raise AccountError(
-            "this account is tied to a navigator's phone: it keeps the navigator role"
+            "this account is tied to a navigator's phone: it keeps the navigator role",
+            "navigator_keeps_role",
         )
     user.roles = chosen
     if (RESEARCH_ROLE in before) != (RESEARCH_ROLE in chosen):
@@ -328,7 +358,8 @@ def set_password(session: Session, username: str, password: str) -> User:
     """Change the password (ends every session of the user) and lift any lock."""
     user = user_by_username(session, username)
     if user is None:
-        raise AccountError(f"no user {normalize_username(username)!r}")
+        name = normalize_username(username)
+        raise AccountError(f"no user {name!r}", "no_user", username=name)
     check_password_strength(password, user.username)
     user.password_hash = generate_password_hash(password)
     end_sessions(session, user.id)
@@ -341,7 +372,8 @@ def set_user_active(session: Session, username: str, active: bool) -> User:
     """Let a user log in, or stop them (and the navigator account tied to them)."""
     user = user_by_username(session, username)
     if user is None:
-        raise AccountError(f"no user {normalize_username(username)!r}")
+        name = normalize_username(username)
+        raise AccountError(f"no user {name!r}", "no_user", username=name)
     user.active = active
     if user.navigator_id is not None:
         navigator = navigators.navigator_by_id(session, user.navigator_id)
@@ -414,7 +446,7 @@ def _upsert(session: Session) -> Any:
         return postgresql.insert(LoginThrottle)
     if dialect == "sqlite":
         return sqlite.insert(LoginThrottle)
-    raise AccountError(f"no login throttle for the {dialect} database")
+    raise AccountError(f"no login throttle for the {dialect} database", "internal")
 
 
 def _claim(session: Session, scope: str, key: str, now: datetime, policy: ThrottlePolicy) -> _Claim:

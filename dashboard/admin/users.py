@@ -199,7 +199,7 @@ def user_roles(username: str) -> Page:
         roles = set(form.roles.data or ())
         if target.id == current_user.id and ADMIN not in roles:
             raise accounts.AccountError(
-                _("vous ne pouvez pas retirer votre propre rôle Administration")
+                "an administrator cannot remove their own administrator role", "own_admin_role"
             )
         return research_access.change_roles(
             session, username, roles, by=current_user.username, by_role=ADMIN, at=db.now()
@@ -219,7 +219,9 @@ def user_roles(username: str) -> Page:
 def _set_user_active(session: Session, username: str, active: bool) -> None:
     user = accounts.user_by_username(session, username)
     if user is not None and not active and user.id == current_user.id:
-        raise accounts.AccountError(_("vous ne pouvez pas désactiver votre propre compte"))
+        raise accounts.AccountError(
+            "an administrator cannot disable their own account", "own_account_disable"
+        )
     accounts.set_user_active(session, username, active)
 
 

@@ -152,7 +152,7 @@ def test_an_administrator_keeps_their_own_administration_role(
     login(client, "admin")
     answer = post_form(client, "/admin/users/admin/roles", {"roles": "manager"})
     assert answer.status_code == 400
-    assert "vous ne pouvez pas retirer votre propre rôle Administration" in answer.text
+    assert "Vous ne pouvez pas retirer votre propre rôle Administration." in answer.text
     assert roles_of(app_engine, "admin") == {"admin"}
 
 

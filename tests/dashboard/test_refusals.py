@@ -22,7 +22,7 @@ from store.navigators import NavigatorError
 from tests.dashboard.conftest import TestUser
 
 STORE = Path(__file__).resolve().parents[2] / "store"
-REFUSAL_CLASSES = {"SettingsChangeError", "NavigatorError"}
+REFUSAL_CLASSES = {"SettingsChangeError", "NavigatorError", "AccountError"}
 Login = Callable[[FlaskClient, str], TestUser]
 Post = Callable[..., TestResponse]
 
