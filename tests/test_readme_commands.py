@@ -94,8 +94,10 @@ def test_the_readme_dashboard_commands_run_as_written(
         ["navigator", "add", "alice"],
         ["user", "add", "alice"],
         ["user", "add", "bob"],
+        ["user", "add", "carole"],
+        ["user", "roles", "bob"],
     ]
-    assert len(asked) == 4  # twice for admin, twice for alice; bob's from the file
+    assert len(asked) == 6  # twice for admin, alice and carole; bob's from the file
     engine = make_engine(f"sqlite:///{tmp_path / 'line.db'}")
     try:
         with Session(engine) as session, session.begin():
@@ -103,7 +105,10 @@ def test_the_readme_dashboard_commands_run_as_written(
             alice = accounts.user_by_username(session, "alice")
             assert nav is not None and alice is not None
             assert alice.navigator_id == nav.id and nav.phone_endpoint == "PJSIP/nav-alice"
-            for name in ("admin", "alice", "bob"):
+            for name, roles in (("carole", {"manager", "admin"}), ("bob", {"manager", "admin"})):
+                user = accounts.user_by_username(session, name)
+                assert user is not None and user.roles == roles
+            for name in ("admin", "alice", "bob", "carole"):
                 login = accounts.authenticate(session, name, PASSWORD, "127.0.0.1", NOW)
                 assert login.user is not None and login.user.username == name
     finally:
