@@ -723,7 +723,7 @@ def test_create_user_invalid(admin: FlaskClient, app_engine: Engine, post_form: 
     )
     refused(
         post_form(admin, "/admin/users", {**NEW_USER, "username": "Manager"}),
-        "user 'manager' already exists",
+        "Le nom d'utilisateur « manager » est déjà pris.",
     )
     with Session(app_engine) as session:
         assert accounts.user_by_username(session, "zoe") is None

@@ -456,9 +456,7 @@ def _schedules_and_now(draw: st.DrawFn) -> tuple[Schedule, datetime]:
 
 @given(_schedules_and_now(), st.floats(min_value=0.0, max_value=1.0))
 @settings(max_examples=300, deadline=None)
-def test_mirror_holds_until_valid_until_and_changes_there(
-    case: tuple[Schedule, datetime], fraction: float
-) -> None:
+def test_mirror_holds_until_valid_until(case: tuple[Schedule, datetime], fraction: float) -> None:
     schedule, now = case
     until = astdb_mirror_valid_until(schedule, now)
     assert until > now
@@ -466,7 +464,21 @@ def test_mirror_holds_until_valid_until_and_changes_there(
     inside = now + (until - now - timedelta(microseconds=1)) * fraction
     assert astdb_mirror(schedule, inside) == mirror
     assert astdb_mirror(schedule, until - timedelta(microseconds=1)) == mirror
-    assert astdb_mirror(schedule, until) != mirror
+
+
+def test_mirror_span_ends_where_the_values_move() -> None:
+    """At the override's end and at the closure's end the values change: the span is
+    not longer than they hold (it may be shorter: a closure ending under another one)."""
+    now = utc(2026, 12, 20, 12)
+    override = Override("closed", until=now + timedelta(hours=3))
+    closure = Closure(now - timedelta(hours=1), now + timedelta(hours=5), "tempête")
+    for schedule, end in [
+        (make_schedule(override=override), override.until),
+        (make_schedule(closures=(closure,)), closure.ends),
+        (make_schedule(override=override, closures=(closure,)), override.until),
+    ]:
+        assert astdb_mirror_valid_until(schedule, now) == end
+        assert astdb_mirror(schedule, end) != astdb_mirror(schedule, now)
 
 
 def test_mirror_span_ends_at_the_local_new_year() -> None:
