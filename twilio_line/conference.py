@@ -287,13 +287,17 @@ class ConferenceDesk:
                 row.ended_at = row.ended_at or at
             elif event == "participant-join" and label == NAVIGATOR and not row.navigator_sid:
                 row.navigator_sid = call_sid[:64]
-            elif event != "participant-leave":
-                pass
-            elif label == NAVIGATOR or call_sid == row.navigator_sid:
+            elif event == "participant-leave" and (
+                label == NAVIGATOR or call_sid == row.navigator_sid
+            ):
                 written, then = self._navigator_left(session, row, at)
                 after += then
                 row.navigator_user = ""  # free for the next caller (``conference_of_navigator``)
-            elif (label == CALLER or call_sid == row.caller_sid) and row.consulting:
+            elif (
+                event == "participant-leave"
+                and (label == CALLER or call_sid == row.caller_sid)
+                and row.consulting
+            ):
                 fact = transfer_fact(session, row, Outcome.CALLER_HUNG_UP, at)
                 written = record_facts(session, [fact])
                 row.consult_state = "caller_gone"
