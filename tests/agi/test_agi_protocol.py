@@ -26,6 +26,7 @@ from agi_scripts.protocol import (
     parse_header_line,
     parse_reply_line,
     quote,
+    read_header,
 )
 
 ALL_WIRES = [
@@ -412,3 +413,57 @@ def test_the_socket_transport_reads_lines_as_the_stream_transport_does() -> None
         b"partial",  # cut by EOF: no newline, as read_reply expects to see it
         b"",
     ]
+
+
+async def socket_header(segments: list[bytes]) -> tuple[dict[str, str], bytes]:
+    """The header ``read_header`` makes of ``segments`` sent one by one to a
+    ``SocketTransport`` (a pause between them), and the next line it leaves unread."""
+    connected: asyncio.Queue[SocketTransport] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SocketTransport(connected.put_nowait), "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        transport = await connected.get()
+        reading = asyncio.create_task(read_header(transport, max_bytes=16384, timeout_s=5))
+        for segment in segments:
+            writer.write(segment)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        header = await reading
+        after = await asyncio.wait_for(transport.read_line(), 5)
+        writer.close()
+        await transport.close()
+    return dict(header.env), after
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        pytest.param(lambda block: [block], id="one-segment"),
+        pytest.param(lambda block: [block[:7], block[7:]], id="cut-in-the-first-line"),
+        pytest.param(lambda block: [block[:-1], block[-1:]], id="cut-before-the-empty-line"),
+        pytest.param(lambda block: [bytes([b]) for b in block[:40]] + [block[40:]], id="bytewise"),
+    ],
+)
+def test_the_socket_header_is_the_same_however_it_arrives(
+    cut: Callable[[bytes], list[bytes]],
+) -> None:
+    """The whole block taken at once (``take_block``) or line by line, the header is the
+    same, and what follows the empty line stays for the next read."""
+    lines = recorded_header(W1A)
+    block = b"".join(lines)
+    expected = dict(parse_header_line(line) for line in lines[:-1])
+    env, after = asyncio.run(socket_header([*cut(block + b"200 result=0\n")]))
+    assert env == expected
+    assert after == b"200 result=0\n"
+
+
+def test_a_crlf_header_on_the_socket_is_read_line_by_line() -> None:
+    """``\\r\\n`` endings have no ``\\n\\n``: the block is not taken at once, the lines are
+    still read and the empty ``\\r\\n`` line ends the header."""
+    lines = [line.replace(b"\n", b"\r\n") for line in recorded_header(W1A)]
+    env, after = asyncio.run(socket_header([b"".join(lines) + b"200 result=0\n"]))
+    assert env["network"] == "yes"
+    assert env["accountcode"] == ""
+    assert after == b"200 result=0\n"
