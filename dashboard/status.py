@@ -28,7 +28,7 @@ from dashboard import db
 from dashboard.i18n import format_duration
 from dashboard.roles import ALL_ROLES, has_role, role_required
 from ivr.schedule import LineState, compute_state
-from store import accounts, live, navigators
+from store import heartbeats, live, navigators
 
 bp = Blueprint("status", __name__)
 
@@ -139,7 +139,7 @@ def _ami_state(
 
 
 def _fastagi_state(session: Session, now: datetime, stale: timedelta) -> ServiceState:
-    beat = accounts.get_heartbeat(session, FASTAGI)
+    beat = heartbeats.get_heartbeat(session, FASTAGI)
     if beat is None:
         return ServiceState(False, _("jamais démarré"), "", None, None)
     process = f"{beat.host} (pid {beat.pid})"

@@ -70,8 +70,8 @@ from listener.retry import retry_locked
 from listener.spool import SpoolLock
 from listener.writer import RecordWriter
 from store import commands
-from store.accounts import beat, get_heartbeat
 from store.facts import TransferFact
+from store.heartbeats import beat, get_heartbeat
 from store.live import LiveSnapshot, write_snapshot
 from store.navigators import get_status, set_status
 

@@ -1,4 +1,4 @@
-"""Dashboard user accounts, their sessions, login throttling and service heartbeats.
+"""Dashboard user accounts, their sessions and login throttling.
 
 Passwords are stored as werkzeug hashes (scrypt by default) and checked in constant
 time; a login for an unknown name still checks a dummy hash, so the answer takes as
@@ -14,9 +14,6 @@ password is even checked. An administrator lifts either (``unlock``,
 
 A dashboard session is a row (``UserSession``): logging out deletes it, so a cookie
 copied before the logout is refused afterwards; a new password deletes all of them.
-
-Heartbeats let the dashboard tell a service that runs from one that died without a
-word: ``ivr211 serve`` writes one for the FastAGI server every few seconds.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -50,7 +46,7 @@ from ivr.times import require_utc
 from store import navigators
 from store.models import Base, UTCDateTime, one_of
 from store.refusal import Refusal
-from store.rows import changed_rows, update_or_insert
+from store.rows import changed_rows
 
 ROLES: tuple[str, ...] = ("manager", "navigator", "research", "admin")
 #: The role that stays apart: an account holding it holds no other (only the research
@@ -70,18 +66,15 @@ __all__ = [
     "Lock",
     "LoginResult",
     "LoginThrottle",
-    "ServiceHeartbeat",
     "ThrottlePolicy",
     "User",
     "UserSession",
     "authenticate",
-    "beat",
     "check_password_strength",
     "check_roles",
     "create_user",
     "end_session",
     "end_sessions",
-    "get_heartbeat",
     "list_users",
     "lock_of",
     "locks",
@@ -192,18 +185,6 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
-class ServiceHeartbeat(Base):
-    """The last sign of life of a long-running service ("fastagi", "dashboard")."""
-
-    __tablename__ = "service_heartbeats"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    host: Mapped[str] = mapped_column(String(200))
-    pid: Mapped[int]
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 # ---- accounts ----------------------------------------------------------------------
@@ -651,22 +632,3 @@ def end_session(session: Session, secret: str) -> None:
 def end_sessions(session: Session, user_id: int) -> None:
     """End every session of a user (a new password)."""
     session.execute(delete(UserSession).where(UserSession.user_id == user_id))
-
-
-# ---- heartbeats ----------------------------------------------------------------------
-
-
-def beat(session: Session, name: str, started_at: datetime, now: datetime) -> None:
-    """Record that service ``name`` (this process) is alive; one UPDATE, else an INSERT."""
-    now = require_utc(now, "now")
-    values = {
-        "host": socket.gethostname()[:200],
-        "pid": os.getpid(),
-        "started_at": require_utc(started_at, "started_at"),
-        "heartbeat_at": now,
-    }
-    update_or_insert(session, ServiceHeartbeat, {"name": name}, values)
-
-
-def get_heartbeat(session: Session, name: str) -> ServiceHeartbeat | None:
-    return session.get(ServiceHeartbeat, name, populate_existing=True)

@@ -2,11 +2,11 @@
 
 The tables are declared beside the code that reads and writes them, all on
 ``models.Base``: ``models`` (line settings, navigators, transfer records, the listener's
-command and status rows), ``accounts``, ``calls``, ``rollups``, ``live``, ``voicemail``,
-``twilio_calls`` and ``twilio_conferences``. No module imports another only to get its
-tables registered; what needs the whole schema at once (the Alembic environment, the check
-that the migrations match the models, a test that counts every table) takes ``metadata``
-from here, and a new table is added to ``MODELS``.
+command and status rows), ``accounts``, ``heartbeats``, ``calls``, ``rollups``, ``live``,
+``voicemail``, ``twilio_calls`` and ``twilio_conferences``. No module imports another only
+to get its tables registered; what needs the whole schema at once (the Alembic environment,
+the check that the migrations match the models, a test that counts every table) takes
+``metadata`` from here, and a new table is added to ``MODELS``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import MetaData
 from store import (
     accounts,
     calls,
+    heartbeats,
     live,
     models,
     rollups,
@@ -42,7 +43,7 @@ MODELS: tuple[type[models.Base], ...] = (
     accounts.User,
     accounts.LoginThrottle,
     accounts.UserSession,
-    accounts.ServiceHeartbeat,
+    heartbeats.ServiceHeartbeat,
     live.NavigatorPresence,
     live.QueueCaller,
     live.LiveState,

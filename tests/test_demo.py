@@ -33,9 +33,10 @@ from store import linesettings as ls
 from store import models as m
 from store import reports as r
 from store import rollups
-from store.accounts import ServiceHeartbeat, create_user, user_by_username
+from store.accounts import create_user, user_by_username
 from store.calls import CallRecord
 from store.db import make_engine, upgrade
+from store.heartbeats import ServiceHeartbeat
 from store.live import LiveView, read_live
 from store.navigators import add_navigator
 from store.voicemail import VoiceMessage

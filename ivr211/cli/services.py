@@ -34,8 +34,8 @@ from ivr211.ports import PortInUse, bind_error_message, check_free
 from ivr211.supervise import ChildSupervisor, cli_argv, listener_argv
 from ivr211.wiring import call_writer, server_options
 from store import linesettings as ls
-from store.accounts import beat
 from store.db import require_current, safe_url
+from store.heartbeats import beat
 
 __all__ = ["Heartbeat", "add_dashboard_parser", "add_serve_parser"]
 

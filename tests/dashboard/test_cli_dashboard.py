@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from ivr211.cli import Heartbeat, main
-from store import accounts
+from store import accounts, heartbeats
 from store.db import make_engine
 
 PASSWORD = "a long enough password"
@@ -245,12 +245,12 @@ def test_heartbeat_thread_writes_and_stops(config_path: Path) -> None:
         beat.start()
         beat.stop()
         with Session(engine) as session:
-            row = accounts.get_heartbeat(session, "fastagi")
+            row = heartbeats.get_heartbeat(session, "fastagi")
             assert row is not None and row.pid == os.getpid()
             first = row.heartbeat_at
         beat.beat_once()
         with Session(engine) as session:
-            row = accounts.get_heartbeat(session, "fastagi")
+            row = heartbeats.get_heartbeat(session, "fastagi")
             assert row is not None and row.heartbeat_at >= first
     finally:
         engine.dispose()
@@ -335,7 +335,7 @@ def test_serve_runs_the_dashboard_and_the_fastagi_heartbeat(
 
         def heartbeat() -> datetime | None:
             with Session(engine) as session:
-                row = accounts.get_heartbeat(session, "fastagi")
+                row = heartbeats.get_heartbeat(session, "fastagi")
                 return row.heartbeat_at if row else None
 
         _wait_for(lambda: heartbeat() is not None, "the FastAGI heartbeat", proc)

@@ -17,8 +17,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dashboard.roles import PUBLIC, allowed_roles
-from store.accounts import ROLES, beat
+from store.accounts import ROLES
 from store.calls import CallFact, CallSource, QueueOutcome, record_calls
+from store.heartbeats import beat
 from store.navigators import set_status
 from tests.dashboard.conftest import FakeClock, TestUser, read_csrf_token
 from tests.dashboard.research_data import add_message

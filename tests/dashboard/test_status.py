@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from dashboard import create_app
 from ivr211.config import Config
 from ivr211.dashboard_options import dashboard_options
-from store import accounts, live
+from store import heartbeats, live
 from store.accounts import ROLES
 from store.linesettings import SettingsStore, set_override
 from store.navigators import set_status
@@ -27,7 +27,7 @@ Login = Callable[[FlaskClient, str], TestUser]
 
 def _beat(engine: Engine, at: datetime) -> None:
     with Session(engine) as session, session.begin():
-        accounts.beat(session, "fastagi", at - timedelta(hours=1), at)
+        heartbeats.beat(session, "fastagi", at - timedelta(hours=1), at)
 
 
 def _live(engine: Engine, at: datetime) -> None:

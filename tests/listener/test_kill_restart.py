@@ -42,7 +42,7 @@ from listener.service import ListenerOptions, ListenerService, heartbeat_name
 from listener.spool import parse_spool
 from listener.transcripts import Chunk, read_raw
 from store import models as m
-from store.accounts import beat, get_heartbeat
+from store.heartbeats import beat, get_heartbeat
 from store.linesettings import SettingsStore
 from store.navigators import get_status, set_status
 from tests.listener.fake_ami import FakeAmi

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store import accounts
+from store import accounts, heartbeats
 from store.accounts import AccountError, ThrottlePolicy, authenticate, create_user
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
@@ -131,9 +131,9 @@ def test_failures_spread_beyond_the_window_do_not_lock_an_address(migrated_engin
 def test_heartbeat_upsert(migrated_engine: Engine) -> None:
     for seconds in (0, 10):
         with Session(migrated_engine) as session, session.begin():
-            accounts.beat(session, "fastagi", NOW, NOW + timedelta(seconds=seconds))
+            heartbeats.beat(session, "fastagi", NOW, NOW + timedelta(seconds=seconds))
     with Session(migrated_engine) as session:
-        row = accounts.get_heartbeat(session, "fastagi")
+        row = heartbeats.get_heartbeat(session, "fastagi")
         assert row is not None and row.heartbeat_at == NOW + timedelta(seconds=10)
         assert row.started_at == NOW
 

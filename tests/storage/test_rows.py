@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
-from store.accounts import ServiceHeartbeat
 from store.files import fsync_dir
+from store.heartbeats import ServiceHeartbeat
 from store.rows import changed_rows, update_or_insert
 
 T0 = datetime(2026, 12, 5, 15, 0, tzinfo=UTC)
