@@ -21,6 +21,10 @@
   and, when ``[twilio] enabled``, what Twilio keeps (``twilio_line.cloud``): the logs of
   calls that ended more than ``transfer_numbers_days`` ago, and recordings older than the
   research messages' period;
+* the facts the listener set aside for a person to see (``<spool>.rejected``,
+  ``<spool>.calls.rejected`` beside ``[listener] spool_path``; they may hold callers'
+  numbers): lines set aside more than ``transfer_numbers_days`` ago (by their
+  ``rejected_at``, or their fact's time for older lines);
 * lines of Asterisk's CDR CSV (cdr_csv, ``start`` column), CEL CSV (cel_custom,
   ``eventtime``), queue_log (epoch first field, ``1795878642|fA-78443-caller|navigators|
   NONE|ENTERQUEUE||5145550123|1``) and our own log files (``2026-11-28 15:07:23,120 INFO
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import re
 import shutil
@@ -84,11 +89,17 @@ __all__ = [
     "same_number",
 ]
 
-FILE_KINDS = ("cdr", "cel", "queue_log", "log")
+FILE_KINDS = ("cdr", "cel", "queue_log", "log", "rejected")
+#: Where a fact set aside in ``<spool>.rejected`` says when it happened, when it has no
+#: ``rejected_at`` (lines the listener set aside before it wrote that field).
+_FACT_TIMES = ("started_at", "at", "arrived_at")
 _CDR_START = 9  # cdr_csv's default columns: accountcode,src,dst,dcontext,clid,...,start
 _CEL_EVENTTIME = 1  # asterisk_conf/cel_custom.conf: eventtype,eventtime,...
 _LOCAL_TIME = re.compile(rb"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
 _EPOCH = re.compile(r"^\d+(\.\d+)?$")
+#: The listener's files of facts set aside, beside its spool (listener.spool.Spool,
+#: listener.callwriter.spool_path_for).
+REJECTED_SUFFIXES = (".rejected", ".calls.rejected")
 
 
 class RetentionError(Exception):
@@ -193,6 +204,7 @@ def run_retention(
         f" research messages received before {message_cutoff:%Y-%m-%d} from them"
         " (docs/operations.md, Backups and retention)"
     )
+    _purge_rejected(engine, config, now, report, dry_run=dry_run)
     rewritten = False
     for kind, paths, days in (
         ("cdr", cfg.cdr_paths, cfg.cdr_days),
@@ -229,6 +241,39 @@ def run_retention(
         except (OSError, subprocess.CalledProcessError) as exc:
             report.problems.append(f"after_rewrite_command failed: {exc}")
     return report
+
+
+def _purge_rejected(
+    engine: Engine, config: Config, now: datetime, report: RetentionReport, *, dry_run: bool
+) -> None:
+    """The facts the listener set aside for a person to see (``<spool>.rejected``,
+    ``<spool>.calls.rejected``) may hold callers' numbers: kept as long as the records'
+    numbers (``transfer_numbers_days``), then removed like the lines of a log."""
+    days = config.retention.transfer_numbers_days
+    cutoff = now - timedelta(days=days)
+    spool = config.listener.spool_path
+    for path in (spool.with_name(spool.name + suffix) for suffix in REJECTED_SUFFIXES):
+        if not path.exists():
+            continue
+        try:
+            result = purge_file(path, "rejected", cutoff, UTC, dry_run=dry_run)
+        except OSError as exc:
+            report.problems.append(f"rejected {path}: {exc.strerror or exc}")
+            continue
+        report.files.append(result)
+        if result.unreadable:
+            report.problems.append(
+                f"rejected {path}: {result.unreadable} lines without a readable time kept"
+            )
+        if result.removed and not dry_run:
+            with Session(engine) as session, session.begin():
+                record_file_purge(
+                    session,
+                    str(path),
+                    f"rejected: {result.removed} lines set aside before {cutoff:%Y-%m-%d %H:%M}"
+                    f" UTC removed, {result.kept} kept (retention {days} days)",
+                    now,
+                )
 
 
 def _purge_twilio(
@@ -379,6 +424,8 @@ def _line_time(kind: str, line: bytes, zone: tzinfo) -> datetime | None:
     """The time a line was written, or None when it has none we can read."""
     text = line.decode("utf-8", errors="replace").rstrip("\r\n")
     try:
+        if kind == "rejected":
+            return _rejected_time(text)
         if kind == "queue_log":
             return datetime.fromtimestamp(int(text.split("|", 1)[0]), UTC)
         if kind == "log":
@@ -389,6 +436,30 @@ def _line_time(kind: str, line: bytes, zone: tzinfo) -> datetime | None:
         return _local(row[column], zone)
     except (ValueError, IndexError, StopIteration, OverflowError):
         return None
+
+
+def _rejected_time(text: str) -> datetime | None:
+    """When a line of the listener's ``<spool>.rejected`` was set aside (``rejected_at``),
+    else when its fact happened; None for anything else (kept, reported)."""
+    entry = json.loads(text)
+    if not isinstance(entry, dict):
+        return None
+    if isinstance(entry.get("rejected_at"), str):
+        return _aware(datetime.fromisoformat(entry["rejected_at"]))
+    fact = json.loads(entry["line"]) if isinstance(entry.get("line"), str) else None
+    if isinstance(fact, dict) and len(fact) == 1:  # a call fact: {"<kind>": {...}}
+        (inner,) = fact.values()
+        fact = inner if isinstance(inner, dict) else fact
+    if not isinstance(fact, dict):
+        return None
+    for name in _FACT_TIMES:
+        if isinstance(fact.get(name), str):
+            return _aware(datetime.fromisoformat(fact[name]))
+    return None
+
+
+def _aware(when: datetime) -> datetime | None:
+    return when.astimezone(UTC) if when.tzinfo is not None else None
 
 
 def purge_file(

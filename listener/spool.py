@@ -26,7 +26,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -139,9 +139,12 @@ class Spool:
             self._append_bytes(self.path, data)
 
     def reject(self, entries: Sequence[tuple[str, str]]) -> None:
-        """Keep (line, error) pairs the database refused for good, for a person to see."""
+        """Keep (line, error) pairs the database refused for good, for a person to see,
+        with the time they were set aside (``rejected_at``, UTC: the retention job purges
+        them by it, since they may hold callers' numbers)."""
+        at = datetime.now(UTC).isoformat()
         data = "".join(
-            json.dumps({"error": error, "line": line}, ensure_ascii=False) + "\n"
+            json.dumps({"rejected_at": at, "error": error, "line": line}, ensure_ascii=False) + "\n"
             for line, error in entries
         ).encode()
         with self._lock:

@@ -455,3 +455,56 @@ def test_old_call_numbers_are_emptied_once_and_the_calls_stay(
     assert row[:3] == ("system", "purge", "calls")
     assert row[3].startswith("caller_number emptied on 1 calls arrived before")
     assert run_retention(engine, config_for(tmp_path), NOW).call_numbers == 0
+
+
+def test_facts_set_aside_by_the_listener_follow_the_numbers_period(
+    store: SettingsStore, tmp_path: Path
+) -> None:
+    """``<spool>.rejected`` and ``<spool>.calls.rejected`` hold callers' numbers: a line is
+    removed once set aside (or, for a line written before ``rejected_at`` existed, once its
+    fact happened) more than ``transfer_numbers_days`` ago; one without a time is kept and
+    reported."""
+    from listener.callwriter import fact_to_line, spool_path_for
+    from listener.spool import Spool, fact_to_json
+
+    spool_path = tmp_path / "var" / "listener-spool.jsonl"
+    transfers, calls = Spool(spool_path), Spool(spool_path_for(spool_path))
+    old_fact = fact_to_json(transfer("k-old", NOW - timedelta(days=400), "4185550123"))
+    transfers.reject([(old_fact, "refused")])  # set aside now, 2026-12: inside the period
+    [now_line] = transfers.rejected_path.read_text(encoding="utf-8").splitlines()
+    set_aside_long_ago = json.dumps(
+        {**json.loads(now_line), "rejected_at": (NOW - timedelta(days=366)).isoformat()}
+    )
+    legacy_old = json.dumps({"error": "refused", "line": old_fact})
+    legacy_new = json.dumps(
+        {"error": "x", "line": fact_to_json(transfer("k-new", NOW - timedelta(days=3), "1"))}
+    )
+    with transfers.rejected_path.open("a", encoding="utf-8") as out:
+        out.write("\n".join([set_aside_long_ago, legacy_old, legacy_new, "cut sho"]) + "\n")
+    call = CallFact(
+        linkedid="c-old", at=NOW - timedelta(days=500), source=CallSource.AMI, caller_number="1"
+    )
+    calls.rejected_path.write_text(
+        json.dumps({"error": "refused", "line": fact_to_line(call)}) + "\n", encoding="utf-8"
+    )
+    config = config_for(tmp_path, transfer_numbers_days=365)
+    config = config.model_copy(
+        update={"listener": config.listener.model_copy(update={"spool_path": spool_path})}
+    )
+
+    report = run_retention(store.engine, config, NOW)
+
+    kept = transfers.rejected_path.read_text(encoding="utf-8").splitlines()
+    assert kept == [now_line, legacy_new, "cut sho"]
+    assert calls.rejected_path.read_text(encoding="utf-8") == ""
+    assert [(f.kind, f.removed, f.kept, f.unreadable) for f in report.files] == [
+        ("rejected", 2, 3, 1),
+        ("rejected", 1, 0, 0),
+    ]
+    assert report.problems == [
+        f"rejected {transfers.rejected_path}: 1 lines without a readable time kept"
+    ]
+    assert [row[2] for row in audits(store.engine)] == [
+        f"file:{transfers.rejected_path}",
+        f"file:{calls.rejected_path}",
+    ]
