@@ -352,8 +352,13 @@ class TwilioConfig(_Section):
     auth_token_file: Path | None = None
     api_url: str | None = None
     sounds_dir: Path = Path("/var/lib/asterisk/sounds")
-    voice_fr: str | None = None
-    voice_en: str | None = None
+    #: The voices of prompts spoken with <Say> (twilio_line.options.DEFAULT_VOICES: no
+    #: Twilio voice speaks en-CA, so English defaults to an en-US one); "" leaves the
+    #: account's default voice.
+    voice_fr: str = "Polly.Gabrielle-Neural"
+    voice_en: str = "Polly.Joanna-Neural"
+    say_language_fr: str = Field(default="fr-CA", pattern=r"^[a-z]{2,3}-[A-Z]{2}$")
+    say_language_en: str = Field(default="en-US", pattern=r"^[a-z]{2,3}-[A-Z]{2}$")
     transfer_ring_s: int = Field(default=45, ge=5, le=300)
     record_max_s: int = Field(default=180, ge=10, le=3600)
     queue_max_passes: int = Field(default=3, ge=1, le=10)

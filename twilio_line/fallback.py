@@ -22,18 +22,14 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.actions import PromptRef
 from ivr.prompts import prompt_text
 from ivr.settings import LANGUAGES
-from twilio_line.options import SAY_LANGUAGES, TwilioOptions
+from twilio_line.options import TwilioOptions
 
 __all__ = ["fallback_twiml"]
 
 
 def _say(response: VoiceResponse, options: TwilioOptions, name: str) -> None:
     for language in LANGUAGES:
-        voice = options.voice_fr if language == "fr" else options.voice_en
-        attrs = {"language": SAY_LANGUAGES[language]}
-        if voice:
-            attrs["voice"] = voice
-        response.say(prompt_text(PromptRef(name, language)), **attrs)
+        response.say(prompt_text(PromptRef(name, language)), **options.say_attrs(language))
 
 
 def fallback_twiml(

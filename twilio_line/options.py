@@ -8,8 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-#: ``<Say>``'s language for each of the line's languages.
-SAY_LANGUAGES: Final = {"fr": "fr-CA", "en": "en-CA"}
+from ivr.settings import Language
+
+#: The voices a prompt without its audio file is spoken with, and their ``<Say>``
+#: language, by default. Twilio lists Amazon Polly and Google voices for ``fr-CA``
+#: (``Polly.Chantal``, ``Polly.Gabrielle-Neural``, ``Polly.Liam-Neural``,
+#: ``Google.fr-CA-Standard-A`` to ``-D``, ``Google.fr-CA-Wavenet-*``,
+#: ``Google.fr-CA-Neural2-*``) but none for ``en-CA``: English is spoken by a North
+#: American voice, ``Polly.Joanna-Neural``, in the language it speaks (``en-US``), since
+#: Twilio may fail a ``<Say>`` whose voice does not speak its ``language``.
+DEFAULT_VOICES: Final = {"fr": "Polly.Gabrielle-Neural", "en": "Polly.Joanna-Neural"}
+DEFAULT_SAY_LANGUAGES: Final = {"fr": "fr-CA", "en": "en-US"}
 
 
 def _no_token() -> str:
@@ -27,7 +36,9 @@ class TwilioOptions:
     REST API called (a file or an environment variable; never kept in the repository).
     ``sounds_dir`` holds the prompts as ``make prompts`` writes them
     (``<sounds_dir>/<language>/211/<name>.wav``); a prompt without its file is spoken
-    with ``<Say>`` in ``fr-CA`` or ``en-CA`` (``voice_fr`` / ``voice_en`` when set).
+    with ``<Say>`` by ``voice_fr`` / ``voice_en`` in ``say_language_fr`` /
+    ``say_language_en`` (:data:`DEFAULT_VOICES`); an empty voice leaves the choice to the
+    account's default voice.
     """
 
     public_url: str
@@ -36,8 +47,10 @@ class TwilioOptions:
     api_url: str | None = None
     url_prefix: str = "/twilio"
     sounds_dir: Path = Path("/var/lib/asterisk/sounds")
-    voice_fr: str | None = None
-    voice_en: str | None = None
+    voice_fr: str | None = DEFAULT_VOICES["fr"]
+    voice_en: str | None = DEFAULT_VOICES["en"]
+    say_language_fr: str = DEFAULT_SAY_LANGUAGES["fr"]
+    say_language_en: str = DEFAULT_SAY_LANGUAGES["en"]
     #: How long the destination of a transfer may ring (the dialplan's TRANSFER_RING_S).
     transfer_ring_s: int = 45
     #: The research box: the longest message, in seconds.
@@ -61,6 +74,15 @@ class TwilioOptions:
             raise ValueError(
                 f"twilio url_prefix must start and not end with '/': {self.url_prefix!r}"
             )
+
+    def say_attrs(self, language: Language) -> dict[str, str]:
+        """``<Say>``'s ``voice`` (none when empty: the account's default voice) and
+        ``language`` for a prompt in the line's ``language``."""
+        voice = self.voice_fr if language == "fr" else self.voice_en
+        attrs = {"language": self.say_language_fr if language == "fr" else self.say_language_en}
+        if voice:
+            attrs["voice"] = voice
+        return attrs
 
     @property
     def base(self) -> str:

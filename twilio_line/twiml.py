@@ -51,7 +51,7 @@ from ivr.actions import (
 from ivr.dialplan import Route
 from ivr.prompts import SOUND_DIR, prompt_text
 from ivr.settings import LANGUAGES, Language, LineSettings
-from twilio_line.options import SAY_LANGUAGES, TwilioOptions
+from twilio_line.options import TwilioOptions
 
 __all__ = ["AUDIO_SUFFIX", "Renderer", "Urls", "dial_number", "event_for"]
 
@@ -131,11 +131,7 @@ class Renderer:
     # ---- prompts --------------------------------------------------------------------
 
     def _say_attrs(self, language: Language) -> dict[str, str]:
-        voice = self.options.voice_fr if language == "fr" else self.options.voice_en
-        attrs = {"language": SAY_LANGUAGES[language]}
-        if voice:
-            attrs["voice"] = voice
-        return attrs
+        return self.options.say_attrs(language)
 
     def prompt(self, target: VoiceResponse | GatherVerb, ref: PromptRef) -> None:
         """``<Play>`` the prompt's file, or ``<Say>`` its text when the file is missing."""

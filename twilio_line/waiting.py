@@ -24,7 +24,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.actions import Decision, PromptRef
 from ivr.settings import LineSettings
-from twilio_line.options import SAY_LANGUAGES, TwilioOptions
+from twilio_line.options import TwilioOptions
 from twilio_line.twiml import Renderer
 
 __all__ = ["longest_wait_s", "wait_twiml"]
@@ -74,7 +74,7 @@ def wait_twiml(
     if waited >= _FIRST_SPAN_S:
         position = _int(form.get("QueuePosition"))
         if position > 0:
-            response.say(_POSITION[language].format(n=position), language=SAY_LANGUAGES[language])
+            response.say(_POSITION[language].format(n=position), **options.say_attrs(language))
         Renderer(options, settings).prompt(response, PromptRef("queue-reminder", language))
     response.pause(length=max(1, min(options.queue_reminder_s, left)))
     return response

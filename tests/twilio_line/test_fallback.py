@@ -35,12 +35,17 @@ def test_the_fallback_rings_the_navigators_then_gives_the_emergency_numbers(
         "fr-CA",
         "Ici le 2-1-1. En cas de danger, raccrochez et composez le 9-1-1.",
     )
-    assert spoken[1] == ("en-CA", "This is 2-1-1. If you are in danger, hang up and dial 9-1-1.")
+    assert spoken[1] == ("en-US", "This is 2-1-1. If you are in danger, hang up and dial 9-1-1.")
     assert spoken[2][0] == "fr-CA" and spoken[2][1].startswith(
         "En cas d'urgence, composez le 9-1-1."
     )
-    assert spoken[3][0] == "en-CA" and spoken[3][1].startswith("In an emergency, dial 9-1-1.")
+    assert spoken[3][0] == "en-US" and spoken[3][1].startswith("In an emergency, dial 9-1-1.")
     assert "http" not in out.replace("http://www.w3.org", "")  # nothing on the web process
+    # Each language is spoken by a voice that speaks it (the [twilio] defaults).
+    assert [v.get("voice") for v in doc if v.tag == "Say"] == [
+        "Polly.Gabrielle-Neural",
+        "Polly.Joanna-Neural",
+    ] * 2
 
 
 def test_without_phones_it_warns_and_written_to_a_new_file(

@@ -112,7 +112,7 @@ def test_a_wait_without_a_navigator_goes_to_the_queue_exit_menu(tmp_path: Path) 
         assert doc[0].tag == "Gather"
         assert doc[0].get("action") == f"{PUBLIC}/twilio/step/2/0"
         assert says(left.data)[0] == (
-            "en-CA",
+            "en-US",
             "Sorry, no one is available to answer you right now.",
         )
         chose = line.post(doc[0].get("action"), line.call_params(SID, Digits="2"))

@@ -123,7 +123,10 @@ def test_the_twilio_simulation_prints_the_twiml_exchanged(tmp_path: Path) -> Non
     assert code == 0
     assert "call CA" in out and "from +14185550100" in out
     assert "→ POST https://ligne.example.org/twilio/voice" in out
-    assert '← <?xml version="1.0" encoding="UTF-8"?><Response><Say language="fr-CA">' in out
+    assert (
+        '← <?xml version="1.0" encoding="UTF-8"?><Response>'
+        '<Say language="fr-CA" voice="Polly.Gabrielle-Neural">' in out
+    )
     assert "  ▶ say [fr-CA] Si une vie est en danger, raccrochez et composez le 9-1-1." in out
     assert "Digits=1 FinishedOnKey=" in out
     assert "<Enqueue action=" in out

@@ -47,7 +47,7 @@ def test_an_incoming_call_hears_the_emergency_notice_then_the_greeting(tmp_path:
         assert again.tag == "Redirect" and again.text == f"{PUBLIC}/twilio/step/1/1"
         texts = says(menu.data)
         assert texts[0][1].startswith("Bonjour, vous êtes bien au 2-1-1")
-        assert ("en-CA", "For service in English, press 2. For another language, press 3.") in texts
+        assert ("en-US", "For service in English, press 2. For another language, press 3.") in texts
 
 
 def walk(line: Line, keys: list[str]) -> tuple[str, TestResponse]:
@@ -130,7 +130,7 @@ def test_the_research_box_records_without_transcription(tmp_path: Path) -> None:
         )
         assert says(done.data) == [
             (
-                "en-CA",
+                "en-US",
                 "Thank you, your message was passed on to the CHU de Québec research team."
                 " Goodbye.",
             )
