@@ -3,7 +3,7 @@
 A failed login always says the same thing ("Nom d'utilisateur ou mot de passe
 incorrect."), whether the name exists, the account is disabled or the password is wrong;
 a locked name or address says so with the minutes left (unknown names lock too, so the
-lock tells nothing either). See store/accounts.py for the throttle itself.
+lock tells nothing either). See store/login_throttle.py for the throttle itself.
 
 The session cookie holds ``<user id>:<secret>`` of a session row: logging out deletes
 the row, so the cookie is refused afterwards even if someone kept a copy; a password
@@ -38,8 +38,9 @@ from wtforms.validators import InputRequired, Length
 from dashboard import db
 from dashboard.i18n import SESSION_KEY
 from dashboard.roles import ALL_ROLES, public, role_required
-from store import accounts
-from store.accounts import LANGUAGES, ROLES, ThrottlePolicy, roles_text
+from store import accounts, login_throttle
+from store.accounts import LANGUAGES, ROLES, roles_text
+from store.login_throttle import ThrottlePolicy
 
 bp = Blueprint("auth", __name__)
 
@@ -146,7 +147,7 @@ def login() -> str | WerkzeugResponse | tuple[str, int]:
     if form.validate_on_submit():
         now = db.now()
         with db.write() as s:
-            result = accounts.authenticate(
+            result = login_throttle.authenticate(
                 s,
                 form.username.data or "",
                 form.password.data or "",

@@ -8,9 +8,11 @@
 - ``rows``: the update-or-insert of one keyed row and the UPDATE row count they share;
 - ``linesettings/``: the line settings split by job (rules, seed, load, change,
   directory, dialplan checks), re-exported by the package;
-- ``accounts`` (dashboard users, login throttling, heartbeats), ``navigators`` (navigator
-  accounts, the listener's status row), ``commands`` (the listener's command table and
-  its one table of command kinds), ``live`` (the live state the listener mirrors);
+- ``accounts`` (dashboard users and their sessions), ``login_throttle`` (logging in and
+  the locks after failed logins), ``heartbeats`` (the services' last signs of life),
+  ``navigators`` (navigator accounts, the listener's status row), ``commands`` (the
+  listener's command table and its one table of command kinds), ``live`` (the live state
+  the listener mirrors);
 - ``facts`` (what every source concludes about a transfer), ``transfers`` (writing and
   reading transfer records), ``reports/`` (the managers' report queries and exports);
 - ``voicemail`` (research-box records and the audit log), ``files`` (durable files).

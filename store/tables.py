@@ -1,8 +1,8 @@
 """Every table of the line's database, listed in one place.
 
-The tables are declared beside the code that reads and writes them, all on
-``models.Base``: ``models`` (line settings, navigators, transfer records, the listener's
-command and status rows), ``accounts``, ``heartbeats``, ``calls``, ``rollups``, ``live``,
+The tables are declared beside the code that reads and writes them, all on ``models.Base``:
+``models`` (line settings, navigators, transfer records, the listener's command and status
+rows), ``accounts``, ``login_throttle``, ``heartbeats``, ``calls``, ``rollups``, ``live``,
 ``voicemail``, ``twilio_calls`` and ``twilio_conferences``. No module imports another only
 to get its tables registered; what needs the whole schema at once (the Alembic environment,
 the check that the migrations match the models, a test that counts every table) takes
@@ -18,6 +18,7 @@ from store import (
     calls,
     heartbeats,
     live,
+    login_throttle,
     models,
     rollups,
     twilio_calls,
@@ -41,7 +42,7 @@ MODELS: tuple[type[models.Base], ...] = (
     models.ListenerCommand,
     models.ListenerStatus,
     accounts.User,
-    accounts.LoginThrottle,
+    login_throttle.LoginThrottle,
     accounts.UserSession,
     heartbeats.ServiceHeartbeat,
     live.NavigatorPresence,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ivr211.cli import main
 from ivr211.config import load_config
-from store import accounts
+from store import accounts, login_throttle
 from store.db import make_engine
 from store.navigators import navigator_by_username
 
@@ -109,7 +109,7 @@ def test_the_readme_dashboard_commands_run_as_written(
                 user = accounts.user_by_username(session, name)
                 assert user is not None and user.roles == roles
             for name in ("admin", "alice", "bob", "carole"):
-                login = accounts.authenticate(session, name, PASSWORD, "127.0.0.1", NOW)
+                login = login_throttle.authenticate(session, name, PASSWORD, "127.0.0.1", NOW)
                 assert login.user is not None and login.user.username == name
     finally:
         engine.dispose()

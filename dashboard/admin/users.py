@@ -28,7 +28,7 @@ from dashboard.admin.forms import (
 from dashboard.admin.pages import ADMIN, Page, bp, by, done, page, post
 from dashboard.research import tell_research_team
 from dashboard.roles import role_required
-from store import accounts, navigators, research_access
+from store import accounts, login_throttle, navigators, research_access
 
 RESEARCH_APART = _l(
     "Le rôle Recherche reste à part : un compte de recherche n'a aucun autre rôle, et"
@@ -72,7 +72,7 @@ def users(status: int = 200, form: UserCreateForm | None = None) -> Page:
         navigators=by_id,
         research_apart_text=RESEARCH_APART,
         form=form or _user_form(formdata=False),
-        locks=accounts.locks(session, db.now()),
+        locks=login_throttle.locks(session, db.now()),
         unlock_form=UnlockForm(formdata=None),
     )
 
@@ -149,7 +149,7 @@ def user(
         status,
         user=user,
         navigator=navigator,
-        locked_until=accounts.lock_of(session, user.username, db.now()),
+        locked_until=login_throttle.lock_of(session, user.username, db.now()),
         unlock_form=UnlockForm(formdata=None),
         research_apart_text=RESEARCH_APART,
         form=form or PasswordResetForm(formdata=None),
@@ -274,8 +274,8 @@ def user_unlock() -> Page:
 
     def lift(session: Session) -> bool:
         if scope == "address":
-            return accounts.unlock_address(session, key)
-        return accounts.unlock(session, key)
+            return login_throttle.unlock_address(session, key)
+        return login_throttle.unlock(session, key)
 
     def lifted(_was_locked: bool | None) -> WerkzeugResponse:
         current_app.logger.info("login lock of %s %r lifted by %s", scope, key, by())

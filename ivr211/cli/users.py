@@ -36,14 +36,12 @@ from store.accounts import (
     check_roles,
     create_user,
     list_users,
-    locks,
     roles_text,
     set_user_active,
-    unlock,
-    unlock_address,
     user_by_username,
 )
 from store.db import require_current
+from store.login_throttle import locks, unlock, unlock_address
 from store.navigators import navigator_by_username
 from store.research_access import (
     AccountChange,

@@ -1,6 +1,7 @@
 """An account change the storage refuses reads in the page's language: every
-``AccountError`` raised in store/accounts.py and by the admin's user pages has a code
-the dashboard says in French and English, and a refused account form shows it."""
+``AccountError`` raised in store/accounts.py, store/login_throttle.py and by the admin's
+user pages has a code the dashboard says in French and English, and a refused account
+form shows it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from dashboard.refusals import REFUSALS
 from tests.dashboard.conftest import TestUser
 
 ROOT = Path(__file__).resolve().parents[2]
-RAISERS = (ROOT / "store" / "accounts.py", ROOT / "dashboard" / "admin" / "users.py")
+RAISERS = (
+    ROOT / "store" / "accounts.py",
+    ROOT / "store" / "login_throttle.py",
+    ROOT / "dashboard" / "admin" / "users.py",
+)
 Login = Callable[[FlaskClient, str], TestUser]
 Post = Callable[..., TestResponse]
 

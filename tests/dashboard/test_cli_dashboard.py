@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from ivr211.cli import Heartbeat, main
-from store import accounts, heartbeats
+from store import accounts, heartbeats, login_throttle
 from store.db import make_engine
 
 PASSWORD = "a long enough password"
@@ -141,13 +141,13 @@ def test_user_unlock_lifts_a_name_or_an_address_lock(
     cfg = ("--config", str(config_path))
     engine = make_engine(f"sqlite:///{config_path.parent / 'line.db'}")
     now = datetime.now(UTC)
-    policy = accounts.ThrottlePolicy(max_failures=2, address_max_failures=3)
+    policy = login_throttle.ThrottlePolicy(max_failures=2, address_max_failures=3)
     try:
         with Session(engine) as session, session.begin():
             accounts.create_user(session, "admin", PASSWORD, "admin")
         for name, address in (("admin", "192.0.2.1"), ("admin", "192.0.2.1"), ("x", "192.0.2.1")):
             with Session(engine) as session, session.begin():
-                accounts.authenticate(session, name, "wrong", address, now, policy)
+                login_throttle.authenticate(session, name, "wrong", address, now, policy)
         code, out, _ = run(capsys, monkeypatch, "user", "list", *cfg)
         assert code == 0 and out.startswith("admin\tadmin\tadmin\tactive, locked until ")
         assert "address 192.0.2.1 locked until " in out
@@ -163,7 +163,7 @@ def test_user_unlock_lifts_a_name_or_an_address_lock(
         )
         assert run(capsys, monkeypatch, "user", "list", *cfg)[1] == "admin\tadmin\tadmin\tactive\n"
         with Session(engine) as session:
-            assert accounts.locks(session, now) == []
+            assert login_throttle.locks(session, now) == []
     finally:
         engine.dispose()
 

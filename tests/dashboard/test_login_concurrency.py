@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from dashboard import create_app
 from ivr211.config import DEFAULT_SEED, Config
 from ivr211.dashboard_options import dashboard_options
-from store import accounts
+from store import accounts, login_throttle
 from store.linesettings import SettingsStore, seed_if_empty
 from tests.dashboard.conftest import CSRF_INPUT, DEFAULT_NOW, PASSWORD, FakeClock
 
@@ -64,8 +64,9 @@ def test_forty_parallel_wrong_passwords_are_checked_five_times_and_lock_the_name
     assert all("incorrect" in text for status, text in answers if status == 200)
     with Session(migrated_engine) as session:
         row = session.scalars(
-            select(accounts.LoginThrottle).where(
-                accounts.LoginThrottle.scope == "user", accounts.LoginThrottle.key == "manager"
+            select(login_throttle.LoginThrottle).where(
+                login_throttle.LoginThrottle.scope == "user",
+                login_throttle.LoginThrottle.key == "manager",
             )
         ).one()
         assert row.failures == 0

@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store import accounts, heartbeats
-from store.accounts import AccountError, ThrottlePolicy, authenticate, create_user
+from store import accounts, heartbeats, login_throttle
+from store.accounts import AccountError, create_user
+from store.login_throttle import ThrottlePolicy, authenticate
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -25,7 +26,7 @@ def _add(engine: Engine, name: str = "alice", role: str = "manager") -> None:
 
 def _try(
     engine: Engine, name: str, password: str, at: datetime, address: str = "10.0.0.1"
-) -> accounts.LoginResult:
+) -> login_throttle.LoginResult:
     with Session(engine, expire_on_commit=False) as session, session.begin():
         return authenticate(session, name, password, address, at, ThrottlePolicy())
 
@@ -138,9 +139,9 @@ def test_heartbeat_upsert(migrated_engine: Engine) -> None:
         assert row.started_at == NOW
 
 
-def _throttle(engine: Engine, scope: str, key: str) -> accounts.LoginThrottle | None:
+def _throttle(engine: Engine, scope: str, key: str) -> login_throttle.LoginThrottle | None:
     with Session(engine) as session:
-        return session.get(accounts.LoginThrottle, (scope, key))
+        return session.get(login_throttle.LoginThrottle, (scope, key))
 
 
 def test_forty_parallel_wrong_passwords_check_exactly_the_limit(migrated_engine: Engine) -> None:
@@ -151,7 +152,7 @@ def test_forty_parallel_wrong_passwords_check_exactly_the_limit(migrated_engine:
     attempts = 40
     start = threading.Barrier(attempts)
 
-    def attempt(_n: int) -> accounts.LoginResult:
+    def attempt(_n: int) -> login_throttle.LoginResult:
         start.wait()
         return _try(migrated_engine, "alice", "wrong", NOW)
 
@@ -185,7 +186,7 @@ def test_an_address_locks_at_its_own_much_higher_threshold(migrated_engine: Engi
     policy = ThrottlePolicy()
     assert policy.address_max_failures >= 10 * policy.max_failures
 
-    def attempt(name: str, password: str, address: str = "10.0.0.1") -> accounts.LoginResult:
+    def attempt(name: str, password: str, address: str = "10.0.0.1") -> login_throttle.LoginResult:
         with Session(migrated_engine, expire_on_commit=False) as session, session.begin():
             return authenticate(session, name, password, address, NOW, policy)
 
@@ -194,11 +195,11 @@ def test_an_address_locks_at_its_own_much_higher_threshold(migrated_engine: Engi
     assert attempt("alice", PASSWORD).locked_until == NOW + policy.lock
     assert attempt("alice", PASSWORD, "10.0.0.2").user is not None
     with Session(migrated_engine) as session, session.begin():
-        assert [(lock.scope, lock.key) for lock in accounts.locks(session, NOW)] == [
+        assert [(lock.scope, lock.key) for lock in login_throttle.locks(session, NOW)] == [
             ("address", "10.0.0.1")
         ]
-        assert accounts.unlock_address(session, "10.0.0.1")
-        assert not accounts.unlock_address(session, "10.0.0.1")
+        assert login_throttle.unlock_address(session, "10.0.0.1")
+        assert not login_throttle.unlock_address(session, "10.0.0.1")
     assert attempt("alice", PASSWORD).user is not None
 
 
@@ -213,9 +214,9 @@ def test_success_takes_its_count_back_and_unlock_lifts_a_name(migrated_engine: E
     for _ in range(5):
         _try(migrated_engine, "alice", "wrong", NOW)
     with Session(migrated_engine) as session, session.begin():
-        assert accounts.lock_of(session, "ALICE", NOW) == NOW + timedelta(minutes=5)
-        assert accounts.unlock(session, "Alice")
-        assert accounts.lock_of(session, "alice", NOW) is None
+        assert login_throttle.lock_of(session, "ALICE", NOW) == NOW + timedelta(minutes=5)
+        assert login_throttle.unlock(session, "Alice")
+        assert login_throttle.lock_of(session, "alice", NOW) is None
     assert _try(migrated_engine, "alice", PASSWORD, NOW).user is not None
 
 
@@ -244,7 +245,7 @@ def test_a_count_past_a_lowered_limit_locks_at_the_next_attempt(migrated_engine:
         _try(migrated_engine, "alice", "wrong", NOW)
     lower = ThrottlePolicy(max_failures=2)
 
-    def attempt(at: datetime) -> accounts.LoginResult:
+    def attempt(at: datetime) -> login_throttle.LoginResult:
         with Session(migrated_engine, expire_on_commit=False) as session, session.begin():
             return authenticate(session, "alice", PASSWORD, "10.0.0.1", at, lower)
 
