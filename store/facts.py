@@ -48,6 +48,7 @@ class Source(StrEnum):
     AMI = "ami"
     CEL = "cel"  # recovered by `ivr211 reconcile`
     ACTION = "action"  # recorded from our own action (ConfBridge three-way, console referral)
+    TWILIO = "twilio"  # the Twilio back end: its callbacks, or a console action on it
 
 
 @dataclass(frozen=True)

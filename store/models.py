@@ -277,7 +277,7 @@ class Navigator(Base):
 
 TRANSFER_KINDS = ("attended", "blind", "threeway", "referral")
 TRANSFER_OUTCOMES = ("completed", "abandoned", "busy", "not_answered", "failed", "caller_hung_up")
-TRANSFER_SOURCES = ("ami", "cel", "action")
+TRANSFER_SOURCES = ("ami", "cel", "action", "twilio")
 
 
 class TransferRecord(Base):

@@ -203,7 +203,7 @@ def transfer_fact(
         language=None if decision is None else decision.language,
         path=None if decision is None else decision.path_text[:200] or None,
         interpreter=bool(decision and decision.interpreter),
-        source=Source.ACTION,
+        source=Source.TWILIO,
     )
 
 

@@ -334,7 +334,7 @@ class TwilioConsole:
             target_exten=number,
             target_context=TARGET_CONTEXT,
             caller_uniqueid=row.caller_sid,
-            source=Source.ACTION,
+            source=Source.TWILIO,
         )
         record_facts(session, [fact], now=now)
 
@@ -387,7 +387,7 @@ class TwilioConsole:
                 target_exten=dial_number(dest.number_for(settings.territory) or ""),
                 target_context=TARGET_CONTEXT,
                 caller_uniqueid=call_sid,
-                source=Source.ACTION,
+                source=Source.TWILIO,
             )
             new = record_facts(session, [fact], now=now)
         said = "recorded" if new else "was already recorded"

@@ -73,7 +73,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0018"
+    assert current_revision(engine) == head_revision() == "0019"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 
@@ -163,13 +163,13 @@ def test_password_is_injected_not_written(tmp_path: Path) -> None:
     assert "s3cret" not in url.render_as_string(hide_password=True)
 
 
-def _transfer_row(outcome: str) -> str:
+def _transfer_row(outcome: str, source: str = "ami") -> str:
     return (
         "INSERT INTO transfer_records (key, kind, outcome, started_at, local_date, local_hour,"
         " fiscal_year, linkedid, navigator_channel, target_exten, target_context, interpreter,"
         f" source, created_at) VALUES ('k-{outcome}', 'attended', '{outcome}',"
         " '2026-12-04 16:12:16', '2026-12-04', 11, 2026, 'l1-735-caller',"
-        " 'Local/nav-manual@navigators', '913', 'emergency-services', false, 'ami',"
+        f" 'Local/nav-manual@navigators', '913', 'emergency-services', false, '{source}',"
         " '2026-12-04 16:12:19')"
     )
 
@@ -194,6 +194,30 @@ def test_0007_accepts_caller_hung_up_and_its_downgrade_keeps_the_record(engine: 
     with engine.connect() as conn:
         kept = conn.execute(text("SELECT outcome FROM transfer_records")).scalars().all()
     assert kept == ["abandoned"]
+
+
+def test_0019_accepts_the_twilio_source_and_its_downgrade_keeps_the_record(
+    engine: Engine,
+) -> None:
+    upgrade(engine, "0018")
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(_transfer_row("completed", "twilio")))
+    upgrade(engine, "0019")
+    with engine.begin() as conn:
+        conn.execute(text(_transfer_row("completed", "twilio")))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(_transfer_row("abandoned", "rest")))
+    from alembic import command
+
+    from store.db import _alembic_config
+
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0018")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT source FROM transfer_records")).scalars().all()
+    assert kept == ["action"]
 
 
 def _audit_row(action: str) -> str:

@@ -194,6 +194,7 @@ def test_a_warm_transfer_from_the_first_webhook_to_the_annual_section(
         assert record.navigator_id is not None
         assert record.target_exten == "+18662773553"
         assert record.language == "fr"
+        assert record.source == "twilio"  # the records export says which back end
         local = record.started_at.astimezone(OPEN_NOW.tzinfo)
         assert (record.local_date, record.local_hour) == (local.date(), local.hour)
         assert record.fiscal_year == fiscal_year(local.date()) == 2025
@@ -365,6 +366,7 @@ def test_a_referral_without_transfer_is_recorded_once(tmp_path: Path) -> None:
             "completed",
         )
         assert record.navigator_channel == "PJSIP/nav-alice"
+        assert record.source == "twilio"
 
 
 def test_a_navigator_who_does_not_answer_sends_the_caller_back_to_the_queue(
