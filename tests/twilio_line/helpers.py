@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
-from ivr.settings import DayHours, Destination, LineSettings, Schedule, WeeklyHours
+from ivr.settings import LineSettings
 from store.calls import CallFact, record_calls
 from store.db import make_engine, upgrade
+from tests.agi.agi_fakes import line_settings
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RecordingTaker
 from twilio_line.webhooks import create_blueprint
@@ -34,32 +35,6 @@ TOKEN = "0123456789abcdef0123456789abcdef"
 ACCOUNT = "AC" + "0" * 31 + "1"
 PUBLIC = "https://ligne.example.org"
 LINE_NUMBER = "+14185550211"
-
-
-def line_settings(**changes: object) -> LineSettings:
-    """The domain brief's line (as tests/agi/agi_fakes.py has it): Mon-Fri 08:00-19:00,
-    weekends and holidays 08:00-15:30; 811 and the suicide-prevention line for the
-    closed-hours menu."""
-    weekday = DayHours(time(8), time(19))
-    weekend = DayHours(time(8), time(15, 30))
-    days = {d: weekday for d in range(5)} | {5: weekend, 6: weekend}
-    settings = LineSettings(
-        schedule=Schedule(timezone="America/Toronto", weekly=WeeklyHours(days, weekend)),
-        destinations=(
-            Destination("911", "Urgence", "Emergency", "emergency", "911", {"*": "911"}),
-            Destination("811", "Info-Santé", "Info-Santé", "emergency", "811", {"*": "811"}),
-            Destination(
-                "cps",
-                "Prévention suicide",
-                "Suicide prevention",
-                "emergency",
-                "18662773553",
-                {"*": "18662773553"},
-            ),
-        ),
-        territory="capitale-nationale",
-    )
-    return replace(settings, **changes) if changes else settings  # type: ignore[arg-type]
 
 
 def sign(url: str, params: Mapping[str, str], token: str = TOKEN) -> str:
