@@ -17,14 +17,14 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from dashboard import db
-from dashboard.admin.forms import (
-    CsrfOnlyForm,
+from dashboard.admin.account_forms import (
     PasswordResetForm,
     RolesForm,
+    TwilioPhoneForm,
     UnlockForm,
     UserCreateForm,
-    choices,
 )
+from dashboard.admin.forms import CsrfOnlyForm, choices
 from dashboard.admin.pages import ADMIN, Page, bp, by, done, page, post
 from dashboard.research import tell_research_team
 from dashboard.roles import role_required
@@ -137,6 +137,7 @@ def user(
     status: int = 200,
     form: PasswordResetForm | None = None,
     roles_form: RolesForm | None = None,
+    twilio_form: TwilioPhoneForm | None = None,
 ) -> Page:
     """The page; after a refused POST, shown again with its form and status 400."""
     user = _user_or_404(username)
@@ -154,8 +155,48 @@ def user(
         research_apart_text=RESEARCH_APART,
         form=form or PasswordResetForm(formdata=None),
         roles_form=roles_form or RolesForm(formdata=None, data={"roles": sorted(user.roles)}),
+        twilio_form=twilio_form
+        or TwilioPhoneForm(
+            formdata=None, data={"address": navigator.twilio_address if navigator else ""}
+        ),
+        twilio=db.options().twilio_enabled,
         plain=CsrfOnlyForm(formdata=None),
     )
+
+
+@bp.post("/users/<username>/twilio")
+@role_required(ADMIN)
+def user_twilio(username: str) -> Page:
+    """The navigator's phone on the Twilio line (empty: none)."""
+    target = _user_or_404(username)
+    form = TwilioPhoneForm()
+
+    def change(session: Session) -> navigators.Navigator:
+        navigator = (
+            None
+            if target.navigator_id is None
+            else navigators.navigator_by_id(session, target.navigator_id)
+        )
+        if navigator is None:
+            raise navigators.NavigatorError(
+                f"no navigator {username!r}", "no_navigator", username=username
+            )
+        return navigators.set_twilio_address(session, navigator.username, form.address.data)
+
+    def saved(navigator: navigators.Navigator | None) -> WerkzeugResponse:
+        address = navigator.twilio_address if navigator else None
+        current_app.logger.info(
+            "Twilio phone of %s set to %s by %s", username, address or "none", by()
+        )
+        flash(
+            _("Téléphone sur la ligne Twilio enregistré.")
+            if address
+            else _("Ce navigateur ne prend plus d'appels sur la ligne Twilio."),
+            "success",
+        )
+        return redirect(url_for("admin.user", username=username))
+
+    return post(form, change, saved, lambda: user(username, 400, twilio_form=form))
 
 
 @bp.post("/users/<username>/password")
