@@ -9,6 +9,12 @@ waiting caller's row while it waits, and everything is cleared when the link to
 Asterisk drops (``live_state.connected`` is then false and the tables say nothing).
 The dashboard only reads them (:func:`read_live`).
 
+On a line that also runs on Twilio (``[twilio] enabled``), the readers ask for Twilio's
+side too (``twilio=True``): the navigators logged in on Twilio (``store.twilio_presence``,
+a table of its own that the snapshot never replaces) and the callers waiting in Twilio's
+queue are listed beside Asterisk's, with the same fields, so the pages say the same
+words for both; each member and caller says which line it is on (``line``).
+
 The caller's number is kept here because the navigator handling the call must be able
 to give it to 911; it is gone as soon as the call ends (the next snapshot), and the
 numbers of callers still waiting are not stored at all.
@@ -22,10 +28,15 @@ from datetime import UTC, datetime
 from sqlalchemy import CheckConstraint, Double, ForeignKey, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ivr.actions import PATH_SEPARATOR
+from store import twilio_presence
 from store.models import SINGLETON_ID, Base, Navigator, UTCDateTime
 from store.rows import update_or_insert
+from store.twilio_calls import call_by_sid
 
 __all__ = [
+    "ASTERISK",
+    "TWILIO",
     "CurrentCall",
     "LiveCall",
     "LiveMember",
@@ -40,8 +51,13 @@ __all__ = [
     "clear",
     "presence_for",
     "read_live",
+    "twilio_presence_for",
     "write_snapshot",
 ]
+
+
+#: The line a member or a waiting caller is on.
+ASTERISK, TWILIO = "asterisk", "twilio"
 
 
 class NavigatorPresence(Base):
@@ -286,6 +302,7 @@ class LiveMember:
     on_call: bool
     since: datetime
     call: LiveCall | None
+    line: str = ASTERISK
 
 
 @dataclass(frozen=True)
@@ -295,6 +312,7 @@ class WaitingCall:
     position: int
     joined_at: datetime | None
     language: str | None
+    line: str = ASTERISK
 
     def waited_s(self, now: datetime) -> float | None:
         if self.joined_at is None:
@@ -304,19 +322,21 @@ class WaitingCall:
 
 @dataclass(frozen=True)
 class LiveView:
-    """What the dashboard shows; ``known`` is False when no listener has a live link
-    (then ``members`` and ``waiting`` are empty because nothing is known, not because
-    nobody is there)."""
+    """What the dashboard shows; ``connected`` is False when no listener has a live link
+    (then Asterisk's members and callers are missing because nothing is known, not
+    because nobody is there). ``twilio``: Twilio's side is listed too; it is always
+    known (the line's own tables), so the view is ``known`` when either side is."""
 
     connected: bool
     synced: bool
     written_at: datetime | None
     members: tuple[LiveMember, ...]
     waiting: tuple[WaitingCall, ...]
+    twilio: bool = False
 
     @property
     def known(self) -> bool:
-        return self.connected
+        return self.connected or self.twilio
 
     @property
     def logged_in(self) -> int:
@@ -359,12 +379,36 @@ def _member(row: NavigatorPresence) -> LiveMember:
 
 
 def read_live(
-    session: Session, *, now: datetime | None = None, stale_after_s: float | None = None
+    session: Session,
+    *,
+    now: datetime | None = None,
+    stale_after_s: float | None = None,
+    twilio: bool = False,
 ) -> LiveView:
-    """The live state; not ``known`` when the listener is not connected or, with
-    ``stale_after_s``, has not written for that long before ``now`` (it rewrites at least
-    every 10 s: a listener killed without clearing the tables must not leave a frozen
-    picture)."""
+    """The live state; Asterisk's side is not known when the listener is not connected
+    or, with ``stale_after_s``, has not written for that long before ``now`` (it rewrites
+    at least every 10 s: a listener killed without clearing the tables must not leave a
+    frozen picture). With ``twilio``, Twilio's navigators and waiting callers follow
+    Asterisk's."""
+    view = _read_asterisk(session, now, stale_after_s)
+    if not twilio:
+        return view
+    members = tuple(_twilio_member(m) for m in twilio_presence.members(session))
+    waiting = tuple(
+        WaitingCall(w.call_sid, TWILIO, n, w.joined_at, w.language, TWILIO)
+        for n, w in enumerate(twilio_presence.waiting(session), start=1)
+    )
+    return LiveView(
+        view.connected,
+        view.synced,
+        view.written_at,
+        view.members + members,
+        view.waiting + waiting,
+        twilio=True,
+    )
+
+
+def _read_asterisk(session: Session, now: datetime | None, stale_after_s: float | None) -> LiveView:
     state = session.get(LiveState, SINGLETON_ID, populate_existing=True)
     if state is not None and stale_after_s is not None:
         moment = now or datetime.now(UTC)
@@ -385,9 +429,70 @@ def read_live(
     return LiveView(True, state.synced, state.written_at, members, waiting)
 
 
-def presence_for(session: Session, navigator: Navigator) -> LiveMember | None:
+def _twilio_member(
+    member: twilio_presence.TwilioMember, session: Session | None = None
+) -> LiveMember:
+    """A navigator logged in on Twilio, as a queue member is shown; with ``session``, the
+    call they took carries what the navigator needs to know (the caller's number, for
+    911; the language and path the flow decided), as on Asterisk."""
+    conference = member.conference
+    call = None
+    if conference is not None:
+        row = None if session is None else call_by_sid(session, conference.caller_sid)
+        try:
+            decision = (None if row is None else row.decision_data()) or {}
+        except ValueError:
+            decision = {}
+        path = decision.get("path")
+        call = LiveCall(
+            linkedid=conference.caller_sid,
+            caller_uniqueid=conference.caller_sid,
+            caller_number=None if row is None else row.caller_number,
+            language=str(decision["language"]) if decision.get("language") else None,
+            path=PATH_SEPARATOR.join(map(str, path))[:80] if isinstance(path, list) else None,
+            interpreter=bool(decision.get("interpreter")),
+            waited_s=None,
+            started_at=conference.taken_at,
+            consulting=conference.consulting,
+        )
+    return LiveMember(
+        interface=f"{TWILIO}:{member.username}",
+        navigator_id=member.navigator_id,
+        name=member.name,
+        queues=(),
+        paused=member.paused,
+        pause_reason=member.pause_reason,
+        on_call=conference is not None,
+        since=conference.taken_at if conference is not None else member.since,
+        call=call,
+        line=TWILIO,
+    )
+
+
+def twilio_presence_for(session: Session, navigator: Navigator) -> LiveMember | None:
+    """The navigator's presence on the Twilio line, None when logged out of it."""
+    for member in twilio_presence.members(session):
+        if member.navigator_id == navigator.id:
+            return _twilio_member(member, session)
+    return None
+
+
+def presence_for(
+    session: Session, navigator: Navigator, *, twilio: bool = False
+) -> LiveMember | None:
     """The navigator's presence row (by account, else by its interface), None when it is
-    logged out of every queue."""
+    logged out of every queue. With ``twilio``, their presence on Twilio instead when
+    they are logged out of Asterisk's queues, or on a Twilio call and not on Asterisk's."""
+    found = _asterisk_presence(session, navigator)
+    if not twilio:
+        return found
+    on_twilio = twilio_presence_for(session, navigator)
+    if found is None or (on_twilio is not None and on_twilio.on_call and not found.on_call):
+        return on_twilio
+    return found
+
+
+def _asterisk_presence(session: Session, navigator: Navigator) -> LiveMember | None:
     row = session.scalars(
         select(NavigatorPresence).where(NavigatorPresence.navigator_id == navigator.id)
     ).first()

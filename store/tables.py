@@ -3,10 +3,10 @@
 The tables are declared beside the code that reads and writes them, all on ``models.Base``:
 ``models`` (line settings, navigators, transfer records, the listener's command and status
 rows), ``accounts``, ``login_throttle``, ``heartbeats``, ``calls``, ``rollups``, ``live``,
-``voicemail``, ``twilio_calls`` and ``twilio_conferences``. No module imports another only
-to get its tables registered; what needs the whole schema at once (the Alembic environment,
-the check that the migrations match the models, a test that counts every table) takes
-``metadata`` from here, and a new table is added to ``MODELS``.
+``voicemail``, ``twilio_calls``, ``twilio_conferences`` and ``twilio_presence``. No module
+imports another only to get its tables registered; what needs the whole schema at once
+(the Alembic environment, the check that the migrations match the models, a test that
+counts every table) takes ``metadata`` from here, and a new table is added to ``MODELS``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from store import (
     rollups,
     twilio_calls,
     twilio_conferences,
+    twilio_presence,
     voicemail,
 )
 
@@ -55,6 +56,7 @@ MODELS: tuple[type[models.Base], ...] = (
     calls.NavigatorActivity,
     twilio_calls.TwilioCall,
     twilio_conferences.TwilioConference,
+    twilio_presence.TwilioPresence,
     *rollups.EVERY_ROLLUP,
 )
 

@@ -65,6 +65,7 @@ TABLES = {
     "audit_log",
     "twilio_calls",
     "twilio_conferences",
+    "twilio_presence",
 }
 
 
@@ -73,7 +74,7 @@ def test_upgrade_from_empty_reaches_head_with_every_table(engine: Engine) -> Non
     with pytest.raises(NotMigrated, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0019"
+    assert current_revision(engine) == head_revision() == "0020"
     assert set(inspect(engine).get_table_names()) >= TABLES
     require_current(engine)
 
