@@ -23,12 +23,18 @@ the listener its own.
   without transfer, recorded at once.
 
 The transfer records come from Twilio's callbacks (``ConferenceDesk``), not from here.
+
+While its thread runs, the runner beats ``store.twilio_presence.RUNNER_HEARTBEAT`` in
+``service_heartbeats`` every ``heartbeat_s``: the console offers the Twilio actions only
+while that beat is fresh (on a line without Asterisk there is no listener to watch), and
+the status page says whether the Twilio line can take the navigators' actions.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +48,7 @@ from ivr.settings import LineSettings
 from store import commands
 from store.calls import record_calls
 from store.facts import Kind, Outcome, Source, TransferFact
+from store.heartbeats import beat
 from store.navigators import navigator_by_username
 from store.transfers import record_facts
 from store.twilio_calls import call_by_sid
@@ -51,6 +58,7 @@ from store.twilio_conferences import (
     conference_by_caller,
     conference_of_navigator,
 )
+from store.twilio_presence import RUNNER_HEARTBEAT
 from twilio_line.calllog import queue_fact
 from twilio_line.conference import (
     CONFERENCE_EVENTS,
@@ -103,6 +111,7 @@ class TwilioConsole:
         self.urls = ConferenceUrls(options)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started_at = self.clock().astimezone(UTC)
 
     # ---- the loop ---------------------------------------------------------------------
 
@@ -116,9 +125,23 @@ class TwilioConsole:
             self.execute(command.id, command.kind, dict(command.args))
         return len(due)
 
-    def start(self, poll_s: float = 0.25) -> None:
+    def beat(self) -> None:
+        """Say this runner is alive (its row in ``service_heartbeats``)."""
+        with Session(self.engine) as session, session.begin():
+            beat(session, RUNNER_HEARTBEAT, self._started_at, self.clock().astimezone(UTC))
+
+    def start(self, poll_s: float = 0.25, heartbeat_s: float = 10.0) -> None:
         def loop() -> None:
-            while not self._stop.wait(poll_s):
+            last_beat: float | None = None
+            while True:
+                if last_beat is None or time.monotonic() - last_beat >= heartbeat_s:
+                    last_beat = time.monotonic()
+                    try:
+                        self.beat()
+                    except Exception:
+                        log.exception("cannot write the Twilio runner's heartbeat")
+                if self._stop.wait(poll_s):
+                    return
                 try:
                     self.run_due()
                 except Exception:
