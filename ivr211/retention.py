@@ -100,6 +100,8 @@ _EPOCH = re.compile(r"^\d+(\.\d+)?$")
 #: The listener's files of facts set aside, beside its spool (listener.spool.Spool,
 #: listener.callwriter.spool_path_for).
 REJECTED_SUFFIXES = (".rejected", ".calls.rejected")
+#: The files Asterisk writes: rewriting one calls ``after_rewrite_command`` (a logger reload).
+ASTERISK_FILES = ("cdr", "cel", "queue_log")
 
 
 class RetentionError(Exception):
@@ -204,13 +206,13 @@ def run_retention(
         f" research messages received before {message_cutoff:%Y-%m-%d} from them"
         " (docs/operations.md, Backups and retention)"
     )
-    _purge_rejected(engine, config, now, report, dry_run=dry_run)
     rewritten = False
     for kind, paths, days in (
         ("cdr", cfg.cdr_paths, cfg.cdr_days),
         ("cel", cfg.cel_paths, cfg.cel_days),
         ("queue_log", cfg.queue_log_paths, cfg.queue_log_days),
         ("log", cfg.log_paths, cfg.logs_days),
+        ("rejected", _rejected_files(config), cfg.transfer_numbers_days),
     ):
         cutoff = now - timedelta(days=days)
         for path in _expand(paths, kind, report):
@@ -225,7 +227,7 @@ def run_retention(
                     f"{kind} {path}: {result.unreadable} lines without a readable time kept"
                 )
             if result.removed and not dry_run:
-                rewritten = rewritten or kind != "log"
+                rewritten = rewritten or kind in ASTERISK_FILES
                 with Session(engine) as session, session.begin():
                     record_file_purge(
                         session,
@@ -243,37 +245,13 @@ def run_retention(
     return report
 
 
-def _purge_rejected(
-    engine: Engine, config: Config, now: datetime, report: RetentionReport, *, dry_run: bool
-) -> None:
+def _rejected_files(config: Config) -> tuple[Path, ...]:
     """The facts the listener set aside for a person to see (``<spool>.rejected``,
-    ``<spool>.calls.rejected``) may hold callers' numbers: kept as long as the records'
-    numbers (``transfer_numbers_days``), then removed like the lines of a log."""
-    days = config.retention.transfer_numbers_days
-    cutoff = now - timedelta(days=days)
+    ``<spool>.calls.rejected``) that exist: they may hold callers' numbers, so they are
+    kept as long as the records' numbers (``transfer_numbers_days``)."""
     spool = config.listener.spool_path
-    for path in (spool.with_name(spool.name + suffix) for suffix in REJECTED_SUFFIXES):
-        if not path.exists():
-            continue
-        try:
-            result = purge_file(path, "rejected", cutoff, UTC, dry_run=dry_run)
-        except OSError as exc:
-            report.problems.append(f"rejected {path}: {exc.strerror or exc}")
-            continue
-        report.files.append(result)
-        if result.unreadable:
-            report.problems.append(
-                f"rejected {path}: {result.unreadable} lines without a readable time kept"
-            )
-        if result.removed and not dry_run:
-            with Session(engine) as session, session.begin():
-                record_file_purge(
-                    session,
-                    str(path),
-                    f"rejected: {result.removed} lines set aside before {cutoff:%Y-%m-%d %H:%M}"
-                    f" UTC removed, {result.kept} kept (retention {days} days)",
-                    now,
-                )
+    named = (spool.with_name(spool.name + suffix) for suffix in REJECTED_SUFFIXES)
+    return tuple(path for path in named if path.exists())
 
 
 def _purge_twilio(

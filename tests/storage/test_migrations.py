@@ -164,6 +164,17 @@ def test_password_is_injected_not_written(tmp_path: Path) -> None:
     assert "s3cret" not in url.render_as_string(hide_password=True)
 
 
+def _downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    from store.db import _alembic_config
+
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 def _transfer_row(outcome: str, source: str = "ami") -> str:
     return (
         "INSERT INTO transfer_records (key, kind, outcome, started_at, local_date, local_hour,"
@@ -184,14 +195,7 @@ def test_0007_accepts_caller_hung_up_and_its_downgrade_keeps_the_record(engine: 
         conn.execute(text(_transfer_row("caller_hung_up")))
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(text(_transfer_row("hung_up")))
-    from alembic import command
-
-    from store.db import _alembic_config
-
-    cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0006")
+    _downgrade(engine, "0006")
     with engine.connect() as conn:
         kept = conn.execute(text("SELECT outcome FROM transfer_records")).scalars().all()
     assert kept == ["abandoned"]
@@ -208,14 +212,7 @@ def test_0019_accepts_the_twilio_source_and_its_downgrade_keeps_the_record(
         conn.execute(text(_transfer_row("completed", "twilio")))
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(text(_transfer_row("abandoned", "rest")))
-    from alembic import command
-
-    from store.db import _alembic_config
-
-    cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0018")
+    _downgrade(engine, "0018")
     with engine.connect() as conn:
         kept = conn.execute(text("SELECT source FROM transfer_records")).scalars().all()
     assert kept == ["action"]
@@ -260,14 +257,7 @@ def test_0009_moves_a_running_name_lock_to_the_throttle_and_back(engine: Engine)
         columns = {c["name"] for c in inspect(conn).get_columns("users")}
     assert [tuple(r) for r in rows] == [("user", "alice", 0)]
     assert not {"failed_logins", "locked_until"} & columns
-    from alembic import command
-
-    from store.db import _alembic_config
-
-    cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0008")
+    _downgrade(engine, "0008")
     with engine.connect() as conn:
         back = conn.execute(
             text("SELECT username, locked_until IS NOT NULL FROM users ORDER BY username")
