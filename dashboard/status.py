@@ -7,6 +7,12 @@ the AMI listener writes its link state every 10 s (``listener_status``), ``ivr21
 serve`` writes the FastAGI server's heartbeat (``service_heartbeats``), and the
 listener mirrors the queue (``store/live.py``). The page polls ``/status.json``.
 
+When the line also runs on Twilio (``[twilio] enabled``), a tile says whether the Twilio
+line can take the navigators' actions (the runner of its commands beats
+``store.twilio_presence.RUNNER_HEARTBEAT``) and when a call last reached it (the calls'
+state, ``twilio_calls``); the waiting callers and the navigators counted include
+Twilio's (``store.live.read_live(twilio=True)``).
+
 Everyone reads each service in the centre's words; only an administrator also reads
 the technical name and what the service itself reported (``ServiceState.technical``:
 the listener's own detail, the server's host and process id).
@@ -19,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
+from flask_babel import format_date, format_time
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
@@ -28,11 +35,13 @@ from dashboard import db
 from dashboard.i18n import format_duration
 from dashboard.roles import ALL_ROLES, has_role, role_required
 from ivr.schedule import LineState, compute_state
-from store import heartbeats, live, navigators
+from store import heartbeats, live, navigators, twilio_presence
 
 bp = Blueprint("status", __name__)
 
 FASTAGI = "fastagi"
+#: The Twilio runner as an administrator reads it in the detail line.
+RUNNER_NAME = "twilio-console"
 ADMIN = "admin"
 
 REASONS: dict[str, Any] = {
@@ -64,6 +73,8 @@ class StatusView:
     ami: ServiceState
     fastagi: ServiceState
     live: live.LiveView
+    #: The Twilio line, when the line runs on Twilio (None otherwise).
+    twilio: ServiceState | None = None
 
     @property
     def calls_waiting(self) -> int | None:
@@ -155,6 +166,40 @@ def _fastagi_state(session: Session, now: datetime, stale: timedelta) -> Service
     return ServiceState(True, _("en marche"), "", beat.started_at, beat.heartbeat_at, process)
 
 
+def _when(moment: datetime) -> str:
+    return f"{format_date(moment, 'medium')}, {format_time(moment, 'short')}"
+
+
+def _twilio_state(session: Session, now: datetime, stale: timedelta) -> ServiceState:
+    """The Twilio line: whether its runner is alive (the navigators' actions on Twilio
+    wait for it), and when a call last reached the line, in a manager's words."""
+    beat = heartbeats.get_heartbeat(session, twilio_presence.RUNNER_HEARTBEAT)
+    activity = twilio_presence.line_activity(session)
+    if activity.last_call_at is None:
+        calls = _("Aucun appel reçu récemment.")
+    else:
+        calls = _("Dernier appel reçu : %(when)s.", when=_when(activity.last_call_at))
+    heard = activity.last_heard_at.isoformat(timespec="seconds") if activity.last_heard_at else "–"
+    technical = f"last webhook {heard}"
+    if beat is None:
+        detail = _("Les navigateurs ne peuvent pas prendre les appels de la ligne Twilio.")
+        return ServiceState(False, _("jamais démarré"), f"{calls} {detail}", None, None, technical)
+    technical = f"{RUNNER_NAME} {beat.host} (pid {beat.pid}); {technical}"
+    if now - beat.heartbeat_at > stale:
+        detail = _("Les navigateurs ne peuvent pas prendre les appels de la ligne Twilio.")
+        return ServiceState(
+            False,
+            _("aucune nouvelle"),
+            f"{calls} {detail}",
+            beat.started_at,
+            beat.heartbeat_at,
+            technical,
+        )
+    return ServiceState(
+        True, _("reçoit les appels"), calls, beat.started_at, beat.heartbeat_at, technical
+    )
+
+
 def current_status() -> StatusView:
     now = db.now()
     stale = timedelta(seconds=db.options().heartbeat_stale_s)
@@ -162,8 +207,16 @@ def current_status() -> StatusView:
     session = db.read_session()
     ami = _ami_state(session, now, stale, db.options().ami_configured)
     fastagi = _fastagi_state(session, now, stale)
-    view = live.read_live(session)
-    return StatusView(now, compute_state(settings.schedule, now), ami, fastagi, view)
+    twilio = db.options().twilio_enabled
+    view = live.read_live(session, twilio=twilio)
+    return StatusView(
+        now,
+        compute_state(settings.schedule, now),
+        ami,
+        fastagi,
+        view,
+        _twilio_state(session, now, stale) if twilio else None,
+    )
 
 
 def reason_text(state: LineState) -> str:
@@ -209,6 +262,7 @@ def as_json() -> WerkzeugResponse:
         },
         ami=_service_json(status.ami),
         fastagi=_service_json(status.fastagi),
+        twilio=None if status.twilio is None else _service_json(status.twilio),
         queue={
             "known": view.known,
             "calls_waiting": status.calls_waiting,

@@ -12,6 +12,12 @@ page says so in words and shows no figures at all, not the last ones it had. Tod
 figures are hidden too: while the link is down, the calls that end are not counted
 yet (they are completed later from Asterisk's own logs), so they would be too low.
 
+On a line that also runs on Twilio, the callers waiting in Twilio's queue and the
+navigators logged in there are shown with Asterisk's, in the same words
+(``store.live.read_live(twilio=True)``). Twilio's side is the line's own state, always
+known: on a centre on Twilio only (no AMI secret) the board is live without a listener;
+on a centre with both, a link down shows Twilio's side and says Asterisk's is missing.
+
 Refresh: the page polls ``/wallboard/state.json`` every second (``wallboard.js``)
 rather than holding a server-sent-events stream open. The dashboard runs on waitress,
 whose small pool of worker threads (``[dashboard] threads``, eight by default) also
@@ -117,16 +123,20 @@ def _reason(member: live.LiveMember) -> str:
 def current_view() -> WallboardView:
     now = db.now()
     session = db.read_session()
-    view = live.read_live(session, now=now, stale_after_s=db.options().heartbeat_stale_s)
+    options = db.options()
+    view = live.read_live(
+        session, now=now, stale_after_s=options.heartbeat_stale_s, twilio=options.twilio_enabled
+    )
     if not view.known:
         message = _(
             "Le lien avec le système téléphonique est coupé : les appels en attente, les "
             "navigateurs et les chiffres du jour ne peuvent pas être affichés."
         )
         return WallboardView(now, False, message, (), (), None)
-    if not view.synced:
+    if view.connected and not view.synced:
         message = _("Lecture de l'état de la file d'attente en cours…")
         return WallboardView(now, False, message, (), (), None)
+    asterisk_missing = not view.connected and options.ami_configured
     callers = sorted(
         (Caller(w.waited_s(now), w.language) for w in view.waiting),
         key=lambda c: -(c.wait_s or 0.0),
@@ -143,8 +153,15 @@ def current_view() -> WallboardView:
         navigators.append(NavigatorState(name, state, _reason(m), seconds))
     navigators.sort(key=lambda n: (_STATE_ORDER[n.state], -n.for_s, n.name))
     day = wallboard.local_day(now, zone)
-    today = wallboard.day_figures(session, day, within_s=db.options().service_level_s)
-    return WallboardView(now, True, _("En direct"), tuple(callers), tuple(navigators), today)
+    today = None
+    message = _(
+        "Le lien avec le système téléphonique est coupé : seuls les appels en attente et "
+        "les navigateurs de la ligne Twilio sont affichés."
+    )
+    if not asterisk_missing:
+        today = wallboard.day_figures(session, day, within_s=options.service_level_s)
+        message = _("En direct")
+    return WallboardView(now, True, message, tuple(callers), tuple(navigators), today)
 
 
 # ---- words ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // The navigator's console (CSP: script-src 'self', no library). Each action form is
 // posted with fetch; the server answers with the command's result URL at once, which is
-// polled until the listener has judged the action from Asterisk's events. The page's
+// polled until the listener has judged the action from Asterisk's events (a presence
+// change on Twilio only is done at once: its answer is the result). The page's
 // live part is fetched again every few seconds and swapped (the server renders it in
 // the user's language), except while an action is in flight.
 (function () {
@@ -64,7 +65,8 @@
     if (busy) { return; }
     busy = true;
     show(form.querySelector("button").textContent.trim() + " …", "pending");
-    fetch(form.action, {
+    // getAttribute: a field named "action" (the presence forms) hides form.action.
+    fetch(form.getAttribute("action"), {
       method: "POST",
       body: new FormData(form),
       credentials: "same-origin",
@@ -74,6 +76,10 @@
         return response.json().then(function (data) { return { status: response.status, data: data }; });
       })
       .then(function (answer) {
+        if (answer.status === 200 && answer.data.finished) {
+          show(answer.data.message, answer.data.state);  // done at once (presence on Twilio)
+          return null;
+        }
         if (answer.status !== 202) { show(answer.data.message, "error"); return null; }
         show(answer.data.message, "pending");
         return poll(answer.data.result_url, Date.now());
