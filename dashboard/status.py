@@ -40,8 +40,6 @@ from store import heartbeats, live, navigators, twilio_presence
 bp = Blueprint("status", __name__)
 
 FASTAGI = "fastagi"
-#: The Twilio runner as an administrator reads it in the detail line.
-RUNNER_NAME = "twilio-console"
 ADMIN = "admin"
 
 REASONS: dict[str, Any] = {
@@ -184,7 +182,7 @@ def _twilio_state(session: Session, now: datetime, stale: timedelta) -> ServiceS
     if beat is None:
         detail = _("Les navigateurs ne peuvent pas prendre les appels de la ligne Twilio.")
         return ServiceState(False, _("jamais démarré"), f"{calls} {detail}", None, None, technical)
-    technical = f"{RUNNER_NAME} {beat.host} (pid {beat.pid}); {technical}"
+    technical = f"{twilio_presence.RUNNER_HEARTBEAT} {beat.host} (pid {beat.pid}); {technical}"
     if now - beat.heartbeat_at > stale:
         detail = _("Les navigateurs ne peuvent pas prendre les appels de la ligne Twilio.")
         return ServiceState(
