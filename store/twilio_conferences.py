@@ -25,7 +25,6 @@ changes nothing. No personal data here: the caller's number stays in ``twilio_ca
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, cast
 
@@ -47,6 +46,7 @@ __all__ = [
     "conference_by_service",
     "conference_name",
     "conference_of_navigator",
+    "queued_calls",
     "waiting_callers",
 ]
 
@@ -174,21 +174,28 @@ def conference_of_navigator(
     return cast(TwilioConference | None, _one(session, query, lock))
 
 
-def waiting_callers(session: Session) -> int:
-    """How many callers wait for a navigator on the Twilio line right now: calls not
-    ended whose flow sent them to the queue, and that no navigator took."""
+def queued_calls(session: Session) -> list[tuple[TwilioCall, dict[str, Any]]]:
+    """The calls waiting for a navigator on the Twilio line right now, longest wait
+    first, with their decision: calls not ended whose flow sent them to the queue, and
+    that no navigator took (the one rule of the console's count and the live pages).
+    They joined the queue when the flow decided (the row's last write before the wait)."""
     taken = select(TwilioConference.id).where(TwilioConference.caller_sid == TwilioCall.call_sid)
-    decisions = session.scalars(
-        select(TwilioCall.decision).where(
-            TwilioCall.ended_at.is_(None), TwilioCall.decision.is_not(None), ~taken.exists()
-        )
+    rows = session.scalars(
+        select(TwilioCall)
+        .where(TwilioCall.ended_at.is_(None), TwilioCall.decision.is_not(None), ~taken.exists())
+        .order_by(TwilioCall.updated_at, TwilioCall.id)
     )
-    return sum(1 for text in decisions if _route(text) == Route.QUEUE.value)
+    found = []
+    for row in rows:
+        try:
+            data = row.decision_data()
+        except ValueError:
+            continue
+        if data is not None and data.get("route") == Route.QUEUE.value:
+            found.append((row, data))
+    return found
 
 
-def _route(text: str | None) -> str | None:
-    try:
-        data = json.loads(text or "null")
-    except ValueError:
-        return None
-    return str(data.get("route")) if isinstance(data, dict) else None
+def waiting_callers(session: Session) -> int:
+    """How many callers wait for a navigator on the Twilio line right now."""
+    return len(queued_calls(session))

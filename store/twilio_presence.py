@@ -26,11 +26,10 @@ from typing import Final
 from sqlalchemy import ForeignKey, String, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ivr.dialplan import Route
 from ivr.times import require_utc
 from store.models import Base, Navigator, UTCDateTime
 from store.twilio_calls import TwilioCall
-from store.twilio_conferences import TwilioConference
+from store.twilio_conferences import TwilioConference, queued_calls
 
 __all__ = [
     "LOGIN",
@@ -185,29 +184,14 @@ def members(session: Session) -> list[TwilioMember]:
 
 
 def waiting(session: Session) -> list[TwilioWaiting]:
-    """The callers waiting for a navigator on Twilio, longest wait first: calls not
-    ended whose flow sent them to the queue and that no navigator took (the rule of
-    ``store.twilio_conferences.waiting_callers``). They joined the queue when the flow
-    decided (the row's last write before the wait: the wait itself writes nothing)."""
-    taken = select(TwilioConference.id).where(TwilioConference.caller_sid == TwilioCall.call_sid)
-    rows = session.scalars(
-        select(TwilioCall)
-        .where(TwilioCall.ended_at.is_(None), TwilioCall.decision.is_not(None), ~taken.exists())
-        .order_by(TwilioCall.updated_at, TwilioCall.id)
-    )
-    found = []
-    for row in rows:
-        try:
-            data = row.decision_data()
-        except ValueError:
-            continue
-        if data is None or data.get("route") != Route.QUEUE.value:
-            continue
+    """The callers waiting for a navigator on Twilio, longest wait first
+    (``store.twilio_conferences.queued_calls``), with when they joined the queue and
+    their language."""
+    out = []
+    for row, data in queued_calls(session):
         language = data.get("language")
-        found.append(
-            TwilioWaiting(row.call_sid, row.updated_at, str(language) if language else None)
-        )
-    return found
+        out.append(TwilioWaiting(row.call_sid, row.updated_at, str(language) if language else None))
+    return out
 
 
 @dataclass(frozen=True)
