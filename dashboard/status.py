@@ -73,6 +73,10 @@ class StatusView:
     live: live.LiveView
     #: The Twilio line, when the line runs on Twilio (None otherwise).
     twilio: ServiceState | None = None
+    #: Whether the line runs on Asterisk too: a centre on Twilio alone (no connection to
+    #: a telephone exchange configured, no voice-menu server ever heard from) is not shown
+    #: Asterisk's services as if they were down.
+    asterisk: bool = True
 
     @property
     def calls_waiting(self) -> int | None:
@@ -207,6 +211,12 @@ def current_status() -> StatusView:
     fastagi = _fastagi_state(session, now, stale)
     twilio = db.options().twilio_enabled
     view = live.read_live(session, twilio=twilio)
+    twilio_only = (
+        twilio
+        and not db.options().ami_configured
+        and navigators.get_status(session) is None
+        and heartbeats.get_heartbeat(session, FASTAGI) is None
+    )
     return StatusView(
         now,
         compute_state(settings.schedule, now),
@@ -214,6 +224,7 @@ def current_status() -> StatusView:
         fastagi,
         view,
         _twilio_state(session, now, stale) if twilio else None,
+        asterisk=not twilio_only,
     )
 
 
@@ -258,8 +269,8 @@ def as_json() -> WerkzeugResponse:
             "detail": status.line.detail,
             "until": status.line.until.isoformat() if status.line.until else None,
         },
-        ami=_service_json(status.ami),
-        fastagi=_service_json(status.fastagi),
+        ami=_service_json(status.ami) if status.asterisk else None,
+        fastagi=_service_json(status.fastagi) if status.asterisk else None,
         twilio=None if status.twilio is None else _service_json(status.twilio),
         queue={
             "known": view.known,

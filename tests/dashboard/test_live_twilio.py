@@ -197,3 +197,24 @@ def test_the_wallboard_with_the_link_down_shows_twilio_and_says_so(
     assert data["message"].startswith("Le lien avec le système téléphonique est coupé : seuls")
     assert data["waiting"]["count"] == 1 and data["navigators"]["on_call"] == 1
     assert data["today"] is None  # Asterisk's calls of the day would be missing
+
+
+def test_a_centre_on_twilio_alone_is_not_shown_asterisk_as_down(
+    twilio_only: Flask, app_engine: Engine, login: LogIn, clock: FakeClock
+) -> None:
+    """No exchange connection configured and no voice-menu server ever heard from: the
+    status page shows the line and the Twilio line, not two red Asterisk tiles."""
+    twilio_line(app_engine, clock.now.astimezone(UTC))
+    client = twilio_only.test_client()
+    login(client, "manager")
+    text = page(client, "/status")
+    assert 'id="status-twilio"' in text
+    assert 'id="status-ami"' not in text and 'id="status-fastagi"' not in text
+    assert "non configuré" not in text and "jamais démarré" not in text
+    data = as_json(client, "/status.json")
+    assert data["ami"] is None and data["fastagi"] is None
+    with Session(app_engine) as session, session.begin():  # the voice-menu server starts
+        beat(session, "fastagi", clock.now.astimezone(UTC), clock.now.astimezone(UTC))
+    text = page(client, "/status")
+    assert 'id="status-ami"' in text and 'id="status-fastagi"' in text
+    assert as_json(client, "/status.json")["fastagi"]["up"] is True
