@@ -220,6 +220,14 @@ CATALOGUE: Final[Mapping[str, Mapping[Language, str]]] = MappingProxyType(
             "call. When you are done, press pound: you can then listen to your message, "
             "record it again or confirm it.",
         ),
+        # The review of the message on Twilio (twilio_line.review), with app_voicemail's
+        # keys; Asterisk's VoiceMail plays its own vm-review.
+        "research-review": _texts(
+            "Pour confirmer votre message, faites le 1. Pour l'écouter, faites le 2. "
+            "Pour le réenregistrer, faites le 3.",
+            "To confirm your message, press 1. To listen to it, press 2. "
+            "To record it again, press 3.",
+        ),
         "research-thanks": _texts(
             "Merci, votre message a été transmis à l'équipe de recherche du CHU de Québec. "
             "Au revoir.",

@@ -12,6 +12,11 @@ exactly as it serves the first.
 ``caller_number`` and the callback number inside ``decision`` are personal data: a
 finished call's row is deleted by the retention job (:func:`purge_calls`, after
 ``[twilio] state_days``).
+
+What became of each recording of the research box (``twilio_line.recordings``) is kept
+in the same row, under the ``research`` key of ``decision`` (the flow's decision is
+final on that route, so nothing rewrites it): ``{"recordings": {RecordingSid: state},
+"round": n}``, ``n`` counting the review menus played (``twilio_line.calls``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import CheckConstraint, Index, String, Text, and_, delete, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -27,10 +32,34 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from store.models import Base, UTCDateTime
 from store.voicemail import audit
 
-__all__ = ["TwilioCall", "add_call", "call_by_sid", "purge_calls"]
+__all__ = [
+    "DISCARDED",
+    "GONE",
+    "KEPT",
+    "PENDING",
+    "REVIEW",
+    "TAKEN",
+    "TwilioCall",
+    "add_call",
+    "call_by_sid",
+    "purge_calls",
+]
 
 #: Twilio's ids are 34 characters ("CA" + 32 hex digits); room for a longer form.
 SID_LENGTH = 64
+
+#: A research recording's states: the caller is reviewing it; kept (by the caller, or by
+#: hanging up during the review), to be taken into the inbox; discarded (recorded
+#: again), to be deleted from Twilio and never taken; taken (in the inbox, deleted from
+#: Twilio); gone (discarded and deleted, or no longer on Twilio when taken).
+REVIEW: Final = "review"
+KEPT: Final = "kept"
+DISCARDED: Final = "discarded"
+TAKEN: Final = "taken"
+GONE: Final = "gone"
+#: Still to be done with at Twilio.
+PENDING: Final = frozenset({REVIEW, KEPT, DISCARDED})
+_RESEARCH: Final = "research"
 
 
 class TwilioCall(Base):
@@ -84,6 +113,47 @@ class TwilioCall(Base):
             return None
         loaded = json.loads(self.decision)
         return dict(loaded) if isinstance(loaded, dict) else None
+
+    def _research(self) -> dict[str, Any]:
+        data = self.decision_data() or {}
+        research = data.get(_RESEARCH)
+        return dict(research) if isinstance(research, dict) else {}
+
+    def _set_research(self, research: Mapping[str, Any]) -> None:
+        data = self.decision_data()
+        if data is None:
+            raise ValueError(f"call {self.call_sid} has no decision to keep recordings beside")
+        data[_RESEARCH] = dict(research)
+        self.decision = json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    def recordings(self) -> dict[str, str]:
+        """Each research recording of the call (by ``RecordingSid``) and its state."""
+        found = self._research().get("recordings")
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def set_recording(self, recording_sid: str, state: str) -> None:
+        research = self._research()
+        research["recordings"] = {**self.recordings(), recording_sid: state}
+        self._set_research(research)
+
+    def review(self) -> tuple[str | None, int, int]:
+        """The recording the caller is reviewing (None when none), how many review menus
+        the call has played, and how many of them went unanswered."""
+        research = self._research()
+        sid = research.get("review")
+        return (
+            sid if isinstance(sid, str) else None,
+            int(research.get("round", 0)),
+            int(research.get("silent", 0)),
+        )
+
+    def set_review(self, recording_sid: str | None, rounds: int, silent: int) -> None:
+        self._set_research(
+            {**self._research(), "review": recording_sid, "round": rounds, "silent": silent}
+        )
+
+    def has_pending_recordings(self) -> bool:
+        return any(state in PENDING for state in self.recordings().values())
 
 
 def call_by_sid(session: Session, call_sid: str, *, lock: bool = False) -> TwilioCall | None:

@@ -58,10 +58,11 @@ from ivr.flow import ENTRY_QUEUE_EXIT, CallFlow, FlowError
 from ivr.logsafe import printable
 from ivr.settings import Language, LineSettings
 from store.calls import CallFact
-from store.twilio_calls import TwilioCall, add_call, call_by_sid
+from store.twilio_calls import DISCARDED, KEPT, REVIEW, TwilioCall, add_call, call_by_sid
 from twilio_line.calllog import decision_fact, end_fact, queue_fact, research_fact
 from twilio_line.options import TwilioOptions
-from twilio_line.twiml import Renderer, event_for
+from twilio_line.review import AUDIO_TTL_S, KEEP, LISTEN, RERECORD, SILENT_ROUNDS, audio_token
+from twilio_line.twiml import Renderer, Urls, event_for, keys
 from twilio_line.waiting import longest_wait_s
 
 __all__ = [
@@ -373,12 +374,7 @@ class CallDesk:
                     renderer.enqueue(response, settings.queue_name, pass_no, step)
                 return Answer(response)
             if stage == "record":
-                recorded = bool(form.get("RecordingSid")) and (
-                    _int(form.get("RecordingDuration")) > 0
-                )
-                names = ("research-thanks",) if recorded else ("goodbye",)
-                facts = (research_fact(row.call_sid, row.arrived_at),) if recorded else ()
-                return Answer(renderer.goodbye(language, *names), facts=facts)
+                return self._recorded(renderer, row, decision, pass_no, step, form)
             if stage == "queue":
                 now = self.clock()
                 waited = queue_fact(
@@ -397,6 +393,105 @@ class CallDesk:
                 answer = self._queue_exit(session, settings, row, language)
                 return Answer(answer.twiml, answer.decision, wait_facts + answer.facts)
             raise CallError(f"unknown stage {stage!r}")
+
+    # ---- the research message's review (twilio_line.review) ----------------------------
+
+    def _recorded(
+        self,
+        renderer: Renderer,
+        row: TwilioCall,
+        decision: Decision,
+        pass_no: int,
+        step: int,
+        form: Mapping[str, str],
+    ) -> Answer:
+        """The ``<Record>``'s action: the review menu for what was just recorded."""
+        language = decision.language
+        recording_sid = form.get("RecordingSid", "")
+        if not recording_sid or _int(form.get("RecordingDuration")) <= 0:
+            return Answer(renderer.goodbye(language, "goodbye"))
+        state = row.recordings().get(recording_sid)
+        reviewing, rounds, _silent = row.review()
+        if reviewing == recording_sid and state == REVIEW:
+            # The same action again (a retry): the same menu.
+            response = VoiceResponse()
+            renderer.review_menu(response, language, pass_no, step, rounds)
+            return Answer(response)
+        if state not in (None, REVIEW):
+            raise Replayed(f"call {row.call_sid}: recording {recording_sid} is {state}")
+        row.updated_at = self.clock()
+        if row.ended_at is not None:
+            # The caller hung up while recording: the message is kept, as app_voicemail
+            # keeps it.
+            row.set_recording(recording_sid, KEPT)
+            row.set_review(None, rounds, 0)
+            return self._kept(renderer, row, language)
+        row.set_recording(recording_sid, REVIEW)
+        row.set_review(recording_sid, rounds + 1, 0)
+        response = VoiceResponse()
+        renderer.review_menu(response, language, pass_no, step, rounds + 1)
+        return Answer(response)
+
+    def _kept(self, renderer: Renderer, row: TwilioCall, language: Language) -> Answer:
+        return Answer(
+            renderer.goodbye(language, "research-thanks"),
+            facts=(research_fact(row.call_sid, row.arrived_at),),
+        )
+
+    def review(self, pass_no: int, step: int, round_no: int, form: Mapping[str, str]) -> Answer:
+        """The caller's key in the review menu ``round_no`` (``twilio_line.review``)."""
+        call_sid = form.get("CallSid", "")
+        settings = self.settings_source()
+        renderer = self._renderer(settings)
+        with Session(self.engine) as session, session.begin():
+            row = call_by_sid(session, call_sid, lock=True)
+            if row is None:
+                raise UnknownCall(f"no call {call_sid}")
+            data = row.decision_data()
+            reviewing, rounds, silent = row.review()
+            if (
+                data is None
+                or data.get("route") != Route.RESEARCH.value
+                or pass_no != row.passes
+                or step != len(row.event_list())
+                or reviewing is None
+                or row.recordings().get(reviewing) != REVIEW
+                or round_no != rounds
+            ):
+                raise Replayed(f"call {call_sid}: no review menu {round_no} at {pass_no}/{step}")
+            language = decision_from_data(data).language
+            key = keys(form.get("Digits"), 1)
+            row.updated_at = self.clock()
+            response = VoiceResponse()
+            if key == KEEP or (not key and silent + 1 >= SILENT_ROUNDS):
+                row.set_recording(reviewing, KEPT)
+                row.set_review(None, rounds, 0)
+                return self._kept(renderer, row, language)
+            if key == RERECORD:
+                row.set_recording(reviewing, DISCARDED)
+                row.set_review(None, rounds, 0)
+                renderer.prompt(response, _ref("research-record", language))
+                renderer.record(response, pass_no, step)
+                return Answer(response)
+            if key == LISTEN:
+                response.play(self._audio_url(call_sid, reviewing))
+            row.set_review(reviewing, rounds + 1, silent if key else silent + 1)
+            renderer.review_menu(response, language, pass_no, step, rounds + 1)
+            return Answer(response)
+
+    def _audio_url(self, call_sid: str, recording_sid: str) -> str:
+        expires = int(self.clock().timestamp()) + AUDIO_TTL_S
+        token = audio_token(self.options.auth_token(), call_sid, recording_sid, expires)
+        return Urls(self.options).review_audio(call_sid, recording_sid, expires, token)
+
+    def reviewing(self, call_sid: str, recording_sid: str) -> bool:
+        """Whether the caller is reviewing that recording now (its playback may be served)."""
+        with Session(self.engine) as session:
+            row = call_by_sid(session, call_sid)
+            if row is None or row.ended_at is not None:
+                return False
+            reviewing, _rounds, _silent = row.review()
+            return reviewing == recording_sid and row.recordings().get(recording_sid) == REVIEW
 
     def _queue_exit(
         self, session: Session, settings: LineSettings, row: TwilioCall, language: str
@@ -450,6 +545,14 @@ class CallDesk:
             row.ended_at = ended_at
             row.end_status = call_status[:16]
             row.updated_at = ended_at
+            reviewed = [sid for sid, state in row.recordings().items() if state == REVIEW]
+            if reviewed:
+                # A caller who hangs up during the review keeps the message.
+                for sid in reviewed:
+                    row.set_recording(sid, KEPT)
+                _sid, rounds, _silent = row.review()
+                row.set_review(None, rounds, 0)
+                facts = (research_fact(call_sid, row.arrived_at), *facts)
             if row.decision is not None:
                 return Answer(VoiceResponse(), facts=facts)
             try:

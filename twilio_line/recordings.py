@@ -2,24 +2,33 @@
 as app_voicemail's (``store.voicemail``), then is deleted from Twilio.
 
 Twilio posts the ``recordingStatusCallback`` (``RecordingSid``, ``CallSid``,
-``RecordingStatus=completed``, ``RecordingDuration``) once the audio is ready. One
-message goes through these steps, each safe to fail after (Twilio keeps the recording
-until the last one):
+``RecordingStatus=completed``, ``RecordingDuration``) once the audio is ready, often
+while the caller is still in the review menu (``twilio_line.review``). What became of
+each recording is kept in the call's row (``store.twilio_calls``: review, kept,
+discarded, taken, gone), so the callback, the end of the call and the retry all take the
+same steps, each safe to fail after (Twilio keeps the recording until the last one):
 
 1. the callback must name this account, a call of this line whose flow decided the
    research route, and a completed recording; anything else is left alone and logged;
-2. a ``RecordingSid`` already in the inbox (a callback repeated, or a crash before step
-   6) is only deleted from Twilio;
-3. the recording's resource and its audio are fetched with the account's credentials by
+2. a recording the caller is still reviewing waits (the end of the review or of the call
+   takes it); one recorded again (discarded) is deleted from Twilio, never taken;
+3. a ``RecordingSid`` already in the inbox (a callback repeated, or a crash before step
+   7) is only deleted from Twilio;
+4. the recording's resource and its audio are fetched with the account's credentials by
    the twilio library's REST client (``GET .../Recordings/<sid>.json`` and
    ``.../Recordings/<sid>.wav``, always built from the configured account, never from
    the URL in the callback);
-4. checked: the recording belongs to that call and is completed, the audio is a WAV
+5. checked: the recording belongs to that call and is completed, the audio is a WAV
    file; it is written to ``storage_dir/YYYY/MM/<RecordingSid>.wav`` through a temporary
    file, fsynced, and read back against its SHA-256;
-5. the message is recorded (``RecordingSid`` as its ``msg_id``: unique, so never twice),
+6. the message is recorded (``RecordingSid`` as its ``msg_id``: unique, so never twice),
    with the caller's number, the callback number typed and the language from the call;
-6. only then is the recording deleted from Twilio (``DELETE .../Recordings/<sid>.json``).
+7. only then is the recording deleted from Twilio (``DELETE .../Recordings/<sid>.json``)
+   and marked taken.
+
+A step that fails (Twilio down, a bad checksum, the disk full) leaves the recording kept
+and on Twilio; :meth:`RecordingTaker.settle` takes a call's kept recordings when the
+call ends.
 
 Transcription is never asked for (``<Record transcribe="false">``).
 """
@@ -30,9 +39,10 @@ import hashlib
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -49,11 +59,20 @@ from twilio.rest import Client
 from ivr.dialplan import Route
 from ivr.logsafe import printable
 from store.files import fsync_dir
-from store.twilio_calls import call_by_sid
+from store.twilio_calls import (
+    DISCARDED,
+    GONE,
+    KEPT,
+    PENDING,
+    REVIEW,
+    TAKEN,
+    call_by_sid,
+)
 from store.voicemail import add_message, message_by_msg_id
 from twilio_line.options import TwilioOptions
+from twilio_line.review import STALE_REVIEW_S
 
-__all__ = ["RecordingError", "RecordingTaker", "RestHttpClient", "media_url"]
+__all__ = ["RecordingError", "RecordingTaker", "RestHttpClient", "Taken", "media_url"]
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +120,9 @@ def media_url(account_sid: str, recording_sid: str) -> str:
 
 @dataclass(frozen=True)
 class Taken:
-    """What became of one recording callback."""
+    """What became of one recording."""
 
-    outcome: str  # "stored", "known", "ignored"
+    outcome: str  # "stored", "known", "ignored", "review", "discarded"
     message_id: int | None = None
 
 
@@ -127,6 +146,7 @@ class RecordingTaker:
         return self.take(form)
 
     def take(self, form: Mapping[str, str]) -> Taken:
+        """The recording status callback."""
         recording_sid = form.get("RecordingSid", "")
         call_sid = form.get("CallSid", "")
         account = self.options.account_sid
@@ -138,20 +158,124 @@ class RecordingTaker:
             return self._ignore(form, "not a recording of a call")
         if form.get("RecordingStatus", "completed") != "completed":
             return self._ignore(form, f"recording {form.get('RecordingStatus')}")
+        return self._settle_one(call_sid, recording_sid, form)
+
+    def settle(self, call_sid: str) -> list[Taken]:
+        """Every recording of the call not yet done with: the kept ones taken, the
+        discarded ones deleted (the call's status callback). The first failure is
+        raised, after the others were tried."""
         with Session(self.engine) as session:
             row = call_by_sid(session, call_sid)
-            data = None if row is None else row.decision_data()
-            if row is None or data is None or data.get("route") != Route.RESEARCH.value:
-                return self._ignore(form, "not a call of the research box")
-            caller = row.caller_number
-            callback = data.get("callback")
-            language = "en" if data.get("language") == "en" else "fr"
-            known = message_by_msg_id(session, recording_sid) is not None
+            pending = (
+                []
+                if row is None
+                else [sid for sid, state in row.recordings().items() if state in PENDING]
+            )
+        done: list[Taken] = []
+        failure: RecordingError | None = None
+        for recording_sid in pending:
+            try:
+                done.append(self._settle_one(call_sid, recording_sid, None))
+            except RecordingError as exc:
+                log.error(
+                    "recording %s of call %s not taken (Twilio keeps it): %s",
+                    printable(recording_sid),
+                    printable(call_sid),
+                    printable(exc),
+                )
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return done
+
+    def audio(self, call_sid: str, recording_sid: str) -> bytes:
+        """The recording's audio, for its caller's review (``twilio_line.review``)."""
+        account = self.options.account_sid
+        if not account or not _RECORDING_SID.match(recording_sid):
+            raise RecordingError(f"{recording_sid}: not a recording of this account")
         http = RestHttpClient(self.options.api_url, self.options.timeout_s)
         try:
             client = Client(account, self.options.auth_token(), http_client=http, environment={})
+            return self._audio(client, http, recording_sid)
+        except (TwilioRestException, TwilioException, RequestException) as exc:
+            raise RecordingError(f"Twilio: {exc}") from None
+        finally:
+            if http.session is not None:
+                http.session.close()
+
+    def _state(self, call_sid: str, recording_sid: str) -> tuple[str, dict[str, Any]] | None:
+        """Decide under the call's lock what to do with the recording: its state (a
+        recording first heard of is in review while the call goes on, kept once it
+        ended; a review not heard of for long is over), and the message's fields; None
+        when it is not a recording of the research box."""
+        now = self.clock()
+        with Session(self.engine) as session, session.begin():
+            row = call_by_sid(session, call_sid, lock=True)
+            data = None if row is None else row.decision_data()
+            if row is None or data is None or data.get("route") != Route.RESEARCH.value:
+                return None
+            state = row.recordings().get(recording_sid)
+            ended = row.ended_at is not None or (
+                now - row.updated_at > timedelta(seconds=STALE_REVIEW_S)
+            )
+            if state is None or (state == REVIEW and ended):
+                state = KEPT if ended else REVIEW
+                row.set_recording(recording_sid, state)
+                if state == KEPT and row.review()[0] == recording_sid:
+                    row.set_review(None, row.review()[1], 0)
+            callback = data.get("callback")
+            fields: dict[str, Any] = {
+                "caller_number": row.caller_number,
+                "callback_number": callback if isinstance(callback, str) else None,
+                "language": "en" if data.get("language") == "en" else "fr",
+            }
+            return state, fields
+
+    def _mark(self, call_sid: str, recording_sid: str, state: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            row = call_by_sid(session, call_sid, lock=True)
+            if row is not None:
+                row.set_recording(recording_sid, state)
+
+    def _settle_one(
+        self, call_sid: str, recording_sid: str, form: Mapping[str, str] | None
+    ) -> Taken:
+        decided = self._state(call_sid, recording_sid)
+        if decided is None:
+            why = "not a call of the research box"
+            return self._ignore(form or {"RecordingSid": recording_sid, "CallSid": call_sid}, why)
+        state, fields = decided
+        if state == REVIEW:
+            log.info(
+                "recording %s of call %s: its caller reviews it; taken after the review",
+                printable(recording_sid),
+                printable(call_sid),
+            )
+            return Taken("review")
+        if state in (TAKEN, GONE):
+            with Session(self.engine) as session:
+                known = message_by_msg_id(session, recording_sid) is not None
+            if state == GONE or not known:
+                return Taken("known")
+        account = self.options.account_sid or ""
+        with Session(self.engine) as session:
+            known = message_by_msg_id(session, recording_sid) is not None
+        http = RestHttpClient(self.options.api_url, self.options.timeout_s)
+        row_id: int | None = None
+        try:
+            client = Client(account, self.options.auth_token(), http_client=http, environment={})
+            if state == DISCARDED:
+                self._delete(client, recording_sid)
+                self._mark(call_sid, recording_sid, GONE)
+                log.info(
+                    "recording %s of call %s recorded again: deleted from Twilio, not taken",
+                    printable(recording_sid),
+                    printable(call_sid),
+                )
+                return Taken("discarded")
             if known:
                 self._delete(client, recording_sid)
+                self._mark(call_sid, recording_sid, TAKEN)
                 return Taken("known")
             received_at, duration_s, audio = self._download(client, http, call_sid, recording_sid)
             relative = Path(f"{received_at:%Y/%m}") / f"{recording_sid}.{AUDIO_FORMAT}"
@@ -160,16 +284,17 @@ class RecordingTaker:
                 msg_id=recording_sid,
                 received_at=received_at,
                 duration_s=duration_s,
-                caller_number=caller,
-                callback_number=callback if isinstance(callback, str) else None,
-                language=language,
                 checksum=checksum,
                 audio_path=relative.as_posix(),
                 size=len(audio),
+                **fields,
             )
             self._delete(client, recording_sid)
-        except (TwilioRestException, TwilioException, RequestException) as exc:
+            self._mark(call_sid, recording_sid, TAKEN)
+        except (TwilioRestException, TwilioException, RequestException, LookupError) as exc:
             raise RecordingError(f"Twilio: {exc}") from None
+        except OSError as exc:
+            raise RecordingError(f"{recording_sid}: not written: {exc}") from None
         finally:
             if http.session is not None:
                 http.session.close()
@@ -202,13 +327,7 @@ class RecordingTaker:
             raise RecordingError(f"{recording_sid} belongs to call {recording.call_sid}")
         if recording.status != "completed":
             raise RecordingError(f"{recording_sid} is {recording.status}, not completed")
-        account = self.options.account_sid or ""
-        response = client.request("GET", media_url(account, recording_sid), allow_redirects=True)
-        if response.status_code != 200:
-            raise RecordingError(f"{recording_sid}: the audio answered {response.status_code}")
-        audio = http.last_body
-        if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
-            raise RecordingError(f"{recording_sid}: the audio is not a WAV file")
+        audio = self._audio(client, http, recording_sid)
         received_at = recording.date_created or self.clock()
         try:
             duration_s = max(0, int(recording.duration or "0"))
@@ -216,14 +335,27 @@ class RecordingTaker:
             duration_s = 0
         return received_at, duration_s, audio
 
+    def _audio(self, client: Client, http: RestHttpClient, recording_sid: str) -> bytes:
+        account = self.options.account_sid or ""
+        response = client.request("GET", media_url(account, recording_sid), allow_redirects=True)
+        if response.status_code != 200:
+            raise RecordingError(f"{recording_sid}: the audio answered {response.status_code}")
+        audio = http.last_body
+        if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
+            raise RecordingError(f"{recording_sid}: the audio is not a WAV file")
+        return audio
+
     def _write(self, target: Path, audio: bytes) -> str:
-        """Through a temporary file, fsync, rename, fsync the folder; read back."""
+        """Through a temporary file, fsync, rename, fsync the folder; read back. The
+        temporary file is this writer's own: the call's end and Twilio's callback may take
+        the same recording at once (the second one then finds it in the inbox)."""
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        partial = target.with_name(f".{target.name}.part")
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        partial = Path(name)
         checksum = hashlib.sha256(audio).hexdigest()
         try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
             with os.fdopen(fd, "wb") as out:
+                os.fchmod(out.fileno(), 0o640)
                 out.write(audio)
                 out.flush()
                 os.fsync(out.fileno())
@@ -253,5 +385,12 @@ class RecordingTaker:
             return None
 
     def _delete(self, client: Client, recording_sid: str) -> None:
-        if not client.recordings(recording_sid).delete():
+        """Delete from Twilio; one already gone (404) is as good."""
+        try:
+            deleted = client.recordings(recording_sid).delete()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return
+            raise
+        if not deleted:
             raise RecordingError(f"{recording_sid}: Twilio did not delete it")

@@ -14,7 +14,8 @@ One action, one TwiML document (``VoiceResponse``):
 - ``SayDigits`` -> its intro, then the digits spoken one by one with ``<Say>``;
 - ``Finish`` -> what the dialplan does with a decision (``asterisk_conf/extensions.conf``,
   ``[ivr211-dispatch]``): ``<Enqueue>`` the queue, ``<Dial>`` the destination's full
-  number, ``<Record>`` the research message (no transcription), or the goodbye.
+  number, ``<Record>`` the research message (no transcription; its review:
+  ``twilio_line.review``), or the goodbye.
 
 Every URL is absolute, on the public URL Twilio reaches (``TwilioOptions.public_url``),
 and carries the call's pass and step: ``/twilio/step/1/3`` answers the third action of
@@ -52,6 +53,7 @@ from ivr.dialplan import Route
 from ivr.prompts import SOUND_DIR, prompt_text
 from ivr.settings import LANGUAGES, Language, LineSettings
 from twilio_line.options import TwilioOptions
+from twilio_line.review import REVIEW_PROMPT, REVIEW_TIMEOUT_S
 
 __all__ = ["AUDIO_SUFFIX", "Renderer", "Urls", "dial_number", "event_for"]
 
@@ -93,6 +95,14 @@ class Urls:
 
     def recording(self) -> str:
         return f"{self.root}/recording"
+
+    def review(self, pass_no: int, step: int, round_no: int) -> str:
+        return f"{self.root}/review/{pass_no}/{step}/{round_no}"
+
+    def review_audio(self, call_sid: str, recording_sid: str, expires: int, token: str) -> str:
+        return (
+            f"{self.root}/review-audio/{call_sid}/{recording_sid}/{expires}/{token}{AUDIO_SUFFIX}"
+        )
 
     def prompt(self, language: str, name: str) -> str:
         return f"{self.root}/prompts/{language}/{name}{AUDIO_SUFFIX}"
@@ -197,24 +207,51 @@ class Renderer:
                 timeout=self.options.transfer_ring_s,
             )
         elif decision.route is Route.RESEARCH:
-            response.record(
-                action=self.urls.after(pass_no, step, "record"),
-                method="POST",
-                max_length=self.options.record_max_s,
-                play_beep=True,
-                finish_on_key="#",
-                trim="trim-silence",
-                transcribe=False,
-                recording_status_callback=self.urls.recording(),
-                recording_status_callback_method="POST",
-                recording_status_callback_event="completed",
-            )
+            self.record(response, pass_no, step)
         elif decision.route is Route.CLOSED:
             self.prompt(response, PromptRef("goodbye", language))
             response.hangup()
         else:
             response.hangup()
         return response
+
+    def record(self, response: VoiceResponse, pass_no: int, step: int) -> None:
+        """The research message: its action leads to the review (``twilio_line.review``)."""
+        response.record(
+            action=self.urls.after(pass_no, step, "record"),
+            method="POST",
+            max_length=self.options.record_max_s,
+            play_beep=True,
+            finish_on_key="#",
+            trim="trim-silence",
+            transcribe=False,
+            recording_status_callback=self.urls.recording(),
+            recording_status_callback_method="POST",
+            recording_status_callback_event="completed",
+        )
+
+    def review_menu(
+        self,
+        response: VoiceResponse,
+        language: Language,
+        pass_no: int,
+        step: int,
+        round_no: int,
+    ) -> None:
+        """Keep, listen or record again (``twilio_line.review``): one key, silence too
+        comes back to the same URL."""
+        url = self.urls.review(pass_no, step, round_no)
+        gather = response.gather(
+            input="dtmf",
+            num_digits=1,
+            finish_on_key="",
+            timeout=REVIEW_TIMEOUT_S,
+            action=url,
+            method="POST",
+            action_on_empty_result=True,
+        )
+        self.prompt(gather, PromptRef(REVIEW_PROMPT, language))
+        response.redirect(url, method="POST")
 
     def enqueue(self, response: VoiceResponse, queue: str, pass_no: int, step: int) -> None:
         response.enqueue(

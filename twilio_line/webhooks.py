@@ -8,6 +8,10 @@ Routes (under ``TwilioOptions.url_prefix``, ``/twilio`` by default):
 - ``POST /wait/<pass>``: the queue's ``waitUrl``, while the caller waits;
 - ``POST /status``: the number's "Call status changes" callback;
 - ``POST /recording``: a research message's recording is ready (set by ``<Record>``);
+- ``POST /review/<pass>/<step>/<round>``: the caller's key in the review of their
+  research message (``twilio_line.review``);
+- ``GET /review-audio/<CallSid>/<RecordingSid>/<expires>/<token>.wav``: that message
+  played back to its caller during the review (not signed by Twilio: an HMAC in the URL);
 - ``POST /join/<CallSid>``: a caller a navigator took, into the conference of the call;
 - ``POST /conference``: the conferences' status callback (``twilio_line.conference``);
 - ``POST /service``: the call progress of a leg dialled into a conference (a service,
@@ -34,7 +38,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from flask import Blueprint, Response, abort, request, send_file
 from sqlalchemy import Engine
@@ -49,6 +53,7 @@ from twilio_line.calls import ENDED_STATUSES, Answer, CallDesk, CallError, Repla
 from twilio_line.conference import ConferenceDesk, join_twiml, taken
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RecordingError
+from twilio_line.review import valid_audio_token
 from twilio_line.twiml import prompt_file
 from twilio_line.waiting import wait_twiml
 
@@ -60,7 +65,18 @@ BLUEPRINT_NAME = "twilio"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 F = TypeVar("F", bound=Callable[..., Any])
 DecisionHook = Callable[[str, Decision, Mapping[str, str]], object]
-RecordingHook = Callable[[Mapping[str, str]], object]
+
+
+class RecordingHook(Protocol):
+    """The research box's recordings (``twilio_line.recordings.RecordingTaker``)."""
+
+    def __call__(self, form: Mapping[str, str]) -> object: ...
+
+    def settle(self, call_sid: str) -> object: ...
+
+    def audio(self, call_sid: str, recording_sid: str) -> bytes: ...
+
+
 CallWriter = Callable[[Sequence[CallFact]], object]
 
 
@@ -198,7 +214,51 @@ def create_blueprint(
         hook(data.get("CallSid", ""), answer, data)
         if data.get("CallStatus", "") in ENDED_STATUSES:
             conferences.caller_gone(data.get("CallSid", ""))
+            if on_recording is not None:
+                # The research messages the caller kept (or left in review by hanging up)
+                # are taken now; one that fails stays for the retry (RecordingTaker.retake).
+                try:
+                    on_recording.settle(data.get("CallSid", ""))
+                except Exception:
+                    log.exception(
+                        "call %s: a research recording was not taken (Twilio keeps it)",
+                        printable(data.get("CallSid", "")),
+                    )
         return Response("", status=204)
+
+    @bp.post("/review/<int:pass_no>/<int:step>/<int:round_no>")
+    @signed
+    def review(pass_no: int, step: int, round_no: int) -> Response:
+        data = form()
+        try:
+            answer = desk.review(pass_no, step, round_no, data)
+        except CallError as exc:
+            return refuse(str(exc))
+        hook(data.get("CallSid", ""), answer, data)
+        return twiml(answer.twiml)
+
+    @bp.get("/review-audio/<call_sid>/<recording_sid>/<int:expires>/<token>.wav")
+    def review_audio(call_sid: str, recording_sid: str, expires: int, token: str) -> Response:
+        try:
+            key = options.auth_token()
+        except (LookupError, OSError, ValueError):
+            abort(404)
+        now_s = clock().timestamp()
+        if not valid_audio_token(key, call_sid, recording_sid, expires, token, now_s):
+            return refuse("bad or expired playback token")
+        if on_recording is None or not desk.reviewing(call_sid, recording_sid):
+            abort(404)
+        try:
+            audio = on_recording.audio(call_sid, recording_sid)
+        except RecordingError as exc:
+            log.error(
+                "recording %s of call %s could not be played back: %s",
+                printable(recording_sid),
+                printable(call_sid),
+                printable(exc),
+            )
+            abort(503)
+        return Response(audio, mimetype="audio/wav", headers={"Cache-Control": "no-store"})
 
     @bp.post("/join/<call_sid>")
     @signed

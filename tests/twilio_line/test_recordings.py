@@ -45,6 +45,13 @@ def callback(line: Line, **changes: str) -> dict[str, str]:
     return {**line.call_params(SID), **params, **changes}
 
 
+def hang_up(line: Line) -> None:
+    """The call's status callback: the call is over before the recording callback (no
+    review: a caller who hangs up keeps the message)."""
+    ended = line.post(f"{PUBLIC}/twilio/status", line.call_params(SID, CallStatus="completed"))
+    assert ended.status_code == 204
+
+
 def test_a_withheld_callers_message_reaches_the_inbox_then_leaves_twilio(tmp_path: Path) -> None:
     audio = wav(1.5)
     rest = RestRecorder(recordings={REC: Recording(REC, SID, audio)})
@@ -54,6 +61,7 @@ def test_a_withheld_callers_message_reaches_the_inbox_then_leaves_twilio(tmp_pat
     ):
         verb, _ = walk(line, ["3", "4185550199#", "1"], SID, caller="+266696687")
         assert verb == "Record"
+        hang_up(line)
         taken = line.post(f"{PUBLIC}/twilio/recording", callback(line))
         assert taken.status_code == 204
         assert [(m, p) for m, p, _a in rest.requests] == [
@@ -86,6 +94,7 @@ def test_a_repeated_callback_only_deletes_what_is_already_in_the_inbox(tmp_path:
         running_line(tmp_path, now=OPEN_NOW, recordings=True, api_url=api) as line,
     ):
         walk(line, ["2", "2"], SID)
+        hang_up(line)
         assert line.post(f"{PUBLIC}/twilio/recording", callback(line)).status_code == 204
         rest.recordings[REC] = Recording(REC, SID, wav())  # Twilio still has it
         rest.requests.clear()
@@ -104,6 +113,7 @@ def test_audio_that_is_not_a_wav_file_is_kept_on_twilio_and_not_stored(
     rest = RestRecorder(recordings={REC: Recording(REC, SID, b"<html>not audio</html>")})
     with twilio_rest(rest) as api, running_line(tmp_path, recordings=True, api_url=api) as line:
         walk(line, ["2", "2"], SID)
+        hang_up(line)
         with caplog.at_level(logging.ERROR, logger="twilio_line.webhooks"):
             failed = line.post(f"{PUBLIC}/twilio/recording", callback(line))
         assert failed.status_code == 500
@@ -134,6 +144,7 @@ def test_a_recording_that_is_not_the_research_boxs_is_left_alone(
     rest = RestRecorder(recordings={REC: Recording(REC, SID, wav())})
     with twilio_rest(rest) as api, running_line(tmp_path, recordings=True, api_url=api) as line:
         walk(line, keys, SID)
+        hang_up(line)
         with caplog.at_level(logging.WARNING, logger="twilio_line.recordings"):
             response = line.post(f"{PUBLIC}/twilio/recording", callback(line, **changes))
         assert response.status_code == 204
@@ -146,6 +157,7 @@ def test_a_recording_of_another_call_is_refused(tmp_path: Path) -> None:
     rest = RestRecorder(recordings={REC: Recording(REC, "CA" + "e" * 32, wav())})
     with twilio_rest(rest) as api, running_line(tmp_path, recordings=True, api_url=api) as line:
         walk(line, ["2", "2"], SID)
+        hang_up(line)
         assert line.post(f"{PUBLIC}/twilio/recording", callback(line)).status_code == 500
         assert [m for m, _p, _a in rest.requests] == ["GET"]
         assert REC in rest.recordings

@@ -124,10 +124,13 @@ def test_the_research_box_records_without_transcription(tmp_path: Path) -> None:
         assert record.get("playBeep") == "true"
         assert record.get("recordingStatusCallback") == f"{PUBLIC}/twilio/recording"
         assert [v.tag for v in doc] == ["Record"]
-        done = line.post(
+        review = line.post(
             record.get("action"),
             line.call_params(SID, RecordingSid="RE" + "1" * 32, RecordingDuration="12"),
         )
+        (menu, _again) = verbs(review.data)
+        assert menu.tag == "Gather"
+        done = line.post(menu.get("action"), line.call_params(SID, Digits="1"))
         assert says(done.data) == [
             (
                 "en-US",
