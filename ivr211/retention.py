@@ -17,7 +17,10 @@
   arrived, more than ``transfer_numbers_days`` ago (set to NULL; the records stay for the
   reports);
 * the state of calls carried by Twilio (``store.twilio_calls``: the caller's number, the
-  callback number typed) once the call ended more than ``[twilio] state_days`` ago;
+  callback number typed) once the call ended more than ``[twilio] state_days`` ago, but
+  not while a research message of the call is still on Twilio: when ``[twilio]
+  enabled``, those messages are first taken into the inbox again
+  (``twilio_line.recordings``: a download, check or write that failed);
   and, when ``[twilio] enabled``, what Twilio keeps (``twilio_line.cloud``): the logs of
   calls that ended more than ``transfer_numbers_days`` ago, and recordings older than the
   research messages' period;
@@ -128,6 +131,9 @@ class RetentionReport:
     transfer_numbers: int = 0
     call_numbers: int = 0
     twilio_calls: int = 0
+    #: Research messages taken from Twilio into the inbox again (None: not enabled, or
+    #: a dry run).
+    twilio_messages: int | None = None
     #: Call logs and recordings deleted from Twilio (None: the back end is not enabled).
     twilio_call_logs: int | None = None
     twilio_recordings: int | None = None
@@ -146,6 +152,8 @@ class RetentionReport:
             f"call records: {verb} the caller number of {self.call_numbers}",
             f"Twilio calls: {verb} the state of {self.twilio_calls}",
         ]
+        if self.twilio_messages is not None:
+            out.append(f"Twilio: took {self.twilio_messages} research messages into the inbox")
         if self.twilio_call_logs is not None:
             out.append(f"Twilio: {verb} {self.twilio_call_logs} call logs")
         if self.twilio_recordings is not None:
@@ -178,6 +186,8 @@ def run_retention(
     zone = config.pbx.zone
     message_days = SettingsStore(engine).load().research_consent.retention_days
     message_cutoff = now - timedelta(days=message_days)
+    if config.twilio.enabled and not dry_run:
+        _retake_twilio(engine, config, report)
     with Session(engine) as session:
         _purge_messages(
             session, config.voicemail.storage_dir, message_cutoff, now, message_days, report
@@ -252,6 +262,16 @@ def _rejected_files(config: Config) -> tuple[Path, ...]:
     spool = config.listener.spool_path
     named = (spool.with_name(spool.name + suffix) for suffix in REJECTED_SUFFIXES)
     return tuple(path for path in named if path.exists())
+
+
+def _retake_twilio(engine: Engine, config: Config, report: RetentionReport) -> None:
+    """Research messages left on Twilio, taken into the inbox before anything is purged
+    (imported here: twilio is loaded only when the back end is enabled)."""
+    from ivr211.twilio_options import retake_recordings
+
+    retaken = retake_recordings(config, engine)
+    report.twilio_messages = retaken.stored
+    report.problems.extend(f"Twilio research message: {p}" for p in retaken.problems)
 
 
 def _purge_twilio(

@@ -26,10 +26,10 @@ from ivr211.wiring import call_writer, new_message_hook
 from store.linesettings import CachedSettings, SettingsStore
 from twilio_line.console import TwilioConsole
 from twilio_line.options import TwilioOptions
-from twilio_line.recordings import RecordingTaker
+from twilio_line.recordings import RecordingTaker, Retaken
 from twilio_line.webhooks import BLUEPRINT_NAME, create_blueprint
 
-__all__ = ["register_twilio", "start_twilio_console", "twilio_options"]
+__all__ = ["register_twilio", "retake_recordings", "start_twilio_console", "twilio_options"]
 
 
 def _token_reader(config: TwilioConfig, environ: Mapping[str, str] | None) -> Callable[[], str]:
@@ -129,9 +129,23 @@ def start_twilio_console(
     return console
 
 
+def retake_recordings(config: Config, engine: Engine) -> Retaken:
+    """The research messages still on Twilio (a download, check or write failed, or the
+    call's status callback was lost) taken into the inbox now
+    (``twilio_line.recordings.RecordingTaker.retake``)."""
+    options = twilio_options(
+        config, public_url=config.twilio.public_url or "https://ivr211.invalid"
+    )
+    taker = RecordingTaker(
+        options, engine, lambda: datetime.now(UTC), on_new=new_message_hook(config)
+    )
+    return taker.retake()
+
+
 def reconcile_from_twilio(config: Config, since_text: str | None, tz: str | None) -> int:
-    """``ivr211 reconcile --twilio --since TIME``: one summary line; exit 2 on bad input,
-    1 when Twilio cannot be read."""
+    """``ivr211 reconcile --twilio --since TIME``: one summary line for the calls, one for
+    the research messages taken again (:func:`retake_recordings`); exit 2 on bad input,
+    1 when Twilio cannot be read or a message could not be taken."""
     from ivr211.cli.common import CliError, instant, open_engine
     from store.db import require_current
     from twilio_line.reconcile import reconcile_twilio
@@ -156,5 +170,9 @@ def reconcile_from_twilio(config: Config, since_text: str | None, tz: str | None
         except (TwilioException, RequestException, LookupError) as exc:
             print(f"reconcile --twilio: Twilio cannot be read: {exc}", file=sys.stderr)
             return 1
-    print(report)
-    return 0
+        print(report)
+        retaken = retake_recordings(config, engine)
+    print(retaken)
+    for problem in retaken.problems:
+        print(f"reconcile --twilio: {problem}", file=sys.stderr)
+    return 1 if retaken.problems else 0

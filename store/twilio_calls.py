@@ -11,7 +11,9 @@ exactly as it serves the first.
 
 ``caller_number`` and the callback number inside ``decision`` are personal data: a
 finished call's row is deleted by the retention job (:func:`purge_calls`, after
-``[twilio] state_days``).
+``[twilio] state_days``), except while a research message recorded in it is not yet in
+the inbox (:data:`PENDING`): its caller's number and callback number go with the
+message, so the row stays until the message is taken or known lost.
 
 What became of each recording of the research box (``twilio_line.recordings``) is kept
 in the same row, under the ``research`` key of ``decision`` (the flow's decision is
@@ -42,6 +44,7 @@ __all__ = [
     "TwilioCall",
     "add_call",
     "call_by_sid",
+    "calls_with_pending_recordings",
     "purge_calls",
 ]
 
@@ -194,22 +197,35 @@ def add_call(
     return row
 
 
+def calls_with_pending_recordings(session: Session) -> list[TwilioCall]:
+    """The calls with a research recording still to be taken or deleted (:data:`PENDING`),
+    oldest first. Only research calls carry recordings, so the text filter is narrow."""
+    rows = session.scalars(
+        select(TwilioCall)
+        .where(TwilioCall.decision.like(f'%"{_RESEARCH}":%'))
+        .order_by(TwilioCall.arrived_at, TwilioCall.id)
+    )
+    return [row for row in rows if row.has_pending_recordings()]
+
+
 def purge_calls(session: Session, cutoff: datetime, now: datetime, *, dry_run: bool) -> int:
     """Delete the rows of calls that ended before ``cutoff``, and of calls never heard
     of since (their status callback lost), with their conferences
-    (``store.twilio_conferences``); commits and audits once. Returns how many calls'
-    rows (would) go."""
+    (``store.twilio_conferences``); commits and audits once. A call with a research
+    recording not yet taken into the inbox stays (:data:`PENDING`). Returns how many
+    calls' rows (would) go."""
     due = or_(
         TwilioCall.ended_at < cutoff,
         and_(TwilioCall.ended_at.is_(None), TwilioCall.updated_at < cutoff),
     )
+    waiting = {row.id for row in calls_with_pending_recordings(session)}
     # Here, not above: store.privacy exports these rows with a caller's data.
     from store.privacy import SYSTEM_ROLE, SYSTEM_USER
 
     # Here too: store.twilio_conferences takes its id length from this module.
     from store.twilio_conferences import TwilioConference
 
-    ids = list(session.scalars(select(TwilioCall.id).where(due)))
+    ids = [i for i in session.scalars(select(TwilioCall.id).where(due)) if i not in waiting]
     if dry_run or not ids:
         return len(ids)
     sids = select(TwilioCall.call_sid).where(TwilioCall.id.in_(ids)).scalar_subquery()

@@ -27,8 +27,10 @@ same steps, each safe to fail after (Twilio keeps the recording until the last o
    and marked taken.
 
 A step that fails (Twilio down, a bad checksum, the disk full) leaves the recording kept
-and on Twilio; :meth:`RecordingTaker.settle` takes a call's kept recordings when the
-call ends.
+and on Twilio: :meth:`RecordingTaker.settle` takes a call's recordings again when it
+ends, and :meth:`RecordingTaker.retake` every recording still pending
+(``ivr211 reconcile --twilio`` and ``ivr211 retention run`` call it). A recording Twilio
+no longer has (404) cannot be taken any more: it is marked gone and logged as lost.
 
 Transcription is never asked for (``<Record transcribe="false">``).
 """
@@ -41,7 +43,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -67,12 +69,13 @@ from store.twilio_calls import (
     REVIEW,
     TAKEN,
     call_by_sid,
+    calls_with_pending_recordings,
 )
 from store.voicemail import add_message, message_by_msg_id
 from twilio_line.options import TwilioOptions
 from twilio_line.review import STALE_REVIEW_S
 
-__all__ = ["RecordingError", "RecordingTaker", "RestHttpClient", "Taken", "media_url"]
+__all__ = ["RecordingError", "RecordingTaker", "RestHttpClient", "Retaken", "Taken", "media_url"]
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +125,25 @@ def media_url(account_sid: str, recording_sid: str) -> str:
 class Taken:
     """What became of one recording."""
 
-    outcome: str  # "stored", "known", "ignored", "review", "discarded"
+    outcome: str  # "stored", "known", "ignored", "review", "discarded", "gone"
     message_id: int | None = None
+
+
+@dataclass
+class Retaken:
+    """What one pass over the pending recordings did (:meth:`RecordingTaker.retake`)."""
+
+    stored: int = 0
+    discarded: int = 0
+    waiting: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"Twilio recordings: {self.stored} research messages taken into the inbox,"
+            f" {self.discarded} recorded again deleted, {self.waiting} still in review,"
+            f" {len(self.problems)} failed"
+        )
 
 
 class RecordingTaker:
@@ -162,8 +182,8 @@ class RecordingTaker:
 
     def settle(self, call_sid: str) -> list[Taken]:
         """Every recording of the call not yet done with: the kept ones taken, the
-        discarded ones deleted (the call's status callback). The first failure is
-        raised, after the others were tried."""
+        discarded ones deleted (the call's status callback, and :meth:`retake`). The
+        first failure is raised, after the others were tried."""
         with Session(self.engine) as session:
             row = call_by_sid(session, call_sid)
             pending = (
@@ -187,6 +207,24 @@ class RecordingTaker:
         if failure is not None:
             raise failure
         return done
+
+    def retake(self) -> Retaken:
+        """Every recording still pending, whatever call it is of: what a failed
+        download, check or write left on Twilio is taken in now."""
+        report = Retaken()
+        with Session(self.engine) as session:
+            calls = [row.call_sid for row in calls_with_pending_recordings(session)]
+        for call_sid in calls:
+            try:
+                done = self.settle(call_sid)
+            except RecordingError as exc:
+                report.problems.append(f"call {call_sid}: {exc}")
+                continue
+            for taken in done:
+                report.stored += taken.outcome == "stored"
+                report.discarded += taken.outcome == "discarded"
+                report.waiting += taken.outcome == "review"
+        return report
 
     def audio(self, call_sid: str, recording_sid: str) -> bytes:
         """The recording's audio, for its caller's review (``twilio_line.review``)."""
@@ -277,7 +315,20 @@ class RecordingTaker:
                 self._delete(client, recording_sid)
                 self._mark(call_sid, recording_sid, TAKEN)
                 return Taken("known")
-            received_at, duration_s, audio = self._download(client, http, call_sid, recording_sid)
+            try:
+                received_at, duration_s, audio = self._download(
+                    client, http, call_sid, recording_sid
+                )
+            except TwilioRestException as exc:
+                if exc.status != 404:
+                    raise
+                self._mark(call_sid, recording_sid, GONE)
+                log.error(
+                    "research message %s of call %s lost: Twilio no longer has it",
+                    printable(recording_sid),
+                    printable(call_sid),
+                )
+                return Taken("gone")
             relative = Path(f"{received_at:%Y/%m}") / f"{recording_sid}.{AUDIO_FORMAT}"
             checksum = self._write(self.options.voicemail_storage_dir / relative, audio)
             row_id = self._record(
