@@ -5,7 +5,7 @@ pressed, a prompt played to its end, a recording made); nothing of the call stay
 web process between two requests. What the next request needs is kept here, one row per
 ``CallSid``: when the call (and the current pass through the flow) started, what the flow
 knows of the caller, and the events the caller sent so far. The adapter rebuilds the flow
-by replaying those events (``twilio_line.calls``), so the row survives a restart of the
+by replaying those events (``twilio_line.replay``), so the row survives a restart of the
 web process and serves a second one (waitress threads, two processes behind a proxy)
 exactly as it serves the first.
 
@@ -69,7 +69,7 @@ class TwilioCall(Base):
     """One call carried by Twilio, while its flow runs and until it is purged.
 
     ``events`` is a JSON list of the events sent to the flow in the current pass (see
-    ``twilio_line.calls`` for their form); ``action_digest`` a SHA-256 of every action
+    ``twilio_line.replay`` for their form); ``action_digest`` a SHA-256 of every action
     the pass played so far, so a replay that no longer leads through them (the line
     settings changed in between) is noticed. ``passes`` counts the flow's passes: the
     first one, then one per ``queue-exit`` after a wait in the queue. ``decision`` is

@@ -26,11 +26,10 @@ one for another pass of the call.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -40,27 +39,21 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.actions import (
-    Action,
-    CallInfo,
     Decision,
-    DigitPressed,
-    DigitsEntered,
-    Event,
     Finish,
     HungUp,
-    NoInput,
-    PlaybackDone,
     PromptRef,
 )
 from ivr.callerid import caller_number
 from ivr.dialplan import Route
-from ivr.flow import ENTRY_QUEUE_EXIT, CallFlow, FlowError
+from ivr.flow import ENTRY_QUEUE_EXIT, FlowError
 from ivr.logsafe import printable
 from ivr.settings import Language, LineSettings
 from store.calls import CallFact
 from store.twilio_calls import DISCARDED, KEPT, REVIEW, TwilioCall, add_call, call_by_sid
 from twilio_line.calllog import decision_fact, end_fact, queue_fact, research_fact
 from twilio_line.options import TwilioOptions
+from twilio_line.replay import decision_from_data, decision_to_data, encode_event, replay
 from twilio_line.review import AUDIO_TTL_S, KEEP, LISTEN, RERECORD, SILENT_ROUNDS, audio_token
 from twilio_line.twiml import Renderer, Urls, event_for, keys
 from twilio_line.waiting import longest_wait_s
@@ -69,10 +62,6 @@ __all__ = [
     "CallDesk",
     "Replayed",
     "UnknownCall",
-    "decision_from_data",
-    "decision_to_data",
-    "decode_event",
-    "encode_event",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,96 +87,6 @@ class UnknownCall(CallError):
 
 class Replayed(CallError):
     """A step other than the one the call is at: a replayed or stale request."""
-
-
-# ---- events and decisions in the database ----------------------------------------------
-
-
-def encode_event(event: Event) -> dict[str, Any]:
-    if isinstance(event, PlaybackDone):
-        return {"e": "done"}
-    if isinstance(event, DigitPressed):
-        return {"e": "key", "d": event.digit}
-    if isinstance(event, DigitsEntered):
-        return {"e": "digits", "d": event.digits, "t": event.timed_out}
-    if isinstance(event, NoInput):
-        return {"e": "none"}
-    return {"e": "hangup"}
-
-
-def decode_event(data: Mapping[str, Any]) -> Event:
-    kind = data.get("e")
-    if kind == "done":
-        return PlaybackDone()
-    if kind == "key":
-        return DigitPressed(str(data["d"]))
-    if kind == "digits":
-        return DigitsEntered(str(data["d"]), bool(data.get("t", False)))
-    if kind == "none":
-        return NoInput()
-    if kind == "hangup":
-        return HungUp()
-    raise ValueError(f"unknown event {data!r}")
-
-
-def decision_to_data(decision: Decision) -> dict[str, Any]:
-    data = asdict(decision)
-    data["route"] = decision.route.value
-    data["path"] = list(decision.path)
-    data["closes_at"] = None if decision.closes_at is None else decision.closes_at.isoformat()
-    return data
-
-
-def decision_from_data(data: Mapping[str, Any]) -> Decision:
-    closes_at = data.get("closes_at")
-    language: Language = "en" if data.get("language") == "en" else "fr"
-    return Decision(
-        route=Route(str(data["route"])),
-        language=language,
-        path=tuple(str(step) for step in data.get("path", ())),
-        interpreter=bool(data.get("interpreter", False)),
-        destination=data.get("destination"),
-        number=data.get("number"),
-        queue=data.get("queue"),
-        mailbox=data.get("mailbox"),
-        callback=data.get("callback"),
-        line_state=str(data.get("line_state", "")),
-        closes_at=None if closes_at is None else datetime.fromisoformat(str(closes_at)),
-    )
-
-
-def digest(actions: Sequence[Action]) -> str:
-    """The fingerprint of the actions of a pass, in order: each one's ``repr`` (frozen
-    dataclasses and tuples: stable) chained into one SHA-256."""
-    chain = hashlib.sha256()
-    for action in actions:
-        chain.update(hashlib.sha256(repr(action).encode()).digest())
-    return chain.hexdigest()
-
-
-def call_info(row: TwilioCall) -> CallInfo:
-    extra: dict[str, str] = {}
-    if row.entry:
-        extra["entry"] = row.entry
-        if row.entry_language:
-            extra["language"] = row.entry_language
-    return CallInfo(caller_number=row.caller_number, dialed_number=row.dialed_number, extra=extra)
-
-
-def replay(
-    settings: LineSettings,
-    row: TwilioCall,
-    events: Sequence[Mapping[str, Any]] | None = None,
-) -> tuple[CallFlow, Action, str]:
-    """The flow of the row's pass with its stored events (or ``events``) sent again, the
-    action it is at, and the fingerprint of every action of the replay (``digest``).
-
-    A replay that no longer fits (an event the flow now refuses) raises ``FlowError``."""
-    flow = CallFlow(settings, row.pass_started_at, call_info(row))
-    actions = [flow.start()]
-    for data in row.event_list() if events is None else events:
-        actions.append(flow.send(decode_event(data)))
-    return flow, actions[-1], digest(actions)
 
 
 @dataclass(frozen=True)

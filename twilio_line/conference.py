@@ -60,9 +60,9 @@ from store.twilio_conferences import (
     conference_by_service,
     conference_name,
 )
-from twilio_line.calls import decision_from_data
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RestHttpClient
+from twilio_line.replay import decision_from_data
 
 __all__ = [
     "CALLER",

@@ -38,9 +38,9 @@ from ivr.settings import LineSettings
 from store.calls import CallFact, CallSource, record_calls
 from store.twilio_calls import TwilioCall, call_by_sid
 from twilio_line.calllog import decision_fact
-from twilio_line.calls import decision_from_data, replay
 from twilio_line.options import TwilioOptions
 from twilio_line.recordings import RestHttpClient
+from twilio_line.replay import decision_from_data, replay
 
 __all__ = ["TwilioReconcileReport", "call_facts", "reconcile_twilio"]
 
