@@ -54,7 +54,6 @@ _SUCCESS_PREFIX = "200 result="
 _RESULT = re.compile(r"\S*")
 _EXTRA_PAIR = re.compile(r"[A-Za-z_]+=\S*")
 _STATUS = re.compile(r"(?P<code>[1-9]\d\d)(?P<sep>[ -])(?P<text>.*)")
-_ARG_KEY = re.compile(r"agi_arg_(\d+)")
 
 
 class LineTransport(Protocol):
@@ -301,9 +300,9 @@ class AgiHeader:
     def args(self) -> tuple[str, ...]:
         """``agi_arg_1`` .. ``agi_arg_N`` in order: the AGI() arguments after the URL."""
         numbered = sorted(
-            (int(m.group(1)), value)
+            (int(key[4:]), value)
             for key, value in self.env.items()
-            if (m := _ARG_KEY.fullmatch("agi_" + key))
+            if key.startswith("arg_") and key[4:].isdecimal()
         )
         return tuple(value for _, value in numbered)
 
@@ -314,20 +313,33 @@ async def _read_header_lines(transport: LineTransport, env: dict[str, str], max_
     total = 0
     while True:
         block = transport.take_block() if isinstance(transport, SocketTransport) else None
-        if block is None:
-            lines = [await transport.read_line()]
-        else:  # on b"\n" only: a "\r" inside a value stays in it, as read_line keeps it
-            lines = [line + b"\n" for line in block.split(b"\n")[:-1]]
-        for line in lines:
-            if not line.endswith(b"\n"):
-                raise HeaderError(f"connection closed after {len(env)} header line(s)")
-            total += len(line)
-            if total > max_bytes:
+        if block is not None:
+            if total + len(block) > max_bytes:
                 raise HeaderError(f"header block longer than {max_bytes} bytes")
-            if line in (b"\n", b"\r\n"):
-                return
-            key, value = parse_header_line(line)
-            env[key] = value
+            parse_header_block(block, env)
+            return
+        line = await transport.read_line()
+        if not line.endswith(b"\n"):
+            raise HeaderError(f"connection closed after {len(env)} header line(s)")
+        total += len(line)
+        if total > max_bytes:
+            raise HeaderError(f"header block longer than {max_bytes} bytes")
+        if line in (b"\n", b"\r\n"):
+            return
+        key, value = parse_header_line(line)
+        env[key] = value
+
+
+def parse_header_block(block: bytes, env: dict[str, str]) -> None:
+    """Every line of a whole header block (``take_block``: up to and with its empty
+    line) into ``env``, decoded once: what ``parse_header_line`` gives line by line
+    (lines end on ``\n`` only, so a ``\r`` inside a value stays in it)."""
+    for text in block.decode("utf-8", errors="replace").split("\n")[:-2]:
+        text = text.rstrip("\r")
+        match = _HEADER_LINE.fullmatch(text)
+        if match is None:
+            raise HeaderError(f"not an agi_* header line: {text[:80]!r}")
+        env[match.group(1).removeprefix("agi_")] = match.group(2)
 
 
 def parse_header_line(line: bytes) -> tuple[str, str]:

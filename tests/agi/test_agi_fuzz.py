@@ -31,6 +31,7 @@ from agi_scripts.errors import AgiProtocolError, ChannelHungUp, HeaderError
 from agi_scripts.protocol import (
     HANGUP_LINE,
     Reply,
+    parse_header_block,
     parse_header_line,
     parse_reply_line,
     read_header,
@@ -132,6 +133,36 @@ def test_a_header_block_round_trips(env: dict[str, str]) -> None:
     data = b"".join(f"agi_{k}: {v}\n".encode() for k, v in env.items()) + b"\n"
     header = asyncio.run(read_header(Lines(data), max_bytes=1 << 20, timeout_s=HUNG_AFTER_S))
     assert dict(header.env) == env
+
+
+def _line_by_line(block: bytes) -> dict[str, str] | str:
+    """What reading ``block`` one line at a time gives: the header, or the error."""
+    env: dict[str, str] = {}
+    for line in (line + b"\n" for line in block.split(b"\n")[:-1]):
+        if line in (b"\n", b"\r\n"):
+            break
+        try:
+            key, value = parse_header_line(line)
+        except HeaderError:
+            return "HeaderError"
+        env[key] = value
+    return env
+
+
+@given(st.lists(any_header_line | st.binary(max_size=40), max_size=30))
+def test_a_whole_block_is_read_as_its_lines_are(lines: list[bytes]) -> None:
+    """The socket's whole-block parse (``parse_header_block``, one decode) gives what the
+    lines give one by one, or refuses what they refuse."""
+    full = b"".join(line.replace(b"\n", b"") + b"\n" for line in lines) + b"\n"
+    # as take_block cuts it: up to and with the first empty line
+    block = b"\n" if full.startswith(b"\n") else full[: full.index(b"\n\n") + 2]
+    env: dict[str, str] = {}
+    try:
+        parse_header_block(block, env)
+        got: dict[str, str] | str = env
+    except HeaderError:
+        got = "HeaderError"
+    assert got == _line_by_line(block)
 
 
 # ---- replies ----------------------------------------------------------------------
