@@ -191,9 +191,7 @@ class CallDesk:
         call_sid = form.get("CallSid", "")
         settings = self.settings_source()
         with Session(self.engine) as session, session.begin():
-            row = call_by_sid(session, call_sid, lock=True)
-            if row is None:
-                raise UnknownCall(f"no call {call_sid}")
+            row = _locked_call(session, call_sid)
             events = row.event_list()
             if pass_no != row.passes or step not in (len(events), len(events) - 1):
                 raise Replayed(
@@ -254,9 +252,7 @@ class CallDesk:
         settings = self.settings_source()
         renderer = self._renderer(settings)
         with Session(self.engine) as session, session.begin():
-            row = call_by_sid(session, call_sid, lock=True)
-            if row is None:
-                raise UnknownCall(f"no call {call_sid}")
+            row = _locked_call(session, call_sid)
             data = row.decision_data()
             if data is None or pass_no != row.passes or step != len(row.event_list()):
                 raise Replayed(f"call {call_sid}: no decision at pass {pass_no} step {step}")
@@ -343,9 +339,7 @@ class CallDesk:
         settings = self.settings_source()
         renderer = self._renderer(settings)
         with Session(self.engine) as session, session.begin():
-            row = call_by_sid(session, call_sid, lock=True)
-            if row is None:
-                raise UnknownCall(f"no call {call_sid}")
+            row = _locked_call(session, call_sid)
             data = row.decision_data()
             reviewing, rounds, silent = row.review()
             if (
@@ -434,9 +428,7 @@ class CallDesk:
             return Answer(VoiceResponse())
         settings = self.settings_source()
         with Session(self.engine) as session, session.begin():
-            row = call_by_sid(session, call_sid, lock=True)
-            if row is None:
-                raise UnknownCall(f"no call {call_sid}")
+            row = _locked_call(session, call_sid)
             ended_at = row.ended_at or self.clock()
             facts: tuple[CallFact, ...] = (end_fact(call_sid, row.arrived_at, ended_at),)
             if row.ended_at is not None:
@@ -495,6 +487,14 @@ class CallDesk:
             row = call_by_sid(session, call_sid)
             data = None if row is None else row.decision_data()
             return None if data is None else decision_from_data(data)
+
+
+def _locked_call(session: Session, call_sid: str) -> TwilioCall:
+    """The call's row, locked for this transaction; ``UnknownCall`` when there is none."""
+    row = call_by_sid(session, call_sid, lock=True)
+    if row is None:
+        raise UnknownCall(f"no call {call_sid}")
+    return row
 
 
 def _ref(name: str, language: str) -> PromptRef:
